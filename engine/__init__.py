@@ -1,0 +1,1 @@
+"""Runtime: state machine, persistence, services, the `pathway` command."""

@@ -1,0 +1,135 @@
+"""The declarative model of a pathway definition: states, transitions, guards, parameters."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from pathway.catalog import Catalog, default_catalog
+from pathway.guards import Guard, describe
+from pathway.parameters import Parameters
+
+StateKind = Literal["treatment", "decision", "evaluation", "procedure", "continuing", "final"]
+_ID = r"^[a-z][a-z0-9_]*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Metadata(_Model):
+    """Identity of a definition; a patient is pinned to (id, version) at enrollment."""
+
+    id: str = Field(pattern=_ID)
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    title: str
+    description: str = ""
+    source: str = ""
+
+
+class Phase(_Model):
+    """A group of states drawn together (a cluster in diagrams)."""
+
+    id: str = Field(pattern=_ID)
+    label: str
+
+
+class State(_Model):
+    """A place a patient can be."""
+
+    id: str = Field(pattern=_ID)
+    kind: StateKind
+    label: str
+    description: str = ""
+    phase: str | None = None
+    initial: bool = False
+
+
+class Transition(_Model):
+    """A move from one of `source` to `dest` by `trigger`, allowed when `guard` is true.
+
+    `source: "*"` means every state except `exclude` and final states.
+    """
+
+    trigger: str = Field(pattern=_ID)
+    source: list[str] | Literal["*"]
+    exclude: list[str] = []
+    dest: str
+    guard: Guard | None = None
+    label: str = ""
+    description: str = ""
+
+    def guard_text(self) -> str:
+        """The guard in clinical words: the YAML label, else a rendering of the tree."""
+        return self.label or describe(self.guard)
+
+
+class Step(_Model):
+    """One entry of the recommendation order: `trigger`, optionally only `when` a guard holds."""
+
+    trigger: str
+    when: Guard | None = None
+
+
+class Recommendation(_Model):
+    """At the decision `state`, the first enabled trigger in `order` is recommended."""
+
+    state: str
+    order: list[Step] = Field(min_length=1)
+
+
+class CatalogFiles(_Model):
+    """Paths of the drug catalog and instrument file, relative to the definition."""
+
+    drugs: str = "drugs.yaml"
+    instruments: str = "instruments.yaml"
+
+
+class Definition(_Model):
+    """A whole pathway definition (one YAML file)."""
+
+    metadata: Metadata
+    catalog_files: CatalogFiles = Field(default=CatalogFiles(), alias="catalog")
+    parameters: Parameters
+    phases: list[Phase] = []
+    states: list[State] = Field(min_length=1)
+    transitions: list[Transition] = Field(min_length=1)
+    recommendation: Recommendation
+    _catalog: Catalog | None = PrivateAttr(default=None)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.metadata.id, self.metadata.version)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog or default_catalog()
+
+    @cached_property
+    def state_by_id(self) -> dict[str, State]:
+        return {s.id: s for s in self.states}
+
+    @property
+    def initial_state(self) -> str:
+        return next(s.id for s in self.states if s.initial)
+
+    def sources_of(self, t: Transition) -> list[str]:
+        """The states a transition leaves from, with `*` expanded (declaration order)."""
+        if t.source == "*":
+            return [s.id for s in self.states if s.kind != "final" and s.id not in t.exclude]
+        return list(t.source)
+
+    @cached_property
+    def edges(self) -> list[tuple[str, Transition]]:
+        """(source state, transition) for every declared edge, in declaration order."""
+        return [(src, t) for t in self.transitions for src in self.sources_of(t)]
+
+    def transitions_from(self, state: str) -> list[Transition]:
+        """Transitions leaving a state, in declaration order."""
+        return [t for src, t in self.edges if src == state]
+
+    def triggers_from(self, state: str) -> list[str]:
+        """Distinct triggers available from a state."""
+        return list(dict.fromkeys(t.trigger for t in self.transitions_from(state)))

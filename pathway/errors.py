@@ -1,0 +1,103 @@
+"""The one tree of errors that `pathway`, `viz` and `engine` raise.
+
+Messages are sentences that name the thing; structured `issues` or `reasons` ride along for UIs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from pathway.guards import PredicateResult
+
+
+class Issue(BaseModel):
+    """One problem in an input: where it is, what was found, what was expected."""
+
+    model_config = ConfigDict(frozen=True)
+
+    loc: str
+    message: str
+    value: Any = None
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        elif self.line:
+            where = f"line {self.line}: "
+        loc = f"{self.loc}: " if self.loc else ""
+        got = f" (got {self.value!r})" if self.value is not None else ""
+        return f"{where}{loc}{self.message}{got}"
+
+
+class PathwayError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+class _IssuesError(PathwayError):
+    what = "input"
+
+    def __init__(self, issues: Sequence[Issue], *, source: str | None = None) -> None:
+        self.issues = list(issues)
+        self.source = source
+        head = f"{source}: " if source else ""
+        n = len(self.issues)
+        lines = "\n".join(f"  {i}" for i in self.issues)
+        super().__init__(f"{head}{n} problem{'s' if n != 1 else ''} in the {self.what}:\n{lines}")
+
+
+class DefinitionError(_IssuesError):
+    """A pathway definition (or catalog) is malformed; every problem is listed in `issues`."""
+
+    what = "definition"
+
+
+class RecordError(_IssuesError):
+    """A patient record or fact is invalid; every violation is listed in `issues`."""
+
+    what = "patient record"
+
+
+class TransitionBlocked(PathwayError):
+    """A transition's guard is not true; `reasons` say why."""
+
+    def __init__(
+        self, trigger: str, state: str, result: str, reasons: Sequence[PredicateResult]
+    ) -> None:
+        self.trigger, self.state, self.result, self.reasons = trigger, state, result, list(reasons)
+        why = "; ".join(f"{r.predicate}: {r.detail}" for r in self.reasons if r.result != "true")
+        super().__init__(f"'{trigger}' from '{state}' is blocked (guard is {result}): {why}")
+
+
+class InvalidTrigger(PathwayError):
+    """The trigger does not exist from the current state."""
+
+    def __init__(self, trigger: str, state: str, allowed: Sequence[str]) -> None:
+        self.trigger, self.state, self.allowed = trigger, state, list(allowed)
+        ok = ", ".join(self.allowed) or "none"
+        super().__init__(f"'{trigger}' is not a transition from '{state}'; allowed: {ok}")
+
+
+class StaleVersion(PathwayError):
+    """A compare-and-swap write lost the race: someone else changed the patient first."""
+
+    def __init__(self, patient_id: str, expected: int, actual: int) -> None:
+        self.patient_id, self.expected, self.actual = patient_id, expected, actual
+        super().__init__(
+            f"patient {patient_id} changed since you read it (version {expected} → {actual}); "
+            "reload and retry"
+        )
+
+
+class UnknownPatient(PathwayError):
+    """No enrollment exists for this patient id."""
+
+    def __init__(self, patient_id: str) -> None:
+        self.patient_id = patient_id
+        super().__init__(f"unknown patient '{patient_id}': not enrolled")

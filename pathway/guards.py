@@ -1,0 +1,106 @@
+"""Guards: trees of `all` / `any` / `not` over named predicates, evaluated three-valued."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+from pathway.facts import Facts
+from pathway.predicates import Predicate
+from pathway.results import PredicateResult, Tri, tri_and, tri_not, tri_or
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class All(_Node):
+    """True when every part is true (false if any is false, else unknown)."""
+
+    all: list[Guard] = Field(min_length=1)
+
+
+class AnyOf(_Node):
+    """True when some part is true (unknown if none is true and some are unknown)."""
+
+    any: list[Guard] = Field(min_length=1)
+
+
+class Not(_Node):
+    """Negation; unknown stays unknown."""
+
+    not_: Guard = Field(alias="not")
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, dict):
+        for key in ("all", "any", "not"):
+            if key in v:
+                return key
+        return "pred"
+    return {All: "all", AnyOf: "any", Not: "not"}.get(type(v), "pred")
+
+
+Guard = Annotated[
+    Annotated[All, Tag("all")] | Annotated[AnyOf, Tag("any")] | Annotated[Not, Tag("not")]
+    | Annotated[Predicate, Tag("pred")],
+    Discriminator(_kind),
+]
+All.model_rebuild()
+AnyOf.model_rebuild()
+Not.model_rebuild()
+
+
+def evaluate(guard: Guard | None, facts: Facts) -> tuple[Tri, list[PredicateResult]]:
+    """Evaluate a guard; every predicate is evaluated so every reason is reported."""
+    reasons: list[PredicateResult] = []
+    return _eval(guard, facts, reasons), reasons
+
+
+def _eval(g: Guard | None, facts: Facts, out: list[PredicateResult]) -> Tri:
+    if g is None:
+        return "true"
+    if isinstance(g, All):
+        return tri_and([_eval(p, facts, out) for p in g.all])
+    if isinstance(g, AnyOf):
+        return tri_or([_eval(p, facts, out) for p in g.any])
+    if isinstance(g, Not):
+        return tri_not(_eval(g.not_, facts, out))
+    r = g.evaluate(facts)
+    out.append(r)
+    return r.result
+
+
+def predicates_in(g: Guard | None) -> list[str]:
+    """Names of the predicates a guard uses, in order."""
+    if g is None:
+        return []
+    if isinstance(g, All):
+        return [n for p in g.all for n in predicates_in(p)]
+    if isinstance(g, AnyOf):
+        return [n for p in g.any for n in predicates_in(p)]
+    if isinstance(g, Not):
+        return predicates_in(g.not_)
+    return [g.pred]
+
+
+def describe(g: Guard | None) -> str:
+    """A compact, readable rendering of a guard tree (used when no label is given)."""
+    if g is None:
+        return "always"
+    if isinstance(g, All):
+        return " and ".join(_paren(p) for p in g.all)
+    if isinstance(g, AnyOf):
+        return " or ".join(_paren(p) for p in g.any)
+    if isinstance(g, Not):
+        return f"not {_paren(g.not_)}"
+    params = g.model_dump(exclude={"pred"}, by_alias=True, exclude_defaults=True)
+    args = ", ".join(f"{k}={'/'.join(v) if isinstance(v, list) else v}" for k, v in params.items())
+    name = g.pred.replace("_", " ")
+    return f"{name} {args}".strip() if not args else f"{name}({args})"
+
+
+def _paren(g: Guard) -> str:
+    s = describe(g)
+    return f"({s})" if isinstance(g, All | AnyOf) else s

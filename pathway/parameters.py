@@ -1,0 +1,126 @@
+"""The named, sourced parameters of a definition: every clinical number lives in the YAML."""
+
+from __future__ import annotations
+
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+T = TypeVar("T")
+Instrument = Literal["PHQ-9", "QIDS-SR16", "HAM-D17", "MADRS"]
+
+
+class Param(BaseModel, Generic[T]):
+    """A value with the public source it comes from; `verified: false` if the source is weak."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: T
+    source: str = Field(min_length=1)
+    verified: bool = True
+    unit: str | None = None
+    note: str | None = None
+
+
+class MDQRule(BaseModel):
+    """What makes an MDQ positive."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_score: int = Field(ge=0)
+    require_same_period: bool
+    impairment: list[Literal["none", "minor", "moderate", "serious"]]
+
+
+class BySex(BaseModel):
+    """A cut-off that differs for men and everyone else."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    male: float = Field(gt=0)
+    other: float = Field(gt=0)
+
+
+class Range(BaseModel):
+    """A closed reference range."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} is above high {self.high}")
+        return self
+
+
+Fraction = float
+
+
+class Parameters(BaseModel):
+    """Every number the generic predicates use. All are required: the YAML cites each one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # trial adequacy
+    min_weeks_at_adequate_dose: Param[float]
+    min_weeks_augmentation: Param[float]
+    min_adherence: Param[Fraction]
+    # outcome
+    response_reduction: Param[Fraction]
+    partial_reduction: Param[Fraction]
+    baseline_lookback_days: Param[int]
+    baseline_grace_days: Param[int]
+    min_days_to_outcome: Param[int]
+    remission_max: Param[dict[Instrument, int]]
+    relapse_min: Param[dict[Instrument, int]]
+    # resistance
+    trd_min_failed_trials: Param[int]
+    trd_require_distinct_classes: Param[bool]
+    # differential screens and labs
+    tsh_normal: Param[Range]
+    vitamin_d_deficient_below: Param[dict[Literal["ng/mL", "nmol/L"], float]]
+    hemoglobin_low_below_g_dl: Param[BySex]
+    mdq_positive: Param[MDQRule]
+    stop_bang_positive_min: Param[int]
+    audit_c_positive_min: Param[BySex]
+    cudit_r_positive_min: Param[int]
+    # procedures
+    course_complete_sessions: Param[
+        dict[Literal["rTMS", "iTBS", "accelerated_iTBS", "ECT", "esketamine", "IV_ketamine"], int]
+    ]
+    # staging
+    maudsley_duration_months: Param[list[int]]
+    maudsley_failed_antidepressants: Param[list[int]]
+    maudsley_bands: Param[list[int]]
+    # worklist (engine)
+    decision_pending_days: Param[int]
+    measurement_overdue_days: Param[int]
+    not_improving_weeks: Param[Range]
+    not_improving_reduction: Param[Fraction]
+    maintenance_followup_days: Param[int]
+
+    @model_validator(mode="after")
+    def _sane(self) -> Parameters:
+        problems = []
+        for name in ("min_adherence", "response_reduction", "partial_reduction",
+                     "not_improving_reduction"):
+            v = getattr(self, name).value
+            if not 0 <= v <= 1:
+                problems.append(f"{name} must be a fraction 0–1, got {v}")
+        if self.partial_reduction.value > self.response_reduction.value:
+            problems.append("partial_reduction must not exceed response_reduction")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def unverified(self) -> list[tuple[str, Param[object]]]:
+        """Parameters whose source the reference marks UNVERIFIED."""
+        out: list[tuple[str, Param[object]]] = []
+        for name in type(self).model_fields:
+            p = getattr(self, name)
+            if not p.verified:
+                out.append((name, p))
+        return out

@@ -1,0 +1,65 @@
+"""Three-valued results and the reasons every verdict carries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Tri = Literal["true", "false", "unknown"]
+
+
+def tri(value: bool | None) -> Tri:
+    """True/False/None → 'true'/'false'/'unknown'."""
+    return "unknown" if value is None else ("true" if value else "false")
+
+
+def tri_and(results: Iterable[Tri]) -> Tri:
+    """False if any part is false, else unknown if any is unknown, else true."""
+    seen_unknown = False
+    for r in results:
+        if r == "false":
+            return "false"
+        seen_unknown |= r == "unknown"
+    return "unknown" if seen_unknown else "true"
+
+
+def tri_or(results: Iterable[Tri]) -> Tri:
+    """True if any part is true, else unknown if any is unknown, else false."""
+    seen_unknown = False
+    for r in results:
+        if r == "true":
+            return "true"
+        seen_unknown |= r == "unknown"
+    return "unknown" if seen_unknown else "false"
+
+
+def tri_not(result: Tri) -> Tri:
+    """Negation that keeps unknown."""
+    return {"true": "false", "false": "true", "unknown": "unknown"}[result]  # type: ignore[return-value]
+
+
+class PredicateResult(BaseModel):
+    """Why a named predicate came out as it did: the value it used, the threshold, the evidence."""
+
+    model_config = ConfigDict(frozen=True)
+
+    predicate: str
+    result: Tri
+    detail: str
+    source: str | None = None
+    value: Any = None
+    threshold: Any = None
+    evidence_date: dt.date | None = None
+
+
+def reason(predicate: str, result: Tri, detail: str, *, source: str | None = None,
+           value: Any = None, threshold: Any = None,
+           evidence_date: dt.date | None = None) -> PredicateResult:
+    """Build a PredicateResult without re-validating trusted values (hot path)."""
+    return PredicateResult.model_construct(
+        predicate=predicate, result=result, detail=detail, source=source, value=value,
+        threshold=threshold, evidence_date=evidence_date,
+    )

@@ -1,0 +1,114 @@
+"""Staging of treatment resistance: Maudsley Staging Method and Thase–Rush (reference.md §3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from pathway.catalog import Catalog
+from pathway.parameters import Parameters
+from pathway.record import PatientRecord
+from pathway.trials import INSTRUMENT_PREFERENCE, TrialAssessment
+
+_SEVERITY_POINTS = {"subsyndromal": 1, "mild": 2, "moderate": 3, "severe": 4,
+                    "severe_psychotic": 5}
+
+
+class Maudsley(BaseModel):
+    """MSM total (3–15) and band; `None` when the episode start or severity is unknown."""
+
+    model_config = ConfigDict(frozen=True)
+
+    score: int | None
+    band: Literal["mild", "moderate", "severe"] | None
+    duration: int | None
+    severity: int | None
+    treatment: int
+
+
+class Staging(BaseModel):
+    """Both staging models side by side."""
+
+    model_config = ConfigDict(frozen=True)
+
+    maudsley: Maudsley
+    thase_rush: Literal["0", "I", "II", "III", "IV", "V"] | None
+
+    def public(self) -> dict[str, object]:
+        return {"maudsley": {"score": self.maudsley.score, "band": self.maudsley.band},
+                "thase_rush": self.thase_rush}
+
+
+def _bucket(value: float, upper_bounds: list[int]) -> int:
+    """1-based index of the first bound >= value; len+1 past the last."""
+    for i, bound in enumerate(upper_bounds):
+        if value <= bound:
+            return i + 1
+    return len(upper_bounds) + 1
+
+
+def _severity(record: PatientRecord, catalog: Catalog, as_of: dt.date) -> int | None:
+    if record.severity is not None:
+        return _SEVERITY_POINTS[record.severity]
+    first = min((t.start for t in record.trials), default=None)
+    for inst in INSTRUMENT_PREFERENCE:  # baseline band: the first score of the episode
+        scores = sorted((m.date, m.score) for m in record.measurements
+                        if m.instrument == inst and m.date <= as_of)
+        if not scores:
+            continue
+        if first is not None:
+            before = [s for s in scores if s[0] <= first]
+            pick = before[-1] if before else scores[0]
+        else:
+            pick = scores[0]
+        for band in catalog.instrument_by_name[inst].bands:
+            if band.min <= pick[1] <= band.max:
+                return _SEVERITY_POINTS[band.severity]
+    return None
+
+
+def stage(record: PatientRecord, *, trials: list[TrialAssessment],
+          failed: list[TrialAssessment], as_of: dt.date, params: Parameters,
+          catalog: Catalog) -> Staging:
+    """Stage a patient as of a date."""
+    duration = None
+    if record.episode_start is not None:
+        months = (as_of.year - record.episode_start.year) * 12 + (
+            as_of.month - record.episode_start.month) - (as_of.day < record.episode_start.day)
+        duration = _bucket(max(months, 0), params.maudsley_duration_months.value)
+    severity = _severity(record, catalog, as_of)
+    n_failed = len(failed)
+    treatment = _bucket(n_failed, params.maudsley_failed_antidepressants.value)
+    treatment += any(t.role == "augmentation" for t in trials)
+    treatment += any(p.kind == "ECT" and p.start <= as_of for p in record.procedures)
+    score = None if duration is None or severity is None else duration + severity + treatment
+    band = None
+    if score is not None:
+        band_names: tuple[Literal["mild", "moderate", "severe"], ...] = ("mild", "moderate",
+                                                                         "severe")
+        band = band_names[_bucket(score, params.maudsley_bands.value) - 1]
+    return Staging(
+        maudsley=Maudsley(score=score, band=band, duration=duration, severity=severity,
+                          treatment=treatment),
+        thase_rush=_thase_rush(trials, failed, record, as_of),
+    )
+
+
+def _thase_rush(trials: list[TrialAssessment], failed: list[TrialAssessment],
+                record: PatientRecord, as_of: dt.date) -> Literal["0", "I", "II", "III", "IV",
+                                                                  "V"] | None:
+    if not failed:
+        responded = any(t.role == "antidepressant" and t.status == "adequate"
+                        and t.outcome in ("response", "remission") for t in trials)
+        return "0" if responded else None
+    classes = {t.drug_class for t in failed}
+    if len(classes) < 2:
+        return "I"
+    if "TCA" not in classes:
+        return "II"
+    if "MAOI" not in classes:
+        return "III"
+    ect = any(p.kind == "ECT" and p.end is not None and p.end <= as_of for p in record.procedures)
+    return "V" if ect else "IV"

@@ -1,0 +1,1 @@
+"""Rendering of pathway definitions (and overlays) to diagrams."""
