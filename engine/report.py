@@ -1,0 +1,63 @@
+"""Readable (rich) rendering of an assessment for the terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from pathway.assess import Assessment
+
+_MARK = {"true": "[green]✔ true[/]", "false": "[red]✘ false[/]", "unknown": "[yellow]? unknown[/]"}
+
+
+def render_assessment(a: Assessment, console: Console) -> None:
+    """Print an assessment: trials, facts, the guards with their reasons, the recommendation."""
+    head = (f"[bold]{a.patient_id}[/] as of {a.as_of.isoformat()} — "
+            f"definition {a.definition.id} {a.definition.version}")
+    console.print(Panel(head, expand=False))
+    console.print("[bold]Trials[/]" if a.trials else "No trials on record.")
+    for t in a.trials:
+        basis = t.outcome_basis or {}
+        outcome = t.outcome
+        if "instrument" in basis:
+            outcome += f" ({basis['instrument']} {basis['baseline']}→{basis['end']})"
+        elif "stop_reason" in basis:
+            outcome += f" (stop reason {basis['stop_reason']})"
+        minimum = "-" if t.min_adequate_dose_mg is None else f"{t.min_adequate_dose_mg:g}"
+        why = f": {', '.join(t.reasons)}" if t.reasons else ""
+        due = t.evaluation_due_on.isoformat() if t.evaluation_due_on else "-"
+        adherence = "unknown" if t.adherence is None else f"{t.adherence:.0%}"
+        console.print(
+            f"  #{t.index} [bold]{t.drug}[/] ({t.drug_class}, {t.role}): [bold]{t.status}[/]{why}\n"
+            f"     max {t.max_dose_mg:g} mg/day (effective ≥{minimum}); {t.weeks_on_drug:.1f} weeks "
+            f"on drug, {t.weeks_at_adequate_dose:.1f} at effective dose; adherence {adherence}; "
+            f"evaluation due {due}; outcome {outcome}")
+    maud = a.staging.maudsley
+    facts = [
+        f"failed adequate trials: [bold]{a.failed_adequate_trials}[/]"
+        f" ({', '.join(a.failed_classes) or 'none'})",
+        f"treatment-resistant: [bold]{'yes' if a.treatment_resistant else 'no'}[/]",
+        f"flags: [bold]{', '.join(a.flags) or 'none'}[/]",
+        f"bipolar confirmed: {'yes' if a.bipolar_confirmed else 'no'}; "
+        f"life-threatening: {'[bold red]yes[/]' if a.life_threatening else 'no'}",
+        f"current outcome: {a.current_outcome or 'no antidepressant trial'}",
+        f"staging: Maudsley {maud.score if maud.score is not None else '?'}"
+        f" ({maud.band or 'unknown'}), Thase–Rush {a.staging.thase_rush or '-'}",
+    ]
+    console.print(Panel(Group(*[Text.from_markup(f) for f in facts]), title="Facts",
+                        title_align="left", expand=False))
+    guards = Table(title="Options from reassess", title_justify="left", show_lines=True)
+    guards.add_column("trigger → state")
+    guards.add_column("guard")
+    guards.add_column("because")
+    for g in a.guards:
+        why = "\n".join(f"{_MARK[r.result]} {r.predicate}: {r.detail}" for r in g.reasons)
+        guards.add_row(f"{g.trigger} → {g.to}", _MARK[g.result], why)
+    console.print(guards)
+    rec = a.recommended
+    console.print(
+        f"Recommended next step: [bold]{rec}[/]" if rec else "No transition is enabled.")
+    console.print("[dim]Decision support only: the clinician decides; any enabled step or a "
+                  "reasoned override may be taken.[/]")
