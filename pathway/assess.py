@@ -13,6 +13,7 @@ from pathway.evaluation import GuardResult, guard_results, recommend
 from pathway.facts import Facts, derive
 from pathway.loader import load_definition
 from pathway.record import PatientRecord, parse_record
+from pathway.results import construct
 from pathway.trials import Outcome, ReasonCode, Status, _num
 
 
@@ -101,11 +102,10 @@ def build(patient_id: str, facts: Facts, defn: Definition) -> Assessment:
     """Assemble the Assessment from derived facts (no validation: values are trusted)."""
     state = defn.recommendation.state
     guards = guard_results(defn, facts, state)
-    mc = Assessment.model_construct
-    return mc(
+    return construct(Assessment,
         patient_id=patient_id,
         as_of=facts.as_of,
-        definition=DefinitionRef.model_construct(id=defn.metadata.id,
+        definition=construct(DefinitionRef, id=defn.metadata.id,
                                                  version=defn.metadata.version),
         trials=[_trial(t) for t in facts.trials],
         failed_adequate_trials=len(facts.failed_trials),
@@ -115,8 +115,8 @@ def build(patient_id: str, facts: Facts, defn: Definition) -> Assessment:
         bipolar_confirmed=facts.bipolar_confirmed is not None,
         life_threatening=facts.life_threatening is not None,
         current_outcome=facts.current_outcome,
-        staging=StagingResult.model_construct(
-            maudsley=MaudsleyResult.model_construct(score=facts.staging.maudsley.score,
+        staging=construct(StagingResult,
+            maudsley=construct(MaudsleyResult, score=facts.staging.maudsley.score,
                                                     band=facts.staging.maudsley.band),
             thase_rush=facts.staging.thase_rush),
         enabled=[g.trigger for g in guards if g.result == "true"],
@@ -126,7 +126,7 @@ def build(patient_id: str, facts: Facts, defn: Definition) -> Assessment:
 
 
 def _trial(t: Any) -> TrialResult:
-    return TrialResult.model_construct(
+    return construct(TrialResult,
         index=t.index, drug=t.drug, drug_class=t.drug_class, role=t.role, status=t.status,
         reasons=t.reasons, warnings=t.warnings, max_dose_mg=_num(t.max_dose_mg),
         min_adequate_dose_mg=_num(t.min_adequate_dose_mg), weeks_on_drug=round(t.weeks_on_drug, 1),

@@ -126,9 +126,31 @@ class Definition(_Model):
         """(source state, transition) for every declared edge, in declaration order."""
         return [(src, t) for t in self.transitions for src in self.sources_of(t)]
 
+    @cached_property
+    def _outgoing(self) -> dict[str, list[Transition]]:
+        out: dict[str, list[Transition]] = {s.id: [] for s in self.states}
+        for src, t in self.edges:
+            out.setdefault(src, []).append(t)
+        return out
+
     def transitions_from(self, state: str) -> list[Transition]:
         """Transitions leaving a state, in declaration order."""
-        return [t for src, t in self.edges if src == state]
+        return self._outgoing.get(state, [])
+
+    @cached_property
+    def _plans(self) -> dict[str, list[tuple[str, list[Transition]]]]:
+        rec = self.recommendation
+        plans = {}
+        for state, outgoing in self._outgoing.items():
+            order = [s.trigger for s in rec.order] if state == rec.state else []
+            triggers = dict.fromkeys([*order, *(t.trigger for t in outgoing)])
+            plans[state] = [(trig, ts) for trig in triggers
+                            if (ts := [t for t in outgoing if t.trigger == trig])]
+        return plans
+
+    def plan(self, state: str) -> list[tuple[str, list[Transition]]]:
+        """(trigger, its transitions) from a state: recommendation order, then declaration."""
+        return self._plans.get(state, [])
 
     def triggers_from(self, state: str) -> list[str]:
         """Distinct triggers available from a state."""

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict
 from pathway.definition import Definition
 from pathway.facts import Facts
 from pathway.guards import evaluate
-from pathway.results import PredicateResult, Tri, tri_or
+from pathway.results import PredicateResult, Tri, construct, tri_or
 
 
 class GuardResult(BaseModel):
@@ -23,23 +23,19 @@ class GuardResult(BaseModel):
 
 def guard_results(definition: Definition, facts: Facts, state: str) -> list[GuardResult]:
     """One result per trigger from `state`: recommendation order first, then declaration order."""
-    rec = definition.recommendation
-    order = [s.trigger for s in rec.order] if state == rec.state else []
-    triggers = list(dict.fromkeys([*order, *definition.triggers_from(state)]))
-    by_trigger: dict[str, list[tuple[str, Tri, list[PredicateResult]]]] = {}
-    for t in definition.transitions_from(state):
-        result, reasons = evaluate(t.guard, facts)
-        by_trigger.setdefault(t.trigger, []).append((t.dest, result, reasons))
     out = []
-    for trig in triggers:
-        options = by_trigger.get(trig)
-        if not options:
-            continue
-        result = tri_or(r for _, r, _ in options)
-        dest = next((d for d, r, _ in options if r == "true"), options[0][0])
-        reasons = [x for _, _, rs in options for x in rs]
-        out.append(GuardResult.model_construct(trigger=trig, to=dest, result=result,
-                                               reasons=reasons))
+    for trigger, transitions in definition.plan(state):
+        if len(transitions) == 1:
+            t = transitions[0]
+            result, reasons = evaluate(t.guard, facts)
+            dest = t.dest
+        else:
+            results = [(t.dest, *evaluate(t.guard, facts)) for t in transitions]
+            result = tri_or([r for _, r, _ in results])
+            dest = next((d for d, r, _ in results if r == "true"), results[0][0])
+            reasons = [x for _, _, rs in results for x in rs]
+        out.append(construct(GuardResult, trigger=trigger, to=dest, result=result,
+                             reasons=reasons))
     return out
 
 

@@ -50,6 +50,8 @@ class Facts:
     latest_procedure: tuple[str, dt.date, dt.date | None, int] | None
     staging: Staging
     scores: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    # predicate results by content key: each distinct predicate is evaluated once per Facts
+    memo: dict[str, PredicateResult] = field(default_factory=dict)
 
     @property
     def differential_clear(self) -> bool:

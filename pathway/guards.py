@@ -61,13 +61,17 @@ def evaluate(guard: Guard | None, facts: Facts) -> tuple[Tri, list[PredicateResu
 def _eval(g: Guard | None, facts: Facts, out: list[PredicateResult]) -> Tri:
     if g is None:
         return "true"
-    if isinstance(g, All):
-        return tri_and([_eval(p, facts, out) for p in g.all])
-    if isinstance(g, AnyOf):
-        return tri_or([_eval(p, facts, out) for p in g.any])
-    if isinstance(g, Not):
-        return tri_not(_eval(g.not_, facts, out))
-    r = g.evaluate(facts)
+    kind = type(g)  # exact type checks: isinstance on pydantic (ABC) classes is slow here
+    if kind is All:
+        return tri_and([_eval(p, facts, out) for p in g.all])  # type: ignore[union-attr]
+    if kind is AnyOf:
+        return tri_or([_eval(p, facts, out) for p in g.any])  # type: ignore[union-attr]
+    if kind is Not:
+        return tri_not(_eval(g.not_, facts, out))  # type: ignore[union-attr]
+    key = g.key  # type: ignore[union-attr]
+    r = facts.memo.get(key)
+    if r is None:
+        r = facts.memo[key] = g.evaluate(facts)  # type: ignore[union-attr]
     out.append(r)
     return r.result
 

@@ -19,8 +19,20 @@ TrialRole = Literal["antidepressant", "augmentation"]
 class _Predicate(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    @property
+    def key(self) -> str:
+        """Identity by content: equal predicates anywhere in a definition share one result."""
+        hit = _KEYS.get(id(self))
+        if hit is None:  # keep the predicate alive so its id is never reused for another
+            hit = _KEYS[id(self)] = (self, self.model_dump_json())
+        return hit[1]
+
+
     def evaluate(self, facts: Facts) -> PredicateResult:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+_KEYS: dict[int, tuple[_Predicate, str]] = {}
 
 
 def _trial(facts: Facts, role: TrialRole) -> TrialAssessment | None:

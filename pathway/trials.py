@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from pathway.catalog import Catalog
 from pathway.parameters import Parameters
 from pathway.record import Trial
+from pathway.results import construct
 
 Status = Literal["adequate", "in_progress", "inadequate"]
 Outcome = Literal["remission", "response", "partial", "none", "unknown"]
@@ -127,7 +128,7 @@ def assess_trial(trial: Trial, index: int, *, as_of: dt.date, params: Parameters
         status = "inadequate"
 
     outcome, basis = _outcome(trial, start_o, stop_o, params, scores)
-    return TrialAssessment.model_construct(
+    return construct(TrialAssessment,
         index=index, drug=drug.name, drug_class=drug.drug_class, role=trial.role, status=status,
         reasons=reasons, warnings=warnings, max_dose_mg=max_mg,
         min_adequate_dose_mg=None if by_level else min_mg,

@@ -117,10 +117,7 @@ def data_path(data: Any, loc: Iterable[str | int]) -> tuple[str | int, ...]:
     path: list[str | int] = []
     cur = data
     for part in loc:
-        if isinstance(cur, dict) and part in cur:
-            cur = cur[part]
-            path.append(part)
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+        if (isinstance(cur, dict) and part in cur) or (isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)):
             cur = cur[part]
             path.append(part)
         elif isinstance(cur, dict) and isinstance(part, str) and not path_tag(part):
