@@ -14,7 +14,7 @@ from pathway.facts import Facts, derive
 from pathway.loader import load_definition
 from pathway.record import PatientRecord, parse_record
 from pathway.results import construct
-from pathway.trials import Outcome, ReasonCode, Status, _num
+from pathway.trials import Outcome, TrialAssessment
 
 
 class _Out(BaseModel):
@@ -28,24 +28,7 @@ class DefinitionRef(_Out):
     version: str
 
 
-class TrialResult(_Out):
-    """One trial as `assess-output.md` shows it."""
-
-    index: int
-    drug: str
-    drug_class: str = Field(alias="class")
-    role: Literal["antidepressant", "augmentation"]
-    status: Status
-    reasons: list[ReasonCode]
-    warnings: list[str]
-    max_dose_mg: int | float
-    min_adequate_dose_mg: int | float | None
-    weeks_on_drug: float
-    weeks_at_adequate_dose: float
-    adherence: float | None
-    evaluation_due_on: dt.date | None
-    outcome: Outcome
-    outcome_basis: dict[str, Any] | None
+TrialResult = TrialAssessment
 
 
 class MaudsleyResult(_Out):
@@ -107,7 +90,7 @@ def build(patient_id: str, facts: Facts, defn: Definition) -> Assessment:
         as_of=facts.as_of,
         definition=construct(DefinitionRef, id=defn.metadata.id,
                                                  version=defn.metadata.version),
-        trials=[_trial(t) for t in facts.trials],
+        trials=facts.trials,
         failed_adequate_trials=len(facts.failed_trials),
         failed_classes=facts.failed_classes,
         treatment_resistant=facts.treatment_resistant,
@@ -124,11 +107,3 @@ def build(patient_id: str, facts: Facts, defn: Definition) -> Assessment:
         guards=guards,
     )
 
-
-def _trial(t: Any) -> TrialResult:
-    return construct(TrialResult,
-        index=t.index, drug=t.drug, drug_class=t.drug_class, role=t.role, status=t.status,
-        reasons=t.reasons, warnings=t.warnings, max_dose_mg=_num(t.max_dose_mg),
-        min_adequate_dose_mg=_num(t.min_adequate_dose_mg), weeks_on_drug=round(t.weeks_on_drug, 1),
-        weeks_at_adequate_dose=round(t.weeks_at_adequate_dose, 1), adherence=t.adherence,
-        evaluation_due_on=t.evaluation_due_on, outcome=t.outcome, outcome_basis=t.outcome_basis)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pathway.catalog import Catalog
 from pathway.parameters import Parameters
@@ -121,8 +121,14 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters,
             f"current trial of {current.drug} is inadequate: {', '.join(current.reasons)}",
             value=current.reasons, source=ARTICLE + ": incomplete trials",
             evidence_date=current.start))
-    _bipolar(record, latest, as_of, params, raise_flag)
-    _medical_and_substance(record, contributors, latest, as_of, params, raise_flag)
+    screens: dict[str, Any] = {}
+    for sc in record.screens:  # the latest screen per instrument, as of the date
+        if sc.date <= as_of:
+            cur = screens.get(sc.instrument)
+            if cur is None or sc.date >= cur.date:
+                screens[sc.instrument] = sc
+    _bipolar(record, latest, screens, params, raise_flag)
+    _medical_and_substance(record, contributors, latest, screens, as_of, params, raise_flag)
     stressor = latest.get("stressor")
     if stressor is not None and stressor.status in ("suspected", "active"):
         raise_flag("active_stressor", reason(
@@ -182,7 +188,7 @@ def _latest(trials: list[TrialAssessment], role: str) -> TrialAssessment | None:
     return best
 
 
-def _bipolar(record: PatientRecord, latest: dict[str, Contributor], as_of: dt.date,
+def _bipolar(record: PatientRecord, latest: dict[str, Contributor], screens: dict[str, Any],
              params: Parameters, raise_flag: object) -> None:
     bip = latest.get("bipolar_disorder")
     if bip is not None and bip.status == "ruled_out":
@@ -197,7 +203,7 @@ def _bipolar(record: PatientRecord, latest: dict[str, Contributor], as_of: dt.da
         add("bipolar_features", reason(  # type: ignore[operator]
             "bipolar_features", "true", f"history of {', '.join(items)}", value=items,
             source=ARTICLE + ": missed bipolar disorder"))
-    mdq = _latest_screen(record, "MDQ", as_of)
+    mdq = screens.get("MDQ")
     rule = params.mdq_positive.value
     if mdq is not None:
         positive = (mdq.score >= rule.min_score
@@ -216,17 +222,9 @@ def _bipolar(record: PatientRecord, latest: dict[str, Contributor], as_of: dt.da
             evidence_date=bip.date, source=ARTICLE + ": missed bipolar disorder"))
 
 
-def _latest_screen(record: PatientRecord, instrument: str, as_of: dt.date):  # type: ignore[no-untyped-def]
-    best = None
-    for s in record.screens:
-        if s.instrument == instrument and s.date <= as_of and (best is None or s.date >= best.date):
-            best = s
-    return best
-
-
 def _medical_and_substance(record: PatientRecord, contributors: list[Contributor],
-                           latest: dict[str, Contributor], as_of: dt.date, params: Parameters,
-                           raise_flag: object) -> None:
+                           latest: dict[str, Contributor], screens: dict[str, Any],
+                           as_of: dt.date, params: Parameters, raise_flag: object) -> None:
     add = raise_flag
     for kinds, flag, what in ((_MEDICAL, "medical_contributor", "untreated medical contributors"),
                               (_SUBSTANCE, "substance_use", "active substance use")):
@@ -250,12 +248,18 @@ def _medical_and_substance(record: PatientRecord, contributors: list[Contributor
         if test == "TSH":
             rng = params.tsh_normal
             bad = not rng.value.low <= value <= rng.value.high
-            detail = f"TSH {value:g} mIU/L on {date.isoformat()} outside {rng.value.low:g}–{rng.value.high:g}"
-            threshold, source = [rng.value.low, rng.value.high], rng.source
+            if not bad:
+                continue
+            detail = (f"TSH {value:g} mIU/L on {date.isoformat()} outside "
+                      f"{rng.value.low:g}–{rng.value.high:g}")
+            threshold: Any = [rng.value.low, rng.value.high]
+            source = rng.source
         elif test == "vitamin_d_25oh":
             p = params.vitamin_d_deficient_below
             cut = p.value[unit]
             bad = value < cut
+            if not bad:
+                continue
             detail = f"25-OH vitamin D {value:g} {unit} on {date.isoformat()} below {cut:g}"
             threshold, source = cut, p.source
         else:
@@ -263,6 +267,8 @@ def _medical_and_substance(record: PatientRecord, contributors: list[Contributor
             cut_dl = hp.value.male if sex_male else hp.value.other
             cut = cut_dl * 10 if unit == "g/L" else cut_dl
             bad = value < cut
+            if not bad:
+                continue
             detail = f"hemoglobin {value:g} {unit} on {date.isoformat()} below {cut:g}"
             threshold, source = cut, hp.source
         if bad:
@@ -274,7 +280,7 @@ def _medical_and_substance(record: PatientRecord, contributors: list[Contributor
         ("AUDIT-C", "alcohol_use", "substance_use", params.audit_c_positive_min),
         ("CUDIT-R", "cannabis_use", "substance_use", params.cudit_r_positive_min),
     ):
-        s = _latest_screen(record, inst, as_of)
+        s = screens.get(inst)
         if s is None or _cleared(contributors, kind, s.date):
             continue
         v = cut_p.value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -52,28 +53,50 @@ AnyOf.model_rebuild()
 Not.model_rebuild()
 
 
+Compiled = Callable[[Facts, list[PredicateResult]], Tri]
+_COMPILED: dict[int, tuple[object, Compiled]] = {}
+
+
 def evaluate(guard: Guard | None, facts: Facts) -> tuple[Tri, list[PredicateResult]]:
     """Evaluate a guard; every predicate is evaluated so every reason is reported."""
     reasons: list[PredicateResult] = []
-    return _eval(guard, facts, reasons), reasons
+    if guard is None:
+        return "true", reasons
+    hit = _COMPILED.get(id(guard))
+    if hit is None:  # keep the guard alive so its id is never reused for another
+        hit = _COMPILED[id(guard)] = (guard, _compile(guard))
+    return hit[1](facts, reasons), reasons
 
 
-def _eval(g: Guard | None, facts: Facts, out: list[PredicateResult]) -> Tri:
-    if g is None:
-        return "true"
-    kind = type(g)  # exact type checks: isinstance on pydantic (ABC) classes is slow here
-    if kind is All:
-        return tri_and([_eval(p, facts, out) for p in g.all])  # type: ignore[union-attr]
-    if kind is AnyOf:
-        return tri_or([_eval(p, facts, out) for p in g.any])  # type: ignore[union-attr]
+def _compile(g: Guard) -> Compiled:
+    """Turn a guard tree into nested closures once; equal predicates share a memo key."""
+    kind = type(g)
+    if kind is All or kind is AnyOf:
+        parts = [_compile(p) for p in (g.all if kind is All else g.any)]  # type: ignore[union-attr]
+        combine = tri_and if kind is All else tri_or
+
+        def group(facts: Facts, out: list[PredicateResult]) -> Tri:
+            return combine([p(facts, out) for p in parts])
+
+        return group
     if kind is Not:
-        return tri_not(_eval(g.not_, facts, out))  # type: ignore[union-attr]
-    key = g.key  # type: ignore[union-attr]
-    r = facts.memo.get(key)
-    if r is None:
-        r = facts.memo[key] = g.evaluate(facts)  # type: ignore[union-attr]
-    out.append(r)
-    return r.result
+        inner = _compile(g.not_)  # type: ignore[union-attr]
+
+        def negate(facts: Facts, out: list[PredicateResult]) -> Tri:
+            return tri_not(inner(facts, out))
+
+        return negate
+    key, run = g.key, g.evaluate  # type: ignore[union-attr]
+
+    def leaf(facts: Facts, out: list[PredicateResult]) -> Tri:
+        memo = facts.memo
+        r = memo.get(key)
+        if r is None:
+            r = memo[key] = run(facts)
+        out.append(r)
+        return r.result
+
+    return leaf
 
 
 def predicates_in(g: Guard | None) -> list[str]:

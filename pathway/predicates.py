@@ -173,11 +173,9 @@ class OutcomeIs(_Predicate):
             result = self.when_unknown
         else:
             result = "true" if t.outcome in self.is_ else "false"
-        import datetime as dt
-
         return reason("outcome", result, f"outcome of {t.drug} is {t.outcome}: {how}",
                       value=t.outcome, threshold=list(self.is_),
-                      evidence_date=dt.date.fromisoformat(date) if date else None,
+                      evidence_date=date,
                       source=facts.params.response_reduction.source)
 
 
@@ -222,7 +220,7 @@ class EvaluationWindowReached(_Predicate):
                           f"{'reached' if ok else 'due'} on {due.isoformat()}",
                           value=round(t.weeks_at_adequate_dose, 1), threshold=weeks.value,
                           evidence_date=due, source=weeks.source)
-        ok = "dose_below_effective" in t.reasons and t.weeks_on_drug >= weeks.value
+        ok = "dose_below_effective" in t.reasons and t.days_on_drug >= round(7 * weeks.value)
         return reason("evaluation_window_reached", "true" if ok else "false",
                       f"{t.drug}: {t.weeks_on_drug:.1f} weeks on drug, effective dose "
                       f"{'never reached' if 'dose_below_effective' in t.reasons else 'not held'}",

@@ -33,27 +33,22 @@ def tri(value: bool | None) -> Tri:
 
 def tri_and(results: Iterable[Tri]) -> Tri:
     """False if any part is false, else unknown if any is unknown, else true."""
-    seen_unknown = False
-    for r in results:
-        if r == "false":
-            return "false"
-        seen_unknown |= r == "unknown"
-    return "unknown" if seen_unknown else "true"
+    results = list(results)
+    return "false" if "false" in results else ("unknown" if "unknown" in results else "true")
 
 
 def tri_or(results: Iterable[Tri]) -> Tri:
     """True if any part is true, else unknown if any is unknown, else false."""
-    seen_unknown = False
-    for r in results:
-        if r == "true":
-            return "true"
-        seen_unknown |= r == "unknown"
-    return "unknown" if seen_unknown else "false"
+    results = list(results)
+    return "true" if "true" in results else ("unknown" if "unknown" in results else "false")
 
 
 def tri_not(result: Tri) -> Tri:
     """Negation that keeps unknown."""
-    return {"true": "false", "false": "true", "unknown": "unknown"}[result]  # type: ignore[return-value]
+    return _NOT[result]
+
+
+_NOT: dict[Tri, Tri] = {"true": "false", "false": "true", "unknown": "unknown"}
 
 
 class PredicateResult(BaseModel):

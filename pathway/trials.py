@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from pathway.catalog import Catalog
 from pathway.parameters import Parameters
@@ -29,33 +29,34 @@ Scores = Mapping[str, Sequence[tuple[int, int]]]
 
 
 class TrialAssessment(BaseModel):
-    """The verdict on one trial, with everything it was computed from."""
+    """The verdict on one trial: the `assess-output.md` fields, then internals kept out of JSON."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, serialize_by_alias=True, populate_by_name=True)
 
     index: int
     drug: str
-    drug_class: str
-    role: str
+    drug_class: str = Field(alias="class")
+    role: Literal["antidepressant", "augmentation"]
     status: Status
     reasons: list[ReasonCode]
     warnings: list[str]
     max_dose_mg: float
     min_adequate_dose_mg: float | None
-    min_serum_mmol_l: float | None = None
-    serum_level: float | None = None
     weeks_on_drug: float
     weeks_at_adequate_dose: float
     adherence: float | None
     evaluation_due_on: dt.date | None
-    ongoing: bool
-    start: dt.date
-    end: dt.date | None
-    stop_reason: str | None
     outcome: Outcome
     outcome_basis: dict[str, Any] | None
-
-
+    # internals (exact day counts; rounding is for display only)
+    days_on_drug: int = Field(exclude=True)
+    days_at_adequate_dose: int = Field(exclude=True)
+    min_serum_mmol_l: float | None = Field(default=None, exclude=True)
+    serum_level: float | None = Field(default=None, exclude=True)
+    ongoing: bool = Field(exclude=True)
+    start: dt.date = Field(exclude=True)
+    end: dt.date | None = Field(exclude=True)
+    stop_reason: str | None = Field(exclude=True)
 
 def _num(v: float | None) -> float | int | None:
     """100.0 → 100, so JSON shows doses as the record gave them."""
@@ -130,14 +131,15 @@ def assess_trial(trial: Trial, index: int, *, as_of: dt.date, params: Parameters
     outcome, basis = _outcome(trial, start_o, stop_o, params, scores)
     return construct(TrialAssessment,
         index=index, drug=drug.name, drug_class=drug.drug_class, role=trial.role, status=status,
-        reasons=reasons, warnings=warnings, max_dose_mg=max_mg,
-        min_adequate_dose_mg=None if by_level else min_mg,
-        min_serum_mmol_l=min_serum, serum_level=trial.serum_level,
-        weeks_on_drug=on_days / 7, weeks_at_adequate_dose=adequate_days / 7,
+        reasons=reasons, warnings=warnings, max_dose_mg=_num(max_mg),
+        min_adequate_dose_mg=None if by_level else _num(min_mg),
+        weeks_on_drug=round(on_days / 7, 1), weeks_at_adequate_dose=round(adequate_days / 7, 1),
         adherence=trial.adherence,
         evaluation_due_on=dt.date.fromordinal(due) if (due is not None and reached) else None,
         ongoing=ongoing, start=trial.start, end=trial.end, stop_reason=trial.stop_reason,
-        outcome=outcome, outcome_basis=basis,
+        outcome=outcome, outcome_basis=basis, days_on_drug=on_days,
+        days_at_adequate_dose=adequate_days, min_serum_mmol_l=min_serum,
+        serum_level=trial.serum_level,
     )
 
 
@@ -179,8 +181,8 @@ def _outcome(trial: Trial, start_o: int, stop_o: int, params: Parameters,
             cat = "none"
         return cat, {
             "instrument": inst, "baseline": b, "end": e, "reduction": round(reduction, 2),
-            "baseline_date": dt.date.fromordinal(base[0]).isoformat(),
-            "end_date": dt.date.fromordinal(end[0]).isoformat(),
+            "baseline_date": dt.date.fromordinal(base[0]),
+            "end_date": dt.date.fromordinal(end[0]),
         }
     if trial.stop_reason in STOP_REASON_OUTCOME:
         return STOP_REASON_OUTCOME[trial.stop_reason], {"stop_reason": trial.stop_reason}
