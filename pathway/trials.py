@@ -40,8 +40,8 @@ class TrialAssessment(BaseModel):
     status: Status
     reasons: list[ReasonCode]
     warnings: list[str]
-    max_dose_mg: float
-    min_adequate_dose_mg: float | None
+    max_dose_mg: int | float
+    min_adequate_dose_mg: int | float | None
     weeks_on_drug: float
     weeks_at_adequate_dose: float
     adherence: float | None
