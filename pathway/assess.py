@@ -6,10 +6,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from pathway.definition import Definition
-from pathway.evaluation import GuardResult, guard_results, recommend
+from pathway.evaluation import GuardResult, enabled_in_order, guard_results, recommend
 from pathway.facts import Facts, derive
 from pathway.loader import load_definition
 from pathway.record import PatientRecord, parse_record
@@ -65,9 +65,12 @@ class Assessment(_Out):
     guards: list[GuardResult]
 
 
-def assess(record: PatientRecord | dict[str, Any] | str | Path, *,
-           definition: Definition | str | Path | None = None,
-           as_of: dt.date | None = None) -> Assessment:
+def assess(
+    record: PatientRecord | dict[str, Any] | str | Path,
+    *,
+    definition: Definition | str | Path | None = None,
+    as_of: dt.date | None = None,
+) -> Assessment:
     """Evaluate a patient record (model, raw mapping or file path) as of a date (default today)."""
     defn = definition if isinstance(definition, Definition) else load_definition(definition)
     if isinstance(record, str | Path):
@@ -85,11 +88,11 @@ def build(patient_id: str, facts: Facts, defn: Definition) -> Assessment:
     """Assemble the Assessment from derived facts (no validation: values are trusted)."""
     state = defn.recommendation.state
     guards = guard_results(defn, facts, state)
-    return construct(Assessment,
+    return construct(
+        Assessment,
         patient_id=patient_id,
         as_of=facts.as_of,
-        definition=construct(DefinitionRef, id=defn.metadata.id,
-                                                 version=defn.metadata.version),
+        definition=construct(DefinitionRef, id=defn.metadata.id, version=defn.metadata.version),
         trials=facts.trials,
         failed_adequate_trials=len(facts.failed_trials),
         failed_classes=facts.failed_classes,
@@ -98,12 +101,14 @@ def build(patient_id: str, facts: Facts, defn: Definition) -> Assessment:
         bipolar_confirmed=facts.bipolar_confirmed is not None,
         life_threatening=facts.life_threatening is not None,
         current_outcome=facts.current_outcome,
-        staging=construct(StagingResult,
-            maudsley=construct(MaudsleyResult, score=facts.staging.maudsley.score,
-                                                    band=facts.staging.maudsley.band),
-            thase_rush=facts.staging.thase_rush),
-        enabled=[g.trigger for g in guards if g.result == "true"],
+        staging=construct(
+            StagingResult,
+            maudsley=construct(
+                MaudsleyResult, score=facts.staging.maudsley.score, band=facts.staging.maudsley.band
+            ),
+            thase_rush=facts.staging.thase_rush,
+        ),
+        enabled=enabled_in_order(defn, facts, guards, state),
         recommended=recommend(defn, facts, guards, state),
         guards=guards,
     )
-

@@ -144,8 +144,11 @@ class Definition(_Model):
         for state, outgoing in self._outgoing.items():
             order = [s.trigger for s in rec.order] if state == rec.state else []
             triggers = dict.fromkeys([*order, *(t.trigger for t in outgoing)])
-            plans[state] = [(trig, ts) for trig in triggers
-                            if (ts := [t for t in outgoing if t.trigger == trig])]
+            plans[state] = [
+                (trig, ts)
+                for trig in triggers
+                if (ts := [t for t in outgoing if t.trigger == trig])
+            ]
         return plans
 
     def plan(self, state: str) -> list[tuple[str, list[Transition]]]:

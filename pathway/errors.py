@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from pathway.guards import PredicateResult
+    from pathway.results import PredicateResult
 
 
 class Issue(BaseModel):
@@ -32,7 +32,9 @@ class Issue(BaseModel):
         elif self.line:
             where = f"line {self.line}: "
         loc = f"{self.loc}: " if self.loc else ""
-        got = f" (got {self.value!r})" if self.value is not None else ""
+        # a message that already quotes the offending text ("unknown state 'x'") says it once
+        named = isinstance(self.value, str) and f"'{self.value}'" in self.message
+        got = "" if self.value is None or named else f" (got {self.value!r})"
         return f"{where}{loc}{self.message}{got}"
 
 

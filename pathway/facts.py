@@ -7,28 +7,43 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from pathway.catalog import Catalog
 from pathway.parameters import Parameters
-from pathway.record import Contributor, PatientRecord
+from pathway.record import Contributor, Lab, MDQScreen, PatientRecord, ScoreScreen
 from pathway.results import PredicateResult, reason
 from pathway.staging import Staging, stage
 from pathway.trials import TrialAssessment, assess_trial
 
 Flag = Literal[
-    "active_stressor", "bipolar_features", "incomplete_trial", "medical_contributor",
+    "active_stressor",
+    "bipolar_features",
+    "incomplete_trial",
+    "medical_contributor",
     "substance_use",
 ]
 ARTICLE = "source article (shared/clinical/000_d817ea9ba5dd5b8a.txt)"
-_MEDICAL = ("hypothyroidism", "sleep_apnea", "vitamin_d_deficiency", "anemia", "chronic_pain",
-            "other_medical")
+_MEDICAL = (
+    "hypothyroidism",
+    "sleep_apnea",
+    "vitamin_d_deficiency",
+    "anemia",
+    "chronic_pain",
+    "other_medical",
+)
 _SUBSTANCE = ("alcohol_use", "cannabis_use", "other_substance_use")
 _RAISING = ("suspected", "active", "confirmed")
 _CLEARING = ("addressed", "ruled_out")
-_LAB_KIND = {"TSH": "hypothyroidism", "vitamin_d_25oh": "vitamin_d_deficiency",
-             "hemoglobin": "anemia"}
+AddFlag: TypeAlias = Callable[[str, PredicateResult], None]
+Screens: TypeAlias = dict[str, MDQScreen | ScoreScreen]
+_LAB_KIND = {
+    "TSH": "hypothyroidism",
+    "vitamin_d_25oh": "vitamin_d_deficiency",
+    "hemoglobin": "anemia",
+}
 
 
 @dataclass(slots=True)
@@ -84,8 +99,7 @@ def _describe(c: Contributor) -> str:
     return f"{c.kind.replace('_', ' ')}{note} {c.status} since {c.date.isoformat()}"
 
 
-def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters,
-           catalog: Catalog) -> Facts:
+def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog: Catalog) -> Facts:
     """Compute every fact the guards need, as of a date (data dated after it is ignored)."""
     scores: dict[str, list[tuple[int, int]]] = defaultdict(list)
     latest_score: tuple[dt.date, str, int] | None = None
@@ -100,12 +114,18 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters,
 
     trials = [
         assess_trial(t, i, as_of=as_of, params=params, catalog=catalog, scores=scores)
-        for i, t in enumerate(record.trials) if t.start <= as_of
+        for i, t in enumerate(record.trials)
+        if t.start <= as_of
     ]
     current = _latest(trials, "antidepressant")
     current_aug = _latest(trials, "augmentation")
-    failed = [t for t in trials if t.role == "antidepressant" and t.status == "adequate"
-              and t.outcome in ("none", "partial")]
+    failed = [
+        t
+        for t in trials
+        if t.role == "antidepressant"
+        and t.status == "adequate"
+        and t.outcome in ("none", "partial")
+    ]
     failed_classes = sorted({t.drug_class for t in failed})
 
     contributors = [c for c in record.contributors if c.date <= as_of]
@@ -116,12 +136,18 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters,
         flags.setdefault(flag, []).append(why)
 
     if current is not None and current.status == "inadequate":
-        raise_flag("incomplete_trial", reason(
-            "incomplete_trial", "true",
-            f"current trial of {current.drug} is inadequate: {', '.join(current.reasons)}",
-            value=current.reasons, source=ARTICLE + ": incomplete trials",
-            evidence_date=current.start))
-    screens: dict[str, Any] = {}
+        raise_flag(
+            "incomplete_trial",
+            reason(
+                "incomplete_trial",
+                "true",
+                f"current trial of {current.drug} is inadequate: {', '.join(current.reasons)}",
+                value=current.reasons,
+                source=ARTICLE + ": incomplete trials",
+                evidence_date=current.start,
+            ),
+        )
+    screens: dict[str, MDQScreen | ScoreScreen] = {}
     for sc in record.screens:  # the latest screen per instrument, as of the date
         if sc.date <= as_of:
             cur = screens.get(sc.instrument)
@@ -131,36 +157,60 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters,
     _medical_and_substance(record, contributors, latest, screens, as_of, params, raise_flag)
     stressor = latest.get("stressor")
     if stressor is not None and stressor.status in ("suspected", "active"):
-        raise_flag("active_stressor", reason(
-            "active_stressor", "true", _describe(stressor), value=stressor.status,
-            evidence_date=stressor.date, source=ARTICLE + ": active stressor"))
+        raise_flag(
+            "active_stressor",
+            reason(
+                "active_stressor",
+                "true",
+                _describe(stressor),
+                value=stressor.status,
+                evidence_date=stressor.date,
+                source=ARTICLE + ": active stressor",
+            ),
+        )
 
     bip = latest.get("bipolar_disorder")
     bipolar_confirmed = None
     if bip is not None and bip.status == "confirmed":
-        bipolar_confirmed = reason("bipolar_confirmed", "true", _describe(bip),
-                                   value="confirmed", evidence_date=bip.date,
-                                   source=ARTICLE + ": missed bipolar disorder")
+        bipolar_confirmed = reason(
+            "bipolar_confirmed",
+            "true",
+            _describe(bip),
+            value="confirmed",
+            evidence_date=bip.date,
+            source=ARTICLE + ": missed bipolar disorder",
+        )
 
     life = None
     risk = record.risk
     if risk is not None and risk.date <= as_of:
-        found = [name for name, on in (
-            ("active suicidality", risk.suicidality == "active"),
-            ("psychotic features", risk.psychotic_features),
-            ("catatonia", risk.catatonia),
-            ("not eating or drinking", risk.not_eating_or_drinking)) if on]
+        found = [
+            name
+            for name, on in (
+                ("active suicidality", risk.suicidality == "active"),
+                ("psychotic features", risk.psychotic_features),
+                ("catatonia", risk.catatonia),
+                ("not eating or drinking", risk.not_eating_or_drinking),
+            )
+            if on
+        ]
         if found:
-            life = reason("life_threatening", "true",
-                          f"risk assessment of {risk.date.isoformat()}: {', '.join(found)}",
-                          value=found, evidence_date=risk.date,
-                          source="NICE NG222 §1.13.1; CANMAT 2023 §Q.8.b (reference.md §9)")
+            life = reason(
+                "life_threatening",
+                "true",
+                f"risk assessment of {risk.date.isoformat()}: {', '.join(found)}",
+                value=found,
+                evidence_date=risk.date,
+                source="NICE NG222 §1.13.1; CANMAT 2023 §Q.8.b (reference.md §9)",
+            )
 
     need = params.trd_min_failed_trials.value
     enough = len(failed) >= need and (
-        not params.trd_require_distinct_classes.value or len(failed_classes) >= need)
-    resistant = enough and not [f for f in flags if f != "incomplete_trial"] and (
-        bipolar_confirmed is None)
+        not params.trd_require_distinct_classes.value or len(failed_classes) >= need
+    )
+    resistant = (
+        enough and not [f for f in flags if f != "incomplete_trial"] and (bipolar_confirmed is None)
+    )
 
     procs = [p for p in record.procedures if p.start <= as_of]
     latest_proc = None
@@ -169,13 +219,22 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters,
         latest_proc = (p.kind, p.start, p.end if p.end and p.end <= as_of else None, p.sessions)
 
     return Facts(
-        as_of=as_of, params=params, trials=trials, current_trial=current,
-        current_augmentation=current_aug, failed_trials=failed, failed_classes=failed_classes,
-        flags=dict(sorted(flags.items())), bipolar_confirmed=bipolar_confirmed,
-        life_threatening=life, treatment_resistant=resistant, latest_score=latest_score,
+        as_of=as_of,
+        params=params,
+        trials=trials,
+        current_trial=current,
+        current_augmentation=current_aug,
+        failed_trials=failed,
+        failed_classes=failed_classes,
+        flags=dict(sorted(flags.items())),
+        bipolar_confirmed=bipolar_confirmed,
+        life_threatening=life,
+        treatment_resistant=resistant,
+        latest_score=latest_score,
         latest_procedure=latest_proc,
-        staging=stage(record, trials=trials, failed=failed, as_of=as_of, params=params,
-                      catalog=catalog),
+        staging=stage(
+            record, trials=trials, failed=failed, as_of=as_of, params=params, catalog=catalog
+        ),
         scores=scores,
     )
 
@@ -188,60 +247,112 @@ def _latest(trials: list[TrialAssessment], role: str) -> TrialAssessment | None:
     return best
 
 
-def _bipolar(record: PatientRecord, latest: dict[str, Contributor], screens: dict[str, Any],
-             params: Parameters, raise_flag: object) -> None:
+def _bipolar(
+    record: PatientRecord,
+    latest: dict[str, Contributor],
+    screens: Screens,
+    params: Parameters,
+    add: AddFlag,
+) -> None:
     bip = latest.get("bipolar_disorder")
-    if bip is not None and bip.status == "ruled_out":
+    # Once the bipolar question has been answered (ruled out, or addressed), past history and
+    # an old MDQ no longer raise it; a later suspected/active/confirmed entry does again.
+    if bip is not None and bip.status in _CLEARING:
         return
-    add = raise_flag  # typed loosely to keep the helper signature short
     h = record.history
-    items = [name.replace("_", " ") for name, on in (
-        ("elevated_mood", h.elevated_mood), ("decreased_need_for_sleep",
-                                             h.decreased_need_for_sleep),
-        ("racing_thoughts", h.racing_thoughts), ("impulsivity", h.impulsivity)) if on]
+    items = [
+        name.replace("_", " ")
+        for name, on in (
+            ("elevated_mood", h.elevated_mood),
+            ("decreased_need_for_sleep", h.decreased_need_for_sleep),
+            ("racing_thoughts", h.racing_thoughts),
+            ("impulsivity", h.impulsivity),
+        )
+        if on
+    ]
     if items:
-        add("bipolar_features", reason(  # type: ignore[operator]
-            "bipolar_features", "true", f"history of {', '.join(items)}", value=items,
-            source=ARTICLE + ": missed bipolar disorder"))
+        add(
+            "bipolar_features",
+            reason(
+                "bipolar_features",
+                "true",
+                f"history of {', '.join(items)}",
+                value=items,
+                source=ARTICLE + ": missed bipolar disorder",
+            ),
+        )
     mdq = screens.get("MDQ")
     rule = params.mdq_positive.value
-    if mdq is not None:
-        positive = (mdq.score >= rule.min_score
-                    and (mdq.same_period or not rule.require_same_period)  # type: ignore[attr-defined]
-                    and mdq.impairment in rule.impairment)  # type: ignore[attr-defined]
+    if isinstance(mdq, MDQScreen):
+        positive = (
+            mdq.score >= rule.min_score
+            and (mdq.same_period or not rule.require_same_period)
+            and mdq.impairment in rule.impairment
+        )
         if positive:
-            add("bipolar_features", reason(  # type: ignore[operator]
-                "bipolar_features", "true",
-                f"MDQ positive on {mdq.date.isoformat()}: score {mdq.score}, same period, "
-                f"{mdq.impairment} impairment",  # type: ignore[attr-defined]
-                value=mdq.score, threshold=rule.min_score, evidence_date=mdq.date,
-                source=params.mdq_positive.source))
+            add(
+                "bipolar_features",
+                reason(
+                    "bipolar_features",
+                    "true",
+                    f"MDQ positive on {mdq.date.isoformat()}: score {mdq.score}, same period, "
+                    f"{mdq.impairment} impairment",
+                    value=mdq.score,
+                    threshold=rule.min_score,
+                    evidence_date=mdq.date,
+                    source=params.mdq_positive.source,
+                ),
+            )
     if bip is not None and bip.status in ("suspected", "active"):
-        add("bipolar_features", reason(  # type: ignore[operator]
-            "bipolar_features", "true", _describe(bip), value=bip.status,
-            evidence_date=bip.date, source=ARTICLE + ": missed bipolar disorder"))
+        add(
+            "bipolar_features",
+            reason(
+                "bipolar_features",
+                "true",
+                _describe(bip),
+                value=bip.status,
+                evidence_date=bip.date,
+                source=ARTICLE + ": missed bipolar disorder",
+            ),
+        )
 
 
-def _medical_and_substance(record: PatientRecord, contributors: list[Contributor],
-                           latest: dict[str, Contributor], screens: dict[str, Any],
-                           as_of: dt.date, params: Parameters, raise_flag: object) -> None:
-    add = raise_flag
-    for kinds, flag, what in ((_MEDICAL, "medical_contributor", "untreated medical contributors"),
-                              (_SUBSTANCE, "substance_use", "active substance use")):
+def _medical_and_substance(
+    record: PatientRecord,
+    contributors: list[Contributor],
+    latest: dict[str, Contributor],
+    screens: Screens,
+    as_of: dt.date,
+    params: Parameters,
+    add: AddFlag,
+) -> None:
+    for kinds, flag, what in (
+        (_MEDICAL, "medical_contributor", "untreated medical contributors"),
+        (_SUBSTANCE, "substance_use", "active substance use"),
+    ):
         for kind in kinds:
             c = latest.get(kind)
             if c is not None and c.status in _RAISING:
-                add(flag, reason(flag, "true", _describe(c), value=c.status,  # type: ignore[operator]
-                                 evidence_date=c.date, source=f"{ARTICLE}: {what}"))
+                add(
+                    flag,
+                    reason(
+                        flag,
+                        "true",
+                        _describe(c),
+                        value=c.status,
+                        evidence_date=c.date,
+                        source=f"{ARTICLE}: {what}",
+                    ),
+                )
     sex_male = record.sex == "male"
-    latest_lab: dict[str, object] = {}
+    latest_lab: dict[str, Lab] = {}
     for lab in record.labs:
         if lab.date <= as_of:
             cur = latest_lab.get(lab.test)
-            if cur is None or lab.date >= cur.date:  # type: ignore[attr-defined]
+            if cur is None or lab.date >= cur.date:
                 latest_lab[lab.test] = lab
     for test, lab in sorted(latest_lab.items()):
-        value, unit, date = lab.value, lab.unit, lab.date  # type: ignore[attr-defined]
+        value, unit, date = lab.value, lab.unit, lab.date
         kind = _LAB_KIND[test]
         if _cleared(contributors, kind, date):
             continue
@@ -250,13 +361,15 @@ def _medical_and_substance(record: PatientRecord, contributors: list[Contributor
             bad = not rng.value.low <= value <= rng.value.high
             if not bad:
                 continue
-            detail = (f"TSH {value:g} mIU/L on {date.isoformat()} outside "
-                      f"{rng.value.low:g}–{rng.value.high:g}")
+            detail = (
+                f"TSH {value:g} mIU/L on {date.isoformat()} outside "
+                f"{rng.value.low:g}–{rng.value.high:g}"
+            )
             threshold: Any = [rng.value.low, rng.value.high]
             source = rng.source
         elif test == "vitamin_d_25oh":
             p = params.vitamin_d_deficient_below
-            cut = p.value[unit]
+            cut = p.value["nmol/L"] if unit == "nmol/L" else p.value["ng/mL"]
             bad = value < cut
             if not bad:
                 continue
@@ -272,9 +385,18 @@ def _medical_and_substance(record: PatientRecord, contributors: list[Contributor
             detail = f"hemoglobin {value:g} {unit} on {date.isoformat()} below {cut:g}"
             threshold, source = cut, hp.source
         if bad:
-            add("medical_contributor", reason(  # type: ignore[operator]
-                "medical_contributor", "true", detail, value=value, threshold=threshold,
-                evidence_date=date, source=source))
+            add(
+                "medical_contributor",
+                reason(
+                    "medical_contributor",
+                    "true",
+                    detail,
+                    value=value,
+                    threshold=threshold,
+                    evidence_date=date,
+                    source=source,
+                ),
+            )
     for inst, kind, flag, cut_p in (
         ("STOP-Bang", "sleep_apnea", "medical_contributor", params.stop_bang_positive_min),
         ("AUDIT-C", "alcohol_use", "substance_use", params.audit_c_positive_min),
@@ -284,8 +406,17 @@ def _medical_and_substance(record: PatientRecord, contributors: list[Contributor
         if s is None or _cleared(contributors, kind, s.date):
             continue
         v = cut_p.value
-        cut = (v.male if sex_male else v.other) if not isinstance(v, int) else v  # type: ignore[attr-defined]
+        cut = v if isinstance(v, int | float) else (v.male if sex_male else v.other)
         if s.score >= cut:
-            add(flag, reason(  # type: ignore[operator]
-                flag, "true", f"{inst} positive on {s.date.isoformat()}: {s.score} ≥ {cut:g}",
-                value=s.score, threshold=cut, evidence_date=s.date, source=cut_p.source))
+            add(
+                flag,
+                reason(
+                    flag,
+                    "true",
+                    f"{inst} positive on {s.date.isoformat()}: {s.score} ≥ {cut:g}",
+                    value=s.score,
+                    threshold=cut,
+                    evidence_date=s.date,
+                    source=cut_p.source,
+                ),
+            )

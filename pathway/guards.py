@@ -35,19 +35,24 @@ class Not(_Node):
 
 
 def _kind(v: Any) -> str:
+    # Tags are bracketed so that error locations never mistake them for the keys `all`, `any`,
+    # `not` or `pred` of the YAML (see yamlio.data_path).
     if isinstance(v, dict):
         for key in ("all", "any", "not"):
             if key in v:
-                return key
-        return "pred"
-    return {All: "all", AnyOf: "any", Not: "not"}.get(type(v), "pred")
+                return f"guard[{key}]"
+        return "guard[pred]"
+    return _TAGS.get(type(v), "guard[pred]")
 
 
 Guard = Annotated[
-    Annotated[All, Tag("all")] | Annotated[AnyOf, Tag("any")] | Annotated[Not, Tag("not")]
-    | Annotated[Predicate, Tag("pred")],
+    Annotated[All, Tag("guard[all]")]
+    | Annotated[AnyOf, Tag("guard[any]")]
+    | Annotated[Not, Tag("guard[not]")]
+    | Annotated[Predicate, Tag("guard[pred]")],
     Discriminator(_kind),
 ]
+_TAGS: dict[type, str] = {All: "guard[all]", AnyOf: "guard[any]", Not: "guard[not]"}
 All.model_rebuild()
 AnyOf.model_rebuild()
 Not.model_rebuild()

@@ -6,6 +6,8 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pathway.yamlio import Problem, located
+
 T = TypeVar("T")
 Instrument = Literal["PHQ-9", "QIDS-SR16", "HAM-D17", "MADRS"]
 
@@ -104,16 +106,26 @@ class Parameters(BaseModel):
 
     @model_validator(mode="after")
     def _sane(self) -> Parameters:
-        problems = []
-        for name in ("min_adherence", "response_reduction", "partial_reduction",
-                     "not_improving_reduction"):
+        problems: list[Problem] = []
+        for name in (
+            "min_adherence",
+            "response_reduction",
+            "partial_reduction",
+            "not_improving_reduction",
+        ):
             v = getattr(self, name).value
             if not 0 <= v <= 1:
-                problems.append(f"{name} must be a fraction 0–1, got {v}")
+                problems.append(((name, "value"), "must be a fraction 0–1", v))
         if self.partial_reduction.value > self.response_reduction.value:
-            problems.append("partial_reduction must not exceed response_reduction")
+            problems.append(
+                (
+                    ("partial_reduction", "value"),
+                    "must not exceed response_reduction",
+                    self.partial_reduction.value,
+                )
+            )
         if problems:
-            raise ValueError("; ".join(problems))
+            raise located(problems)
         return self
 
     def unverified(self) -> list[tuple[str, Param[object]]]:

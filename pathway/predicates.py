@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pathway.facts import ARTICLE, Facts, Flag
-from pathway.results import PredicateResult, reason
+from pathway.record import StopReason
+from pathway.results import PredicateResult, Tri, reason
 from pathway.trials import Outcome, Status, TrialAssessment
 
 TrialRole = Literal["antidepressant", "augmentation"]
@@ -26,7 +27,6 @@ class _Predicate(BaseModel):
         if hit is None:  # keep the predicate alive so its id is never reused for another
             hit = _KEYS[id(self)] = (self, self.model_dump_json())
         return hit[1]
-
 
     def evaluate(self, facts: Facts) -> PredicateResult:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -52,12 +52,24 @@ class FlagRaised(_Predicate):
     def evaluate(self, facts: Facts) -> PredicateResult:
         ev = facts.flags.get(self.flag)
         if not ev:
-            return reason(self.flag, "false", f"no evidence of {self.flag.replace('_', ' ')}",
-                          value=False, source=ARTICLE)
+            return reason(
+                self.flag,
+                "false",
+                f"no evidence of {self.flag.replace('_', ' ')}",
+                value=False,
+                source=ARTICLE,
+            )
         first = ev[0]
         detail = "; ".join(e.detail for e in ev)
-        return reason(self.flag, "true", detail, value=True, threshold=first.threshold,
-                      evidence_date=first.evidence_date, source=first.source)
+        return reason(
+            self.flag,
+            "true",
+            detail,
+            value=True,
+            threshold=first.threshold,
+            evidence_date=first.evidence_date,
+            source=first.source,
+        )
 
 
 class DifferentialClear(_Predicate):
@@ -66,17 +78,26 @@ class DifferentialClear(_Predicate):
     pred: Literal["differential_clear"]
 
     def evaluate(self, facts: Facts) -> PredicateResult:
-        blocking = facts.flags_blocking + (["bipolar_confirmed"] if facts.bipolar_confirmed
-                                           else [])
+        blocking = facts.flags_blocking + (["bipolar_confirmed"] if facts.bipolar_confirmed else [])
         if not blocking:
-            return reason("differential_clear", "true",
-                          "no bipolar features, medical contributor, substance use or active "
-                          "stressor on record", value=[], source=ARTICLE)
+            return reason(
+                "differential_clear",
+                "true",
+                "no bipolar features, medical contributor, substance use or active "
+                "stressor on record",
+                value=[],
+                source=ARTICLE,
+            )
         details = [e.detail for f in facts.flags_blocking for e in facts.flags[f]]
         if facts.bipolar_confirmed:
             details.append(facts.bipolar_confirmed.detail)
-        return reason("differential_clear", "false", "open: " + "; ".join(details),
-                      value=blocking, source=ARTICLE)
+        return reason(
+            "differential_clear",
+            "false",
+            "open: " + "; ".join(details),
+            value=blocking,
+            source=ARTICLE,
+        )
 
 
 class BipolarConfirmed(_Predicate):
@@ -87,8 +108,13 @@ class BipolarConfirmed(_Predicate):
     def evaluate(self, facts: Facts) -> PredicateResult:
         if facts.bipolar_confirmed is not None:
             return facts.bipolar_confirmed
-        return reason("bipolar_confirmed", "false", "bipolar disorder not confirmed",
-                      value=False, source=ARTICLE)
+        return reason(
+            "bipolar_confirmed",
+            "false",
+            "bipolar disorder not confirmed",
+            value=False,
+            source=ARTICLE,
+        )
 
 
 class LifeThreatening(_Predicate):
@@ -99,8 +125,12 @@ class LifeThreatening(_Predicate):
     def evaluate(self, facts: Facts) -> PredicateResult:
         if facts.life_threatening is not None:
             return facts.life_threatening
-        return reason("life_threatening", "false", "no life-threatening feature on the latest "
-                      "risk assessment (or none on file)", value=[])
+        return reason(
+            "life_threatening",
+            "false",
+            "no life-threatening feature on the latest risk assessment (or none on file)",
+            value=[],
+        )
 
 
 class TreatmentResistant(_Predicate):
@@ -119,12 +149,19 @@ class TreatmentResistant(_Predicate):
             what += " (" + ", ".join(f"{t.drug} {t.outcome}" for t in facts.failed_trials) + ")"
         if distinct:
             what += f" in {len(classes)} class{'es' if len(classes) != 1 else ''}"
-        result = "true" if facts.treatment_resistant else "false"
+        result: Tri = "true" if facts.treatment_resistant else "false"
         if n >= need and not facts.treatment_resistant and (not distinct or len(classes) >= need):
             what += "; but the differential is not clear"
         last = max((t.end or t.start for t in facts.failed_trials), default=None)
-        return reason("treatment_resistant", result, f"{what}; needs ≥{need}", value=n,
-                      threshold=need, evidence_date=last, source=p.trd_min_failed_trials.source)
+        return reason(
+            "treatment_resistant",
+            result,
+            f"{what}; needs ≥{need}",
+            value=n,
+            threshold=need,
+            evidence_date=last,
+            source=p.trd_min_failed_trials.source,
+        )
 
 
 class TrialStatusIs(_Predicate):
@@ -140,12 +177,20 @@ class TrialStatusIs(_Predicate):
             return _none_result("trial_status", self.role)
         ok = t.status in self.is_
         why = f": {', '.join(t.reasons)}" if t.reasons else ""
-        detail = (f"current {self.role} trial of {t.drug} is {t.status}{why} "
-                  f"({t.weeks_at_adequate_dose:.1f} weeks at ≥{t.min_adequate_dose_mg or '-'} mg,"
-                  f" max {t.max_dose_mg:g} mg)")
-        return reason("trial_status", "true" if ok else "false", detail, value=t.status,
-                      threshold=list(self.is_), evidence_date=t.start,
-                      source=facts.params.min_weeks_at_adequate_dose.source)
+        detail = (
+            f"current {self.role} trial of {t.drug} is {t.status}{why} "
+            f"({t.weeks_at_adequate_dose:.1f} weeks at ≥{t.min_adequate_dose_mg or '-'} mg,"
+            f" max {t.max_dose_mg:g} mg)"
+        )
+        return reason(
+            "trial_status",
+            "true" if ok else "false",
+            detail,
+            value=t.status,
+            threshold=list(self.is_),
+            evidence_date=t.start,
+            source=facts.params.min_weeks_at_adequate_dose.source,
+        )
 
 
 class OutcomeIs(_Predicate):
@@ -162,8 +207,10 @@ class OutcomeIs(_Predicate):
             return _none_result("outcome", self.role)
         basis = t.outcome_basis or {}
         if "instrument" in basis:
-            how = (f"{basis['instrument']} {basis['baseline']} → {basis['end']} "
-                   f"({basis['reduction']:.0%} fall)")
+            how = (
+                f"{basis['instrument']} {basis['baseline']} → {basis['end']} "
+                f"({basis['reduction']:.0%} fall)"
+            )
             date = basis.get("end_date")
         elif "stop_reason" in basis:
             how, date = f"stopped for {basis['stop_reason']}", None
@@ -173,10 +220,15 @@ class OutcomeIs(_Predicate):
             result = self.when_unknown
         else:
             result = "true" if t.outcome in self.is_ else "false"
-        return reason("outcome", result, f"outcome of {t.drug} is {t.outcome}: {how}",
-                      value=t.outcome, threshold=list(self.is_),
-                      evidence_date=date,
-                      source=facts.params.response_reduction.source)
+        return reason(
+            "outcome",
+            result,
+            f"outcome of {t.drug} is {t.outcome}: {how}",
+            value=t.outcome,
+            threshold=list(self.is_),
+            evidence_date=date,
+            source=facts.params.response_reduction.source,
+        )
 
 
 class StoppedFor(_Predicate):
@@ -184,16 +236,22 @@ class StoppedFor(_Predicate):
 
     pred: Literal["stopped_for"]
     role: TrialRole = "antidepressant"
-    reasons: list[str] = Field(min_length=1)
+    reasons: list[StopReason] = Field(min_length=1)
 
     def evaluate(self, facts: Facts) -> PredicateResult:
         t = _trial(facts, self.role)
         if t is None:
             return _none_result("stopped_for", self.role)
         ok = t.stop_reason in self.reasons
-        return reason("stopped_for", "true" if ok else "false",
-                      f"{t.drug} stop reason: {t.stop_reason or 'none'}", value=t.stop_reason,
-                      threshold=list(self.reasons), evidence_date=t.end, source=ARTICLE)
+        return reason(
+            "stopped_for",
+            "true" if ok else "false",
+            f"{t.drug} stop reason: {t.stop_reason or 'none'}",
+            value=t.stop_reason,
+            threshold=list(self.reasons),
+            evidence_date=t.end,
+            source=ARTICLE,
+        )
 
 
 class EvaluationWindowReached(_Predicate):
@@ -207,25 +265,44 @@ class EvaluationWindowReached(_Predicate):
         if t is None:
             return _none_result("evaluation_window_reached", self.role)
         p = facts.params
-        weeks = (p.min_weeks_augmentation if self.role == "augmentation"
-                 else p.min_weeks_at_adequate_dose)
+        weeks = (
+            p.min_weeks_augmentation
+            if self.role == "augmentation"
+            else p.min_weeks_at_adequate_dose
+        )
         if not t.ongoing:
-            return reason("evaluation_window_reached", "true", f"{t.drug} ended on {t.end}",
-                          value="ended", evidence_date=t.end, source=weeks.source)
+            return reason(
+                "evaluation_window_reached",
+                "true",
+                f"{t.drug} ended on {t.end}",
+                value="ended",
+                evidence_date=t.end,
+                source=weeks.source,
+            )
         due = t.evaluation_due_on
         if due is not None:
             ok = due <= facts.as_of
-            return reason("evaluation_window_reached", "true" if ok else "false",
-                          f"{t.drug}: {weeks.value:g} weeks at effective dose "
-                          f"{'reached' if ok else 'due'} on {due.isoformat()}",
-                          value=round(t.weeks_at_adequate_dose, 1), threshold=weeks.value,
-                          evidence_date=due, source=weeks.source)
+            return reason(
+                "evaluation_window_reached",
+                "true" if ok else "false",
+                f"{t.drug}: {weeks.value:g} weeks at effective dose "
+                f"{'reached' if ok else 'due'} on {due.isoformat()}",
+                value=round(t.weeks_at_adequate_dose, 1),
+                threshold=weeks.value,
+                evidence_date=due,
+                source=weeks.source,
+            )
         ok = "dose_below_effective" in t.reasons and t.days_on_drug >= round(7 * weeks.value)
-        return reason("evaluation_window_reached", "true" if ok else "false",
-                      f"{t.drug}: {t.weeks_on_drug:.1f} weeks on drug, effective dose "
-                      f"{'never reached' if 'dose_below_effective' in t.reasons else 'not held'}",
-                      value=round(t.weeks_on_drug, 1), threshold=weeks.value,
-                      evidence_date=t.start, source=weeks.source)
+        return reason(
+            "evaluation_window_reached",
+            "true" if ok else "false",
+            f"{t.drug}: {t.weeks_on_drug:.1f} weeks on drug, effective dose "
+            f"{'never reached' if 'dose_below_effective' in t.reasons else 'not held'}",
+            value=round(t.weeks_on_drug, 1),
+            threshold=weeks.value,
+            evidence_date=t.start,
+            source=weeks.source,
+        )
 
 
 class ProcedureCourseComplete(_Predicate):
@@ -241,12 +318,25 @@ class ProcedureCourseComplete(_Predicate):
         kind, start, end, sessions = p
         need = param.value.get(kind)  # type: ignore[call-overload]
         if end is not None:
-            return reason("procedure_course_complete", "true", f"{kind} course ended on {end}",
-                          value=sessions, threshold=need, evidence_date=end, source=param.source)
+            return reason(
+                "procedure_course_complete",
+                "true",
+                f"{kind} course ended on {end}",
+                value=sessions,
+                threshold=need,
+                evidence_date=end,
+                source=param.source,
+            )
         ok = need is not None and sessions >= need
-        return reason("procedure_course_complete", "true" if ok else "false",
-                      f"{kind}: {sessions} of {need} sessions delivered", value=sessions,
-                      threshold=need, evidence_date=start, source=param.source)
+        return reason(
+            "procedure_course_complete",
+            "true" if ok else "false",
+            f"{kind}: {sessions} of {need} sessions delivered",
+            value=sessions,
+            threshold=need,
+            evidence_date=start,
+            source=param.source,
+        )
 
 
 class Relapse(_Predicate):
@@ -260,15 +350,29 @@ class Relapse(_Predicate):
             return reason("relapse", "unknown", "no score on record", source=param.source)
         date, inst, score = facts.latest_score
         cut = param.value[inst]  # type: ignore[index]
-        return reason("relapse", "true" if score >= cut else "false",
-                      f"latest {inst} {score} on {date.isoformat()} (relapse at ≥{cut})",
-                      value=score, threshold=cut, evidence_date=date, source=param.source)
+        return reason(
+            "relapse",
+            "true" if score >= cut else "false",
+            f"latest {inst} {score} on {date.isoformat()} (relapse at ≥{cut})",
+            value=score,
+            threshold=cut,
+            evidence_date=date,
+            source=param.source,
+        )
 
 
 Predicate = Annotated[
-    FlagRaised | DifferentialClear | BipolarConfirmed | LifeThreatening | TreatmentResistant
-    | TrialStatusIs | OutcomeIs | StoppedFor | EvaluationWindowReached
-    | ProcedureCourseComplete | Relapse,
+    FlagRaised
+    | DifferentialClear
+    | BipolarConfirmed
+    | LifeThreatening
+    | TreatmentResistant
+    | TrialStatusIs
+    | OutcomeIs
+    | StoppedFor
+    | EvaluationWindowReached
+    | ProcedureCourseComplete
+    | Relapse,
     Field(discriminator="pred"),
 ]
 PREDICATE_NAMES = sorted(

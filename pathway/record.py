@@ -18,6 +18,7 @@ from pydantic import (
     Discriminator,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
     Tag,
     ValidationError,
@@ -28,7 +29,7 @@ from pydantic import (
 
 from pathway.catalog import Catalog, default_catalog
 from pathway.errors import RecordError
-from pathway.yamlio import issues_from, read_data
+from pathway.yamlio import Problem, field_names, issues_from, located, parse_text, read_data
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -52,8 +53,16 @@ StopReason = Literal[
 ]
 MeasurementInstrument = Literal["PHQ-9", "QIDS-SR16", "HAM-D17", "MADRS"]
 ContributorKind = Literal[
-    "bipolar_disorder", "hypothyroidism", "sleep_apnea", "vitamin_d_deficiency", "anemia",
-    "chronic_pain", "other_medical", "alcohol_use", "cannabis_use", "other_substance_use",
+    "bipolar_disorder",
+    "hypothyroidism",
+    "sleep_apnea",
+    "vitamin_d_deficiency",
+    "anemia",
+    "chronic_pain",
+    "other_medical",
+    "alcohol_use",
+    "cannabis_use",
+    "other_substance_use",
     "stressor",
 ]
 ContributorStatus = Literal["suspected", "active", "confirmed", "addressed", "ruled_out"]
@@ -75,32 +84,35 @@ def _catalog(info: ValidationInfo) -> Catalog:
     return cat if isinstance(cat, Catalog) else default_catalog()
 
 
-def _check_score(instrument: str, score: int, info: ValidationInfo) -> int:
+def _score_problem(instrument: str, score: int, info: ValidationInfo) -> str | None:
     inst = _catalog(info).instrument_by_name.get(instrument)
     if inst is not None and not inst.range[0] <= score <= inst.range[1]:
         lo, hi = inst.range
-        raise ValueError(f"{instrument} score must be {lo}–{hi}, got {score}")
-    return score
+        return f"{instrument} score must be an integer {lo}–{hi}"
+    return None
 
 
 class Dose(_Model):
     """A daily dose held from `from` until the next dose, the trial's end or the as-of date."""
 
     start: Date = Field(alias="from")
-    mg_per_day: float = Field(gt=0, allow_inf_nan=False)
+    mg_per_day: StrictFloat = Field(gt=0, allow_inf_nan=False)
 
 
 class Trial(_Model):
     """One medication trial in the current episode."""
 
+    # Rules that compare fields are field validators reading the fields before them (`info.data`,
+    # present only when those were valid), so each violation is reported at its own location
+    # and alongside every other one.
     drug: str
-    role: TrialRole = "antidepressant"
+    role: TrialRole = Field(default="antidepressant", validate_default=True)
     start: Date
     end: Date | None = None
     doses: list[Dose] = Field(min_length=1)
-    adherence: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    adherence: StrictFloat | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     stop_reason: StopReason | None = None
-    serum_level: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    serum_level: StrictFloat | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     @field_validator("drug")
     @classmethod
@@ -113,32 +125,58 @@ class Trial(_Model):
             raise ValueError(f"unknown drug '{v}'{more}")
         return drug.name
 
-    @model_validator(mode="after")
-    def _consistent(self, info: ValidationInfo) -> Trial:
-        problems: list[str] = []
-        drug = _catalog(info).drug(self.drug)
-        if drug is not None and self.role == "antidepressant" and drug.min_adequate_mg is None:
-            problems.append(
-                f"{self.drug} is an augmentation agent, not an antidepressant: "
+    @field_validator("role")
+    @classmethod
+    def _role_fits_drug(cls, v: str, info: ValidationInfo) -> str:
+        drug = _catalog(info).drug(info.data["drug"]) if "drug" in info.data else None
+        if drug is not None and v == "antidepressant" and drug.min_adequate_mg is None:
+            raise ValueError(
+                f"{drug.name} is an augmentation agent, not an antidepressant: "
                 "set role: augmentation"
             )
-        if self.end is not None and self.end < self.start:
-            problems.append(f"end {self.end} is before start {self.start}")
-        first = self.doses[0].start
-        if first != self.start:
-            problems.append(f"the first dose starts {first}, not on the trial start {self.start}")
-        for a, b in zip(self.doses, self.doses[1:], strict=False):
-            if b.start <= a.start:
-                problems.append(f"dose dates must increase: {b.start} follows {a.start}")
-        if self.end is not None and self.doses[-1].start > self.end:
-            problems.append(f"a dose starts {self.doses[-1].start}, after the end {self.end}")
-        if self.stop_reason is not None and self.end is None:
-            problems.append(f"stop_reason '{self.stop_reason}' given but the trial has no end")
-        if self.serum_level is not None and self.drug != "lithium":
-            problems.append("serum_level is recorded for lithium only")
+        return v
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, v: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("start")
+        if v is not None and start is not None and v < start:
+            raise ValueError(f"end {v} is before start {start}")
+        return v
+
+    @field_validator("doses")
+    @classmethod
+    def _doses_in_order(cls, v: list[Dose], info: ValidationInfo) -> list[Dose]:
+        start, end = info.data.get("start"), info.data.get("end")
+        problems: list[Problem] = []
+        if start is not None and v[0].start != start:
+            msg = f"the first dose must start on the trial start {start}"
+            problems.append(((0, "from"), msg, v[0].start.isoformat()))
+        for i in range(1, len(v)):
+            if v[i].start <= v[i - 1].start:
+                msg = f"dose dates must increase: this one follows {v[i - 1].start}"
+                problems.append(((i, "from"), msg, v[i].start.isoformat()))
+        for i, d in enumerate(v):
+            if end is not None and d.start > end:
+                msg = f"a dose cannot start after the end {end}"
+                problems.append(((i, "from"), msg, d.start.isoformat()))
         if problems:
-            raise ValueError("; ".join(problems))
-        return self
+            raise located(problems)
+        return v
+
+    @field_validator("stop_reason")
+    @classmethod
+    def _stopped_only_when_ended(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and "end" in info.data and info.data["end"] is None:
+            raise ValueError("a stop_reason needs an end date: it must be null while ongoing")
+        return v
+
+    @field_validator("serum_level")
+    @classmethod
+    def _lithium_only(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is not None and info.data.get("drug", "lithium") != "lithium":
+            raise ValueError("serum_level is recorded for lithium only")
+        return v
 
 
 class Measurement(_Model):
@@ -148,10 +186,13 @@ class Measurement(_Model):
     instrument: MeasurementInstrument
     score: StrictInt
 
-    @model_validator(mode="after")
-    def _in_range(self, info: ValidationInfo) -> Measurement:
-        _check_score(self.instrument, self.score, info)
-        return self
+    @field_validator("score")
+    @classmethod
+    def _in_range(cls, v: int, info: ValidationInfo) -> int:
+        problem = _score_problem(info.data.get("instrument", ""), v, info)
+        if problem:
+            raise ValueError(problem)
+        return v
 
 
 class _Screen(_Model):
@@ -160,7 +201,9 @@ class _Screen(_Model):
 
     @model_validator(mode="after")
     def _in_range(self, info: ValidationInfo) -> _Screen:
-        _check_score(getattr(self, "instrument", ""), self.score, info)
+        problem = _score_problem(getattr(self, "instrument", ""), self.score, info)
+        if problem:
+            raise located([(("score",), problem, self.score)])
         return self
 
 
@@ -179,18 +222,20 @@ class ScoreScreen(_Screen):
 
 
 def _screen_tag(v: Any) -> str | None:
+    # Bracketed tags never look like keys of the input in error locations (yamlio.data_path).
     inst = v.get("instrument") if isinstance(v, dict) else getattr(v, "instrument", None)
     if inst == "MDQ":
-        return "MDQ"
-    return "score" if inst in ("STOP-Bang", "AUDIT-C", "CUDIT-R") else None
+        return "screen[MDQ]"
+    return "screen[score]" if inst in ("STOP-Bang", "AUDIT-C", "CUDIT-R") else None
 
 
 Screen = Annotated[
-    Annotated[MDQScreen, Tag("MDQ")] | Annotated[ScoreScreen, Tag("score")],
+    Annotated[MDQScreen, Tag("screen[MDQ]")] | Annotated[ScoreScreen, Tag("screen[score]")],
     Discriminator(
         _screen_tag,
         custom_error_type="unknown_screen",
         custom_error_message="instrument must be one of MDQ, STOP-Bang, AUDIT-C, CUDIT-R",
+        custom_error_context={"discriminator": "instrument"},
     ),
 ]
 
@@ -200,15 +245,17 @@ class Lab(_Model):
 
     date: Date
     test: Literal["TSH", "vitamin_d_25oh", "hemoglobin"]
-    value: float = Field(ge=0, allow_inf_nan=False)
+    value: StrictFloat = Field(ge=0, allow_inf_nan=False)
     unit: str
 
-    @model_validator(mode="after")
-    def _unit_fits(self) -> Lab:
-        units = LAB_UNITS[self.test]
-        if self.unit not in units:
-            raise ValueError(f"unit '{self.unit}' does not fit {self.test}; use {' or '.join(units)}")
-        return self
+    @field_validator("unit")
+    @classmethod
+    def _unit_fits(cls, v: str, info: ValidationInfo) -> str:
+        test = info.data.get("test")
+        units = LAB_UNITS.get(test or "", ())
+        if test is not None and v not in units:
+            raise ValueError(f"unit '{v}' does not fit {test}: use {' or '.join(units)}")
+        return v
 
 
 class History(_Model):
@@ -247,11 +294,13 @@ class Procedure(_Model):
     end: Date | None = None
     sessions: StrictInt = Field(ge=0)
 
-    @model_validator(mode="after")
-    def _dates(self) -> Procedure:
-        if self.end is not None and self.end < self.start:
-            raise ValueError(f"end {self.end} is before start {self.start}")
-        return self
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, v: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("start")
+        if v is not None and start is not None and v < start:
+            raise ValueError(f"end {v} is before start {start}")
+        return v
 
 
 class PatientRecord(_Model):
@@ -280,18 +329,28 @@ class PatientRecord(_Model):
         return v
 
 
-def parse_record(data: Any, *, catalog: Catalog | None = None, source: str | None = None,
-                 lines: dict[tuple[str | int, ...], int] | None = None) -> PatientRecord:
+_VOCABULARY = field_names(PatientRecord)
+
+
+def parse_record(
+    data: Any,
+    *,
+    catalog: Catalog | None = None,
+    source: str | None = None,
+    lines: dict[tuple[str | int, ...], int] | None = None,
+) -> PatientRecord:
     """Validate raw data as a PatientRecord, raising RecordError listing every violation."""
     if not isinstance(data, dict):
         from pathway.errors import Issue
 
-        raise RecordError([Issue(loc="", message="a patient record must be a mapping")],
-                          source=source)
+        raise RecordError(
+            [Issue(loc="", message="a patient record must be a mapping")], source=source
+        )
     try:
         return PatientRecord.model_validate(data, context={"catalog": catalog} if catalog else None)
     except ValidationError as exc:
-        raise RecordError(issues_from(exc, data, lines=lines, file=source), source=source) from None
+        issues = issues_from(exc, data, lines=lines, file=source, vocabulary=_VOCABULARY)
+        raise RecordError(issues, source=source) from None
 
 
 def load_record(path: Path | str, *, catalog: Catalog | None = None) -> PatientRecord:
@@ -303,4 +362,15 @@ def load_record(path: Path | str, *, catalog: Catalog | None = None) -> PatientR
     except DefinitionError as exc:  # malformed file: it is the record that is bad
         raise RecordError(exc.issues, source=exc.source) from None
     name = "<stdin>" if str(path) == "-" else Path(str(path)).name
+    try:
+        return parse_record(data, catalog=catalog, source=name, lines=lines)
+    except RecordError:
+        if lines or str(path) == "-":
+            raise
+    # JSON is read without line numbers (fast); on error, find them with the YAML reader,
+    # which reads JSON too.
+    try:
+        _, lines = parse_text(Path(str(path)).read_text(encoding="utf-8"), name=name)
+    except (OSError, DefinitionError):
+        lines = {}
     return parse_record(data, catalog=catalog, source=name, lines=lines)

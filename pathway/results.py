@@ -65,11 +65,24 @@ class PredicateResult(BaseModel):
     evidence_date: dt.date | None = None
 
 
-def reason(predicate: str, result: Tri, detail: str, *, source: str | None = None,
-           value: Any = None, threshold: Any = None,
-           evidence_date: dt.date | None = None) -> PredicateResult:
+def reason(
+    predicate: str,
+    result: Tri,
+    detail: str,
+    *,
+    source: str | None = None,
+    value: Any = None,
+    threshold: Any = None,
+    evidence_date: dt.date | None = None,
+) -> PredicateResult:
     """Build a PredicateResult without re-validating trusted values (hot path)."""
     return construct(
-        PredicateResult, predicate=predicate, result=result, detail=detail, source=source, value=value,
-        threshold=threshold, evidence_date=evidence_date,
+        PredicateResult,
+        predicate=predicate,
+        result=result,
+        detail=detail,
+        source=source,
+        value=value,
+        threshold=threshold,
+        evidence_date=evidence_date,
     )

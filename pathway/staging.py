@@ -12,8 +12,7 @@ from pathway.parameters import Parameters
 from pathway.record import PatientRecord
 from pathway.trials import INSTRUMENT_PREFERENCE, TrialAssessment
 
-_SEVERITY_POINTS = {"subsyndromal": 1, "mild": 2, "moderate": 3, "severe": 4,
-                    "severe_psychotic": 5}
+_SEVERITY_POINTS = {"subsyndromal": 1, "mild": 2, "moderate": 3, "severe": 4, "severe_psychotic": 5}
 
 
 class Maudsley(BaseModel):
@@ -37,8 +36,10 @@ class Staging(BaseModel):
     thase_rush: Literal["0", "I", "II", "III", "IV", "V"] | None
 
     def public(self) -> dict[str, object]:
-        return {"maudsley": {"score": self.maudsley.score, "band": self.maudsley.band},
-                "thase_rush": self.thase_rush}
+        return {
+            "maudsley": {"score": self.maudsley.score, "band": self.maudsley.band},
+            "thase_rush": self.thase_rush,
+        }
 
 
 def _bucket(value: float, upper_bounds: list[int]) -> int:
@@ -54,8 +55,11 @@ def _severity(record: PatientRecord, catalog: Catalog, as_of: dt.date) -> int | 
         return _SEVERITY_POINTS[record.severity]
     first = min((t.start for t in record.trials), default=None)
     for inst in INSTRUMENT_PREFERENCE:  # baseline band: the first score of the episode
-        scores = sorted((m.date, m.score) for m in record.measurements
-                        if m.instrument == inst and m.date <= as_of)
+        scores = sorted(
+            (m.date, m.score)
+            for m in record.measurements
+            if m.instrument == inst and m.date <= as_of
+        )
         if not scores:
             continue
         if first is not None:
@@ -69,14 +73,23 @@ def _severity(record: PatientRecord, catalog: Catalog, as_of: dt.date) -> int | 
     return None
 
 
-def stage(record: PatientRecord, *, trials: list[TrialAssessment],
-          failed: list[TrialAssessment], as_of: dt.date, params: Parameters,
-          catalog: Catalog) -> Staging:
+def stage(
+    record: PatientRecord,
+    *,
+    trials: list[TrialAssessment],
+    failed: list[TrialAssessment],
+    as_of: dt.date,
+    params: Parameters,
+    catalog: Catalog,
+) -> Staging:
     """Stage a patient as of a date."""
     duration = None
     if record.episode_start is not None:
-        months = (as_of.year - record.episode_start.year) * 12 + (
-            as_of.month - record.episode_start.month) - (as_of.day < record.episode_start.day)
+        months = (
+            (as_of.year - record.episode_start.year) * 12
+            + (as_of.month - record.episode_start.month)
+            - (as_of.day < record.episode_start.day)
+        )
         duration = _bucket(max(months, 0), params.maudsley_duration_months.value)
     severity = _severity(record, catalog, as_of)
     n_failed = len(failed)
@@ -86,22 +99,33 @@ def stage(record: PatientRecord, *, trials: list[TrialAssessment],
     score = None if duration is None or severity is None else duration + severity + treatment
     band = None
     if score is not None:
-        band_names: tuple[Literal["mild", "moderate", "severe"], ...] = ("mild", "moderate",
-                                                                         "severe")
+        band_names: tuple[Literal["mild", "moderate", "severe"], ...] = (
+            "mild",
+            "moderate",
+            "severe",
+        )
         band = band_names[_bucket(score, params.maudsley_bands.value) - 1]
     return Staging(
-        maudsley=Maudsley(score=score, band=band, duration=duration, severity=severity,
-                          treatment=treatment),
+        maudsley=Maudsley(
+            score=score, band=band, duration=duration, severity=severity, treatment=treatment
+        ),
         thase_rush=_thase_rush(trials, failed, record, as_of),
     )
 
 
-def _thase_rush(trials: list[TrialAssessment], failed: list[TrialAssessment],
-                record: PatientRecord, as_of: dt.date) -> Literal["0", "I", "II", "III", "IV",
-                                                                  "V"] | None:
+def _thase_rush(
+    trials: list[TrialAssessment],
+    failed: list[TrialAssessment],
+    record: PatientRecord,
+    as_of: dt.date,
+) -> Literal["0", "I", "II", "III", "IV", "V"] | None:
     if not failed:
-        responded = any(t.role == "antidepressant" and t.status == "adequate"
-                        and t.outcome in ("response", "remission") for t in trials)
+        responded = any(
+            t.role == "antidepressant"
+            and t.status == "adequate"
+            and t.outcome in ("response", "remission")
+            for t in trials
+        )
         return "0" if responded else None
     classes = {t.drug_class for t in failed}
     if len(classes) < 2:

@@ -1,4 +1,4 @@
-"""Trial assessment: was a medication trial adequate (dose, duration, adherence), and what came of it.
+"""Trial assessment: was a medication trial adequate (dose, duration, adherence), and its outcome.
 
 Durations are date differences: a dose holds from its `from` until the next dose, the trial's end
 or the as-of date, and that last date is not counted.
@@ -22,7 +22,9 @@ Outcome = Literal["remission", "response", "partial", "none", "unknown"]
 ReasonCode = Literal["dose_below_effective", "duration_short", "adherence_low"]
 INSTRUMENT_PREFERENCE = ("PHQ-9", "QIDS-SR16", "HAM-D17", "MADRS")
 STOP_REASON_OUTCOME: dict[str, Outcome] = {
-    "remission": "remission", "partial_response": "partial", "no_response": "none",
+    "remission": "remission",
+    "partial_response": "partial",
+    "no_response": "none",
 }
 # Scores by instrument, sorted by date: (ordinal date, score).
 Scores = Mapping[str, Sequence[tuple[int, int]]]
@@ -58,13 +60,21 @@ class TrialAssessment(BaseModel):
     end: dt.date | None = Field(exclude=True)
     stop_reason: str | None = Field(exclude=True)
 
+
 def _num(v: float | None) -> float | int | None:
     """100.0 → 100, so JSON shows doses as the record gave them."""
     return int(v) if v is not None and float(v).is_integer() else v
 
 
-def assess_trial(trial: Trial, index: int, *, as_of: dt.date, params: Parameters,
-                 catalog: Catalog, scores: Scores) -> TrialAssessment:
+def assess_trial(
+    trial: Trial,
+    index: int,
+    *,
+    as_of: dt.date,
+    params: Parameters,
+    catalog: Catalog,
+    scores: Scores,
+) -> TrialAssessment:
     """Assess one trial as of a date."""
     drug = catalog.drug(trial.drug)
     if drug is None:  # records are validated against a catalog; a different one may lack it
@@ -83,6 +93,8 @@ def assess_trial(trial: Trial, index: int, *, as_of: dt.date, params: Parameters
     on_days = max(0, stop_o - start_o)
 
     by_level = min_serum is not None and trial.serum_level is not None
+    # lithium with a recorded level: every dose is judged by that level, not by mg
+    level_ok = by_level and (trial.serum_level or 0.0) >= (min_serum or 0.0)
     doses = trial.doses
     n = len(doses)
     max_mg = 0.0
@@ -95,8 +107,7 @@ def assess_trial(trial: Trial, index: int, *, as_of: dt.date, params: Parameters
         nxt = doses[i + 1].start.toordinal() if i + 1 < n else end_o
         if f <= stop_o and d.mg_per_day > max_mg:
             max_mg = d.mg_per_day
-        ok = (trial.serum_level >= min_serum) if by_level else (  # type: ignore[operator]
-            min_mg is not None and d.mg_per_day >= min_mg)
+        ok = level_ok if by_level else (min_mg is not None and d.mg_per_day >= min_mg)
         if not ok:
             continue
         if f <= as_of_o:
@@ -121,30 +132,50 @@ def assess_trial(trial: Trial, index: int, *, as_of: dt.date, params: Parameters
 
     if not reasons:
         status: Status = "adequate"
-    elif ongoing and "adherence_low" not in reasons and (
-        on_days < min_days or reasons == ["duration_short"]
+    elif (
+        ongoing
+        and "adherence_low" not in reasons
+        and (on_days < min_days or reasons == ["duration_short"])
     ):
         status = "in_progress"
     else:
         status = "inadequate"
 
-    outcome, basis = _outcome(trial, start_o, stop_o, params, scores)
-    return construct(TrialAssessment,
-        index=index, drug=drug.name, drug_class=drug.drug_class, role=trial.role, status=status,
-        reasons=reasons, warnings=warnings, max_dose_mg=_num(max_mg),
+    # A trial that ends after the as-of date had not stopped yet: its stop reason is news from
+    # the future, like any other data dated after the as-of date.
+    stop_reason = None if ongoing else trial.stop_reason
+    outcome, basis = _outcome(stop_reason, start_o, stop_o, params, scores)
+    return construct(
+        TrialAssessment,
+        index=index,
+        drug=drug.name,
+        drug_class=drug.drug_class,
+        role=trial.role,
+        status=status,
+        reasons=reasons,
+        warnings=warnings,
+        max_dose_mg=_num(max_mg),
         min_adequate_dose_mg=None if by_level else _num(min_mg),
-        weeks_on_drug=round(on_days / 7, 1), weeks_at_adequate_dose=round(adequate_days / 7, 1),
+        weeks_on_drug=round(on_days / 7, 1),
+        weeks_at_adequate_dose=round(adequate_days / 7, 1),
         adherence=trial.adherence,
         evaluation_due_on=dt.date.fromordinal(due) if (due is not None and reached) else None,
-        ongoing=ongoing, start=trial.start, end=trial.end, stop_reason=trial.stop_reason,
-        outcome=outcome, outcome_basis=basis, days_on_drug=on_days,
-        days_at_adequate_dose=adequate_days, min_serum_mmol_l=min_serum,
+        ongoing=ongoing,
+        start=trial.start,
+        end=trial.end,
+        stop_reason=stop_reason,
+        outcome=outcome,
+        outcome_basis=basis,
+        days_on_drug=on_days,
+        days_at_adequate_dose=adequate_days,
+        min_serum_mmol_l=min_serum,
         serum_level=trial.serum_level,
     )
 
 
-def _outcome(trial: Trial, start_o: int, stop_o: int, params: Parameters,
-             scores: Scores) -> tuple[Outcome, dict[str, Any] | None]:
+def _outcome(
+    stop_reason: str | None, start_o: int, stop_o: int, params: Parameters, scores: Scores
+) -> tuple[Outcome, dict[str, Any] | None]:
     lookback = params.baseline_lookback_days.value
     grace = params.baseline_grace_days.value
     min_gap = params.min_days_to_outcome.value
@@ -157,8 +188,10 @@ def _outcome(trial: Trial, start_o: int, stop_o: int, params: Parameters,
             if start_o - lookback <= d <= start_o:
                 base = (d, s)
         if base is None:
-            for d, s in series:  # else earliest in (start, start + grace]
-                if start_o < d <= start_o + grace:
+            # else the earliest in the first `grace` days of the trial (days 0..grace-1), so a
+            # baseline can never be the end score, which is at least `min_gap` days in
+            for d, s in series:
+                if start_o < d < start_o + grace:
                     base = (d, s)
                     break
         if base is None:
@@ -180,10 +213,13 @@ def _outcome(trial: Trial, start_o: int, stop_o: int, params: Parameters,
         else:
             cat = "none"
         return cat, {
-            "instrument": inst, "baseline": b, "end": e, "reduction": round(reduction, 2),
+            "instrument": inst,
+            "baseline": b,
+            "end": e,
+            "reduction": round(reduction, 2),
             "baseline_date": dt.date.fromordinal(base[0]),
             "end_date": dt.date.fromordinal(end[0]),
         }
-    if trial.stop_reason in STOP_REASON_OUTCOME:
-        return STOP_REASON_OUTCOME[trial.stop_reason], {"stop_reason": trial.stop_reason}
+    if stop_reason in STOP_REASON_OUTCOME:
+        return STOP_REASON_OUTCOME[stop_reason], {"stop_reason": stop_reason}
     return "unknown", None

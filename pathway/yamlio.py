@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
 from pathway.errors import DefinitionError, Issue, PathwayError
 
@@ -37,16 +38,23 @@ def definitions_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "definitions"
 
 
-def _build(node: yaml.Node, path: tuple[str | int, ...], lines: Lines, issues: list[Issue],
-           loader: _Loader) -> Any:
+def _build(
+    node: yaml.Node, path: tuple[str | int, ...], lines: Lines, issues: list[Issue], loader: _Loader
+) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for knode, vnode in node.value:
             key = loader.construct_object(knode, deep=True)
             if key in out:
-                issues.append(Issue(loc=format_loc((*path, key)), line=knode.start_mark.line + 1,
-                                    message=f"duplicate key '{key}'", value=key))
+                issues.append(
+                    Issue(
+                        loc=format_loc((*path, key)),
+                        line=knode.start_mark.line + 1,
+                        message=f"duplicate key '{key}'",
+                        value=key,
+                    )
+                )
             out[key] = _build(vnode, (*path, key), lines, issues, loader)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -113,15 +121,30 @@ def format_loc(loc: Iterable[str | int]) -> str:
 
 
 def data_path(data: Any, loc: Iterable[str | int]) -> tuple[str | int, ...]:
-    """Keep only the parts of a pydantic loc that walk the input (drops union tags)."""
+    """Keep only the parts of a pydantic loc that walk the input (drops union tags).
+
+    A string part missing from the input is a key only when it ends the loc (a missing field, or
+    a defaulted one that failed validation); in the middle it is a union tag (`outcome` in
+    `guard.outcome.in`): nothing can be nested under a key that is not there.
+    """
+    parts = list(loc)
     path: list[str | int] = []
     cur = data
-    for part in loc:
-        if (isinstance(cur, dict) and part in cur) or (isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)):
+    for n, part in enumerate(parts):
+        if isinstance(cur, dict):
+            inside = part in cur
+        else:
+            inside = isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
+        if inside:
             cur = cur[part]
             path.append(part)
-        elif isinstance(cur, dict) and isinstance(part, str) and not path_tag(part):
-            path.append(part)  # a missing or extra key: name it
+        elif (
+            isinstance(cur, dict)
+            and isinstance(part, str)
+            and not path_tag(part)
+            and n == len(parts) - 1
+        ):
+            path.append(part)  # a missing key: name it
             cur = None
         # else: a union tag or function-validator name; skip it
     return tuple(path)
@@ -140,35 +163,108 @@ def line_for(lines: Lines, path: tuple[str | int, ...]) -> int | None:
     return None
 
 
-def issues_from(exc: ValidationError, data: Any, *, lines: Lines | None = None,
-                file: str | None = None) -> list[Issue]:
-    """One Issue per pydantic error, located in the input by dotted path and line."""
+Problem = tuple[tuple[str | int, ...], str, Any]
+
+
+def located(problems: list[Problem]) -> PydanticCustomError:
+    """One validation error carrying several problems, each at its own place under the field
+    being validated: `(sub-path, message, offending value)`. `issues_from` splits it up again,
+    so a rule that compares several fields reports each violation where it is."""
+    summary = "; ".join(f"{format_loc(sub) + ': ' if sub else ''}{msg}" for sub, msg, _ in problems)
+    return PydanticCustomError("located", "{summary}", {"summary": summary, "problems": problems})
+
+
+def issues_from(
+    exc: ValidationError,
+    data: Any,
+    *,
+    lines: Lines | None = None,
+    file: str | None = None,
+    vocabulary: Iterable[str] = (),
+) -> list[Issue]:
+    """One Issue per pydantic error, located in the input by dotted path and line.
+
+    `vocabulary` (the field names the input may use) gives unknown fields a did-you-mean.
+    """
     out: list[Issue] = []
+
+    def add(path: tuple[str | int, ...], msg: str, value: Any) -> None:
+        out.append(
+            Issue(
+                loc=format_loc(path),
+                message=msg,
+                value=_short(value),
+                file=file,
+                line=line_for(lines, path) if lines else None,
+            )
+        )
+
     for err in exc.errors(include_url=False):
         path = data_path(data, err["loc"])
         msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        elif msg.startswith("Assertion failed, "):
-            msg = msg[len("Assertion failed, "):]
+        ctx = err.get("ctx") or {}
+        for prefix in ("Value error, ", "Assertion failed, "):
+            if msg.startswith(prefix):
+                msg = msg[len(prefix) :]
         value = err.get("input")
-        if err["type"] == "missing":
+        kind = err["type"]
+        if kind == "located":
+            for sub, problem, bad in ctx["problems"]:
+                add((*path, *sub), problem, bad)
+            continue
+        if kind == "missing":
             value = None
-        elif err["type"] == "extra_forbidden":
-            msg = f"unknown field '{path[-1]}'" if path else msg
-        elif err["type"] == "union_tag_invalid":
-            ctx = err.get("ctx", {})
-            tag = str(ctx.get("tag", value))
-            field = str(ctx.get("discriminator", "tag")).strip("'")
-            expected = re.findall(r"'([^']+)'", str(ctx.get("expected_tags", "")))
-            msg = f"unknown {field} '{tag}'{did_you_mean(tag, expected)}"
-        out.append(Issue(loc=format_loc(path), message=msg, value=_short(value), file=file,
-                         line=line_for(lines, path) if lines else None))
+        elif kind == "extra_forbidden" and path:
+            key = str(path[-1])  # a name used elsewhere in the format is no suggestion here
+            msg = f"unknown field '{key}'{did_you_mean(key, set(vocabulary) - {key})}"
+        elif kind == "literal_error":
+            expected = re.findall(r"'([^']+)'", str(ctx.get("expected", "")))
+            msg += did_you_mean(str(value), expected)
+        elif kind in ("union_tag_invalid", "union_tag_not_found") or "discriminator" in ctx:
+            # name the discriminating key itself: `guard.pred`, `screens[0].instrument`
+            key = str(ctx.get("discriminator", "")).strip("'")
+            if isinstance(value, dict) and key and not path_tag(key):
+                path, value = (*path, key), value.get(key)
+            if kind == "union_tag_invalid":
+                tag = str(ctx.get("tag", value))
+                expected = re.findall(r"'([^']+)'", str(ctx.get("expected_tags", "")))
+                what = {"pred": "predicate"}.get(key, key or "tag")
+                msg = f"unknown {what} '{tag}'{did_you_mean(tag, expected)}"
+            elif kind == "union_tag_not_found":
+                msg = f"missing '{key}'"
+        add(path, msg, value)
     return out
 
 
+def field_names(model: type[BaseModel]) -> frozenset[str]:
+    """Every field name and alias of a model and of the models nested in it."""
+    seen: set[type[BaseModel]] = set()
+    names: set[str] = set()
+
+    def walk(tp: Any) -> None:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if tp in seen:
+                return
+            seen.add(tp)
+            for name, info in tp.model_fields.items():
+                names.add(info.alias or name)
+                walk(info.annotation)
+            return
+        for arg in getattr(tp, "__args__", ()) or ():
+            walk(arg)
+        origin = getattr(tp, "__origin__", None)
+        if origin is not None and origin is not tp:
+            walk(origin)
+        for meta in getattr(tp, "__metadata__", ()) or ():
+            walk(meta)
+
+    walk(model)
+    return frozenset(names)
+
+
 def _short(value: Any) -> Any:
-    if isinstance(value, dict | list):
+    """The offending value, unless it is a whole sub-document (empty ones are kept)."""
+    if isinstance(value, dict | list) and value:
         return None
     return value
 
@@ -180,7 +276,8 @@ def load_model(model: type[M], path: Path | str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise DefinitionError(issues_from(exc, data, lines=lines, file=name), source=name) from None
+        issues = issues_from(exc, data, lines=lines, file=name, vocabulary=field_names(model))
+        raise DefinitionError(issues, source=name) from None
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
