@@ -41,9 +41,11 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except (typer.Exit, typer.Abort):
             raise
         except (DefinitionError, RecordError) as exc:
-            err.print(f"[bold red]error:[/] {exc.source + ': ' if exc.source else ''}"
-                      f"{len(exc.issues)} problem{'s' if len(exc.issues) != 1 else ''}",
-                      markup=True)
+            err.print(
+                f"[bold red]error:[/] {exc.source + ': ' if exc.source else ''}"
+                f"{len(exc.issues)} problem{'s' if len(exc.issues) != 1 else ''}",
+                markup=True,
+            )
             for issue in exc.issues:
                 err.print(f"  {issue}", markup=False)
             raise typer.Exit(EXIT_INVALID) from None
@@ -56,8 +58,11 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except Exception as exc:  # last resort: no bare traceback for users
             if os.environ.get("PATHWAY_DEBUG"):
                 raise
-            err.print(f"internal error: {type(exc).__name__}: {exc} "
-                      "(set PATHWAY_DEBUG=1 for a traceback)", markup=False)
+            err.print(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(set PATHWAY_DEBUG=1 for a traceback)",
+                markup=False,
+            )
             raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper

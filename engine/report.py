@@ -14,13 +14,15 @@ _MARK = {"true": "[green]✔ true[/]", "false": "[red]✘ false[/]", "unknown": 
 
 def render_assessment(a: Assessment, console: Console) -> None:
     """Print an assessment: trials, facts, the guards with their reasons, the recommendation."""
-    head = (f"[bold]{a.patient_id}[/] as of {a.as_of.isoformat()} — "
-            f"definition {a.definition.id} {a.definition.version}")
+    head = (
+        f"[bold]{a.patient_id}[/] as of {a.as_of.isoformat()} — "
+        f"definition {a.definition.id} {a.definition.version}"
+    )
     console.print(Panel(head, expand=False))
     console.print("[bold]Trials[/]" if a.trials else "No trials on record.")
     for t in a.trials:
         basis = t.outcome_basis or {}
-        outcome = t.outcome
+        outcome: str = t.outcome
         if "instrument" in basis:
             outcome += f" ({basis['instrument']} {basis['baseline']}→{basis['end']})"
         elif "stop_reason" in basis:
@@ -31,9 +33,11 @@ def render_assessment(a: Assessment, console: Console) -> None:
         adherence = "unknown" if t.adherence is None else f"{t.adherence:.0%}"
         console.print(
             f"  #{t.index} [bold]{t.drug}[/] ({t.drug_class}, {t.role}): [bold]{t.status}[/]{why}\n"
-            f"     max {t.max_dose_mg:g} mg/day (effective ≥{minimum}); {t.weeks_on_drug:.1f} weeks "
-            f"on drug, {t.weeks_at_adequate_dose:.1f} at effective dose; adherence {adherence}; "
-            f"evaluation due {due}; outcome {outcome}")
+            f"     max {t.max_dose_mg:g} mg/day (effective ≥{minimum}); "
+            f"{t.weeks_on_drug:.1f} weeks on drug, {t.weeks_at_adequate_dose:.1f} at effective "
+            f"dose; adherence {adherence}; "
+            f"evaluation due {due}; outcome {outcome}"
+        )
     maud = a.staging.maudsley
     facts = [
         f"failed adequate trials: [bold]{a.failed_adequate_trials}[/]"
@@ -46,8 +50,14 @@ def render_assessment(a: Assessment, console: Console) -> None:
         f"staging: Maudsley {maud.score if maud.score is not None else '?'}"
         f" ({maud.band or 'unknown'}), Thase–Rush {a.staging.thase_rush or '-'}",
     ]
-    console.print(Panel(Group(*[Text.from_markup(f) for f in facts]), title="Facts",
-                        title_align="left", expand=False))
+    console.print(
+        Panel(
+            Group(*[Text.from_markup(f) for f in facts]),
+            title="Facts",
+            title_align="left",
+            expand=False,
+        )
+    )
     guards = Table(title="Options from reassess", title_justify="left", show_lines=True)
     guards.add_column("trigger → state")
     guards.add_column("guard")
@@ -57,7 +67,8 @@ def render_assessment(a: Assessment, console: Console) -> None:
         guards.add_row(f"{g.trigger} → {g.to}", _MARK[g.result], why)
     console.print(guards)
     rec = a.recommended
+    console.print(f"Recommended next step: [bold]{rec}[/]" if rec else "No transition is enabled.")
     console.print(
-        f"Recommended next step: [bold]{rec}[/]" if rec else "No transition is enabled.")
-    console.print("[dim]Decision support only: the clinician decides; any enabled step or a "
-                  "reasoned override may be taken.[/]")
+        "[dim]Decision support only: the clinician decides; any enabled step or a "
+        "reasoned override may be taken.[/]"
+    )

@@ -1,0 +1,224 @@
+"""Benchmark: the board over many enrolled patients against the raw GROUP BY on the same table.
+
+Run: .venv/bin/python benchmarks/board.py [--n N] [--pg URL | --no-pg] [--runs R]
+
+N enrollment rows (default 200,000; the issue's size is --n 1000000) with the states, entry dates
+and next-due dates of a simulated cohort, on SQLite (a file, the engine's pragmas) and on
+PostgreSQL (a schema of its own, dropped afterwards; VACUUM ANALYZE after loading, as
+autovacuum would). Best of R runs, in one process:
+(a) `engine.board.board(svc)`: the API call (unit of work, SQL, percentiles in Python);
+(b) the floor: `SELECT state, count(*) FROM enrollment GROUP BY state` through the driver;
+(c) the board's own SQL through the driver (what (a) costs beyond its queries).
+Goal: (a) ≤ 1.5× (b).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+from engine.board import board, due_by_state_query, histogram_query  # noqa: E402
+from engine.clock import FixedClock  # noqa: E402
+from engine.db import init_db, make_engine  # noqa: E402
+from engine.services import Services  # noqa: E402
+from engine.simulator import SimParams, simulate_cohort  # noqa: E402
+from engine.uow import SqlUnitOfWork  # noqa: E402
+from engine.worklist import next_due_on  # noqa: E402
+from pathway import load_definition  # noqa: E402
+
+END = dt.date(2026, 6, 1)
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# The indexes the board reads (requested for the engine's migrations; created here if missing)
+BOARD_INDEXES = {
+    "ix_enrollment_state_entered": ("state", "entered_state_on"),
+    "ix_enrollment_state_due": ("state", "next_due_on"),
+}
+
+
+def rows(n: int, stories: int) -> list[tuple[Any, ...]]:
+    """Enrollment rows shaped like a simulated clinic's (state, entry date, next-due date)."""
+    defn = load_definition()
+    params = SimParams(patients=stories, seed=5, end=END)
+    shapes = []
+    for sp in simulate_cohort(params, definition=defn, validate=False):
+        due = next_due_on(
+            sp.record,
+            state=sp.state,
+            entered_state_on=sp.entered_state_on,
+            definition=defn,
+            as_of=END,
+        )
+        shapes.append((sp.state, sp.entered_state_on, due))
+    now = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+    return [
+        (
+            f"BD-{i:07d}",
+            "trd",
+            "1.0.0",
+            *shapes[i % stories][:1],
+            7,
+            *shapes[i % stories][1:],
+            now,
+            now,
+        )
+        for i in range(n)
+    ]
+
+
+def best(fn: Callable[[], Any], runs: int) -> float:
+    out = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out = min(out, time.perf_counter() - t0)
+    return out
+
+
+def load(engine: sa.Engine, data: list[tuple[Any, ...]]) -> list[str]:
+    """Bulk-load the rows through the driver; add the board's indexes if the schema lacks them."""
+    init_db(engine)
+    insp = sa.inspect(engine)
+    have = {ix["name"] for ix in insp.get_indexes("enrollment")}
+    added = [name for name in BOARD_INDEXES if name not in have]
+    raw: Any = engine.raw_connection()
+    try:
+        dbapi = raw.driver_connection
+        if engine.dialect.name == "sqlite":
+            text = [
+                (
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5].isoformat(),
+                    r[6].isoformat() if r[6] else None,
+                    str(r[7])[:26],
+                    str(r[8])[:26],
+                )
+                for r in data
+            ]
+            dbapi.executemany(f"INSERT INTO enrollment VALUES ({','.join('?' * 9)})", text)
+        else:
+            buf = io.StringIO()
+            for r in data:
+                buf.write("\t".join("\\N" if v is None else str(v) for v in r) + "\n")
+            with dbapi.cursor() as cur, cur.copy("COPY enrollment FROM STDIN") as copy:
+                copy.write(buf.getvalue())
+        cur = dbapi.cursor()
+        for name in added:
+            cur.execute(f"CREATE INDEX {name} ON enrollment ({', '.join(BOARD_INDEXES[name])})")
+        dbapi.commit()
+        if engine.dialect.name == "postgresql":
+            dbapi.autocommit = True
+            dbapi.cursor().execute("VACUUM ANALYZE enrollment")
+    finally:
+        raw.close()
+    return added
+
+
+def raw_runner(engine: sa.Engine) -> tuple[Callable[[str, tuple[Any, ...]], Any], Any]:
+    raw: Any = engine.raw_connection()
+    dbapi = raw.driver_connection
+
+    def run(sql: str, params: tuple[Any, ...] = ()) -> Any:
+        cur = dbapi.cursor()
+        cur.execute(sql, params)
+        out = cur.fetchall()
+        cur.close()
+        return out
+
+    return run, raw
+
+
+def measure(engine: sa.Engine, label: str, data: list[tuple[Any, ...]], runs: int) -> None:
+    added = load(engine, data)
+    svc = Services(SqlUnitOfWork(engine), clock=FixedClock(END))
+    result = board(svc, as_of=END)
+    assert result.patients == len(data)
+    run, raw = raw_runner(engine)
+    floor_sql = "SELECT state, count(*) FROM enrollment GROUP BY state"
+    # the board's own statements, compiled once, run through the driver
+    dialect = engine.dialect
+    hist = str(
+        histogram_query(END, with_due=False).compile(
+            dialect=dialect, compile_kwargs={"literal_binds": True}
+        )
+    )
+    states = [r.state for r in result.rows if r.patients]
+    by_state = str(
+        due_by_state_query(END, states=states).compile(
+            dialect=dialect, compile_kwargs={"literal_binds": True}
+        )
+    )
+
+    def own_sql() -> None:
+        run(hist)
+        run(by_state)
+
+    a = best(lambda: board(svc, as_of=END), runs)
+    b = best(lambda: run(floor_sql), runs)
+    c = best(own_sql, runs)
+    raw.close()
+    print(
+        f"{label}: {len(data):,} enrolled patients in {len(states)} states"
+        + (f" (added indexes {', '.join(added)})" if added else "")
+    )
+    print(f"  board (API)            {a * 1e3:8.1f} ms")
+    print(f"  raw GROUP BY state     {b * 1e3:8.1f} ms   → board {a / b:4.2f}× (goal ≤ 1.5×)")
+    print(f"  board's SQL, raw       {c * 1e3:8.1f} ms   → API overhead {a / c:4.2f}×")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=200_000, help="enrolled patients (issue: 1000000)")
+    ap.add_argument("--stories", type=int, default=2_000, help="distinct simulated shapes")
+    ap.add_argument("--runs", type=int, default=5, help="best of R runs (default 5)")
+    ap.add_argument("--pg", default=os.environ.get("PATHWAY_TEST_POSTGRES_URL", PG_DEFAULT))
+    ap.add_argument("--no-pg", action="store_true", help="SQLite only")
+    args = ap.parse_args()
+    data = rows(args.n, min(args.stories, args.n))
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'board.db'}")
+        try:
+            measure(engine, "SQLite", data, args.runs)
+        finally:
+            engine.dispose()
+    if args.no_pg:
+        return
+    schema = "bench_" + uuid.uuid4().hex[:10]
+    admin = sa.create_engine(args.pg)
+    try:
+        with admin.begin() as c:
+            c.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sa.exc.OperationalError as exc:
+        print(f"PostgreSQL: skipped, no server at {args.pg} ({str(exc.orig).strip()[:80]})")
+        return
+    sep = "&" if "?" in args.pg else "?"
+    engine = make_engine(f"{args.pg}{sep}options={quote(f'-csearch_path={schema}')}")
+    try:
+        measure(engine, "PostgreSQL", data, args.runs)
+    finally:
+        engine.dispose()
+        with admin.begin() as c:
+            c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

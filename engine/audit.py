@@ -1,0 +1,189 @@
+"""Audits over every patient: `verify` (replay each log) and `migrate_check` (a new version).
+
+Both stream patients a chunk at a time; neither writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.factlog import apply, new_document
+from engine.machine import enabled_triggers, guard_for
+from engine.replay import replay
+from engine.repository import EnrollmentRow, EventRow
+from engine.views import MigrationFinding, MigrationReport, Mismatch, VerifyReport
+from pathway.assess import DefinitionRef
+from pathway.definition import Definition
+from pathway.errors import PathwayError, RecordError
+from pathway.facts import derive
+from pathway.loader import load_definition
+from pathway.record import parse_record
+
+if TYPE_CHECKING:
+    from engine.services import Services
+
+
+def verify(
+    svc: Services, *, deep: bool = False, on_progress: Callable[[int], None] | None = None
+) -> VerifyReport:
+    """Replay every patient: state, version, entry date, definition and record must agree.
+
+    `deep` also re-evaluates every transition's guard from the facts known when it was taken.
+    """
+    patients = events = 0
+    mismatches: list[Mismatch] = []
+    with svc.uow as uow:
+        for head, log in uow.patients.iter_patients():
+            patients += 1
+            events += len(log)
+            mismatches += [
+                Mismatch(patient_id=head.patient_id, problem=p)
+                for p in check_patient(svc, head, log, deep=deep)
+            ]
+            if on_progress is not None:
+                on_progress(patients)
+    return VerifyReport(patients=patients, events=events, mismatches=mismatches)
+
+
+def check_patient(
+    svc: Services, head: EnrollmentRow, log: list[EventRow], *, deep: bool = False
+) -> list[str]:
+    """What is wrong with one patient's enrollment row and log (empty when consistent)."""
+    rp = replay(head.patient_id, log)
+    problems = list(rp.problems)
+    if rp.state != head.state:
+        problems.append(f"state is '{head.state}' but the log replays to '{rp.state}'")
+    if rp.version != head.version:
+        problems.append(f"version is {head.version} but the log has {rp.version} events")
+    if rp.entered_state_on != head.entered_state_on:
+        problems.append(
+            f"entered_state_on is {head.entered_state_on} but the log says {rp.entered_state_on}"
+        )
+    if rp.definition != (head.definition_id, head.definition_version):
+        problems.append(
+            f"definition is {head.definition_id} {head.definition_version} but the "
+            f"log says {rp.definition}"
+        )
+    try:
+        definition = svc.definitions.get(head.definition_id, head.definition_version)
+    except PathwayError as exc:
+        return [*problems, str(exc)]
+    if head.state not in definition.state_by_id:
+        problems.append(f"state '{head.state}' is not declared in the definition")
+    try:
+        parse_record(rp.document(), catalog=definition.catalog)
+    except RecordError as exc:
+        problems.append(f"the rebuilt record is invalid: {exc.issues[0]}")
+        return problems
+    for e in log:
+        if e.kind == "transition" and e.data().get("guard", {}).get("result") != "true":
+            problems.append(
+                f"version {e.version}: transition '{e.trigger}' stored a guard that was not true"
+            )
+    if deep:
+        problems += _recheck_guards(head.patient_id, rp.header, log, definition)
+    return problems
+
+
+def _recheck_guards(
+    patient_id: str, header: dict[str, object], log: list[EventRow], definition: Definition
+) -> list[str]:
+    out: list[str] = []
+    doc = new_document(patient_id, header)
+    for e in log:
+        if e.kind == "fact":
+            apply(doc, e.data())
+        elif e.kind == "transition" and e.from_state and e.trigger:
+            record = parse_record(doc, catalog=definition.catalog)
+            facts = derive(
+                record,
+                as_of=e.effective_on,
+                params=definition.parameters,
+                catalog=definition.catalog,
+            )
+            try:
+                g = guard_for(definition, facts, e.from_state, e.trigger)
+            except PathwayError as exc:
+                out.append(f"version {e.version}: {exc}")
+                continue
+            if g.result != "true" or g.to != e.to_state:
+                out.append(
+                    f"version {e.version}: '{e.trigger}' from '{e.from_state}' replays "
+                    f"as {g.result} → '{g.to}', but the log moved to '{e.to_state}'"
+                )
+    return out
+
+
+def migrate_check(
+    svc: Services, new: Definition | str | Path, *, as_of: dt.date | None = None
+) -> MigrationReport:
+    """Patients on the same definition id who would sit in a removed state, or whose enabled
+    transitions differ, under the new definition (as of a date, default today)."""
+    target = new if isinstance(new, Definition) else load_definition(new)
+    day = as_of or svc.clock.today()
+    findings: list[MigrationFinding] = []
+    removed: set[str] = set()
+    patients = 0
+    with svc.uow as uow:
+        for head, log in uow.patients.iter_patients():
+            if head.definition_id != target.metadata.id:
+                continue
+            patients += 1
+            old = svc.definitions.get(head.definition_id, head.definition_version)
+            removed |= set(old.state_by_id) - set(target.state_by_id)
+            rp = replay(head.patient_id, log)
+            record = parse_record(rp.document(), catalog=old.catalog)
+            old_on = enabled_triggers(
+                old,
+                head.state,
+                derive(record, as_of=day, params=old.parameters, catalog=old.catalog),
+            )
+            if head.state not in target.state_by_id:
+                findings.append(
+                    MigrationFinding(
+                        patient_id=head.patient_id,
+                        state=head.state,
+                        problem="removed_state",
+                        old_enabled=old_on,
+                        new_enabled=[],
+                    )
+                )
+                continue
+            try:
+                new_record = parse_record(rp.document(), catalog=target.catalog)
+            except RecordError:
+                findings.append(
+                    MigrationFinding(
+                        patient_id=head.patient_id,
+                        state=head.state,
+                        problem="record_invalid",
+                        old_enabled=old_on,
+                        new_enabled=[],
+                    )
+                )
+                continue
+            new_on = enabled_triggers(
+                target,
+                head.state,
+                derive(new_record, as_of=day, params=target.parameters, catalog=target.catalog),
+            )
+            if new_on != old_on:
+                findings.append(
+                    MigrationFinding(
+                        patient_id=head.patient_id,
+                        state=head.state,
+                        problem="enabled_changed",
+                        old_enabled=old_on,
+                        new_enabled=new_on,
+                    )
+                )
+    return MigrationReport(
+        definition=DefinitionRef(id=target.metadata.id, version=target.metadata.version),
+        as_of=day,
+        patients=patients,
+        removed_states=sorted(removed),
+        findings=findings,
+    )

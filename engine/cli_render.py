@@ -1,0 +1,59 @@
+"""Readable (rich) rendering of a patient's status and history for the terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from engine.views import PatientHistory, PatientStatus
+
+_MARK = {"true": "[green]✔ true[/]", "false": "[red]✘ false[/]", "unknown": "[yellow]? unknown[/]"}
+
+
+def render_status(s: PatientStatus, console: Console) -> None:
+    """State, days in state, guards with reasons, recommendation, due items."""
+    console.print(
+        f"[bold]{s.patient_id}[/] in [bold]{s.state_label}[/] ({s.state}, {s.state_kind}) for "
+        f"{s.days_in_state} days since {s.entered_state_on} — {s.definition.id} "
+        f"{s.definition.version}, version {s.version}, as of {s.as_of}"
+    )
+    if s.guards:
+        table = Table(title="Transitions from here", title_justify="left", show_lines=True)
+        table.add_column("trigger → state")
+        table.add_column("guard")
+        table.add_column("because")
+        for g in s.guards:
+            why = "\n".join(
+                f"{_MARK[r.result]} {r.predicate}: {escape(r.detail)}" for r in g.reasons
+            )
+            table.add_row(f"{g.trigger} → {g.to}", _MARK[g.result], why)
+        console.print(table)
+    else:
+        console.print("No transitions leave this state.")
+    rec = s.recommended
+    console.print(f"Recommended: [bold]{rec}[/]" if rec else "No transition is enabled.")
+    if s.due:
+        console.print("[bold]Due[/]")
+        for d in s.due:
+            console.print(
+                f"  {d.get('due_on')} {d.get('label', d.get('item'))}: {d.get('why')}", markup=False
+            )
+    else:
+        console.print("Nothing due.")
+
+
+def render_history(h: PatientHistory, console: Console) -> None:
+    """The timeline, one line per event by effective date, with the reasons of every move."""
+    console.print(
+        f"[bold]{h.patient_id}[/] — {h.definition.id} {h.definition.version}, now in "
+        f"[bold]{h.state}[/] (version {h.version})"
+    )
+    for e in h.entries:
+        what = escape(e.summary)
+        if e.kind in ("transition", "override"):
+            what = f"[bold]{what}[/]"
+        recorded = e.recorded_at.strftime("%Y-%m-%d %H:%M")
+        console.print(
+            f"{e.effective_on}  v{e.version:<3} {what}  [dim]({e.actor}, recorded {recorded})[/]"
+        )

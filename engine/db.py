@@ -1,0 +1,152 @@
+"""Database URLs, engines and schema upgrades.
+
+SQLite is the default: a file (`pathway.db` in the working directory) in WAL mode with
+`synchronous=FULL`. Clinical writes must survive a power cut, and in WAL mode `NORMAL` only
+guarantees that after an OS crash the last commits may roll back; `FULL` fsyncs the WAL on every
+commit (≈0.15–0.2 ms per commit here, see the README), which an interactive command can afford.
+PostgreSQL is used by URL (`postgresql+psycopg://…`) with its durable defaults. Nothing here
+connects at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+
+from engine.errors import DatabaseNotReady
+from pathway.errors import PathwayError
+
+ENV_URL = "PATHWAY_DATABASE_URL"
+DEFAULT_URL = "sqlite:///pathway.db"
+SQLITE_SYNCHRONOUS = "FULL"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class DatabaseUnavailable(PathwayError):
+    """The database cannot be reached or opened."""
+
+
+def database_url(value: str | None = None) -> str:
+    """`--db` if given, else $PATHWAY_DATABASE_URL, else `pathway.db` here; a path means SQLite."""
+    url = value or os.environ.get(ENV_URL) or DEFAULT_URL
+    if "://" not in url:
+        url = f"sqlite:///{url}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def redact(url: str | sa.URL) -> str:
+    """The URL without its password (safe for messages and logs)."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def make_engine(
+    url: str, *, schema: str | None = None, create: bool = True, **kwargs: Any
+) -> sa.Engine:
+    """An engine for a URL; SQLite connections get WAL, synchronous=FULL and foreign keys.
+
+    `create=False` refuses a SQLite file that does not exist yet (instead of creating an empty
+    one); `schema` (PostgreSQL only) puts every table in that schema via the search path.
+    """
+    u = sa.make_url(url)
+    if u.get_backend_name() == "sqlite":
+        memory = u.database in (None, "", ":memory:")
+        if not create and not memory and not Path(u.database or "").exists():
+            raise DatabaseNotReady(redact(u))
+        if memory:
+            kwargs.setdefault("poolclass", sa.StaticPool)
+        kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(u, **kwargs)
+        sa_event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if schema is not None:
+        kwargs.setdefault("connect_args", {"options": f"-csearch_path={schema}"})
+    return sa.create_engine(u, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    try:
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cur.close()
+
+
+def clearer_error(exc: BaseException, engine: sa.Engine) -> PathwayError | None:
+    """A PathwayError for 'no such table' and connection failures (None for anything else)."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    if type(orig).__name__ not in ("OperationalError", "ProgrammingError", "UndefinedTable"):
+        return None
+    text = str(orig).lower()
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        return DatabaseNotReady(redact(engine.url))
+    if "connect" in text or "unable to open" in text:
+        detail = str(orig).strip().splitlines()[0]
+        return DatabaseUnavailable(f"cannot open the database {redact(engine.url)}: {detail}")
+    return None
+
+
+@contextlib.contextmanager
+def translate_errors(engine: sa.Engine) -> Iterator[None]:
+    """Raise `clearer_error` instead of raw driver errors where there is one."""
+    try:
+        yield
+    except Exception as exc:
+        clear = clearer_error(exc, engine)
+        if clear is not None:
+            raise clear from None
+        raise
+
+
+def alembic_config(connection: sa.Connection) -> Any:
+    """A programmatic alembic configuration (no alembic.ini) bound to an open connection."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def init_db(engine: sa.Engine) -> str | None:
+    """Create or upgrade the schema to the latest migration; return the revision now current."""
+    from alembic import command
+
+    with translate_errors(engine), engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    return current_revision(engine)
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The alembic revision the database is at (None before `init_db`)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with translate_errors(engine), engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """The newest migration shipped with this package."""
+    from alembic.script import ScriptDirectory
+
+    with engine_free_config() as cfg:
+        return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+@contextlib.contextmanager
+def engine_free_config() -> Iterator[Any]:
+    """An alembic configuration without a connection (for reading the migration scripts)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    yield cfg

@@ -1,0 +1,182 @@
+"""The demo job: a fresh database, a simulated cohort, the board, the worklist, a history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+
+from engine.board import Board
+from engine.simulator import PersistReport
+from engine.worklist import Worklist
+
+if TYPE_CHECKING:
+    import typer
+    from rich.console import Console
+
+    from engine.services import Services
+    from engine.views import PatientHistory
+
+DEMO_SEED = 20261126
+DEMO_DB = "demo.db"
+
+
+class DemoResult(BaseModel):
+    """What the demo did and showed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    database: str
+    simulation: PersistReport
+    board: Board
+    worklist: Worklist
+    patient: str | None
+
+
+def _fresh_sqlite(url: str) -> None:
+    """Delete a SQLite database file (and its WAL files) so the demo starts empty."""
+    import sqlalchemy as sa
+
+    u = sa.make_url(url)
+    if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:"):
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{u.database}{suffix}").unlink(missing_ok=True)
+
+
+def _must_be_empty(svc: Services, url: str) -> None:
+    import sqlalchemy as sa
+
+    from engine.db import redact
+    from engine.tables import enrollment_table
+    from pathway.errors import PathwayError
+
+    with svc.uow as uow:
+        conn: sa.Connection = uow.connection  # type: ignore[attr-defined]
+        n = conn.execute(sa.select(sa.func.count()).select_from(enrollment_table())).scalar()
+    if n:
+        raise PathwayError(f"the demo needs an empty database; {redact(url)} has {n} patients")
+
+
+def pick_patient(svc: Services) -> str | None:
+    """A patient whose story shows the pathway at work: most moves, a review or a completed
+    trial, ending in remission (else simply the one with most moves)."""
+    import sqlalchemy as sa
+
+    from engine.tables import enrollment_table, event_table
+
+    enr, ev = enrollment_table(), event_table()
+    moves = sa.func.count().label("moves")
+    detour = sa.func.max(sa.case((ev.c.trigger.in_(("review", "complete")), 1), else_=0))
+    remitted = sa.func.max(sa.case((enr.c.state == "maintenance", 1), else_=0))
+    query = (
+        sa.select(ev.c.patient_id)
+        .join(enr, enr.c.patient_id == ev.c.patient_id)
+        .where(ev.c.kind == "transition")
+        .group_by(ev.c.patient_id)
+        .order_by((detour + remitted).desc(), sa.func.abs(moves - 7), ev.c.patient_id)
+        .limit(1)
+    )
+    with svc.uow as uow:
+        conn: sa.Connection = uow.connection  # type: ignore[attr-defined]
+        return conn.execute(query).scalar()
+
+
+def run_demo(
+    db_url: str | None = None,
+    out_dir: Path | str = "out",
+    *,
+    patients: int = 2000,
+    seed: int = DEMO_SEED,
+    end: dt.date | None = None,
+    top: int = 15,
+    console: Console | None = None,
+    progress: bool = True,
+) -> DemoResult:
+    """Simulate `patients` into a fresh database (default `out_dir/demo.db`) and print what a
+    coordinator sees: the board, the top of the worklist, one patient's history with reasons."""
+    from rich.console import Console
+
+    from engine import board as board_mod
+    from engine import worklist as worklist_mod
+    from engine.db import init_db, make_engine, redact
+    from engine.services import Services
+    from engine.simulator import SimParams, describe, simulate
+    from engine.uow import SqlUnitOfWork
+
+    con = console or Console()
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    url = db_url or f"sqlite:///{folder / DEMO_DB}"
+    _fresh_sqlite(url)
+    engine = make_engine(url)
+    try:
+        init_db(engine)
+        svc = Services(SqlUnitOfWork(engine))
+        _must_be_empty(svc, url)
+        day = end or svc.clock.today()
+        con.rule(f"Simulating {patients} patients (seed {seed}) into {redact(url)}")
+        report = simulate(svc, SimParams(patients=patients, seed=seed, end=day), progress=progress)
+        con.print(describe(report), markup=False)
+        result_board = board_mod.board(svc, as_of=day)
+        board_mod.render(result_board, con)
+        result_list = worklist_mod.worklist(svc, as_of=day, limit=top)
+        worklist_mod.render(result_list, con)
+        pid = pick_patient(svc)
+        if pid is not None:
+            render_history(svc.history(pid), con)
+        con.print(f"database: {redact(url)} (try: pathway status {pid} --db {folder / DEMO_DB})")
+    finally:
+        engine.dispose()
+    return DemoResult(
+        database=redact(url),
+        simulation=report,
+        board=result_board,
+        worklist=result_list,
+        patient=pid,
+    )
+
+
+def render_history(history: PatientHistory, console: Console) -> None:
+    """A patient's timeline; each move with the guard results that allowed it."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"History of {history.patient_id} (now in {history.state})", title_justify="left"
+    )
+    for name in ("date", "what", "details"):
+        table.add_column(name, overflow="fold")
+    for e in history.entries:
+        if e.kind in ("transition", "override"):
+            what = f"[bold]{e.trigger or 'override'}[/]: {e.from_state} → {e.to_state}"
+            reasons = (
+                [f"{r.result}: {r.predicate} — {r.detail}" for r in e.guard.reasons]
+                if e.guard is not None
+                else [f"{e.reason_code}: {e.note}"]
+            )
+            table.add_row(e.effective_on.isoformat(), what, "\n".join(reasons))
+        else:
+            table.add_row(e.effective_on.isoformat(), e.kind, e.summary)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `pathway demo [--out DIR] [--patients N] [--seed S] [--db URL]` to an app."""
+    import typer as _typer
+
+    from engine.cli_common import handle_errors
+
+    def demo_command(
+        out_dir: str = _typer.Option("out", "--out", help="Folder for the demo database."),
+        patients: int = _typer.Option(2000, "--patients", min=1, help="How many patients."),
+        seed: int = _typer.Option(DEMO_SEED, "--seed", help="Random seed."),
+        db: str | None = _typer.Option(
+            None, "--db", help="Database URL (default: a fresh SQLite file in --out)."
+        ),
+    ) -> None:
+        """The demo: a fresh database, a simulated cohort, the board, the worklist, a history."""
+        run_demo(db, out_dir, patients=patients, seed=seed)
+
+    app.command("demo")(handle_errors(demo_command))

@@ -1,0 +1,145 @@
+"""Building log rows: an enrollment (header + one event per fact) and single events.
+
+Shared by the interactive services and the bulk import, so both write exactly the same log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from engine.due import next_due
+from engine.errors import FutureDate
+from engine.factlog import fact_date, facts_of, header_of
+from engine.repository import EnrollmentRow, EventRow
+from pathway.definition import Definition
+from pathway.errors import Issue, RecordError
+from pathway.record import PatientRecord
+
+PATIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_DATE_FIELDS = ("start", "end", "from", "date", "episode_start")
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON for payloads, serialized once on the write path (one shared encoder:
+    `json.dumps` with options builds a new encoder per call)."""
+    return _ENCODER.encode(value)
+
+
+def check_patient_id(patient_id: str) -> None:
+    """A pseudonymous reference: 1–64 of A-Z a-z 0-9 . _ - (never a name or MRN)."""
+    if not PATIENT_ID.match(patient_id):
+        raise RecordError(
+            [Issue(loc="id", value=patient_id, message="a patient id is 1–64 of A-Z a-z 0-9 . _ -")]
+        )
+
+
+def refuse_future(
+    payloads: Iterable[Mapping[str, Any]], today: dt.date, *, what: str = "fact"
+) -> None:
+    """FutureDate for the first date after today in any payload."""
+    for p in payloads:
+        for name in _DATE_FIELDS:
+            value = p.get(name)
+            if isinstance(value, str):
+                day = dt.date.fromisoformat(value)
+                if day > today:
+                    label = p.get("fact", what)
+                    raise FutureDate(f"{label} {name}", day, today)
+
+
+def event_row(
+    patient_id: str,
+    version: int,
+    kind: str,
+    *,
+    actor: str,
+    effective_on: dt.date,
+    recorded_at: dt.datetime,
+    payload: Mapping[str, Any] | str,
+    **columns: Any,
+) -> EventRow:
+    """One log row; the payload is serialized here."""
+    text = payload if isinstance(payload, str) else dumps(payload)
+    return EventRow(
+        patient_id=patient_id,
+        version=version,
+        kind=kind,
+        actor=actor,
+        effective_on=effective_on,
+        recorded_at=recorded_at,
+        payload=text,
+        **columns,
+    )
+
+
+def build_enrollment(
+    patient_id: str,
+    *,
+    record: PatientRecord | None,
+    definition: Definition,
+    actor: str,
+    today: dt.date,
+    now: dt.datetime,
+    effective: dt.date | None = None,
+    compute_due: bool = True,
+) -> tuple[EnrollmentRow, list[EventRow]]:
+    """The enrollment row and its log: `enrolled` (header) then one event per fact, in order."""
+    day = effective or today
+    if day > today:
+        raise FutureDate("enrollment date", day, today)
+    record = record if record is not None else PatientRecord(id=patient_id)
+    header = header_of(record)
+    facts = facts_of(record)
+    refuse_future([header["profile"], *facts], today, what="record")
+    state = definition.initial_state
+    enrolled = {
+        "definition": {"id": definition.metadata.id, "version": definition.metadata.version},
+        **header,
+    }
+    events = [
+        event_row(
+            patient_id,
+            1,
+            "enrolled",
+            actor=actor,
+            effective_on=day,
+            recorded_at=now,
+            payload=enrolled,
+            to_state=state,
+        )
+    ]
+    for i, f in enumerate(facts, start=2):
+        events.append(
+            event_row(
+                patient_id,
+                i,
+                "fact",
+                actor=actor,
+                effective_on=fact_date(f) or day,
+                recorded_at=now,
+                payload=f,
+                fact_kind=f["fact"],
+            )
+        )
+    due = None
+    if compute_due:
+        due = next_due(definition, record=record, state=state, entered_state_on=day, as_of=today)
+    head = EnrollmentRow(
+        patient_id=patient_id,
+        definition_id=definition.metadata.id,
+        definition_version=definition.metadata.version,
+        state=state,
+        version=len(events),
+        entered_state_on=day,
+        next_due_on=due,
+        created_at=now,
+        updated_at=now,
+    )
+    return head, events

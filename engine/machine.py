@@ -1,0 +1,166 @@
+"""The pathway as a `transitions` state machine: one cached Machine per (definition id, version).
+
+No machine and no registered model per patient. Guards are evaluated by `pathway` (three-valued,
+with reasons) before the machine is consulted; a move whose guard is not true raises
+`TransitionBlocked`, a trigger that does not leave the current state raises `InvalidTrigger`.
+
+A command then reads the destination from the machine's own event table (`events[trigger]
+.transitions[state]`). Measured here: `add_model` + trigger + `remove_model` on the shared
+machine costs ~55 µs per command, the table lookup ~0.1 µs, for the same answer (a test drives
+both paths over every edge); `step_with_model` keeps the model path for that check.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from transitions import Machine
+
+from pathway.definition import Definition
+from pathway.errors import InvalidTrigger, TransitionBlocked
+from pathway.evaluation import GuardResult, guard_results
+from pathway.evaluation import evaluate_state as pathway_evaluate_state
+from pathway.facts import Facts
+
+_LOCK = threading.Lock()
+
+
+class Step(BaseModel):
+    """A move the guards allow: trigger, from, to, and the guard result that allowed it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    trigger: str
+    from_state: str
+    to_state: str
+    guard: GuardResult
+
+
+@dataclass(frozen=True)
+class PathwayMachine:
+    """A definition's shared Machine with its per-state trigger lists (never holds patients)."""
+
+    key: tuple[str, str]
+    fingerprint: tuple[tuple[str, str, str], ...]
+    machine: Any
+    source: Definition
+    triggers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def allowed(self, state: str) -> tuple[str, ...]:
+        """Triggers that leave `state`, in declaration order."""
+        return self.triggers.get(state, ())
+
+    def destinations(self, trigger: str, state: str) -> list[str]:
+        """Where `trigger` may lead from `state`, from the machine's event table."""
+        event = self.machine.events.get(trigger)
+        if event is None:
+            return []
+        return [t.dest for t in event.transitions.get(state, [])]
+
+
+_MACHINES: dict[tuple[str, str], PathwayMachine] = {}
+
+
+def _fingerprint(definition: Definition) -> tuple[tuple[str, str, str], ...]:
+    return tuple((src, t.trigger, t.dest) for src, t in definition.edges)
+
+
+def _chosen(event: Any) -> bool:
+    """Machine condition on the model path: take the edge whose destination the guards chose."""
+    return bool(event.transition.dest == event.model.chosen)
+
+
+def machine_for(definition: Definition) -> PathwayMachine:
+    """The cached machine of a definition, built on first use."""
+    pm = _MACHINES.get(definition.key)
+    if pm is not None and pm.source is definition:  # the common case: no fingerprinting
+        return pm
+    key, fp = definition.key, _fingerprint(definition)
+    with _LOCK:
+        pm = _MACHINES.get(key)
+        if pm is None or pm.fingerprint != fp:  # first use, or an edited file, same version
+            pm = _build(definition, key, fp)
+        else:  # an equal definition loaded again: share the machine
+            pm = replace(pm, source=definition)
+        _MACHINES[key] = pm
+    return pm
+
+
+def _build(
+    definition: Definition, key: tuple[str, str], fp: tuple[tuple[str, str, str], ...]
+) -> PathwayMachine:
+    machine = Machine(
+        model=None,
+        states=[s.id for s in definition.states],
+        transitions=[
+            {"trigger": t.trigger, "source": src, "dest": t.dest, "conditions": [_chosen]}
+            for src, t in definition.edges
+        ],
+        initial=definition.initial_state,
+        auto_transitions=False,
+        ignore_invalid_triggers=False,
+        send_event=True,
+    )
+    triggers = {s.id: tuple(definition.triggers_from(s.id)) for s in definition.states}
+    return PathwayMachine(
+        key=key, fingerprint=fp, machine=machine, source=definition, triggers=triggers
+    )
+
+
+def guard_for(definition: Definition, facts: Facts, state: str, trigger: str) -> GuardResult:
+    """The guard result of one trigger from a state (InvalidTrigger if it does not leave it).
+
+    Taken from `pathway.guard_results` for the state (predicates are evaluated once per patient
+    and shared), so a move and `status` can never disagree on a guard.
+    """
+    pm = machine_for(definition)
+    if trigger not in pm.allowed(state):
+        raise InvalidTrigger(trigger, state, list(pm.allowed(state)))
+    return next(g for g in guard_results(definition, facts, state) if g.trigger == trigger)
+
+
+def step(definition: Definition, state: str, trigger: str, facts: Facts) -> Step:
+    """Check a move against the guards and return it (TransitionBlocked / InvalidTrigger)."""
+    guard = guard_for(definition, facts, state, trigger)
+    if guard.result != "true":
+        raise TransitionBlocked(trigger, state, guard.result, guard.reasons)
+    dests = machine_for(definition).destinations(trigger, state)
+    if guard.to not in dests:  # pragma: no cover - the machine is built from the same edges
+        raise RuntimeError(f"machine and definition disagree on {trigger} from {state}")
+    return Step.model_construct(trigger=trigger, from_state=state, to_state=guard.to, guard=guard)
+
+
+class _Subject:
+    """A throwaway model holding one patient's state for the duration of one command."""
+
+    def __init__(self, chosen: str) -> None:
+        self.chosen = chosen
+        self.state = ""
+
+
+def step_with_model(definition: Definition, state: str, trigger: str, facts: Facts) -> Step:
+    """`step`, but fired through the machine (add_model, trigger, remove_model): ~55 µs more."""
+    guard = guard_for(definition, facts, state, trigger)
+    if guard.result != "true":
+        raise TransitionBlocked(trigger, state, guard.result, guard.reasons)
+    pm = machine_for(definition)
+    subject = _Subject(guard.to)
+    pm.machine.add_model(subject, initial=state)
+    try:
+        subject.trigger(trigger)  # type: ignore[attr-defined]
+    finally:
+        pm.machine.remove_model(subject)
+    return Step(trigger=trigger, from_state=state, to_state=subject.state, guard=guard)
+
+
+def evaluate_state(definition: Definition, state: str, facts: Facts) -> list[GuardResult]:
+    """Every trigger out of a state with its guard result and reasons (no database)."""
+    return guard_results(definition, facts, state)
+
+
+def enabled_triggers(definition: Definition, state: str, facts: Facts) -> list[str]:
+    """The triggers whose guard is true from a state, in recommendation order (no database)."""
+    return pathway_evaluate_state(definition, facts, state)[1]

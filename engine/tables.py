@@ -1,0 +1,92 @@
+"""All database tables, in one module: enrollments and the append-only event log (SQLModel).
+
+Schema changes go through the alembic migrations in `engine/migrations`; a test checks that the
+migrations and these models agree.
+"""
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+EVENT_KINDS = ("enrolled", "fact", "transition", "override")
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """An aware UTC instant on every backend (SQLite keeps naive text, so we re-attach UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Enrollment(SQLModel, table=True):
+    """One patient on one pathway: the definition pinned at enrollment and where they are now.
+
+    `next_due_on` is the first date with a worklist item if nothing new is recorded
+    (`engine.worklist.next_due_on`), recomputed on every write so the board counts in SQL.
+    """
+
+    __tablename__ = "enrollment"
+    __table_args__ = (
+        sa.Index("ix_enrollment_definition", "definition_id", "definition_version", "state"),
+    )
+
+    patient_id: str = Field(primary_key=True, max_length=64)
+    definition_id: str = Field(max_length=64)
+    definition_version: str = Field(max_length=32)
+    state: str = Field(max_length=64, index=True)
+    version: int
+    entered_state_on: dt.date
+    next_due_on: dt.date | None = Field(default=None, index=True)
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+class Event(SQLModel, table=True):
+    """One entry of a patient's append-only log; `version` is the patient's version after it."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "kind IN ('enrolled', 'fact', 'transition', 'override')", name="ck_event_kind"
+        ),
+    )
+
+    patient_id: str = Field(primary_key=True, foreign_key="enrollment.patient_id", max_length=64)
+    version: int = Field(primary_key=True)
+    kind: str = Field(max_length=16)
+    fact_kind: str | None = Field(default=None, max_length=32)
+    trigger: str | None = Field(default=None, max_length=64)
+    from_state: str | None = Field(default=None, max_length=64)
+    to_state: str | None = Field(default=None, max_length=64)
+    reason_code: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, sa_type=sa.Text)
+    actor: str = Field(max_length=128)
+    effective_on: dt.date
+    recorded_at: dt.datetime = Field(sa_type=UTCDateTime)
+    payload: str = Field(sa_type=sa.Text)
+
+
+def enrollment_table() -> sa.Table:
+    """The enrollment table (typed access for Core statements)."""
+    return SQLModel.metadata.tables["enrollment"]
+
+
+def event_table() -> sa.Table:
+    """The event table (typed access for Core statements)."""
+    return SQLModel.metadata.tables["event"]

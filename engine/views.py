@@ -1,0 +1,158 @@
+"""What the engine's services return: frozen pydantic models (no SQL rows, no machine objects).
+
+`model_dump(mode="json")` of each is what the CLI prints with `--json`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from pathway.assess import DefinitionRef
+from pathway.evaluation import GuardResult
+
+EventKind = Literal["enrolled", "fact", "transition", "override"]
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class HistoryEntry(_View):
+    """One event of a patient's log, readable: what happened, when, who recorded it, why."""
+
+    version: int
+    kind: EventKind
+    effective_on: dt.date
+    recorded_at: dt.datetime
+    actor: str
+    summary: str
+    fact: str | None = None
+    trigger: str | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    reason_code: str | None = None
+    note: str | None = None
+    guard: GuardResult | None = None
+    data: dict[str, Any] | None = None
+
+
+class Enrolled(_View):
+    """A new enrollment."""
+
+    patient_id: str
+    definition: DefinitionRef
+    state: str
+    version: int
+    effective_on: dt.date
+    facts: int
+
+
+class Recorded(_View):
+    """Facts appended to a patient's log."""
+
+    patient_id: str
+    version: int
+    entries: list[HistoryEntry]
+
+
+class Moved(_View):
+    """A transition (guarded) or an override (reasoned) that changed the patient's state."""
+
+    patient_id: str
+    kind: Literal["transition", "override"]
+    trigger: str | None
+    from_state: str
+    to_state: str
+    version: int
+    effective_on: dt.date
+    reason_code: str | None = None
+    guard: GuardResult | None = None
+
+
+class PatientStatus(_View):
+    """Where a patient is, for how long, what the guards say from here, and what is due."""
+
+    patient_id: str
+    definition: DefinitionRef
+    state: str
+    state_label: str
+    state_kind: str
+    version: int
+    entered_state_on: dt.date
+    days_in_state: int
+    as_of: dt.date
+    guards: list[GuardResult]
+    enabled: list[str]
+    recommended: str | None
+    due: list[dict[str, Any]]
+
+
+class PatientHistory(_View):
+    """A patient's timeline of facts and moves, by effective date then log order."""
+
+    patient_id: str
+    definition: DefinitionRef
+    state: str
+    version: int
+    entries: list[HistoryEntry]
+
+
+class ImportProblem(_View):
+    """A record the import refused, and why."""
+
+    source: str
+    patient_id: str | None
+    message: str
+
+
+class ImportReport(_View):
+    """The outcome of a bulk import: one transaction per patient (or per batch of patients)."""
+
+    read: int
+    enrolled: int
+    skipped_existing: int
+    events: int
+    problems: list[ImportProblem]
+    seconds: float
+
+
+class Mismatch(_View):
+    """A patient whose stored state disagrees with a replay of its log."""
+
+    patient_id: str
+    problem: str
+
+
+class VerifyReport(_View):
+    """Every patient replayed: state, version and record rebuilt from the log."""
+
+    patients: int
+    events: int
+    mismatches: list[Mismatch]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+class MigrationFinding(_View):
+    """A patient the new definition would affect."""
+
+    patient_id: str
+    state: str
+    problem: Literal["removed_state", "enabled_changed", "record_invalid"]
+    old_enabled: list[str]
+    new_enabled: list[str]
+
+
+class MigrationReport(_View):
+    """Which enrolled patients a new definition version would strand or treat differently."""
+
+    definition: DefinitionRef
+    as_of: dt.date
+    patients: int
+    removed_states: list[str]
+    findings: list[MigrationFinding]

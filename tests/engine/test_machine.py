@@ -1,0 +1,88 @@
+"""The transitions machine: one per definition version, no model per patient, our guards decide."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from engine import machine as m
+from pathway import Definition, derive, parse_record
+from pathway.errors import InvalidTrigger, TransitionBlocked
+from pathway.evaluation import GuardResult
+from pathway.facts import Facts
+
+
+def facts_of(trd: Definition, **record: object) -> Facts:
+    rec = parse_record({"id": "P-1", **record}, catalog=trd.catalog)
+    return derive(rec, as_of=dt.date(2026, 6, 1), params=trd.parameters, catalog=trd.catalog)
+
+
+def test_one_machine_per_definition_version_built_once(trd: Definition) -> None:
+    first = m.machine_for(trd)
+    assert m.machine_for(trd) is first
+    assert first.key == ("trd", "1.0.0")
+    machine = first.machine
+    assert machine.auto_transitions is False and machine.ignore_invalid_triggers is False
+    assert machine.models == []  # model=None: nobody is registered, ever
+    assert set(machine.states) == {s.id for s in trd.states}
+
+
+def test_an_equal_definition_loaded_again_shares_the_machine(trd: Definition) -> None:
+    copy = trd.model_copy()
+    assert m.machine_for(copy).machine is m.machine_for(trd).machine
+
+
+def test_the_table_path_and_the_model_path_agree_on_every_edge(
+    trd: Definition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def always_true(d: Definition, facts: Facts, state: str, trigger: str) -> GuardResult:
+        dest = next(t.dest for t in d.transitions_from(state) if t.trigger == trigger)
+        return GuardResult(trigger=trigger, to=dest, result="true", reasons=[])
+
+    monkeypatch.setattr(m, "guard_for", always_true)
+    facts = facts_of(trd)
+    for src, t in trd.edges:
+        fast = m.step(trd, src, t.trigger, facts)
+        slow = m.step_with_model(trd, src, t.trigger, facts)
+        assert fast.to_state == slow.to_state == t.dest
+    assert m.machine_for(trd).machine.models == []  # every throwaway model was removed
+
+
+def test_an_unknown_trigger_lists_the_allowed_ones(trd: Definition) -> None:
+    with pytest.raises(InvalidTrigger) as err:
+        m.step(trd, "initial_trial", "switch", facts_of(trd))
+    assert err.value.allowed == ["escalate", "reassess"]
+    assert (
+        str(err.value)
+        == "'switch' is not a transition from 'initial_trial'; allowed: escalate, reassess"
+    )
+
+
+def test_nothing_leaves_a_final_state(trd: Definition) -> None:
+    with pytest.raises(InvalidTrigger, match="allowed: none"):
+        m.step(trd, "exited", "escalate", facts_of(trd))
+
+
+def test_a_false_guard_blocks_with_reasons(trd: Definition) -> None:
+    with pytest.raises(TransitionBlocked) as err:
+        m.step(trd, "initial_trial", "escalate", facts_of(trd))
+    assert err.value.result == "false"
+    assert err.value.reasons[0].predicate == "life_threatening"
+
+
+def test_a_true_guard_moves_and_keeps_its_reasons(trd: Definition) -> None:
+    facts = facts_of(trd, risk={"date": "2026-05-30", "suicidality": "active"})
+    step = m.step(trd, "initial_trial", "escalate", facts)
+    assert (step.from_state, step.to_state) == ("initial_trial", "neurostimulation")
+    assert step.guard.result == "true"
+    assert "active suicidality" in step.guard.reasons[0].detail
+
+
+def test_enabled_triggers_without_a_database(trd: Definition) -> None:
+    facts = facts_of(trd, risk={"date": "2026-05-30", "suicidality": "active"})
+    assert m.enabled_triggers(trd, "reassess", facts)[0] == "escalate"
+    assert [g.trigger for g in m.evaluate_state(trd, "initial_trial", facts)] == [
+        "escalate",
+        "reassess",
+    ]

@@ -1,0 +1,439 @@
+"""The worklist: each item's rule and threshold, its order, `next_due_on`, and the database view."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from engine_support import TODAY
+
+from engine.board import board
+from engine.clock import FixedClock
+from engine.services import Services
+from engine.simulator import SimParams, simulate
+from engine.worklist import DueItem, due_items, next_due_on, sort_key, worklist
+from pathway import Definition, Facts, derive
+from pathway.record import parse_record
+
+Record = dict[str, Any]
+D = dt.date.fromisoformat
+
+
+def days_before(n: int) -> str:
+    return (TODAY - dt.timedelta(days=n)).isoformat()
+
+
+@pytest.fixture
+def items(trd: Definition, facts_of: Callable[..., Facts]) -> Callable[..., list[DueItem]]:
+    """Factory: the due items of a record dict in a state entered `entered` days before TODAY."""
+
+    def run(record: Record, state: str, entered: int, as_of: dt.date = TODAY) -> list[DueItem]:
+        return due_items(
+            state,
+            entered_state_on=TODAY - dt.timedelta(days=entered),
+            facts=facts_of(record, as_of),
+            definition=trd,
+            as_of=as_of,
+            patient=record["id"],
+        )
+
+    return run
+
+
+def kinds(found: list[DueItem]) -> list[str]:
+    return [i.item for i in found]
+
+
+@pytest.fixture
+def on_drug(make_record: Callable[..., Record], make_trial: Callable[..., Any]) -> Record:
+    """Sertraline 100 mg/day for 30 days, a score at the start and one yesterday."""
+    start = days_before(30)
+    return make_record(
+        trials=[make_trial(start=start)],
+        measurements=[
+            {"date": start, "instrument": "PHQ-9", "score": 18},
+            {"date": days_before(1), "instrument": "PHQ-9", "score": 15},
+        ],
+    )
+
+
+# -- urgent risk ----------------------------------------------------------------------------
+
+
+def test_life_threatening_risk_is_urgent_and_first(on_drug: Record, items: Callable) -> None:
+    on_drug["risk"] = {"date": days_before(2), "suicidality": "active", "catatonia": True}
+    on_drug["measurements"] = on_drug["measurements"][:1]  # also a measurement overdue
+    found = items(on_drug, "initial_trial", entered=40)
+    assert kinds(found) == ["urgent_risk", "measurement_overdue"]
+    urgent = found[0]
+    assert urgent.due_on == D(days_before(2))
+    assert "active suicidality" in urgent.why and "catatonia" in urgent.why
+    assert "escalate → neurostimulation is enabled" in urgent.why
+    assert urgent.sources and "NICE" in urgent.sources[0]
+
+
+def test_risk_already_acted_on_is_not_urgent(on_drug: Record, items: Callable) -> None:
+    # in neurostimulation since after the risk assessment: escalation happened, nothing enabled
+    on_drug["risk"] = {"date": days_before(10), "suicidality": "active"}
+    assert "urgent_risk" not in kinds(items(on_drug, "neurostimulation", entered=5))
+    # a new life-threatening assessment while there is urgent again
+    assert "urgent_risk" in kinds(items(on_drug, "neurostimulation", entered=20))
+
+
+def test_no_risk_no_urgent_item(on_drug: Record, items: Callable) -> None:
+    on_drug["risk"] = {"date": days_before(2), "suicidality": "passive"}
+    assert "urgent_risk" not in kinds(items(on_drug, "initial_trial", entered=30))
+
+
+# -- evaluation due -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("days_on_drug", "due"), [(41, False), (42, True), (90, True)])
+def test_evaluation_due_when_the_window_is_reached(
+    make_record: Callable, make_trial: Callable, items: Callable, days_on_drug: int, due: bool
+) -> None:
+    start = days_before(days_on_drug)
+    rec = make_record(
+        trials=[make_trial(start=start)],
+        measurements=[{"date": days_before(3), "instrument": "PHQ-9", "score": 12}],
+    )
+    found = [
+        i for i in items(rec, "initial_trial", entered=days_on_drug) if i.item != "not_improving"
+    ]
+    assert ("evaluation_due" in kinds(found)) is due
+    if due:
+        item = next(i for i in found if i.item == "evaluation_due")
+        assert item.due_on == D(start) + dt.timedelta(weeks=6)
+        assert "6 weeks at effective dose reached" in item.why
+        assert "'reassess' → Reassess is enabled" in item.why
+
+
+def test_a_trial_that_ended_is_due_for_evaluation(
+    make_record: Callable, make_trial: Callable, items: Callable
+) -> None:
+    rec = make_record(
+        trials=[make_trial(start=days_before(20), end=days_before(5), stop_reason="side_effects")],
+        measurements=[{"date": days_before(5), "instrument": "PHQ-9", "score": 17}],
+    )
+    found = items(rec, "initial_trial", entered=20)
+    assert kinds(found) == ["evaluation_due"]
+    assert found[0].due_on == D(days_before(5))
+    assert "ended" in found[0].why
+
+
+def test_relapse_in_maintenance_is_due_for_evaluation(
+    make_record: Callable, make_trial: Callable, items: Callable
+) -> None:
+    rec = make_record(
+        trials=[make_trial(start=days_before(200))],
+        measurements=[{"date": days_before(3), "instrument": "PHQ-9", "score": 14}],
+    )
+    found = items(rec, "maintenance", entered=100)
+    assert kinds(found) == ["evaluation_due"]
+    assert "relapse at ≥10" in found[0].why
+
+
+# -- decision pending -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", ["reassess", "differential_review"])
+@pytest.mark.parametrize(("days", "pending"), [(14, False), (15, True)])
+def test_decision_pending_longer_than_the_parameter(
+    on_drug: Record, items: Callable, state: str, days: int, pending: bool
+) -> None:
+    on_drug["contributors"] = [{"kind": "stressor", "status": "active", "date": days_before(40)}]
+    found = items(on_drug, state, entered=days)
+    assert ("decision_pending" in kinds(found)) is pending
+    if pending:
+        item = next(i for i in found if i.item == "decision_pending")
+        assert item.due_on == TODAY - dt.timedelta(days=days) + dt.timedelta(days=14)
+        assert f"for {days} days" in item.why and "decision_pending_days" in item.why
+        assert "Team rule" in item.sources[0]
+
+
+def test_decision_pending_reads_the_definition_parameter(
+    on_drug: Record, trd: Definition, facts_of: Callable
+) -> None:
+    p = trd.parameters
+    changed = p.decision_pending_days.model_copy(update={"value": 3, "source": "local policy"})
+    defn = trd.model_copy(
+        update={"parameters": p.model_copy(update={"decision_pending_days": changed})}
+    )
+    found = due_items(
+        "reassess",
+        entered_state_on=TODAY - dt.timedelta(days=4),
+        facts=facts_of(on_drug),
+        definition=defn,
+    )
+    assert kinds(found) == ["decision_pending"]
+    assert found[0].sources == ("local policy",)
+
+
+# -- measurement overdue ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("last", "overdue"), [(27, False), (28, True), (60, True)])
+def test_measurement_overdue_after_the_parameter(
+    make_record: Callable, make_trial: Callable, items: Callable, last: int, overdue: bool
+) -> None:
+    rec = make_record(
+        trials=[make_trial(start=days_before(35), mg=25)],  # below the effective dose
+        measurements=[{"date": days_before(last), "instrument": "PHQ-9", "score": 18}],
+    )
+    found = items(rec, "initial_trial", entered=70)
+    assert ("measurement_overdue" in kinds(found)) is overdue
+    if overdue:
+        item = next(i for i in found if i.item == "measurement_overdue")
+        assert item.due_on == D(days_before(last)) + dt.timedelta(days=28)
+        assert "measurement_overdue_days" in item.why
+
+
+def test_measurement_clock_starts_on_entering_the_treatment_state(
+    make_record: Callable, make_trial: Callable, items: Callable
+) -> None:
+    rec = make_record(
+        trials=[make_trial(start=days_before(10), mg=25)],
+        measurements=[{"date": days_before(90), "instrument": "PHQ-9", "score": 18}],
+    )
+    assert "measurement_overdue" not in kinds(items(rec, "switch", entered=10))
+    found = items(rec, "switch", entered=30)
+    assert kinds(found) == ["measurement_overdue"]
+    assert "no score since entering the state" in found[0].why
+
+
+def test_no_measurement_item_outside_treatment_states(on_drug: Record, items: Callable) -> None:
+    on_drug["measurements"] = on_drug["measurements"][:1]
+    assert "measurement_overdue" not in kinds(items(on_drug, "neurostimulation", entered=60))
+
+
+# -- not improving ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("weeks", "latest", "flagged"),
+    [
+        (8, 14, True),  # 30% fall at 8 weeks
+        (12, 11, True),  # 45% at 12 weeks
+        (10, 10, False),  # 50%: a response
+        (7, 18, False),  # too early
+        (13, 18, False),  # past the window
+    ],
+)
+def test_not_improving_between_8_and_12_weeks(
+    make_record: Callable,
+    make_trial: Callable,
+    items: Callable,
+    weeks: int,
+    latest: int,
+    flagged: bool,
+) -> None:
+    start = days_before(7 * weeks)
+    rec = make_record(
+        trials=[make_trial(drug="sertraline", start=start, role="antidepressant")],
+        measurements=[
+            {"date": start, "instrument": "PHQ-9", "score": 20},
+            {"date": days_before(2), "instrument": "PHQ-9", "score": latest},
+        ],
+    )
+    found = items(rec, "switch", entered=7 * weeks)
+    assert ("not_improving" in kinds(found)) is flagged
+    if flagged:
+        item = next(i for i in found if i.item == "not_improving")
+        assert item.due_on == D(start) + dt.timedelta(weeks=8)
+        assert f"PHQ-9 20 → {latest}" in item.why and "psychiatric case review" in item.label
+        assert len(item.sources) == 2
+
+
+def test_not_improving_measures_from_the_steps_own_baseline(
+    make_record: Callable, make_trial: Callable, items: Callable
+) -> None:
+    # the patient improved a lot on the first drug; the second step starts from 8
+    first, second = days_before(200), days_before(63)
+    rec = make_record(
+        trials=[
+            make_trial(start=first, end=second, stop_reason="partial_response"),
+            make_trial(drug="bupropion", start=second, mg=300),
+        ],
+        measurements=[
+            {"date": first, "instrument": "PHQ-9", "score": 22},
+            {"date": second, "instrument": "PHQ-9", "score": 8},
+            {"date": days_before(1), "instrument": "PHQ-9", "score": 7},
+        ],
+    )
+    found = items(rec, "switch", entered=63)
+    assert "not_improving" in kinds(found)
+    assert "PHQ-9 8 → 7" in next(i for i in found if i.item == "not_improving").why
+
+
+# -- maintenance follow-up ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("last", "due"), [(89, False), (90, True)])
+def test_maintenance_follow_up(
+    make_record: Callable, make_trial: Callable, items: Callable, last: int, due: bool
+) -> None:
+    rec = make_record(
+        trials=[make_trial(start=days_before(300))],
+        measurements=[{"date": days_before(last), "instrument": "PHQ-9", "score": 3}],
+    )
+    found = items(rec, "maintenance", entered=200)
+    assert kinds(found) == (["maintenance_followup"] if due else [])
+    if due:
+        assert "maintenance_followup_days" in found[0].why
+
+
+def test_nothing_is_due_in_a_final_state(on_drug: Record, items: Callable) -> None:
+    on_drug["risk"] = {"date": days_before(1), "suicidality": "active"}
+    assert items(on_drug, "exited", entered=400) == []
+
+
+def test_items_are_sorted_most_urgent_first() -> None:
+    def item(kind: str, due: str, pid: str) -> DueItem:
+        return DueItem(
+            patient=pid,
+            state="s",
+            item=kind,
+            label=kind,
+            due_on=D(due),  # type: ignore[arg-type]
+            overdue_days=0,
+            why="",
+        )
+
+    got = sorted(
+        [
+            item("measurement_overdue", "2026-01-01", "A"),
+            item("urgent_risk", "2026-05-01", "B"),
+            item("decision_pending", "2026-03-01", "C"),
+            item("decision_pending", "2026-02-01", "D"),
+        ],
+        key=sort_key,
+    )
+    assert [i.patient for i in got] == ["B", "D", "C", "A"]
+
+
+# -- next_due_on ------------------------------------------------------------------------------
+
+
+SCENARIOS = {
+    "titrating": ("initial_trial", 3, [("2026-05-29", 25), ("2026-06-10", 100)], [(-3, 18)]),
+    "on dose": ("switch", 10, [("2026-05-22", 100)], [(-10, 18), (-1, 16)]),
+    "deciding": ("reassess", 2, [("2026-04-01", 100)], [(-60, 18), (-2, 15)]),
+    "in remission": ("maintenance", 30, [("2025-12-01", 100)], [(-30, 3)]),
+    "no scores": ("augment", 0, [("2026-05-01", 100)], []),
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_next_due_on_is_the_first_day_with_an_item(name: str, trd: Definition) -> None:
+    state, entered, doses, scores = SCENARIOS[name]
+    start = doses[0][0]
+    data = {
+        "id": "N-1",
+        "trials": [
+            {
+                "drug": "sertraline",
+                "start": start,
+                "end": None,
+                "doses": [{"from": f, "mg_per_day": mg} for f, mg in doses],
+            }
+        ],
+        "measurements": [
+            {"date": (TODAY + dt.timedelta(days=d)).isoformat(), "instrument": "PHQ-9", "score": s}
+            for d, s in scores
+        ],
+    }
+    # doses dated after TODAY are not yet known to the record
+    data["trials"][0]["doses"] = [d for d in data["trials"][0]["doses"] if D(d["from"]) <= TODAY]
+    record = parse_record(data)
+    entered_on = TODAY - dt.timedelta(days=entered)
+    expected = None
+    for ahead in range(0, 200):
+        day = TODAY + dt.timedelta(days=ahead)
+        facts = derive(record, as_of=day, params=trd.parameters, catalog=trd.catalog)
+        found = due_items(state, entered_state_on=entered_on, facts=facts, definition=trd)
+        if found:
+            expected = min(i.due_on for i in found) if ahead == 0 else day
+            break
+    got = next_due_on(record, state=state, entered_state_on=entered_on, definition=trd, as_of=TODAY)
+    assert got == expected
+
+
+# -- from the database --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def simulated(sqlite_url: str, make_services: Callable[..., Services]) -> Services:
+    svc = make_services(sqlite_url, clock=FixedClock(TODAY))
+    simulate(svc, SimParams(patients=150, seed=11, end=TODAY), progress=False)
+    return svc
+
+
+def test_worklist_from_the_database_matches_the_rules(simulated: Services) -> None:
+    result = worklist(simulated, as_of=TODAY)
+    assert result.items, "a simulated clinic always has something due"
+    assert list(result.items) == sorted(result.items, key=sort_key)
+    assert sum(result.counts.values()) == len(result.items)
+    # every patient with an item, and only those, is counted as due on the board
+    assert result.patients_with_items == board(simulated, as_of=TODAY).with_due_item
+    for it in result.items[:20]:
+        status = simulated.status(it.patient, as_of=TODAY)
+        assert it.item in [d["item"] for d in status.due]
+
+
+def test_worklist_limit_and_state_filter(simulated: Services) -> None:
+    full = worklist(simulated, as_of=TODAY)
+    top = worklist(simulated, as_of=TODAY, limit=5)
+    assert top.items == full.items[:5] and top.counts == full.counts
+    in_reassess = worklist(simulated, as_of=TODAY, state="reassess")
+    assert {i.state for i in in_reassess.items} <= {"reassess"}
+    assert len(in_reassess.items) == sum(1 for i in full.items if i.state == "reassess")
+
+
+def test_worklist_and_board_commands(simulated: Services, sqlite_url: str) -> None:
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from engine import board as board_module
+    from engine import worklist as worklist_module
+
+    app = typer.Typer()
+    worklist_module.register(app)
+    board_module.register(app)
+    runner = CliRunner()
+    day = TODAY.isoformat()
+    got = runner.invoke(app, ["worklist", "--db", sqlite_url, "--as-of", day, "--json"])
+    assert got.exit_code == 0, got.output
+    assert len(json.loads(got.stdout)["items"]) == len(worklist(simulated, as_of=TODAY).items)
+    table = runner.invoke(app, ["worklist", "--db", sqlite_url, "--as-of", day, "--limit", "3"])
+    assert table.exit_code == 0 and "Worklist as of 2026-06-01" in table.stdout
+    got = runner.invoke(app, ["board", "--db", sqlite_url, "--as-of", day, "--json"])
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.stdout)["patients"] == 150
+    table = runner.invoke(app, ["board", "--db", sqlite_url, "--as-of", day, "--state", "reassess"])
+    assert table.exit_code == 0 and "Reassess" in table.stdout
+    bad = runner.invoke(app, ["board", "--db", sqlite_url, "--as-of", "yesterday"])
+    assert bad.exit_code == 2 and "--as-of" in bad.output
+
+
+def test_demo_prints_board_worklist_and_a_history(tmp_path: Any) -> None:
+    from rich.console import Console
+
+    from engine.demo import run_demo
+
+    console = Console(record=True, width=160)
+    result = run_demo(
+        None, tmp_path, patients=120, seed=3, end=TODAY, console=console, progress=False
+    )
+    text = console.export_text()
+    assert result.simulation.patients == 120 and result.patient is not None
+    assert "Board as of 2026-06-01" in text and "Worklist as of 2026-06-01" in text
+    assert f"History of {result.patient}" in text
+    assert "true: " in text  # each move with the guard results that allowed it
+    again = run_demo(
+        None, tmp_path, patients=120, seed=3, end=TODAY, console=console, progress=False
+    )
+    assert again.board == result.board  # a fresh database each time, same seed, same board
