@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: setup demo test lint clean graphviz
+.PHONY: setup demo test lint clean graphviz schemas
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,8 +23,11 @@ setup: $(STAMP) graphviz
 
 demo: setup
 	$(BIN)/pathway validate definitions/trd.yaml
-	@for f in examples/*.json examples/*.yaml; do [ -e "$$f" ] || continue; \
-	  echo "== $$f"; $(BIN)/pathway assess "$$f" --as-of 2026-06-01 || exit 1; done
+	$(BIN)/pathway assess examples/04-two-adequate-failures.json --as-of 2026-06-01
+	$(BIN)/pathway demo --out $(OUT)
+
+schemas: setup
+	$(BIN)/python tools/gen_schemas.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -6,12 +6,12 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
 from pathway.definition import Definition
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     import typer
     from rich.console import Console
 
@@ -91,6 +91,8 @@ def histogram_query(
     with_due: bool = True,
 ) -> sa.Select[Any]:
     """Per (state, entry date): patients (and, `with_due`, those with a due item)."""
+    import sqlalchemy as sa
+
     from engine.tables import enrollment_table
 
     enr = enrollment_table()
@@ -113,6 +115,8 @@ def due_by_state_query(
     definition_version: str | None = None,
 ) -> sa.Select[str, int]:
     """Patients with a due item in each of `states`: one range of the due index per state."""
+    import sqlalchemy as sa
+
     from engine.tables import enrollment_table
 
     enr = enrollment_table()
@@ -132,6 +136,8 @@ def native_query(
     definition_version: str | None = None,
 ) -> sa.Select[str, int, float, float, int]:
     """PostgreSQL only: per state, count, percentile_cont(0.5 and 0.9) of days, due items."""
+    import sqlalchemy as sa
+
     from engine.tables import enrollment_table
 
     enr = enrollment_table()
