@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 
 import typer
 
-from engine.cli_common import EXIT_INVALID, dump_json, err, handle_errors, out
 from engine import board, demo, simulator, worklist
+from engine.cli_common import EXIT_INVALID, dump_json, err, handle_errors, out
 from engine.cli_engine import register as register_engine_commands
 from pathway.assess import assess as assess_record
 from pathway.errors import DefinitionError, RecordError
