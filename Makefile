@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: setup demo test lint clean graphviz schemas
+.PHONY: setup demo test lint clean graphviz schemas docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,9 @@ demo: setup
 
 schemas: setup
 	$(BIN)/python tools/gen_schemas.py
+
+docs: setup
+	$(BIN)/python tools/gen_docs.py
 
 lint: setup
 	$(BIN)/ruff check .

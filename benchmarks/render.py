@@ -1,87 +1,83 @@
-"""Benchmark: the cohort overlay for 100k synthetic patients against plain `dot` on the same DOT.
+"""Benchmark: the engine's cohort overlay (aggregation + SVG) against plain `dot` on the same DOT.
 
-Run: .venv/bin/python benchmarks/render.py [--patients N] [--runs R] [--seed S] [--out DIR]
+Run: .venv/bin/python benchmarks/render.py [--patients N] [--stories S] [--runs R] [--db FILE]
 
-Each run times, in this process, (a) aggregating the paths and rendering the cohort overlay to
-SVG with `viz`, and (b) plain `dot -Tsvg` on the DOT text that (a) produced (the floor). It prints
-the medians and their ratio (goal: at most 1.5×), with a breakdown of (a).
+Setup, untimed: N simulated patients are written to a SQLite file through the simulator's bulk
+path (`engine.simulator.persist`); every story is distinct unless `--stories S` reuses S of them
+under new ids (faster to build, but every count becomes a multiple of N/S, which changes how
+many small cells the suppression has to protect). Then the cohort rollup is installed (its
+backfill is timed and printed). `--db FILE` keeps the database for the next run. Each run times,
+in this process, interleaved:
+(a) the engine with the rollup: `engine.overlays.cohort_summary` (the counters the triggers keep)
+    + `viz.build` (the diagram model, with small-cell suppression) + `viz.render_diagram` to SVG;
+(b) the engine reading the log: the same summary from the event log in SQL
+    (`engine.overlay_sql.count_cohort`, what `cohort_summary` runs without the rollup, or with a
+    `since`/`state` filter) + the same rendering;
+(c) the floor: plain `dot -Tsvg` on the DOT text that (a) produced.
+It prints medians and the ratios (goal for the overlay: at most 1.5x the floor) with a breakdown
+(the model's time without suppression isolates what suppression costs), checks that (a) and (b)
+give the same summary, then measures what the rollup costs writers: the bulk path and one
+interactive move (an override: read, write, durable commit) without and with its triggers.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import gc
-import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from datetime import date
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import sqlalchemy as sa  # noqa: E402
+
 import viz  # noqa: E402
+from engine.clock import FixedClock  # noqa: E402
+from engine.db import init_db, make_engine  # noqa: E402
+from engine.overlay_cohort import cohort_query, summary_of  # noqa: E402
+from engine.overlay_rollup import install  # noqa: E402
+from engine.overlay_sql import count_cohort  # noqa: E402
+from engine.overlays import cohort_summary  # noqa: E402
+from engine.services import Services  # noqa: E402
+from engine.simulator import SimParams, SimulatedPatient, persist, simulate_cohort  # noqa: E402
+from engine.uow import SqlUnitOfWork  # noqa: E402
 from pathway import Definition, load_definition  # noqa: E402
-from viz.build import build  # noqa: E402
-from viz.cohort import PathTuple, StepTuple  # noqa: E402
 from viz.dot import to_dot  # noqa: E402
 
-AS_OF = date(2026, 6, 1)
-
-# Plausible next moves per state, by trigger, with weights; "stay" ends the walk there (the
-# patient's current state). Invented for load, not clinical estimates.
-MOVES: dict[str, dict[str, float]] = {
-    "initial_trial": {"reassess": 85, "escalate": 1, "stay": 14},
-    "reassess": {"remit": 25, "complete": 10, "review": 12, "augment": 18, "switch": 20,
-                 "refer_neurostimulation": 5, "start_rapid_acting": 4, "exit": 1,
-                 "escalate": 2, "stay": 3},
-    "complete_trial": {"reassess": 85, "escalate": 1, "stay": 14},
-    "differential_review": {"resolve": 78, "exit": 8, "escalate": 1, "stay": 13},
-    "augment": {"reassess": 80, "escalate": 1, "stay": 19},
-    "switch": {"reassess": 80, "escalate": 1, "stay": 19},
-    "rapid_acting": {"reassess": 75, "escalate": 1, "stay": 24},
-    "neurostimulation": {"reassess": 75, "stay": 25},
-    "maintenance": {"relapse": 15, "escalate": 0.5, "stay": 84.5},
-    "exited": {"stay": 1},
-}  # fmt: skip
-DAYS = {"treatment": (28, 84), "decision": (0, 14), "evaluation": (7, 60),
-        "procedure": (21, 56), "continuing": (30, 365), "final": (0, 200)}  # fmt: skip
-OVERRIDE_RATE = 0.004  # an override jumps straight to maintenance, naming no trigger
-MAX_STEPS = 14
+END = dt.date(2026, 6, 1)
+MS = 1000
 
 
-def synthetic_paths(definition: Definition, n: int, *, seed: int = 20260601) -> list[PathTuple]:
-    """`n` random walks over the definition's graph, as `viz.cohort` bulk tuples."""
-    rng = random.Random(seed)
-    kinds = {s.id: s.kind for s in definition.states}
-    dest = {(src, t.trigger): t.dest for src, t in definition.edges}
-    # one shared tuple per distinct move, as a loader would intern them
-    moves: dict[str, tuple[list[StepTuple | None], list[float]]] = {
-        state: ([(state, t, dest[state, t], False) if t != "stay" else None for t in w],
-                list(w.values()))
-        for state, w in MOVES.items()
-    }  # fmt: skip
-    overrides = {s: (s, None, "maintenance", True) for s in MOVES}
-    paths: list[PathTuple] = []
-    for _ in range(n):
-        state = definition.initial_state
-        steps: list[StepTuple] = []
-        days: dict[str, int] = {}
-        for _ in range(MAX_STEPS):
-            lo, hi = DAYS[kinds[state]]
-            days[state] = days.get(state, 0) + rng.randint(lo, hi)
-            options, weights = moves[state]
-            step = rng.choices(options, weights)[0]
-            if step is None:
-                break
-            if state != "maintenance" and rng.random() < OVERRIDE_RATE:
-                step = overrides[state]
-            steps.append(step)
-            state = step[2]
-        paths.append((state, tuple(steps), tuple(days.items())))
-    return paths
+def stories(defn: Definition, n: int, distinct: int, prefix: str) -> list[SimulatedPatient]:
+    """N simulated patients: `distinct` stories, reused under new ids when fewer than N."""
+    params = SimParams(patients=distinct, seed=7, end=END, id_prefix=prefix)
+    sims = list(simulate_cohort(params, definition=defn, validate=False))
+    if distinct >= n:
+        return sims[:n]
+    return [
+        sims[i % distinct].model_copy(update={"patient_id": f"{prefix}{i:07d}"}) for i in range(n)
+    ]
+
+
+def build_db(url: str, defn: Definition, patients: list[SimulatedPatient], *, rollup: bool) -> Any:
+    """A fresh database with these patients (optionally with the rollup's triggers first)."""
+    engine = make_engine(url)
+    init_db(engine)
+    if rollup:
+        install(engine)
+    svc = Services(SqlUnitOfWork(engine), clock=FixedClock(END))
+    report = persist(patients, svc, definition=defn, as_of=END, batch_size=1000, compute_due=False)
+    svc.close()
+    engine.dispose()
+    return report
 
 
 def run_dot(source: bytes) -> float:
@@ -90,56 +86,177 @@ def run_dot(source: bytes) -> float:
     return time.perf_counter() - t
 
 
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    t = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - t
+
+
+def overlay_runs(svc: Services, defn: Definition, runs: int) -> dict[str, list[float]]:
+    """Interleaved runs of (a) rollup, (b) log, (c) dot; returns the timings per step."""
+    q = cohort_query(today=END)
+    t: dict[str, list[float]] = {
+        k: [] for k in ("agg", "model", "plain", "svg", "total", "log_agg", "log_total", "floor")
+    }
+    viz.render(defn, fmt="svg")  # warm up imports and the definition's cached properties
+    for _ in range(runs):
+        summary, agg = timed(lambda: cohort_summary(svc))
+        diagram, model = timed(lambda: viz.build(defn, cohort=summary))  # noqa: B023
+        _, svg = timed(lambda: viz.render_diagram(diagram, fmt="svg"))  # noqa: B023
+        _, plain = timed(lambda: viz.build(defn, cohort=summary, suppress=False))  # noqa: B023
+        t["agg"].append(agg)
+        t["model"].append(model)
+        t["plain"].append(plain)
+        t["svg"].append(svg)
+        t["total"].append(agg + model + svg)
+        t["floor"].append(run_dot(to_dot(diagram).encode()))
+
+        def from_log() -> Any:
+            with svc.uow as uow:
+                return summary_of(count_cohort(uow.connection, q), q)  # type: ignore[attr-defined]
+
+        slow, log_agg = timed(from_log)
+        _, rest = timed(lambda: viz.render_diagram(viz.build(defn, cohort=slow), fmt="svg"))  # noqa: B023
+        if slow != summary:
+            raise SystemExit("the rollup and the log disagree: a bug")
+        t["log_agg"].append(log_agg)
+        t["log_total"].append(log_agg + rest)
+    return t
+
+
+def move_p50(url: str, ids: list[str], moves: int, *, durable: bool) -> float:
+    """p50 of one override (read, write, commit), patients moving augment ↔ reassess.
+
+    `durable=False` turns fsync off (synchronous=OFF) to show the CPU cost alone: a commit's
+    fsync varies a lot between machines and runs, and hides the triggers' work.
+    """
+    engine = make_engine(url)
+    if not durable:
+        sa.event.listen(engine, "connect", lambda con, _: con.execute("PRAGMA synchronous=OFF"))
+    svc = Services(SqlUnitOfWork(engine), clock=FixedClock(END))
+    with svc.uow as uow:
+        where = {pid: uow.patients.get(pid).state for pid in ids}  # type: ignore[union-attr]
+    times = []
+    for k in range(moves):
+        pid = ids[k % len(ids)]
+        to = "augment" if where[pid] != "augment" else "reassess"
+        _, took = timed(
+            lambda: svc.override(pid, to=to, reason="case_review", note="bench", actor="b")  # noqa: B023
+        )
+        where[pid] = to
+        times.append(took)
+    svc.close()
+    engine.dispose()
+    return statistics.median(times)
+
+
+def write_cost(defn: Definition, folder: Path, n: int, moves: int) -> None:
+    """The bulk path and an interactive move, without and with the rollup's triggers."""
+    patients = stories(defn, n, n, "W-")
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    p50: dict[tuple[bool, bool], list[float]] = {}
+    for rnd in range(2):
+        for rollup in (False, True):
+            url = f"sqlite:///{folder / f'w{rnd}{int(rollup)}.db'}"
+            report = build_db(url, defn, patients, rollup=rollup)
+            rates[rollup].append(report.events / report.seconds)
+            ids = [p.patient_id for p in patients[:50]]
+            for durable in (True, False):
+                took = move_p50(url, ids, moves, durable=durable)
+                p50.setdefault((rollup, durable), []).append(took)
+    plain, rolled = statistics.median(rates[False]), statistics.median(rates[True])
+    print(f"what the rollup's triggers cost writers ({n:,} patients, 2 rounds, medians):")
+    print(
+        f"  bulk path          {plain:10,.0f} events/s without, {rolled:10,.0f} with "
+        f"({rolled / plain:.2f}x)"
+    )
+    for durable, what in ((True, "synchronous=FULL, as the engine runs"), (False, "fsync off")):
+        a = statistics.median(p50[(False, durable)]) * MS
+        b = statistics.median(p50[(True, durable)]) * MS
+        print(
+            f"  one move, p50      {a:10.3f} ms without,      {b:10.3f} ms with "
+            f"(+{(b - a) * 1000:.0f} µs; {what})"
+        )
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--patients", type=int, default=100_000)
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--patients", type=int, default=10_000, help="issue: 100000")
+    ap.add_argument("--stories", type=int, help="distinct stories (default: all)")
     ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--seed", type=int, default=20260601)
-    ap.add_argument("--out", type=Path, help="also write the SVG and DOT here")
+    ap.add_argument("--db", type=Path, help="keep (and reuse) the cohort database here")
+    ap.add_argument("--write-patients", type=int, default=3_000, help="for the write cost")
+    ap.add_argument("--moves", type=int, default=300, help="interactive moves per database")
     args = ap.parse_args()
 
-    definition = load_definition(ROOT / "definitions" / "trd.yaml")
-    t = time.perf_counter()
-    paths = synthetic_paths(definition, args.patients, seed=args.seed)
-    steps = sum(len(p[1]) for p in paths)
-    print(f"generated {len(paths):,} paths ({steps:,} moves) in {time.perf_counter() - t:.2f} s")
-    gc.freeze()  # the paths are long-lived; keep the collector off them as a service would
+    defn = load_definition()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        path = args.db or folder / "cohort.db"
+        url = f"sqlite:///{path}"
+        if not path.exists():
+            t0 = time.perf_counter()
+            distinct = min(args.stories or args.patients, args.patients)
+            cohort = stories(defn, args.patients, distinct, "R-")
+            report = build_db(url, defn, cohort, rollup=False)
+            del cohort
+            print(
+                f"built {report.patients:,} patients, {report.events:,} events in "
+                f"{time.perf_counter() - t0:.0f} s ({distinct:,} distinct stories; untimed setup)"
+            )
+        engine = make_engine(url)
+        with engine.connect() as c:
+            n = c.exec_driver_sql("SELECT COUNT(*) FROM enrollment").scalar()
+            has_rollup = c.exec_driver_sql(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'cohort_edge'"
+            ).scalar()
+        if not has_rollup:
+            _, took = timed(lambda: install(engine))
+            print(f"rollup installed and backfilled from the log in {took:.1f} s (once)")
+        svc = Services(SqlUnitOfWork(engine), clock=FixedClock(END))
+        with svc.uow as uow:
+            conn: sa.Connection = uow.connection  # type: ignore[attr-defined]
+            moves = conn.exec_driver_sql(
+                "SELECT COUNT(*) FROM event WHERE kind IN ('transition', 'override')"
+            ).scalar()
+            events = conn.exec_driver_sql("SELECT COUNT(*) FROM event").scalar()
+        size = path.stat().st_size / 1e6
+        gc.collect()
+        gc.freeze()
+        t = overlay_runs(svc, defn, args.runs)
+        drawn = viz.build(defn, cohort=cohort_summary(svc))
+        cells = [c for n_ in drawn.nodes for c in (n_.patients, n_.entered)]
+        cells += [e.traversals for e in drawn.edges]
+        hidden = sum(1 for c in cells if c is not None and c.value is None)
+        svc.close()
+        engine.dispose()
 
-    viz.render(definition, fmt="svg")  # warm up: imports, the definition's cached properties
-    ours, agg, model, floor = [], [], [], []
-    svg, dot_text = b"", ""
-    for _ in range(args.runs):
-        t0 = time.perf_counter()
-        cohort = viz.aggregate(paths, as_of=AS_OF, filters="synthetic cohort")
-        t1 = time.perf_counter()
-        diagram = build(definition, cohort=cohort)
-        t2 = time.perf_counter()
-        svg = viz.render_diagram(diagram, fmt="svg")  # type: ignore[assignment]
-        t3 = time.perf_counter()
-        ours.append(t3 - t0)
-        agg.append(t1 - t0)
-        model.append(t2 - t1)
-        dot_text = to_dot(diagram)
-        floor.append(run_dot(dot_text.encode()))
-
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "cohort.svg").write_bytes(svg)
-        (args.out / "cohort.dot").write_text(dot_text, encoding="utf-8")
-
-    med = statistics.median
-    ms = 1000
-    print(f"patients: {args.patients:,}; runs: {args.runs} (medians)")
-    print(f"  aggregate                 {med(agg) * ms:8.1f} ms")
-    print(f"  diagram model (overlay)   {med(model) * ms:8.1f} ms")
-    print(f"viz: aggregate + render svg {med(ours) * ms:8.1f} ms")
-    print(f"floor: dot -Tsvg same DOT   {med(floor) * ms:8.1f} ms")
-    print(f"ratio                       {med(ours) / med(floor):8.2f}x  (goal <= 1.5x)")
-    render = [o - a - m for o, a, m in zip(ours, agg, model, strict=True)]
-    print(
-        f"  of which render svg       {med(render) * ms:8.1f} ms "
-        f"({med(render) / med(floor):.2f}x the floor: DOT text + running dot)"
-    )
+        med = statistics.median
+        floor = med(t["floor"])
+        print(
+            f"cohort: {n:,} patients, {events:,} events ({moves:,} moves), SQLite {size:,.0f} MB;"
+            f" {args.runs} runs, medians"
+        )
+        print(
+            f"(a) engine, rollup: aggregation {med(t['agg']) * MS:7.2f} ms + model "
+            f"{med(t['model']) * MS:5.2f} ms + svg {med(t['svg']) * MS:6.2f} ms = "
+            f"{med(t['total']) * MS:8.2f} ms"
+        )
+        print(
+            f"(b) engine, log:    aggregation {med(t['log_agg']) * MS:7.1f} ms + model and svg"
+            f"          = {med(t['log_total']) * MS:8.1f} ms"
+        )
+        print(f"(c) floor: dot -Tsvg on the same DOT                          {floor * MS:8.2f} ms")
+        print(f"ratio (a)/(c) {med(t['total']) / floor:6.2f}x  (goal <= 1.5x)")
+        print(f"ratio (b)/(c) {med(t['log_total']) / floor:6.1f}x")
+        print(
+            f"  breakdown of (a): aggregation {med(t['agg']) / floor:.2f}x the floor; model "
+            f"{med(t['model']) / floor:.2f}x, of which suppression "
+            f"{(med(t['model']) - med(t['plain'])) * MS:.2f} ms ({hidden} cells hidden); svg "
+            f"{med(t['svg']) / floor:.2f}x (DOT text + dot through the graphviz package)"
+        )
+        gc.unfreeze()
+        write_cost(defn, folder, args.write_patients, args.moves)
 
 
 if __name__ == "__main__":

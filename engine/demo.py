@@ -127,6 +127,10 @@ def run_demo(
         pid = pick_patient(svc)
         if pid is not None:
             render_history(svc.history(pid), con)
+        diagrams = write_diagrams(svc, folder, as_of=day, patient=pid)
+        con.rule("Diagrams")
+        for path in diagrams:
+            con.print(f"wrote {path}", markup=False)
         con.print(f"database: {redact(url)} (try: pathway status {pid} --db {folder / DEMO_DB})")
     finally:
         engine.dispose()
@@ -137,6 +141,31 @@ def run_demo(
         worklist=result_list,
         patient=pid,
     )
+
+
+def write_diagrams(
+    svc: Services, folder: Path, *, as_of: dt.date, patient: str | None
+) -> list[Path]:
+    """The plain pathway, the cohort overlay and one patient's path, as SVG (DOT without `dot`)."""
+    import shutil
+
+    import viz
+    from engine.overlays import cohort_summary, patient_path
+    from pathway.loader import load_definition
+
+    fmt = "svg" if shutil.which("dot") else "dot"
+    definition = load_definition()
+    cohort = cohort_summary(svc, as_of=as_of, definition_id=definition.metadata.id)
+    paths = [
+        viz.render_to_file(definition, path=folder / f"pathway.{fmt}"),
+        viz.render_to_file(definition, path=folder / f"cohort.{fmt}", cohort=cohort),
+    ]
+    if patient is not None:
+        path = patient_path(svc, patient, as_of=as_of)
+        paths.append(
+            viz.render_to_file(definition, path=folder / f"patient-{patient}.{fmt}", patient=path)
+        )
+    return paths
 
 
 def render_history(history: PatientHistory, console: Console) -> None:

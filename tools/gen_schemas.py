@@ -11,8 +11,9 @@ from pathway.yamlio import definitions_dir
 def main() -> None:
     for what, name in SCHEMA_FILES.items():
         path = definitions_dir() / name
-        path.write_text(json.dumps(schema_for(what), indent=2, ensure_ascii=False) + "\n",
-                        encoding="utf-8")
+        path.write_text(
+            json.dumps(schema_for(what), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         print(f"wrote {path}")
 
 

@@ -9,7 +9,8 @@ The rule (used by the cohort overlay, documented in `viz/README.md`):
    size). A hidden cell is *disclosed* when some combination of those equations pins it down
    exactly from printed numbers. While one is, a non-zero printed cell from the
    equations that contain a hidden cell is hidden too (printed as "*"): the one that leaves the
-   fewest cells disclosed, then the smallest; and the check runs again. Totals are cells like any
+   fewest cells disclosed, then the lowest rank (the overlay hides edge counts before state
+   counts), then the smallest; and the check runs again. Totals are cells like any
    other, so a total that would give a hidden cell away is hidden as well.
 
 The check is exact linear algebra over rationals: a hidden cell is disclosed exactly when its unit
@@ -19,7 +20,7 @@ vector lies in the row space of the equations restricted to the hidden cells. Bo
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from fractions import Fraction
 from typing import Literal, TypeVar
 
@@ -30,13 +31,21 @@ Equation = Mapping[K, int]
 
 
 def protect(
-    values: Mapping[K, int], equations: Sequence[Equation[K]], *, threshold: int
+    values: Mapping[K, int],
+    equations: Sequence[Equation[K]],
+    *,
+    threshold: int,
+    rank: Callable[[K], int] = lambda _k: 0,
 ) -> dict[K, Suppression]:
-    """Which cells to hide, and why. `values` is in a stable order; ties break by that order."""
+    """Which cells to hide, and why. `values` is in a stable order; ties break by that order.
+
+    `rank` orders complementary candidates that protect equally well: lower ranks are hidden
+    first (the cohort overlay hides edge counts before the patients in a state).
+    """
     order = {k: i for i, k in enumerate(values)}
     hidden: dict[K, Suppression] = {k: "primary" for k, v in values.items() if 1 <= v <= threshold}
     while disclosed(list(hidden), equations):
-        pick = _complement(values, equations, hidden, order)
+        pick = _complement(values, equations, hidden, order, rank)
         if pick is None:  # nothing left to hide: every non-zero cell is hidden already
             break
         hidden[pick] = "complementary"
@@ -48,6 +57,7 @@ def _complement(
     equations: Sequence[Equation[K]],
     hidden: Mapping[K, Suppression],
     order: Mapping[K, int],
+    rank: Callable[[K], int],
 ) -> K | None:
     """The printed non-zero cell whose hiding leaves the fewest cells disclosed (then the
     smallest), among the cells that share an equation with a hidden one."""
@@ -62,7 +72,12 @@ def _complement(
         return None
     return min(
         candidates,
-        key=lambda k: (len(disclosed([*hidden, k], equations)), values[k], order.get(k, 0)),
+        key=lambda k: (
+            len(disclosed([*hidden, k], equations)),
+            rank(k),
+            values[k],
+            order.get(k, 0),
+        ),
     )
 
 

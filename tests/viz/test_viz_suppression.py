@@ -161,7 +161,9 @@ def test_two_small_cells_in_a_group_protect_each_other() -> None:
 def test_the_attack_catches_primary_suppression_alone(monkeypatch: Any) -> None:
     """Without complementary cells, one small exit count is backed out from the others."""
 
-    def primary_only(values: dict[Any, int], equations: object, *, threshold: int) -> Any:
+    def primary_only(
+        values: dict[Any, int], equations: object, *, threshold: int, rank: object = None
+    ) -> Any:
         return {k: "primary" for k, v in values.items() if 1 <= v <= threshold}
 
     monkeypatch.setattr("viz.cohort_overlay.protect", primary_only)
