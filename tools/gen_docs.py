@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,20 +17,12 @@ AS_OF = dt.date(2026, 11, 26)  # fixed, so the images only change when the code 
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        run_demo(
-            None,
-            tmp,
-            end=AS_OF,
-            console=Console(file=open("/dev/null", "w")),  # noqa: SIM115
-            progress=False,
-        )
-        DOCS.mkdir(exist_ok=True)
-        for name in ("pathway", "cohort"):
-            shutil.copy(
-                Path(tmp) / f"{name}.svg", DOCS / f"{'trd' if name == 'pathway' else name}.svg"
-            )
-            print(f"wrote {DOCS / name}.svg")
+    DOCS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as quiet:
+        run_demo(None, tmp, end=AS_OF, console=Console(file=quiet), progress=False)
+        for source, target in (("pathway.svg", "trd.svg"), ("cohort.svg", "cohort.svg")):
+            shutil.copy(Path(tmp) / source, DOCS / target)
+            print(f"wrote {DOCS / target}")
 
 
 if __name__ == "__main__":
