@@ -58,7 +58,7 @@ def overlay_cohort(
     cells.update({("entered", s): max(into[s], out[s] + cohort.patients.get(s, 0)) for s in states})
     cells.update({("edge", e.id): moves[e.id] for e in counted})
     # readers need the patients per state most: hide edge counts first, then entries, then states
-    rank = {"edge": 0, "entered": 1, "now": 2, "total": 3}
+    rank: dict[object, int] = {"edge": 0, "entered": 1, "now": 2, "total": 3}
     hidden = protect(
         cells, _equations(states, counted), threshold=threshold, rank=lambda k: rank[k[0]]
     )

@@ -64,7 +64,7 @@ def test_init_db_is_idempotent(tmp_path: Path) -> None:
     first = runner.invoke(app, ["init-db", "--db", url, "--json"])
     again = runner.invoke(app, ["init-db", "--db", url])
     assert first.exit_code == again.exit_code == 0
-    assert json.loads(first.stdout) == {"database": url, "revision": "0001"}
+    assert json.loads(first.stdout) == {"database": url, "revision": "0001", "cohort_rollup": False}
     assert "database ready" in again.stdout
 
 
@@ -285,3 +285,11 @@ def test_migrate_check_lists_patients_a_new_version_would_affect(db: str, tmp_pa
     [finding] = report["findings"]
     assert finding["patient_id"] == "P-0042" and finding["problem"] == "enabled_changed"
     assert (finding["old_enabled"], finding["new_enabled"]) == (["reassess"], [])
+
+
+def test_init_db_installs_and_drops_the_cohort_rollup(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'rollup.db'}"
+    on = runner.invoke(app, ["init-db", "--db", url, "--cohort-rollup", "--json"])
+    kept = runner.invoke(app, ["init-db", "--db", url, "--json"])
+    off = runner.invoke(app, ["init-db", "--db", url, "--no-cohort-rollup", "--json"])
+    assert [json.loads(r.stdout)["cohort_rollup"] for r in (on, kept, off)] == [True, True, False]
