@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -150,6 +150,12 @@ class Definition(_Model):
                 if (ts := [t for t in outgoing if t.trigger == trig])
             ]
         return plans
+
+    @cached_property
+    def _evaluation_cache(self) -> dict[Any, Any]:
+        """What evaluation precomputes once per definition (the compiled guards of each state,
+        the catalog), filled on first use by `pathway.evaluation` and `pathway.assess`."""
+        return {}
 
     def plan(self, state: str) -> list[tuple[str, list[Transition]]]:
         """(trigger, its transitions) from a state: recommendation order, then declaration."""

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import attrgetter, itemgetter
+
 from pydantic import BaseModel, ConfigDict
 
 from pathway.definition import Definition
 from pathway.facts import Facts
-from pathway.guards import evaluate
-from pathway.results import PredicateResult, Tri, construct, tri_or
+from pathway.guards import Expr, evaluate, flatten, tri_of
+from pathway.predicates import Predicate
+from pathway.results import (
+    PredicateResult,
+    Tri,
+    _new,
+    _set_dict,
+    _set_extra,
+    _set_fields_set,
+    _set_private,
+    tri_or,
+)
 
 
 class GuardResult(BaseModel):
@@ -21,21 +35,177 @@ class GuardResult(BaseModel):
     reasons: list[PredicateResult]
 
 
+_GUARD_FIELDS = set(GuardResult.model_fields)  # shared by all (see `results.builder`)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What the guards out of a state decide, given the result of each predicate they use."""
+
+    results: tuple[tuple[Tri, str], ...]  # (result, destination) per trigger, in plan order
+    enabled: tuple[str, ...]  # as `enabled_in_order` lists them
+    recommended: str | None  # as `recommend` picks it
+
+
+@dataclass(frozen=True, slots=True)
+class _StatePlan:
+    """The guards out of one state, compiled once per definition.
+
+    Every distinct predicate (by content) is evaluated once per patient and its result shared by
+    every guard using it. A trigger's reasons are the results of the leaves of its guards, in
+    order, so they are known in advance: laid end to end for all triggers (`gather`), each
+    trigger's reasons are a slice. Whether each guard holds, where it leads and the
+    recommendation depend only on the predicates' three-valued results: they are computed once
+    per distinct combination of results and looked up after that.
+    """
+
+    keys: tuple[str, ...]  # memo key (content) of each distinct predicate
+    runs: tuple[Callable[[Facts], PredicateResult], ...]
+    triggers: tuple[str, ...]
+    options: tuple[tuple[tuple[str, Expr | None], ...], ...]  # per trigger: (dest, guard)
+    # predicate results → every trigger's reasons, end to end; and each trigger's slice of them
+    gather: Callable[[list[PredicateResult]], Sequence[PredicateResult]]
+    spans: tuple[slice, ...]
+    # recommendation steps (trigger, `when`) at the decision state; None when a `when` guard uses
+    # a predicate no guard out of the state uses (it is then evaluated lazily, per patient)
+    steps: tuple[tuple[str, Expr | None], ...] | None
+    decision: bool  # this is the recommendation's state
+    outcomes: dict[tuple[Tri, ...], _Outcome]
+
+    def outcome(self, values: tuple[Tri, ...]) -> _Outcome:
+        hit = self.outcomes.get(values)
+        if hit is None:
+            hit = self._decide(values)
+            if len(self.outcomes) < _MAX_OUTCOMES:
+                self.outcomes[values] = hit
+        return hit
+
+    def _decide(self, values: tuple[Tri, ...]) -> _Outcome:
+        results: list[tuple[Tri, str]] = []
+        for options in self.options:
+            tris = [("true" if g is None else tri_of(g, values), dest) for dest, g in options]
+            result = tris[0][0] if len(tris) == 1 else tri_or([r for r, _ in tris])
+            dest = next((d for r, d in tris if r == "true"), tris[0][1])
+            results.append((result, dest))
+        enabled = [t for t, (r, _) in zip(self.triggers, results, strict=True) if r == "true"]
+        if not self.decision:
+            return _Outcome(tuple(results), tuple(enabled), enabled[0] if enabled else None)
+        assert self.steps is not None
+        ordered: list[str] = []
+        for trigger, when in self.steps:
+            if (
+                trigger in enabled
+                and trigger not in ordered
+                and (when is None or tri_of(when, values) == "true")
+            ):
+                ordered.append(trigger)
+        recommended = ordered[0] if ordered else None
+        ordered += [t for t in enabled if t not in ordered]
+        return _Outcome(tuple(results), tuple(ordered), recommended)
+
+
+_MAX_OUTCOMES = 4096  # distinct combinations remembered per state (3^predicates at most)
+
+
+def _plan(definition: Definition, state: str) -> _StatePlan:
+    cache = definition._evaluation_cache
+    plan: _StatePlan | None = cache.get(("plan", state))
+    if plan is None:
+        plan = cache["plan", state] = _compile(definition, state)
+    return plan
+
+
+def _compile(definition: Definition, state: str) -> _StatePlan:
+    table: dict[str, Predicate] = {}
+    triggers, options, spans = [], [], []
+    order: list[int] = []  # the leaves of every guard, trigger after trigger
+    for trigger, transitions in definition.plan(state):
+        start = len(order)
+        compiled = tuple(
+            (t.dest, None if t.guard is None else flatten(t.guard, table, order))
+            for t in transitions
+        )
+        triggers.append(trigger)
+        options.append(compiled)
+        spans.append(slice(start, len(order)))
+    rec = definition.recommendation
+    steps: tuple[tuple[str, Expr | None], ...] | None = None
+    if state == rec.state:
+        extended = dict(table)
+        steps = tuple(
+            (s.trigger, None if s.when is None else flatten(s.when, extended, []))
+            for s in rec.order
+        )
+        if len(extended) > len(table):
+            steps = None
+    return _StatePlan(
+        keys=tuple(table),
+        runs=tuple(p.runner() for p in table.values()),
+        triggers=tuple(triggers),
+        options=tuple(options),
+        gather=_gatherer(tuple(order)),
+        spans=tuple(spans),
+        steps=steps,
+        decision=state == rec.state,
+        outcomes={},
+    )
+
+
+def _gatherer(
+    leaves: tuple[int, ...],
+) -> Callable[[list[PredicateResult]], Sequence[PredicateResult]]:
+    if len(leaves) > 1:
+        return itemgetter(*leaves)  # a tuple of the items at those indices
+    return lambda results: [results[i] for i in leaves]
+
+
+_result_of = attrgetter("result")
+
+
+def _run(plan: _StatePlan, facts: Facts) -> tuple[list[GuardResult], _Outcome]:
+    memo = facts.memo
+    if memo:
+        results: list[PredicateResult] = []
+        for key, run in zip(plan.keys, plan.runs, strict=True):
+            r = memo.get(key)
+            if r is None:
+                r = memo[key] = run(facts)
+            results.append(r)
+    else:  # fresh facts (as in `assess`): nothing to look up
+        results = [run(facts) for run in plan.runs]
+        memo.update(zip(plan.keys, results, strict=True))
+    outcome = plan.outcome(tuple(map(_result_of, results)))
+    reasons = list(plan.gather(results))
+    guards = []
+    for trigger, span, (result, dest) in zip(
+        plan.triggers, plan.spans, outcome.results, strict=True
+    ):
+        # `builder(GuardResult)`, inlined: this loop builds ~10 results per patient. The dict
+        # becomes the model's __dict__; keys in field order (model_dump follows it).
+        g = _new(GuardResult)
+        _set_dict(g, {"trigger": trigger, "to": dest, "result": result, "reasons": reasons[span]})
+        _set_fields_set(g, _GUARD_FIELDS)
+        _set_extra(g, None)
+        _set_private(g, None)
+        guards.append(g)
+    return guards, outcome
+
+
 def guard_results(definition: Definition, facts: Facts, state: str) -> list[GuardResult]:
     """One result per trigger from `state`: recommendation order first, then declaration order."""
-    out = []
-    for trigger, transitions in definition.plan(state):
-        if len(transitions) == 1:
-            t = transitions[0]
-            result, reasons = evaluate(t.guard, facts)
-            dest = t.dest
-        else:
-            results = [(t.dest, *evaluate(t.guard, facts)) for t in transitions]
-            result = tri_or([r for _, r, _ in results])
-            dest = next((d for d, r, _ in results if r == "true"), results[0][0])
-            reasons = [x for _, _, rs in results for x in rs]
-        out.append(construct(GuardResult, trigger=trigger, to=dest, result=result, reasons=reasons))
-    return out
+    return _run(_plan(definition, state), facts)[0]
+
+
+def evaluate_state(
+    definition: Definition, facts: Facts, state: str
+) -> tuple[list[GuardResult], list[str], str | None]:
+    """`guard_results`, `enabled_in_order` and `recommend` of a state in one pass."""
+    plan = _plan(definition, state)
+    guards, outcome = _run(plan, facts)
+    if plan.decision and plan.steps is None:  # a `when` guard needs a predicate of its own
+        enabled = enabled_in_order(definition, facts, guards, state)
+        return guards, enabled, recommend(definition, facts, guards, state)
+    return guards, list(outcome.enabled), outcome.recommended
 
 
 def enabled_in_order(

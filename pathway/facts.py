@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Literal, TypeAlias
 
 from pathway.catalog import Catalog
@@ -37,8 +37,14 @@ _MEDICAL = (
 _SUBSTANCE = ("alcohol_use", "cannabis_use", "other_substance_use")
 _RAISING = ("suspected", "active", "confirmed")
 _CLEARING = ("addressed", "ruled_out")
-AddFlag: TypeAlias = Callable[[str, PredicateResult], None]
+Flags: TypeAlias = dict[str, list[PredicateResult]]
 Screens: TypeAlias = dict[str, MDQScreen | ScoreScreen]
+# screen, the contributor kind that clears it, the flag it raises, its cut-off parameter
+_SCREEN_RULES = (
+    ("STOP-Bang", "sleep_apnea", "medical_contributor", "stop_bang_positive_min"),
+    ("AUDIT-C", "alcohol_use", "substance_use", "audit_c_positive_min"),
+    ("CUDIT-R", "cannabis_use", "substance_use", "cudit_r_positive_min"),
+)
 _LAB_KIND = {
     "TSH": "hypothyroidism",
     "vitamin_d_25oh": "vitamin_d_deficiency",
@@ -67,6 +73,8 @@ class Facts:
     scores: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     # predicate results by content key: each distinct predicate is evaluated once per Facts
     memo: dict[str, PredicateResult] = field(default_factory=dict)
+    # what several predicates word alike (a trial's outcome sentence), written once per Facts
+    shared: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     @property
     def differential_clear(self) -> bool:
@@ -90,6 +98,9 @@ def _latest_by_kind(contributors: list[Contributor]) -> dict[str, Contributor]:
     return latest
 
 
+_first = itemgetter(0)
+
+
 def _cleared(contributors: list[Contributor], kind: str, since: dt.date) -> bool:
     return any(c.kind == kind and c.status in _CLEARING and c.date >= since for c in contributors)
 
@@ -99,44 +110,51 @@ def _describe(c: Contributor) -> str:
     return f"{c.kind.replace('_', ' ')}{note} {c.status} since {c.date.isoformat()}"
 
 
+def _raise(flags: dict[str, list[PredicateResult]], flag: str, why: PredicateResult) -> None:
+    flags.setdefault(flag, []).append(why)
+
+
 def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog: Catalog) -> Facts:
     """Compute every fact the guards need, as of a date (data dated after it is ignored)."""
     scores: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    latest_score: tuple[dt.date, str, int] | None = None
+    latest_m = latest_day = None
     for m in record.measurements:
-        if m.date > as_of:
+        day = m.date
+        if day > as_of:
             continue
-        scores[m.instrument].append((m.date.toordinal(), m.score))
-        if latest_score is None or m.date >= latest_score[0]:
-            latest_score = (m.date, m.instrument, m.score)
+        scores[m.instrument].append((day.toordinal(), m.score))
+        if latest_day is None or day >= latest_day:
+            latest_m, latest_day = m, day
+    latest_score = (
+        None if latest_m is None else (latest_m.date, latest_m.instrument, latest_m.score)
+    )
     for s in scores.values():
-        s.sort(key=lambda p: p[0])
+        s.sort(key=_first)
 
     trials = [
         assess_trial(t, i, as_of=as_of, params=params, catalog=catalog, scores=scores)
         for i, t in enumerate(record.trials)
         if t.start <= as_of
     ]
-    current = _latest(trials, "antidepressant")
-    current_aug = _latest(trials, "augmentation")
-    failed = [
-        t
-        for t in trials
-        if t.role == "antidepressant"
-        and t.status == "adequate"
-        and t.outcome in ("none", "partial")
-    ]
+    current = current_aug = None  # the latest trial of each role (later entries win ties)
+    failed = []
+    for t in trials:
+        if t.role == "antidepressant":
+            if current is None or t.start >= current.start:
+                current = t
+            if t.status == "adequate" and t.outcome in ("none", "partial"):
+                failed.append(t)
+        elif current_aug is None or t.start >= current_aug.start:
+            current_aug = t
     failed_classes = sorted({t.drug_class for t in failed})
 
     contributors = [c for c in record.contributors if c.date <= as_of]
     latest = _latest_by_kind(contributors)
     flags: dict[str, list[PredicateResult]] = {}
 
-    def raise_flag(flag: str, why: PredicateResult) -> None:
-        flags.setdefault(flag, []).append(why)
-
     if current is not None and current.status == "inadequate":
-        raise_flag(
+        _raise(
+            flags,
             "incomplete_trial",
             reason(
                 "incomplete_trial",
@@ -153,11 +171,12 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog
             cur = screens.get(sc.instrument)
             if cur is None or sc.date >= cur.date:
                 screens[sc.instrument] = sc
-    _bipolar(record, latest, screens, params, raise_flag)
-    _medical_and_substance(record, contributors, latest, screens, as_of, params, raise_flag)
+    _bipolar(record, latest, screens, params, flags)
+    _medical_and_substance(record, contributors, latest, screens, as_of, params, flags)
     stressor = latest.get("stressor")
     if stressor is not None and stressor.status in ("suspected", "active"):
-        raise_flag(
+        _raise(
+            flags,
             "active_stressor",
             reason(
                 "active_stressor",
@@ -183,7 +202,16 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog
 
     life = None
     risk = record.risk
-    if risk is not None and risk.date <= as_of:
+    if (
+        risk is not None
+        and risk.date <= as_of
+        and (
+            risk.suicidality == "active"
+            or risk.psychotic_features
+            or risk.catatonia
+            or risk.not_eating_or_drinking
+        )
+    ):
         found = [
             name
             for name, on in (
@@ -194,15 +222,14 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog
             )
             if on
         ]
-        if found:
-            life = reason(
-                "life_threatening",
-                "true",
-                f"risk assessment of {risk.date.isoformat()}: {', '.join(found)}",
-                value=found,
-                evidence_date=risk.date,
-                source="NICE NG222 §1.13.1; CANMAT 2023 §Q.8.b (reference.md §9)",
-            )
+        life = reason(
+            "life_threatening",
+            "true",
+            f"risk assessment of {risk.date.isoformat()}: {', '.join(found)}",
+            value=found,
+            evidence_date=risk.date,
+            source="NICE NG222 §1.13.1; CANMAT 2023 §Q.8.b (reference.md §9)",
+        )
 
     need = params.trd_min_failed_trials.value
     enough = len(failed) >= need and (
@@ -212,39 +239,35 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog
         enough and not [f for f in flags if f != "incomplete_trial"] and (bipolar_confirmed is None)
     )
 
-    procs = [p for p in record.procedures if p.start <= as_of]
     latest_proc = None
-    if procs:
-        p = max(procs, key=lambda p: p.start)
-        latest_proc = (p.kind, p.start, p.end if p.end and p.end <= as_of else None, p.sessions)
+    if record.procedures:
+        procs = [p for p in record.procedures if p.start <= as_of]
+        if procs:
+            p = max(procs, key=lambda p: p.start)
+            end = p.end if p.end and p.end <= as_of else None
+            latest_proc = (p.kind, p.start, end, p.sessions)
 
-    return Facts(
-        as_of=as_of,
-        params=params,
-        trials=trials,
-        current_trial=current,
-        current_augmentation=current_aug,
-        failed_trials=failed,
-        failed_classes=failed_classes,
-        flags=dict(sorted(flags.items())),
-        bipolar_confirmed=bipolar_confirmed,
-        life_threatening=life,
-        treatment_resistant=resistant,
-        latest_score=latest_score,
-        latest_procedure=latest_proc,
-        staging=stage(
-            record, trials=trials, failed=failed, as_of=as_of, params=params, catalog=catalog
-        ),
-        scores=scores,
+    staging = stage(
+        record, trials=trials, failed=failed, as_of=as_of, params=params, catalog=catalog
     )
-
-
-def _latest(trials: list[TrialAssessment], role: str) -> TrialAssessment | None:
-    best = None
-    for t in trials:
-        if t.role == role and (best is None or t.start >= best.start):
-            best = t
-    return best
+    # Positional, in field order: calling a class with keywords goes through a dict (slower).
+    return Facts(
+        as_of,
+        params,
+        trials,
+        current,  # current_trial
+        current_aug,  # current_augmentation
+        failed,  # failed_trials
+        failed_classes,
+        dict(sorted(flags.items())) if len(flags) > 1 else flags,
+        bipolar_confirmed,
+        life,  # life_threatening
+        resistant,  # treatment_resistant
+        latest_score,
+        latest_proc,  # latest_procedure
+        staging,
+        scores,
+    )
 
 
 def _bipolar(
@@ -252,7 +275,7 @@ def _bipolar(
     latest: dict[str, Contributor],
     screens: Screens,
     params: Parameters,
-    add: AddFlag,
+    flags: Flags,
 ) -> None:
     bip = latest.get("bipolar_disorder")
     # Once the bipolar question has been answered (ruled out, or addressed), past history and
@@ -260,18 +283,19 @@ def _bipolar(
     if bip is not None and bip.status in _CLEARING:
         return
     h = record.history
-    items = [
-        name.replace("_", " ")
-        for name, on in (
-            ("elevated_mood", h.elevated_mood),
-            ("decreased_need_for_sleep", h.decreased_need_for_sleep),
-            ("racing_thoughts", h.racing_thoughts),
-            ("impulsivity", h.impulsivity),
-        )
-        if on
-    ]
-    if items:
-        add(
+    if h.elevated_mood or h.decreased_need_for_sleep or h.racing_thoughts or h.impulsivity:
+        items = [
+            name.replace("_", " ")
+            for name, on in (
+                ("elevated_mood", h.elevated_mood),
+                ("decreased_need_for_sleep", h.decreased_need_for_sleep),
+                ("racing_thoughts", h.racing_thoughts),
+                ("impulsivity", h.impulsivity),
+            )
+            if on
+        ]
+        _raise(
+            flags,
             "bipolar_features",
             reason(
                 "bipolar_features",
@@ -282,15 +306,16 @@ def _bipolar(
             ),
         )
     mdq = screens.get("MDQ")
-    rule = params.mdq_positive.value
     if isinstance(mdq, MDQScreen):
+        rule = params.mdq_positive.value
         positive = (
             mdq.score >= rule.min_score
             and (mdq.same_period or not rule.require_same_period)
             and mdq.impairment in rule.impairment
         )
         if positive:
-            add(
+            _raise(
+                flags,
                 "bipolar_features",
                 reason(
                     "bipolar_features",
@@ -304,7 +329,8 @@ def _bipolar(
                 ),
             )
     if bip is not None and bip.status in ("suspected", "active"):
-        add(
+        _raise(
+            flags,
             "bipolar_features",
             reason(
                 "bipolar_features",
@@ -324,26 +350,28 @@ def _medical_and_substance(
     screens: Screens,
     as_of: dt.date,
     params: Parameters,
-    add: AddFlag,
+    flags: Flags,
 ) -> None:
-    for kinds, flag, what in (
-        (_MEDICAL, "medical_contributor", "untreated medical contributors"),
-        (_SUBSTANCE, "substance_use", "active substance use"),
-    ):
-        for kind in kinds:
-            c = latest.get(kind)
-            if c is not None and c.status in _RAISING:
-                add(
-                    flag,
-                    reason(
+    if latest:
+        for kinds, flag, what in (
+            (_MEDICAL, "medical_contributor", "untreated medical contributors"),
+            (_SUBSTANCE, "substance_use", "active substance use"),
+        ):
+            for kind in kinds:
+                c = latest.get(kind)
+                if c is not None and c.status in _RAISING:
+                    _raise(
+                        flags,
                         flag,
-                        "true",
-                        _describe(c),
-                        value=c.status,
-                        evidence_date=c.date,
-                        source=f"{ARTICLE}: {what}",
-                    ),
-                )
+                        reason(
+                            flag,
+                            "true",
+                            _describe(c),
+                            value=c.status,
+                            evidence_date=c.date,
+                            source=f"{ARTICLE}: {what}",
+                        ),
+                    )
     sex_male = record.sex == "male"
     latest_lab: dict[str, Lab] = {}
     for lab in record.labs:
@@ -351,27 +379,22 @@ def _medical_and_substance(
             cur = latest_lab.get(lab.test)
             if cur is None or lab.date >= cur.date:
                 latest_lab[lab.test] = lab
-    for test, lab in sorted(latest_lab.items()):
+    for test, lab in sorted(latest_lab.items()) if len(latest_lab) > 1 else latest_lab.items():
         value, unit, date = lab.value, lab.unit, lab.date
         kind = _LAB_KIND[test]
-        if _cleared(contributors, kind, date):
-            continue
         if test == "TSH":
             rng = params.tsh_normal
-            bad = not rng.value.low <= value <= rng.value.high
-            if not bad:
+            normal = rng.value
+            low, high = normal.low, normal.high
+            if low <= value <= high:
                 continue
-            detail = (
-                f"TSH {value:g} mIU/L on {date.isoformat()} outside "
-                f"{rng.value.low:g}–{rng.value.high:g}"
-            )
-            threshold: Any = [rng.value.low, rng.value.high]
+            detail = f"TSH {value:g} mIU/L on {date.isoformat()} outside {low:g}–{high:g}"
+            threshold: Any = [low, high]
             source = rng.source
         elif test == "vitamin_d_25oh":
             p = params.vitamin_d_deficient_below
             cut = p.value["nmol/L"] if unit == "nmol/L" else p.value["ng/mL"]
-            bad = value < cut
-            if not bad:
+            if not value < cut:
                 continue
             detail = f"25-OH vitamin D {value:g} {unit} on {date.isoformat()} below {cut:g}"
             threshold, source = cut, p.source
@@ -379,36 +402,37 @@ def _medical_and_substance(
             hp = params.hemoglobin_low_below_g_dl
             cut_dl = hp.value.male if sex_male else hp.value.other
             cut = cut_dl * 10 if unit == "g/L" else cut_dl
-            bad = value < cut
-            if not bad:
+            if not value < cut:
                 continue
             detail = f"hemoglobin {value:g} {unit} on {date.isoformat()} below {cut:g}"
             threshold, source = cut, hp.source
-        if bad:
-            add(
-                "medical_contributor",
-                reason(
-                    "medical_contributor",
-                    "true",
-                    detail,
-                    value=value,
-                    threshold=threshold,
-                    evidence_date=date,
-                    source=source,
-                ),
-            )
-    for inst, kind, flag, cut_p in (
-        ("STOP-Bang", "sleep_apnea", "medical_contributor", params.stop_bang_positive_min),
-        ("AUDIT-C", "alcohol_use", "substance_use", params.audit_c_positive_min),
-        ("CUDIT-R", "cannabis_use", "substance_use", params.cudit_r_positive_min),
-    ):
-        s = screens.get(inst)
-        if s is None or _cleared(contributors, kind, s.date):
+        if contributors and _cleared(contributors, kind, date):
             continue
+        _raise(
+            flags,
+            "medical_contributor",
+            reason(
+                "medical_contributor",
+                "true",
+                detail,
+                value=value,
+                threshold=threshold,
+                evidence_date=date,
+                source=source,
+            ),
+        )
+    if not screens:
+        return
+    for inst, kind, flag, cut_name in _SCREEN_RULES:
+        s = screens.get(inst)
+        if s is None or (contributors and _cleared(contributors, kind, s.date)):
+            continue
+        cut_p = getattr(params, cut_name)
         v = cut_p.value
-        cut = v if isinstance(v, int | float) else (v.male if sex_male else v.other)
+        cut = v if isinstance(v, (int, float)) else (v.male if sex_male else v.other)
         if s.score >= cut:
-            add(
+            _raise(
+                flags,
                 flag,
                 reason(
                     flag,

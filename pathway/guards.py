@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
@@ -91,7 +91,7 @@ def _compile(g: Guard) -> Compiled:
             return tri_not(inner(facts, out))
 
         return negate
-    key, run = g.key, g.evaluate  # type: ignore[union-attr]
+    key, run = g.key, g.runner()  # type: ignore[union-attr]
 
     def leaf(facts: Facts, out: list[PredicateResult]) -> Tri:
         memo = facts.memo
@@ -102,6 +102,42 @@ def _compile(g: Guard) -> Compiled:
         return r.result
 
     return leaf
+
+
+# A guard compiled over a table of distinct predicates (see `flatten`): a leaf is the index of its
+# predicate in the table; a group is ("all" | "any", parts); a negation is ("not", (part,)).
+Expr: TypeAlias = int | tuple[str, tuple["Expr", ...]]
+
+
+def flatten(g: Guard, table: dict[str, Predicate], order: list[int]) -> Expr:
+    """Compile a guard over `table` (predicates by content key, in first-use order; new ones
+    are added). `order` receives the index of every leaf in evaluation order, repeats included:
+    the order `evaluate` reports its reasons in."""
+    if isinstance(g, All | AnyOf):
+        parts = g.all if isinstance(g, All) else g.any
+        return (
+            "all" if isinstance(g, All) else "any",
+            tuple(flatten(p, table, order) for p in parts),
+        )
+    if isinstance(g, Not):
+        return ("not", (flatten(g.not_, table, order),))
+    key = g.key
+    if key not in table:
+        table[key] = g
+    i = list(table).index(key)
+    order.append(i)
+    return i
+
+
+def tri_of(expr: Expr, values: Sequence[Tri]) -> Tri:
+    """The three-valued result of a flattened guard, given the result of each predicate."""
+    if isinstance(expr, int):
+        return values[expr]
+    op, parts = expr
+    if op == "not":
+        return tri_not(tri_of(parts[0], values))
+    results = [tri_of(p, values) for p in parts]
+    return tri_and(results) if op == "all" else tri_or(results)
 
 
 def predicates_in(g: Guard | None) -> list[str]:

@@ -5,7 +5,9 @@ Predicates are generic: they read derived facts and know nothing of any pathway'
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,8 +33,22 @@ class _Predicate(BaseModel):
     def evaluate(self, facts: Facts) -> PredicateResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def runner(self) -> Runner:
+        """A function evaluating this predicate, built once (guards call it per patient)."""
+        hit = _RUNNERS.get(id(self))
+        if hit is None:  # keep the predicate alive so its id is never reused for another
+            hit = _RUNNERS[id(self)] = (self, self._bind())
+        return hit[1]
 
+    def _bind(self) -> Runner:
+        """`evaluate`, or for a predicate with parameters, a closure over their values: it then
+        reads them once, not on every call (attributes of pydantic models are slow to read)."""
+        return self.evaluate
+
+
+Runner: TypeAlias = Callable[[Facts], PredicateResult]
 _KEYS: dict[int, tuple[_Predicate, str]] = {}
+_RUNNERS: dict[int, tuple[_Predicate, Runner]] = {}
 
 
 def _trial(facts: Facts, role: TrialRole) -> TrialAssessment | None:
@@ -78,7 +94,8 @@ class DifferentialClear(_Predicate):
     pred: Literal["differential_clear"]
 
     def evaluate(self, facts: Facts) -> PredicateResult:
-        blocking = facts.flags_blocking + (["bipolar_confirmed"] if facts.bipolar_confirmed else [])
+        flags = facts.flags_blocking
+        blocking = [*flags, "bipolar_confirmed"] if facts.bipolar_confirmed else flags
         if not blocking:
             return reason(
                 "differential_clear",
@@ -88,7 +105,7 @@ class DifferentialClear(_Predicate):
                 value=[],
                 source=ARTICLE,
             )
-        details = [e.detail for f in facts.flags_blocking for e in facts.flags[f]]
+        details = [e.detail for f in flags for e in facts.flags[f]]
         if facts.bipolar_confirmed:
             details.append(facts.bipolar_confirmed.detail)
         return reason(
@@ -108,13 +125,13 @@ class BipolarConfirmed(_Predicate):
     def evaluate(self, facts: Facts) -> PredicateResult:
         if facts.bipolar_confirmed is not None:
             return facts.bipolar_confirmed
-        return reason(
-            "bipolar_confirmed",
-            "false",
-            "bipolar disorder not confirmed",
-            value=False,
-            source=ARTICLE,
-        )
+        return _NOT_CONFIRMED
+
+
+# the same for every patient, and immutable (frozen, with immutable values): built once
+_NOT_CONFIRMED = reason(
+    "bipolar_confirmed", "false", "bipolar disorder not confirmed", value=False, source=ARTICLE
+)
 
 
 class LifeThreatening(_Predicate):
@@ -139,6 +156,19 @@ class TreatmentResistant(_Predicate):
     pred: Literal["treatment_resistant"]
 
     def evaluate(self, facts: Facts) -> PredicateResult:
+        if facts.failed_trials:
+            return self._evaluate(facts)
+        # With no failed trial, the result depends on the parameters only, and is immutable: one
+        # object per parameter values, shared by every patient without a failed trial.
+        p = facts.params
+        need, distinct = p.trd_min_failed_trials, p.trd_require_distinct_classes.value
+        key = (need.value, need.source, distinct, facts.treatment_resistant)
+        hit = _NO_FAILED_TRIAL.get(key)
+        if hit is None:
+            hit = _NO_FAILED_TRIAL[key] = self._evaluate(facts)
+        return hit
+
+    def _evaluate(self, facts: Facts) -> PredicateResult:
         p = facts.params
         need = p.trd_min_failed_trials.value
         n = len(facts.failed_trials)
@@ -164,6 +194,9 @@ class TreatmentResistant(_Predicate):
         )
 
 
+_NO_FAILED_TRIAL: dict[tuple[object, ...], PredicateResult] = {}
+
+
 class TrialStatusIs(_Predicate):
     """The current trial of a role has one of the given adequacy statuses."""
 
@@ -172,25 +205,36 @@ class TrialStatusIs(_Predicate):
     is_: list[Status] = Field(alias="in", min_length=1)
 
     def evaluate(self, facts: Facts) -> PredicateResult:
-        t = _trial(facts, self.role)
-        if t is None:
-            return _none_result("trial_status", self.role)
-        ok = t.status in self.is_
-        why = f": {', '.join(t.reasons)}" if t.reasons else ""
-        detail = (
-            f"current {self.role} trial of {t.drug} is {t.status}{why} "
-            f"({t.weeks_at_adequate_dose:.1f} weeks at ≥{t.min_adequate_dose_mg or '-'} mg,"
-            f" max {t.max_dose_mg:g} mg)"
-        )
-        return reason(
-            "trial_status",
-            "true" if ok else "false",
-            detail,
-            value=t.status,
-            threshold=list(self.is_),
-            evidence_date=t.start,
-            source=facts.params.min_weeks_at_adequate_dose.source,
-        )
+        return self.runner()(facts)
+
+    def _bind(self) -> Runner:
+        role, wanted = self.role, tuple(self.is_)
+        key = ("trial_status", role)
+
+        def evaluate(facts: Facts) -> PredicateResult:
+            t = facts.current_trial if role == "antidepressant" else facts.current_augmentation
+            if t is None:
+                return _none_result("trial_status", role)
+            status = t.status
+            detail = facts.shared.get(key)
+            if detail is None:  # the same sentence for every status asked about: written once
+                why = f": {', '.join(t.reasons)}" if t.reasons else ""
+                detail = facts.shared[key] = (
+                    f"current {role} trial of {t.drug} is {status}{why} "
+                    f"({t.weeks_at_adequate_dose:.1f} weeks at ≥{t.min_adequate_dose_mg or '-'}"
+                    f" mg, max {t.max_dose_mg:g} mg)"
+                )
+            return reason(
+                "trial_status",
+                "true" if status in wanted else "false",
+                detail,
+                value=status,
+                threshold=list(wanted),
+                evidence_date=t.start,
+                source=facts.params.min_weeks_at_adequate_dose.source,
+            )
+
+        return evaluate
 
 
 class OutcomeIs(_Predicate):
@@ -202,33 +246,54 @@ class OutcomeIs(_Predicate):
     when_unknown: Literal["unknown", "false", "true"] = "unknown"
 
     def evaluate(self, facts: Facts) -> PredicateResult:
-        t = _trial(facts, self.role)
-        if t is None:
-            return _none_result("outcome", self.role)
-        basis = t.outcome_basis or {}
-        if "instrument" in basis:
-            how = (
-                f"{basis['instrument']} {basis['baseline']} → {basis['end']} "
-                f"({basis['reduction']:.0%} fall)"
+        return self.runner()(facts)
+
+    def _bind(self) -> Runner:
+        role, wanted, when_unknown = self.role, tuple(self.is_), self.when_unknown
+        # an unknown outcome gives `when_unknown`, unless "unknown" is asked for
+        if_unknown: Tri = "true" if "unknown" in wanted else when_unknown
+        key = ("outcome", role)
+
+        def evaluate(facts: Facts) -> PredicateResult:
+            t = facts.current_trial if role == "antidepressant" else facts.current_augmentation
+            if t is None:
+                return _none_result("outcome", role)
+            outcome = t.outcome
+            said = facts.shared.get(key)
+            if said is None:  # the same sentence for every outcome asked about: written once
+                said = facts.shared[key] = _outcome_text(t)
+            detail, date = said
+            if outcome == "unknown":
+                result = if_unknown
+            else:
+                result = "true" if outcome in wanted else "false"
+            return reason(
+                "outcome",
+                result,
+                detail,
+                value=outcome,
+                threshold=list(wanted),
+                evidence_date=date,
+                source=facts.params.response_reduction.source,
             )
-            date = basis.get("end_date")
-        elif "stop_reason" in basis:
-            how, date = f"stopped for {basis['stop_reason']}", None
-        else:
-            how, date = "no baseline and end scores and no stop reason", None
-        if t.outcome == "unknown" and "unknown" not in self.is_:
-            result = self.when_unknown
-        else:
-            result = "true" if t.outcome in self.is_ else "false"
-        return reason(
-            "outcome",
-            result,
-            f"outcome of {t.drug} is {t.outcome}: {how}",
-            value=t.outcome,
-            threshold=list(self.is_),
-            evidence_date=date,
-            source=facts.params.response_reduction.source,
+
+        return evaluate
+
+
+def _outcome_text(t: TrialAssessment) -> tuple[str, dt.date | None]:
+    """How a trial's outcome was judged, and the date of the score it rests on."""
+    basis = t.outcome_basis or {}
+    if "instrument" in basis:
+        how = (
+            f"{basis['instrument']} {basis['baseline']} → {basis['end']} "
+            f"({basis['reduction']:.0%} fall)"
         )
+        return f"outcome of {t.drug} is {t.outcome}: {how}", basis.get("end_date")
+    if "stop_reason" in basis:
+        how = f"stopped for {basis['stop_reason']}"
+    else:
+        how = "no baseline and end scores and no stop reason"
+    return f"outcome of {t.drug} is {t.outcome}: {how}", None
 
 
 class StoppedFor(_Predicate):
@@ -239,19 +304,27 @@ class StoppedFor(_Predicate):
     reasons: list[StopReason] = Field(min_length=1)
 
     def evaluate(self, facts: Facts) -> PredicateResult:
-        t = _trial(facts, self.role)
-        if t is None:
-            return _none_result("stopped_for", self.role)
-        ok = t.stop_reason in self.reasons
-        return reason(
-            "stopped_for",
-            "true" if ok else "false",
-            f"{t.drug} stop reason: {t.stop_reason or 'none'}",
-            value=t.stop_reason,
-            threshold=list(self.reasons),
-            evidence_date=t.end,
-            source=ARTICLE,
-        )
+        return self.runner()(facts)
+
+    def _bind(self) -> Runner:
+        role, wanted = self.role, tuple(self.reasons)
+
+        def evaluate(facts: Facts) -> PredicateResult:
+            t = facts.current_trial if role == "antidepressant" else facts.current_augmentation
+            if t is None:
+                return _none_result("stopped_for", role)
+            stop_reason = t.stop_reason
+            return reason(
+                "stopped_for",
+                "true" if stop_reason in wanted else "false",
+                f"{t.drug} stop reason: {stop_reason or 'none'}",
+                value=stop_reason,
+                threshold=list(wanted),
+                evidence_date=t.end,
+                source=ARTICLE,
+            )
+
+        return evaluate
 
 
 class EvaluationWindowReached(_Predicate):

@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict
 from pathway.catalog import Catalog
 from pathway.parameters import Parameters
 from pathway.record import PatientRecord
+from pathway.results import builder
 from pathway.trials import INSTRUMENT_PREFERENCE, TrialAssessment
 
+_BANDS: tuple[Literal["mild", "moderate", "severe"], ...] = ("mild", "moderate", "severe")
 _SEVERITY_POINTS = {"subsyndromal": 1, "mild": 2, "moderate": 3, "severe": 4, "severe_psychotic": 5}
 
 
@@ -40,6 +42,9 @@ class Staging(BaseModel):
             "maudsley": {"score": self.maudsley.score, "band": self.maudsley.band},
             "thase_rush": self.thase_rush,
         }
+
+
+_new_staging, _new_maudsley = builder(Staging), builder(Maudsley)
 
 
 def _bucket(value: float, upper_bounds: list[int]) -> int:
@@ -84,33 +89,51 @@ def stage(
 ) -> Staging:
     """Stage a patient as of a date."""
     duration = None
-    if record.episode_start is not None:
+    start = record.episode_start
+    if start is not None:
         months = (
-            (as_of.year - record.episode_start.year) * 12
-            + (as_of.month - record.episode_start.month)
-            - (as_of.day < record.episode_start.day)
+            (as_of.year - start.year) * 12 + (as_of.month - start.month) - (as_of.day < start.day)
         )
         duration = _bucket(max(months, 0), params.maudsley_duration_months.value)
     severity = _severity(record, catalog, as_of)
     n_failed = len(failed)
     treatment = _bucket(n_failed, params.maudsley_failed_antidepressants.value)
-    treatment += any(t.role == "augmentation" for t in trials)
-    treatment += any(p.kind == "ECT" and p.start <= as_of for p in record.procedures)
+    for t in trials:
+        if t.role == "augmentation":
+            treatment += 1
+            break
+    procedures = record.procedures
+    if procedures:
+        treatment += any(p.kind == "ECT" and p.start <= as_of for p in procedures)
     score = None if duration is None or severity is None else duration + severity + treatment
     band = None
     if score is not None:
-        band_names: tuple[Literal["mild", "moderate", "severe"], ...] = (
-            "mild",
-            "moderate",
-            "severe",
+        band = _BANDS[_bucket(score, params.maudsley_bands.value) - 1]
+    key = (score, band, duration, severity, treatment, _thase_rush(trials, failed, record, as_of))
+    staging = _STAGINGS.get(key)
+    if staging is None:
+        staging = _new_staging(
+            {
+                "maudsley": _new_maudsley(
+                    {
+                        "score": score,
+                        "band": band,
+                        "duration": duration,
+                        "severity": severity,
+                        "treatment": treatment,
+                    },
+                ),
+                "thase_rush": key[-1],
+            },
         )
-        band = band_names[_bucket(score, params.maudsley_bands.value) - 1]
-    return Staging(
-        maudsley=Maudsley(
-            score=score, band=band, duration=duration, severity=severity, treatment=treatment
-        ),
-        thase_rush=_thase_rush(trials, failed, record, as_of),
-    )
+        if len(_STAGINGS) < 10_000:
+            _STAGINGS[key] = staging
+    return staging
+
+
+# A staging is an immutable value (frozen, of numbers and names) from a small set: one object per
+# distinct staging, shared by every patient staged alike.
+_STAGINGS: dict[tuple[object, ...], Staging] = {}
 
 
 def _thase_rush(

@@ -7,15 +7,18 @@ or the as-of date, and that last date is not counted.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pathway.catalog import Catalog
+from pathway.catalog import Catalog, Role
 from pathway.parameters import Parameters
 from pathway.record import Trial
-from pathway.results import construct
+from pathway.results import builder
 
 Status = Literal["adequate", "in_progress", "inadequate"]
 Outcome = Literal["remission", "response", "partial", "none", "unknown"]
@@ -28,6 +31,8 @@ STOP_REASON_OUTCOME: dict[str, Outcome] = {
 }
 # Scores by instrument, sorted by date: (ordinal date, score).
 Scores = Mapping[str, Sequence[tuple[int, int]]]
+_day = itemgetter(0)
+_from_ordinal = dt.date.fromordinal
 
 
 class TrialAssessment(BaseModel):
@@ -61,9 +66,93 @@ class TrialAssessment(BaseModel):
     stop_reason: str | None = Field(exclude=True)
 
 
+_new_assessment = builder(TrialAssessment)
+
+
 def _num(v: float | None) -> float | int | None:
     """100.0 → 100, so JSON shows doses as the record gave them."""
     return int(v) if v is not None and float(v).is_integer() else v
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """The parameters a trial assessment reads, unwrapped from their `Param`s once per set."""
+
+    min_days: int  # at an adequate dose, antidepressant role
+    min_days_augmentation: int
+    min_adherence: float
+    lookback: int
+    grace: int
+    min_gap: int
+    remission_max: Mapping[Any, int]  # by instrument
+    response: float
+    partial: float
+
+
+@dataclass(frozen=True, slots=True)
+class _DrugUse:
+    """A drug as a trial of it is judged, in one role."""
+
+    name: str  # generic
+    drug_class: str
+    min_mg: float | None  # minimum adequate mg/day
+    min_mg_shown: float | int | None  # as `min_adequate_dose_mg` shows it
+    min_serum: float | None  # minimum serum level (lithium augmentation)
+
+
+_RULES: dict[int, tuple[Parameters, _Rules]] = {}
+_DRUGS: dict[tuple[int, str, str], _DrugUse] = {}  # by (catalog, drug name, role)
+_CATALOGS: dict[int, Catalog] = {}  # keeps the catalogs of `_DRUGS` alive, so ids stay unique
+
+
+def _rules(params: Parameters) -> _Rules:
+    hit = _RULES.get(id(params))
+    if hit is None:  # keep the parameters alive so their id is never reused for another set
+        rules = _Rules(
+            min_days=round(7 * params.min_weeks_at_adequate_dose.value),
+            min_days_augmentation=round(7 * params.min_weeks_augmentation.value),
+            min_adherence=params.min_adherence.value,
+            lookback=params.baseline_lookback_days.value,
+            grace=params.baseline_grace_days.value,
+            min_gap=params.min_days_to_outcome.value,
+            remission_max=params.remission_max.value,
+            response=params.response_reduction.value,
+            partial=params.partial_reduction.value,
+        )
+        hit = _RULES[id(params)] = (params, rules)
+    return hit[1]
+
+
+def _drug(catalog: Catalog, name: str, role: Role) -> _DrugUse:
+    key = (id(catalog), name, role)
+    hit = _DRUGS.get(key)
+    if hit is None:
+        drug = catalog.drug(name)
+        if drug is None:  # records are validated against a catalog; a different one may lack it
+            raise KeyError(name)
+        aug = drug.augmentation if role == "augmentation" else None
+        min_mg = drug.min_dose(role) or drug.min_adequate_mg
+        min_serum = aug.min_serum_mmol_l if aug else None
+        _CATALOGS[id(catalog)] = catalog
+        hit = _DRUGS[key] = _DrugUse(drug.name, drug.drug_class, min_mg, _num(min_mg), min_serum)
+    return hit
+
+
+# CPython rounds a float to a number of decimals by way of its decimal string (slow); the values
+# rounded here come from small integers (days, scores), so each result is computed once.
+_ROUNDED: dict[Any, float] = {}
+
+
+def _remember(key: Any, value: float) -> float:
+    if len(_ROUNDED) < 100_000:
+        _ROUNDED[key] = value
+    return value
+
+
+def _weeks(days: int) -> float:
+    """`round(days / 7, 1)`, remembered."""
+    w = _ROUNDED.get(days)
+    return _remember(days, round(days / 7, 1)) if w is None else w
 
 
 def assess_trial(
@@ -76,38 +165,38 @@ def assess_trial(
     scores: Scores,
 ) -> TrialAssessment:
     """Assess one trial as of a date."""
-    drug = catalog.drug(trial.drug)
-    if drug is None:  # records are validated against a catalog; a different one may lack it
-        raise KeyError(trial.drug)
-    aug = trial.role == "augmentation"
-    min_weeks = (params.min_weeks_augmentation if aug else params.min_weeks_at_adequate_dose).value
-    min_days = round(7 * min_weeks)
-    min_mg = drug.min_dose(trial.role) or drug.min_adequate_mg
-    min_serum = drug.augmentation.min_serum_mmol_l if (aug and drug.augmentation) else None
+    rules = _rules(params)
+    role = trial.role
+    use = _drug(catalog, trial.drug, role)
+    min_mg, min_serum = use.min_mg, use.min_serum
+    min_days = rules.min_days_augmentation if role == "augmentation" else rules.min_days
 
     as_of_o = as_of.toordinal()
-    start_o = trial.start.toordinal()
-    end_o = trial.end.toordinal() if trial.end else None
+    start, end = trial.start, trial.end
+    start_o = start.toordinal()
+    end_o = end.toordinal() if end else None
     ongoing = end_o is None or end_o > as_of_o
     stop_o = min(end_o, as_of_o) if end_o is not None else as_of_o
     on_days = max(0, stop_o - start_o)
 
-    by_level = min_serum is not None and trial.serum_level is not None
+    serum_level = trial.serum_level
+    by_level = min_serum is not None and serum_level is not None
     # lithium with a recorded level: every dose is judged by that level, not by mg
-    level_ok = by_level and (trial.serum_level or 0.0) >= (min_serum or 0.0)
-    doses = trial.doses
-    n = len(doses)
+    level_ok = by_level and (serum_level or 0.0) >= (min_serum or 0.0)
     max_mg = 0.0
     adequate_days = 0
     due: int | None = None
     reached = False
     acc = 0  # adequate days accumulated, unclipped by as-of, for the due date
+    doses = trial.doses
+    n = len(doses)
     for i, d in enumerate(doses):
         f = d.start.toordinal()
-        nxt = doses[i + 1].start.toordinal() if i + 1 < n else end_o
-        if f <= stop_o and d.mg_per_day > max_mg:
-            max_mg = d.mg_per_day
-        ok = level_ok if by_level else (min_mg is not None and d.mg_per_day >= min_mg)
+        nxt = doses[i + 1].start.toordinal() if i + 1 < n else end_o  # the dose holds until
+        mg = d.mg_per_day
+        if f <= stop_o and mg > max_mg:
+            max_mg = mg
+        ok = level_ok if by_level else (min_mg is not None and mg >= min_mg)
         if not ok:
             continue
         if f <= as_of_o:
@@ -121,14 +210,14 @@ def assess_trial(
             else:
                 acc += span
 
+    adherence = trial.adherence
     reasons: list[ReasonCode] = []
     if not reached:
         reasons.append("dose_below_effective")
     elif adequate_days < min_days:
         reasons.append("duration_short")
-    if trial.adherence is not None and trial.adherence < params.min_adherence.value:
+    if adherence is not None and adherence < rules.min_adherence:
         reasons.append("adherence_low")
-    warnings = ["adherence_unknown"] if trial.adherence is None else []
 
     if not reasons:
         status: Status = "adequate"
@@ -144,71 +233,71 @@ def assess_trial(
     # A trial that ends after the as-of date had not stopped yet: its stop reason is news from
     # the future, like any other data dated after the as-of date.
     stop_reason = None if ongoing else trial.stop_reason
-    outcome, basis = _outcome(stop_reason, start_o, stop_o, params, scores)
-    return construct(
-        TrialAssessment,
-        index=index,
-        drug=drug.name,
-        drug_class=drug.drug_class,
-        role=trial.role,
-        status=status,
-        reasons=reasons,
-        warnings=warnings,
-        max_dose_mg=_num(max_mg),
-        min_adequate_dose_mg=None if by_level else _num(min_mg),
-        weeks_on_drug=round(on_days / 7, 1),
-        weeks_at_adequate_dose=round(adequate_days / 7, 1),
-        adherence=trial.adherence,
-        evaluation_due_on=dt.date.fromordinal(due) if (due is not None and reached) else None,
-        ongoing=ongoing,
-        start=trial.start,
-        end=trial.end,
-        stop_reason=stop_reason,
-        outcome=outcome,
-        outcome_basis=basis,
-        days_on_drug=on_days,
-        days_at_adequate_dose=adequate_days,
-        min_serum_mmol_l=min_serum,
-        serum_level=trial.serum_level,
+    outcome, basis = _outcome(stop_reason, start_o, stop_o, rules, scores)
+    # the dict becomes the model's __dict__; keys in this order (model_dump follows it)
+    return _new_assessment(
+        {
+            "index": index,
+            "drug": use.name,
+            "drug_class": use.drug_class,
+            "role": role,
+            "status": status,
+            "reasons": reasons,
+            "warnings": ["adherence_unknown"] if adherence is None else [],
+            "max_dose_mg": int(max_mg) if float(max_mg).is_integer() else max_mg,
+            "min_adequate_dose_mg": None if by_level else use.min_mg_shown,
+            "weeks_on_drug": _weeks(on_days),
+            "weeks_at_adequate_dose": _weeks(adequate_days),
+            "adherence": adherence,
+            "evaluation_due_on": (_from_ordinal(due) if (due is not None and reached) else None),
+            "ongoing": ongoing,
+            "start": start,
+            "end": end,
+            "stop_reason": stop_reason,
+            "outcome": outcome,
+            "outcome_basis": basis,
+            "days_on_drug": on_days,
+            "days_at_adequate_dose": adequate_days,
+            "min_serum_mmol_l": min_serum,
+            "serum_level": serum_level,
+        },
     )
 
 
 def _outcome(
-    stop_reason: str | None, start_o: int, stop_o: int, params: Parameters, scores: Scores
+    stop_reason: str | None, start_o: int, stop_o: int, rules: _Rules, scores: Scores
 ) -> tuple[Outcome, dict[str, Any] | None]:
-    lookback = params.baseline_lookback_days.value
-    grace = params.baseline_grace_days.value
-    min_gap = params.min_days_to_outcome.value
+    lookback, grace, min_gap = rules.lookback, rules.grace, rules.min_gap
     for inst in INSTRUMENT_PREFERENCE:
         series = scores.get(inst)
         if not series:
             continue
+        # the series is sorted by date, so each search is a bisection; among scores of one day,
+        # the one listed last counts as the latest
+        after_start = bisect_right(series, start_o, key=_day)  # first score after the start
         base: tuple[int, int] | None = None
-        for d, s in series:  # latest in [start - lookback, start]
-            if start_o - lookback <= d <= start_o:
-                base = (d, s)
-        if base is None:
+        if after_start and series[after_start - 1][0] >= start_o - lookback:
+            base = series[after_start - 1]  # latest in [start - lookback, start]
+        elif after_start < len(series) and series[after_start][0] < start_o + grace:
             # else the earliest in the first `grace` days of the trial (days 0..grace-1), so a
             # baseline can never be the end score, which is at least `min_gap` days in
-            for d, s in series:
-                if start_o < d < start_o + grace:
-                    base = (d, s)
-                    break
+            base = series[after_start]
         if base is None:
             continue
-        end: tuple[int, int] | None = None
-        for d, s in series:
-            if start_o + min_gap <= d <= stop_o:
-                end = (d, s)
-        if end is None:
+        last = bisect_right(series, stop_o, key=_day) - 1  # latest in [start + min_gap, stop]
+        if last < 0 or series[last][0] < start_o + min_gap:
             continue
+        end = series[last]
         b, e = base[1], end[1]
         reduction = (b - e) / b if b else 0.0
-        if e <= params.remission_max.value[inst]:  # type: ignore[index]
+        rounded = _ROUNDED.get((b, e))
+        if rounded is None:
+            rounded = _remember((b, e), round(reduction, 2))
+        if e <= rules.remission_max[inst]:
             cat: Outcome = "remission"
-        elif reduction >= params.response_reduction.value:
+        elif reduction >= rules.response:
             cat = "response"
-        elif reduction >= params.partial_reduction.value:
+        elif reduction >= rules.partial:
             cat = "partial"
         else:
             cat = "none"
@@ -216,9 +305,9 @@ def _outcome(
             "instrument": inst,
             "baseline": b,
             "end": e,
-            "reduction": round(reduction, 2),
-            "baseline_date": dt.date.fromordinal(base[0]),
-            "end_date": dt.date.fromordinal(end[0]),
+            "reduction": rounded,
+            "baseline_date": _from_ordinal(base[0]),
+            "end_date": _from_ordinal(end[0]),
         }
     if stop_reason in STOP_REASON_OUTCOME:
         return STOP_REASON_OUTCOME[stop_reason], {"stop_reason": stop_reason}
