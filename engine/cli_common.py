@@ -20,7 +20,9 @@ R = TypeVar("R")
 EXIT_INVALID = 2
 EXIT_INTERNAL = 1
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped output (logs, CI, `make demo | less`) gets room for tables instead of rich's 80 columns.
+_WIDTH = None if sys.stdout.isatty() else 132
+out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

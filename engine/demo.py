@@ -97,16 +97,16 @@ def run_demo(
 ) -> DemoResult:
     """Simulate `patients` into a fresh database (default `out_dir/demo.db`) and print what a
     coordinator sees: the board, the top of the worklist, one patient's history with reasons."""
-    from rich.console import Console
 
     from engine import board as board_mod
     from engine import worklist as worklist_mod
+    from engine.cli_common import out
     from engine.db import init_db, make_engine, redact
     from engine.services import Services
     from engine.simulator import SimParams, describe, simulate
     from engine.uow import SqlUnitOfWork
 
-    con = console or Console()
+    con = console or out
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     url = db_url or f"sqlite:///{folder / DEMO_DB}"
