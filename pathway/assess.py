@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,6 +14,7 @@ from pathway.definition import Definition
 from pathway.evaluation import GuardResult, evaluate_state
 from pathway.facts import Facts, derive
 from pathway.loader import load_definition
+from pathway.parameters import Parameters
 from pathway.record import PatientRecord, parse_record
 from pathway.results import builder, construct_from
 from pathway.staging import Staging
@@ -79,71 +81,80 @@ def assess(
 ) -> Assessment:
     """Evaluate a patient record (model, raw mapping or file path) as of a date (default today)."""
     defn = definition if isinstance(definition, Definition) else load_definition(definition)
-    catalog = _catalog(defn)
+    setup = _setup(defn)
     if isinstance(record, (str, Path)):
         from pathway.record import load_record
 
-        record = load_record(record, catalog=catalog)
+        record = load_record(record, catalog=setup.catalog)
     elif isinstance(record, dict):
-        record = parse_record(record, catalog=catalog)
+        record = parse_record(record, catalog=setup.catalog)
     day = as_of or dt.date.today()
-    facts = derive(record, as_of=day, params=defn.parameters, catalog=catalog)
-    return build(record.id, facts, defn)
+    facts = derive(record, as_of=day, params=setup.parameters, catalog=setup.catalog)
+    return _build(record.id, facts, defn, setup, remember=False)  # the facts go no further
 
 
-def _catalog(defn: Definition) -> Catalog:
-    """`defn.catalog`, looked up once per definition (reading a private attribute of a pydantic
-    model is slow); a definition's catalog is set when it is loaded and never changes."""
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    """What every assessment with a definition reads from it, read once (attributes of pydantic
+    models are slow to read, its catalog especially)."""
+
+    catalog: Catalog
+    parameters: Parameters
+    state: str  # the decision state
+    ref: DefinitionRef  # immutable: shared by the definition's assessments
+
+
+def _setup(defn: Definition) -> _Setup:
     cache = defn._evaluation_cache
-    catalog: Catalog | None = cache.get("catalog")
-    if catalog is None:
-        catalog = cache["catalog"] = defn.catalog
-    return catalog
-
-
-_REFS: dict[tuple[str, str], DefinitionRef] = {}
-
-
-def _ref(defn: Definition) -> DefinitionRef:
-    """The (frozen, immutable) reference to a definition, shared by its assessments."""
-    key = (defn.metadata.id, defn.metadata.version)
-    ref = _REFS.get(key)
-    if ref is None:
-        ref = _REFS[key] = construct_from(DefinitionRef, {"id": key[0], "version": key[1]})
-    return ref
+    setup: _Setup | None = cache.get("assess")
+    if setup is None:  # a definition is not changed once loaded
+        ref = construct_from(
+            DefinitionRef, {"id": defn.metadata.id, "version": defn.metadata.version}
+        )
+        setup = cache["assess"] = _Setup(
+            defn.catalog, defn.parameters, defn.recommendation.state, ref
+        )
+    return setup
 
 
 def _staging_result(staging: Staging) -> StagingResult:
-    """The public part of a staging: an immutable value from a small set, so one object per
-    distinct value, shared by every assessment with it."""
-    maudsley = staging.maudsley
-    key = (maudsley.score, maudsley.band, staging.thase_rush)
-    hit = _STAGING_RESULTS.get(key)
+    """The public part of a staging; like stagings (see `pathway.staging`), an immutable value
+    from a small set: one object per distinct staging, shared by every assessment with it."""
+    hit = _STAGING_RESULTS.get(id(staging))
     if hit is None:
-        hit = _new_staging(
+        maudsley = staging.maudsley
+        result = _new_staging(
             {
-                "maudsley": _new_maudsley({"score": key[0], "band": key[1]}),
-                "thase_rush": key[2],
+                "maudsley": _new_maudsley({"score": maudsley.score, "band": maudsley.band}),
+                "thase_rush": staging.thase_rush,
             }
         )
-        if len(_STAGING_RESULTS) < 10_000:
-            _STAGING_RESULTS[key] = hit
-    return hit
+        if len(_STAGING_RESULTS) >= 10_000:
+            return result
+        # the staging is kept alive with its result, so its id is never reused for another
+        hit = _STAGING_RESULTS[id(staging)] = (staging, result)
+    return hit[1]
 
 
-_STAGING_RESULTS: dict[tuple[object, ...], StagingResult] = {}
+_STAGING_RESULTS: dict[int, tuple[Staging, StagingResult]] = {}
 
 
 def build(patient_id: str, facts: Facts, defn: Definition) -> Assessment:
     """Assemble the Assessment from derived facts (no validation: values are trusted)."""
-    guards, enabled, recommended = evaluate_state(defn, facts, defn.recommendation.state)
+    return _build(patient_id, facts, defn, _setup(defn), remember=True)
+
+
+def _build(
+    patient_id: str, facts: Facts, defn: Definition, setup: _Setup, *, remember: bool
+) -> Assessment:
+    guards, enabled, recommended = evaluate_state(defn, facts, setup.state, remember=remember)
     current = facts.current_trial
     # the dict becomes the model's __dict__; keys in field order (model_dump follows it)
     return _new_assessment(
         {
             "patient_id": patient_id,
             "as_of": facts.as_of,
-            "definition": _ref(defn),
+            "definition": setup.ref,
             "trials": facts.trials,
             "failed_adequate_trials": len(facts.failed_trials),
             "failed_classes": facts.failed_classes,

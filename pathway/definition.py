@@ -154,7 +154,8 @@ class Definition(_Model):
     @cached_property
     def _evaluation_cache(self) -> dict[Any, Any]:
         """What evaluation precomputes once per definition (the compiled guards of each state,
-        the catalog), filled on first use by `pathway.evaluation` and `pathway.assess`."""
+        what `assess` reads from it), filled on first use by `pathway.evaluation` and
+        `pathway.assess`."""
         return {}
 
     def plan(self, state: str) -> list[tuple[str, list[Transition]]]:

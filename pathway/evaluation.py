@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -42,7 +43,9 @@ _GUARD_FIELDS = set(GuardResult.model_fields)  # shared by all (see `results.bui
 class _Outcome:
     """What the guards out of a state decide, given the result of each predicate they use."""
 
-    results: tuple[tuple[Tri, str], ...]  # (result, destination) per trigger, in plan order
+    # per trigger, in plan order: its GuardResult's fields but the reasons (to copy), and its
+    # slice of the reasons
+    guards: tuple[tuple[dict[str, Any], slice], ...]
     enabled: tuple[str, ...]  # as `enabled_in_order` lists them
     recommended: str | None  # as `recommend` picks it
 
@@ -88,8 +91,15 @@ class _StatePlan:
             dest = next((d for r, d in tris if r == "true"), tris[0][1])
             results.append((result, dest))
         enabled = [t for t, (r, _) in zip(self.triggers, results, strict=True) if r == "true"]
+        guards = tuple(
+            ({"trigger": trigger, "to": dest, "result": result, "reasons": None}, span)
+            for trigger, (result, dest), span in zip(
+                self.triggers, results, self.spans, strict=True
+            )
+        )
         if not self.decision:
-            return _Outcome(tuple(results), tuple(enabled), enabled[0] if enabled else None)
+            first = enabled[0] if enabled else None
+            return _Outcome(guards, tuple(enabled), first)
         assert self.steps is not None
         ordered: list[str] = []
         for trigger, when in self.steps:
@@ -101,7 +111,7 @@ class _StatePlan:
                 ordered.append(trigger)
         recommended = ordered[0] if ordered else None
         ordered += [t for t in enabled if t not in ordered]
-        return _Outcome(tuple(results), tuple(ordered), recommended)
+        return _Outcome(guards, tuple(ordered), recommended)
 
 
 _MAX_OUTCOMES = 4096  # distinct combinations remembered per state (3^predicates at most)
@@ -162,7 +172,11 @@ def _gatherer(
 _result_of = attrgetter("result")
 
 
-def _run(plan: _StatePlan, facts: Facts) -> tuple[list[GuardResult], _Outcome]:
+def _run(
+    plan: _StatePlan, facts: Facts, *, remember: bool = True
+) -> tuple[list[GuardResult], _Outcome]:
+    """The guard results of a plan, and its outcome; `remember`: keep the predicate results in
+    `facts.memo` for later evaluations with the same facts."""
     memo = facts.memo
     if memo:
         results: list[PredicateResult] = []
@@ -173,17 +187,18 @@ def _run(plan: _StatePlan, facts: Facts) -> tuple[list[GuardResult], _Outcome]:
             results.append(r)
     else:  # fresh facts (as in `assess`): nothing to look up
         results = [run(facts) for run in plan.runs]
-        memo.update(zip(plan.keys, results, strict=True))
+        if remember:
+            memo.update(zip(plan.keys, results, strict=True))
     outcome = plan.outcome(tuple(map(_result_of, results)))
     reasons = list(plan.gather(results))
     guards = []
-    for trigger, span, (result, dest) in zip(
-        plan.triggers, plan.spans, outcome.results, strict=True
-    ):
+    for fields, span in outcome.guards:
+        values = fields.copy()  # (copying a small dict is cheaper than building it)
+        values["reasons"] = reasons[span]
         # `builder(GuardResult)`, inlined: this loop builds ~10 results per patient. The dict
         # becomes the model's __dict__; keys in field order (model_dump follows it).
         g = _new(GuardResult)
-        _set_dict(g, {"trigger": trigger, "to": dest, "result": result, "reasons": reasons[span]})
+        _set_dict(g, values)
         _set_fields_set(g, _GUARD_FIELDS)
         _set_extra(g, None)
         _set_private(g, None)
@@ -197,12 +212,17 @@ def guard_results(definition: Definition, facts: Facts, state: str) -> list[Guar
 
 
 def evaluate_state(
-    definition: Definition, facts: Facts, state: str
+    definition: Definition, facts: Facts, state: str, *, remember: bool = True
 ) -> tuple[list[GuardResult], list[str], str | None]:
-    """`guard_results`, `enabled_in_order` and `recommend` of a state in one pass."""
+    """`guard_results`, `enabled_in_order` and `recommend` of a state in one pass.
+
+    `remember=False` when nothing evaluates these facts afterwards (as in `assess`): the
+    predicate results are then not kept in `facts.memo`.
+    """
     plan = _plan(definition, state)
-    guards, outcome = _run(plan, facts)
-    if plan.decision and plan.steps is None:  # a `when` guard needs a predicate of its own
+    lazy = plan.decision and plan.steps is None  # a `when` guard needs a predicate of its own
+    guards, outcome = _run(plan, facts, remember=remember or lazy)
+    if lazy:
         enabled = enabled_in_order(definition, facts, guards, state)
         return guards, enabled, recommend(definition, facts, guards, state)
     return guards, list(outcome.enabled), outcome.recommended

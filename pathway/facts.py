@@ -16,7 +16,7 @@ from pathway.parameters import Parameters
 from pathway.record import Contributor, Lab, MDQScreen, PatientRecord, ScoreScreen
 from pathway.results import PredicateResult, reason
 from pathway.staging import Staging, stage
-from pathway.trials import TrialAssessment, assess_trial
+from pathway.trials import TrialAssessment, assess_trial_with, trial_rules
 
 Flag = Literal[
     "active_stressor",
@@ -26,6 +26,9 @@ Flag = Literal[
     "substance_use",
 ]
 ARTICLE = "source article (shared/clinical/000_d817ea9ba5dd5b8a.txt)"
+_SOURCE_INCOMPLETE = ARTICLE + ": incomplete trials"
+_SOURCE_STRESSOR = ARTICLE + ": active stressor"
+_SOURCE_BIPOLAR = ARTICLE + ": missed bipolar disorder"
 _MEDICAL = (
     "hypothyroidism",
     "sleep_apnea",
@@ -73,7 +76,7 @@ class Facts:
     scores: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     # predicate results by content key: each distinct predicate is evaluated once per Facts
     memo: dict[str, PredicateResult] = field(default_factory=dict)
-    # what several predicates word alike (a trial's outcome sentence), written once per Facts
+    # what several predicates share (the wording of a trial's outcome), worked out once
     shared: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     @property
@@ -131,8 +134,9 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog
     for s in scores.values():
         s.sort(key=_first)
 
+    as_of_o, rules = as_of.toordinal(), trial_rules(params)
     trials = [
-        assess_trial(t, i, as_of=as_of, params=params, catalog=catalog, scores=scores)
+        assess_trial_with(t, i, as_of_o, rules, catalog, scores)
         for i, t in enumerate(record.trials)
         if t.start <= as_of
     ]
@@ -146,10 +150,12 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog
                 failed.append(t)
         elif current_aug is None or t.start >= current_aug.start:
             current_aug = t
-    failed_classes = sorted({t.drug_class for t in failed})
+    failed_classes = sorted({t.drug_class for t in failed}) if failed else []
 
-    contributors = [c for c in record.contributors if c.date <= as_of]
-    latest = _latest_by_kind(contributors)
+    contributors = record.contributors
+    if contributors:
+        contributors = [c for c in contributors if c.date <= as_of]
+    latest = _latest_by_kind(contributors) if contributors else {}
     flags: dict[str, list[PredicateResult]] = {}
 
     if current is not None and current.status == "inadequate":
@@ -161,7 +167,7 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog
                 "true",
                 f"current trial of {current.drug} is inadequate: {', '.join(current.reasons)}",
                 value=current.reasons,
-                source=ARTICLE + ": incomplete trials",
+                source=_SOURCE_INCOMPLETE,
                 evidence_date=current.start,
             ),
         )
@@ -184,7 +190,7 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog
                 _describe(stressor),
                 value=stressor.status,
                 evidence_date=stressor.date,
-                source=ARTICLE + ": active stressor",
+                source=_SOURCE_STRESSOR,
             ),
         )
 
@@ -197,7 +203,7 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog
             _describe(bip),
             value="confirmed",
             evidence_date=bip.date,
-            source=ARTICLE + ": missed bipolar disorder",
+            source=_SOURCE_BIPOLAR,
         )
 
     life = None
@@ -302,7 +308,7 @@ def _bipolar(
                 "true",
                 f"history of {', '.join(items)}",
                 value=items,
-                source=ARTICLE + ": missed bipolar disorder",
+                source=_SOURCE_BIPOLAR,
             ),
         )
     mdq = screens.get("MDQ")
@@ -338,7 +344,7 @@ def _bipolar(
                 _describe(bip),
                 value=bip.status,
                 evidence_date=bip.date,
-                source=ARTICLE + ": missed bipolar disorder",
+                source=_SOURCE_BIPOLAR,
             ),
         )
 

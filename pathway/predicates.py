@@ -5,15 +5,14 @@ Predicates are generic: they read derived facts and know nothing of any pathway'
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pathway.facts import ARTICLE, Facts, Flag
 from pathway.record import StopReason
-from pathway.results import PredicateResult, Tri, reason
+from pathway.results import PredicateResult, Tri, reason, result_from
 from pathway.trials import Outcome, Status, TrialAssessment
 
 TrialRole = Literal["antidepressant", "augmentation"]
@@ -97,14 +96,7 @@ class DifferentialClear(_Predicate):
         flags = facts.flags_blocking
         blocking = [*flags, "bipolar_confirmed"] if facts.bipolar_confirmed else flags
         if not blocking:
-            return reason(
-                "differential_clear",
-                "true",
-                "no bipolar features, medical contributor, substance use or active "
-                "stressor on record",
-                value=[],
-                source=ARTICLE,
-            )
+            return _with_empty_value(_CLEAR)
         details = [e.detail for f in flags for e in facts.flags[f]]
         if facts.bipolar_confirmed:
             details.append(facts.bipolar_confirmed.detail)
@@ -115,6 +107,35 @@ class DifferentialClear(_Predicate):
             value=blocking,
             source=ARTICLE,
         )
+
+
+# The fields of the usual result of two predicates: the same for every patient but for the
+# value, an empty list (a new one each time: results share no mutable value).
+_CLEAR = {
+    "predicate": "differential_clear",
+    "result": "true",
+    "detail": "no bipolar features, medical contributor, substance use or active stressor on "
+    "record",
+    "source": ARTICLE,
+    "value": None,
+    "threshold": None,
+    "evidence_date": None,
+}
+_NOT_LIFE_THREATENING = {
+    "predicate": "life_threatening",
+    "result": "false",
+    "detail": "no life-threatening feature on the latest risk assessment (or none on file)",
+    "source": None,
+    "value": None,
+    "threshold": None,
+    "evidence_date": None,
+}
+
+
+def _with_empty_value(fields: dict[str, Any]) -> PredicateResult:
+    values = fields.copy()  # (copying a small dict is cheaper than building it)
+    values["value"] = []
+    return result_from(values)
 
 
 class BipolarConfirmed(_Predicate):
@@ -142,12 +163,7 @@ class LifeThreatening(_Predicate):
     def evaluate(self, facts: Facts) -> PredicateResult:
         if facts.life_threatening is not None:
             return facts.life_threatening
-        return reason(
-            "life_threatening",
-            "false",
-            "no life-threatening feature on the latest risk assessment (or none on file)",
-            value=[],
-        )
+        return _with_empty_value(_NOT_LIFE_THREATENING)
 
 
 class TreatmentResistant(_Predicate):
@@ -176,7 +192,7 @@ class TreatmentResistant(_Predicate):
         distinct = p.trd_require_distinct_classes.value
         what = f"{n} failed adequate trial{'s' if n != 1 else ''}"
         if facts.failed_trials:
-            what += " (" + ", ".join(f"{t.drug} {t.outcome}" for t in facts.failed_trials) + ")"
+            what += " (" + ", ".join([f"{t.drug} {t.outcome}" for t in facts.failed_trials]) + ")"
         if distinct:
             what += f" in {len(classes)} class{'es' if len(classes) != 1 else ''}"
         result: Tri = "true" if facts.treatment_resistant else "false"
@@ -215,26 +231,31 @@ class TrialStatusIs(_Predicate):
             t = facts.current_trial if role == "antidepressant" else facts.current_augmentation
             if t is None:
                 return _none_result("trial_status", role)
-            status = t.status
-            detail = facts.shared.get(key)
-            if detail is None:  # the same sentence for every status asked about: written once
-                why = f": {', '.join(t.reasons)}" if t.reasons else ""
-                detail = facts.shared[key] = (
-                    f"current {role} trial of {t.drug} is {status}{why} "
-                    f"({t.weeks_at_adequate_dose:.1f} weeks at ≥{t.min_adequate_dose_mg or '-'}"
-                    f" mg, max {t.max_dose_mg:g} mg)"
-                )
-            return reason(
-                "trial_status",
-                "true" if status in wanted else "false",
-                detail,
-                value=status,
-                threshold=list(wanted),
-                evidence_date=t.start,
-                source=facts.params.min_weeks_at_adequate_dose.source,
-            )
+            base = facts.shared.get(key)
+            if base is None:  # the same for every status asked about: worked out once
+                base = facts.shared[key] = _status_fields(t, role, facts)
+            values = base.copy()
+            values["result"] = "true" if values["value"] in wanted else "false"
+            values["threshold"] = list(wanted)
+            return result_from(values)
 
         return evaluate
+
+
+def _status_fields(t: TrialAssessment, role: str, facts: Facts) -> dict[str, Any]:
+    """A `trial_status` result's fields but `result` and `threshold`, in field order."""
+    why = f": {', '.join(t.reasons)}" if t.reasons else ""
+    return {
+        "predicate": "trial_status",
+        "result": None,
+        "detail": f"current {role} trial of {t.drug} is {t.status}{why} "
+        f"({t.weeks_at_adequate_dose:.1f} weeks at ≥{t.min_adequate_dose_mg or '-'} mg,"
+        f" max {t.max_dose_mg:g} mg)",
+        "source": facts.params.min_weeks_at_adequate_dose.source,
+        "value": t.status,
+        "threshold": None,
+        "evidence_date": t.start,
+    }
 
 
 class OutcomeIs(_Predicate):
@@ -258,42 +279,45 @@ class OutcomeIs(_Predicate):
             t = facts.current_trial if role == "antidepressant" else facts.current_augmentation
             if t is None:
                 return _none_result("outcome", role)
-            outcome = t.outcome
-            said = facts.shared.get(key)
-            if said is None:  # the same sentence for every outcome asked about: written once
-                said = facts.shared[key] = _outcome_text(t)
-            detail, date = said
+            base = facts.shared.get(key)
+            if base is None:  # the same for every outcome asked about: worked out once
+                base = facts.shared[key] = _outcome_fields(t, facts)
+            values = base.copy()
+            outcome = values["value"]
             if outcome == "unknown":
-                result = if_unknown
+                values["result"] = if_unknown
             else:
-                result = "true" if outcome in wanted else "false"
-            return reason(
-                "outcome",
-                result,
-                detail,
-                value=outcome,
-                threshold=list(wanted),
-                evidence_date=date,
-                source=facts.params.response_reduction.source,
-            )
+                values["result"] = "true" if outcome in wanted else "false"
+            values["threshold"] = list(wanted)
+            return result_from(values)
 
         return evaluate
 
 
-def _outcome_text(t: TrialAssessment) -> tuple[str, dt.date | None]:
-    """How a trial's outcome was judged, and the date of the score it rests on."""
+def _outcome_fields(t: TrialAssessment, facts: Facts) -> dict[str, Any]:
+    """An `outcome` result's fields but `result` and `threshold`, in field order: how the
+    trial's outcome was judged, and the date of the score it rests on."""
     basis = t.outcome_basis or {}
+    date = None
     if "instrument" in basis:
         how = (
             f"{basis['instrument']} {basis['baseline']} → {basis['end']} "
             f"({basis['reduction']:.0%} fall)"
         )
-        return f"outcome of {t.drug} is {t.outcome}: {how}", basis.get("end_date")
-    if "stop_reason" in basis:
+        date = basis.get("end_date")
+    elif "stop_reason" in basis:
         how = f"stopped for {basis['stop_reason']}"
     else:
         how = "no baseline and end scores and no stop reason"
-    return f"outcome of {t.drug} is {t.outcome}: {how}", None
+    return {
+        "predicate": "outcome",
+        "result": None,
+        "detail": f"outcome of {t.drug} is {t.outcome}: {how}",
+        "source": facts.params.response_reduction.source,
+        "value": t.outcome,
+        "threshold": None,
+        "evidence_date": date,
+    }
 
 
 class StoppedFor(_Predicate):

@@ -143,13 +143,14 @@ def _thase_rush(
     as_of: dt.date,
 ) -> Literal["0", "I", "II", "III", "IV", "V"] | None:
     if not failed:
-        responded = any(
-            t.role == "antidepressant"
-            and t.status == "adequate"
-            and t.outcome in ("response", "remission")
-            for t in trials
-        )
-        return "0" if responded else None
+        for t in trials:  # any adequate antidepressant trial that worked
+            if (
+                t.role == "antidepressant"
+                and t.status == "adequate"
+                and t.outcome in ("response", "remission")
+            ):
+                return "0"
+        return None
     classes = {t.drug_class for t in failed}
     if len(classes) < 2:
         return "I"

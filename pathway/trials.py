@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pathway.catalog import Catalog, Role
 from pathway.parameters import Parameters
 from pathway.record import Trial
-from pathway.results import builder
+from pathway.results import builder, field_template
 
 Status = Literal["adequate", "in_progress", "inadequate"]
 Outcome = Literal["remission", "response", "partial", "none", "unknown"]
@@ -67,6 +67,18 @@ class TrialAssessment(BaseModel):
 
 
 _new_assessment = builder(TrialAssessment)
+# the order of the instance dict (repr and iteration follow it; so does model_dump, which emits
+# the public fields in declaration order all the same)
+_TEMPLATE = field_template(
+    TrialAssessment,
+    (
+        *("index", "drug", "drug_class", "role", "status", "reasons", "warnings"),
+        *("max_dose_mg", "min_adequate_dose_mg", "weeks_on_drug", "weeks_at_adequate_dose"),
+        *("adherence", "evaluation_due_on", "ongoing", "start", "end", "stop_reason"),
+        *("outcome", "outcome_basis", "days_on_drug", "days_at_adequate_dose"),
+        *("min_serum_mmol_l", "serum_level"),
+    ),
+)
 
 
 def _num(v: float | None) -> float | int | None:
@@ -75,7 +87,7 @@ def _num(v: float | None) -> float | int | None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Rules:
+class TrialRules:
     """The parameters a trial assessment reads, unwrapped from their `Param`s once per set."""
 
     min_days: int  # at an adequate dose, antidepressant role
@@ -100,15 +112,16 @@ class _DrugUse:
     min_serum: float | None  # minimum serum level (lithium augmentation)
 
 
-_RULES: dict[int, tuple[Parameters, _Rules]] = {}
+_RULES: dict[int, tuple[Parameters, TrialRules]] = {}
 _DRUGS: dict[tuple[int, str, str], _DrugUse] = {}  # by (catalog, drug name, role)
 _CATALOGS: dict[int, Catalog] = {}  # keeps the catalogs of `_DRUGS` alive, so ids stay unique
 
 
-def _rules(params: Parameters) -> _Rules:
+def trial_rules(params: Parameters) -> TrialRules:
+    """The parameters a trial assessment reads, unwrapped (once per set of parameters)."""
     hit = _RULES.get(id(params))
     if hit is None:  # keep the parameters alive so their id is never reused for another set
-        rules = _Rules(
+        rules = TrialRules(
             min_days=round(7 * params.min_weeks_at_adequate_dose.value),
             min_days_augmentation=round(7 * params.min_weeks_augmentation.value),
             min_adherence=params.min_adherence.value,
@@ -150,7 +163,7 @@ def _remember(key: Any, value: float) -> float:
 
 
 def _weeks(days: int) -> float:
-    """`round(days / 7, 1)`, remembered."""
+    """`round(days / 7, 1)`, remembered (callers look in `_ROUNDED` first: 0.0 is not found)."""
     w = _ROUNDED.get(days)
     return _remember(days, round(days / 7, 1)) if w is None else w
 
@@ -165,13 +178,19 @@ def assess_trial(
     scores: Scores,
 ) -> TrialAssessment:
     """Assess one trial as of a date."""
-    rules = _rules(params)
+    return assess_trial_with(trial, index, as_of.toordinal(), trial_rules(params), catalog, scores)
+
+
+def assess_trial_with(
+    trial: Trial, index: int, as_of_o: int, rules: TrialRules, catalog: Catalog, scores: Scores
+) -> TrialAssessment:
+    """`assess_trial`, with the as-of date as an ordinal and the parameters as `trial_rules(params)`
+    (for assessing several trials at once)."""
     role = trial.role
     use = _drug(catalog, trial.drug, role)
     min_mg, min_serum = use.min_mg, use.min_serum
     min_days = rules.min_days_augmentation if role == "augmentation" else rules.min_days
 
-    as_of_o = as_of.toordinal()
     start, end = trial.start, trial.end
     start_o = start.toordinal()
     end_o = end.toordinal() if end else None
@@ -234,38 +253,35 @@ def assess_trial(
     # the future, like any other data dated after the as-of date.
     stop_reason = None if ongoing else trial.stop_reason
     outcome, basis = _outcome(stop_reason, start_o, stop_o, rules, scores)
-    # the dict becomes the model's __dict__; keys in this order (model_dump follows it)
-    return _new_assessment(
-        {
-            "index": index,
-            "drug": use.name,
-            "drug_class": use.drug_class,
-            "role": role,
-            "status": status,
-            "reasons": reasons,
-            "warnings": ["adherence_unknown"] if adherence is None else [],
-            "max_dose_mg": int(max_mg) if float(max_mg).is_integer() else max_mg,
-            "min_adequate_dose_mg": None if by_level else use.min_mg_shown,
-            "weeks_on_drug": _weeks(on_days),
-            "weeks_at_adequate_dose": _weeks(adequate_days),
-            "adherence": adherence,
-            "evaluation_due_on": (_from_ordinal(due) if (due is not None and reached) else None),
-            "ongoing": ongoing,
-            "start": start,
-            "end": end,
-            "stop_reason": stop_reason,
-            "outcome": outcome,
-            "outcome_basis": basis,
-            "days_on_drug": on_days,
-            "days_at_adequate_dose": adequate_days,
-            "min_serum_mmol_l": min_serum,
-            "serum_level": serum_level,
-        },
-    )
+    values = _TEMPLATE.copy()  # every field is set below
+    values["index"] = index
+    values["drug"] = use.name
+    values["drug_class"] = use.drug_class
+    values["role"] = role
+    values["status"] = status
+    values["reasons"] = reasons
+    values["warnings"] = ["adherence_unknown"] if adherence is None else []
+    values["max_dose_mg"] = int(max_mg) if float(max_mg).is_integer() else max_mg
+    values["min_adequate_dose_mg"] = None if by_level else use.min_mg_shown
+    values["weeks_on_drug"] = _ROUNDED.get(on_days) or _weeks(on_days)
+    values["weeks_at_adequate_dose"] = _ROUNDED.get(adequate_days) or _weeks(adequate_days)
+    values["adherence"] = adherence
+    values["evaluation_due_on"] = _from_ordinal(due) if (due is not None and reached) else None
+    values["ongoing"] = ongoing
+    values["start"] = start
+    values["end"] = end
+    values["stop_reason"] = stop_reason
+    values["outcome"] = outcome
+    values["outcome_basis"] = basis
+    values["days_on_drug"] = on_days
+    values["days_at_adequate_dose"] = adequate_days
+    values["min_serum_mmol_l"] = min_serum
+    values["serum_level"] = serum_level
+    return _new_assessment(values)
 
 
 def _outcome(
-    stop_reason: str | None, start_o: int, stop_o: int, rules: _Rules, scores: Scores
+    stop_reason: str | None, start_o: int, stop_o: int, rules: TrialRules, scores: Scores
 ) -> tuple[Outcome, dict[str, Any] | None]:
     lookback, grace, min_gap = rules.lookback, rules.grace, rules.min_gap
     for inst in INSTRUMENT_PREFERENCE:
