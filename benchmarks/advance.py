@@ -21,16 +21,15 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
+from _postgres import scratch_schema  # noqa: E402
 
 from engine.clock import FixedClock  # noqa: E402
 from engine.db import SQLITE_SYNCHRONOUS, init_db, make_engine  # noqa: E402
@@ -137,23 +136,9 @@ def main() -> None:
             engine.dispose()
     if args.no_pg:
         return
-    schema = "bench_" + uuid.uuid4().hex[:10]
-    admin = sa.create_engine(args.pg)
-    try:
-        with admin.begin() as c:
-            c.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except sa.exc.OperationalError as exc:
-        print(f"PostgreSQL: skipped, no server at {args.pg} ({str(exc.orig).strip()[:80]})")
-        return
-    sep = "&" if "?" in args.pg else "?"
-    engine = make_engine(f"{args.pg}{sep}options={quote(f'-csearch_path={schema}')}")
-    try:
-        run(engine, args.n, "PostgreSQL (server defaults, loopback)")
-    finally:
-        engine.dispose()
-        with admin.begin() as c:
-            c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with scratch_schema(args.pg) as engine:
+        if engine is not None:
+            run(engine, args.n, "PostgreSQL (server defaults, loopback)")
 
 
 if __name__ == "__main__":
