@@ -39,20 +39,30 @@ class Enrollment(SQLModel, table=True):
 
     `next_due_on` is the first date with a worklist item if nothing new is recorded
     (`engine.worklist.next_due_on`), recomputed on every write so the board counts in SQL.
+    Two indexes only (a move rewrites an entry in each): those the board and worklist read.
     """
 
     __tablename__ = "enrollment"
     __table_args__ = (
-        sa.Index("ix_enrollment_definition", "definition_id", "definition_version", "state"),
+        sa.Index(
+            "ix_enrollment_state_entered",
+            "state",
+            "entered_state_on",
+            "definition_id",
+            "definition_version",
+        ),
+        sa.Index(
+            "ix_enrollment_state_due", "state", "next_due_on", "definition_id", "definition_version"
+        ),
     )
 
     patient_id: str = Field(primary_key=True, max_length=64)
     definition_id: str = Field(max_length=64)
     definition_version: str = Field(max_length=32)
-    state: str = Field(max_length=64, index=True)
+    state: str = Field(max_length=64)
     version: int
     entered_state_on: dt.date
-    next_due_on: dt.date | None = Field(default=None, index=True)
+    next_due_on: dt.date | None = Field(default=None)
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(sa_type=UTCDateTime)
 

@@ -113,8 +113,12 @@ def due_items(
             )
         )
 
-    results = guards if guards is not None else guard_results(definition, facts, state)
     risk = facts.life_threatening
+    results: list[GuardResult] = []  # read only with a risk on record or outside a decision
+    if guards is not None:
+        results = guards
+    elif risk is not None or kind != "decision":
+        results = guard_results(definition, facts, state)
     if risk is not None:
         escalation = [g for g in results if g.result == "true" and _uses_risk(definition, g)]
         since = risk.evidence_date or day

@@ -22,7 +22,7 @@ def migrated(request: pytest.FixtureRequest) -> sa.Engine:
 
 
 def test_init_db_reaches_the_single_head(migrated: sa.Engine) -> None:
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
     assert current_revision(migrated) == head_revision()
     assert init_db(migrated) == head_revision()  # idempotent
 
@@ -39,7 +39,7 @@ def test_migrations_run_down_and_up(migrated: sa.Engine) -> None:
     with migrated.begin() as conn:
         command.downgrade(alembic_config(conn), "base")
     assert set(sa.inspect(migrated).get_table_names()) <= {"alembic_version"}
-    assert init_db(migrated) == "0001"
+    assert init_db(migrated) == "0002"
     assert {"enrollment", "event"} <= set(sa.inspect(migrated).get_table_names())
 
 
@@ -50,3 +50,30 @@ def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_url: str) -> None:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
+
+
+def test_0002_replaces_the_enrollment_indexes_with_the_boards(migrated: sa.Engine) -> None:
+    def indexes() -> dict[str, list[str | None]]:
+        return {
+            ix["name"]: ix["column_names"]
+            for ix in sa.inspect(migrated).get_indexes("enrollment")
+            if ix["name"] is not None
+        }
+
+    with migrated.begin() as conn:
+        command.downgrade(alembic_config(conn), "0001")
+    assert set(indexes()) == {
+        "ix_enrollment_state",
+        "ix_enrollment_next_due_on",
+        "ix_enrollment_definition",
+    }
+    assert init_db(migrated) == "0002"
+    assert indexes() == {
+        "ix_enrollment_state_entered": [
+            "state",
+            "entered_state_on",
+            "definition_id",
+            "definition_version",
+        ],
+        "ix_enrollment_state_due": ["state", "next_due_on", "definition_id", "definition_version"],
+    }
