@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -137,13 +138,16 @@ def medians_of(
     medians: dict[str, float] = {}
     visited: dict[str, int] = {}
     for state in sorted(stays):
-        counts = sorted(c for c in stays[state] if c[1])
-        total = sum(n for _, n in counts)
+        counts = sorted(stays[state])
+        total = sum(map(_count, counts))
         if not total:
             continue
         visited[state] = total
         medians[state] = (_nth(counts, (total - 1) // 2) + _nth(counts, total // 2)) / 2
     return medians, visited
+
+
+_count = itemgetter(1)
 
 
 def _nth(counts: list[tuple[int, int]], k: int) -> int:

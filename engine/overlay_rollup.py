@@ -98,7 +98,7 @@ def read_rollup(conn: sa.Connection, q: CohortQuery) -> CohortCounts | None:
     if q.since is not None or q.state is not None or not installed(conn):
         return None
     dialect = conn.dialect.name
-    sql = q_.read(
+    edges_sql, now_sql, stays_sql = q_.read(
         dialect,
         by_id=q.definition_id is not None,
         by_version=q.definition_version is not None,
@@ -110,25 +110,26 @@ def read_rollup(conn: sa.Connection, q: CohortQuery) -> CohortCounts | None:
         params["definition_version"] = q.definition_version
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cur.execute(sql, params)
-        rows = cur.fetchall()
+        edges = cur.execute(edges_sql, params).fetchall()
+        now = cur.execute(now_sql, params).fetchall()
+        stayed = cur.execute(stays_sql, params).fetchall()
     finally:
         cur.close()
     counts = CohortCounts()
-    stays = counts.stays
-    for part, a, b, c, k, n in rows:
-        if part == "now":
-            counts.patients[a] += n
-            stays[a].append((k, n))
-        elif part == "stay":
-            stays[a].append((k, n))
-        elif k < 0:  # a move or enrollment after the window's end: read the log instead
+    for kind, a, b, c, k, n in edges:
+        if k < 0:  # a move or enrollment after the window's end: read the log instead
             return None
-        elif part == "enrolled":
+        if kind == "enrolled":
             counts.starts[c] += n
-        else:
-            key: EdgeKey = (a, b or OVERRIDE, c)
-            counts.traversals[key] += n
-            if part == "override":
-                counts.overrides[key] += n
+            continue
+        key: EdgeKey = (a, b or OVERRIDE, c)
+        counts.traversals[key] += n
+        if kind == "override":
+            counts.overrides[key] += n
+    patients, stays = counts.patients, counts.stays
+    for state, k, n in now:
+        patients[state] += n
+        stays[state].append((k, n))
+    for state, k, n in stayed:
+        stays[state].append((k, n))
     return counts

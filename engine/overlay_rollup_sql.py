@@ -210,9 +210,10 @@ WHERE pd.state <> e.state GROUP BY e.definition_id, e.definition_version, pd.sta
     ]
 
 
-def read(dialect: str, *, by_id: bool, by_version: bool) -> str:
-    """One statement for the driver (its own placeholders): edges, with the days from their
-    latest move to the end date; patients now, with their days in the state; the stays."""
+def read(dialect: str, *, by_id: bool, by_version: bool) -> tuple[str, str, str]:
+    """Three statements for the driver (its own placeholders): the edges, with the days from
+    their latest move to the end date; the patients now, by state and days in it; the stays.
+    Separate plain statements: a few thousand rows cost less this way than as one UNION."""
     pg = dialect == "postgresql"
 
     def param(name: str) -> str:
@@ -229,8 +230,9 @@ def read(dialect: str, *, by_id: bool, by_version: bool) -> str:
     if by_version:
         where.append(f"definition_version = {param('definition_version')}")
     w = " AND ".join(where)
-    return f"""
-SELECT kind AS part, from_state AS a, "trigger" AS b, to_state AS c, {age("last_on")} AS k,
-       n FROM cohort_edge WHERE {w}
-UNION ALL SELECT 'now', state, NULL, NULL, {age("since")}, n FROM cohort_now WHERE {w}
-UNION ALL SELECT 'stay', state, NULL, NULL, days, n FROM cohort_stay WHERE {w}"""
+    return (
+        f'SELECT kind, from_state, "trigger", to_state, {age("last_on")}, n '
+        f"FROM cohort_edge WHERE {w}",
+        f"SELECT state, {age('since')}, n FROM cohort_now WHERE {w}",
+        f"SELECT state, days, n FROM cohort_stay WHERE {w}",
+    )

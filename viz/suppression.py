@@ -13,15 +13,17 @@ The rule (used by the cohort overlay, documented in `viz/README.md`):
    counts), then the smallest; and the check runs again. Totals are cells like any
    other, so a total that would give a hidden cell away is hidden as well.
 
-The check is exact linear algebra over rationals: a hidden cell is disclosed exactly when its unit
-vector lies in the row space of the equations restricted to the hidden cells. Bounds remain
-(a hidden cell is still known to be at most its equation's total), as with any cell suppression.
+The check is exact linear algebra: a hidden cell is disclosed exactly when its unit vector lies in
+the row space of the equations restricted to the hidden cells, which Gauss–Jordan elimination on
+integer rows (fraction-free, each row kept divided by its gcd) decides without rounding. Bounds
+remain (a hidden cell is still known to be at most its equation's total), as with any cell
+suppression.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from fractions import Fraction
+from math import gcd
 from typing import Literal, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -43,9 +45,10 @@ def protect(
     first (the cohort overlay hides edge counts before the patients in a state).
     """
     order = {k: i for i, k in enumerate(values)}
+    cells = _incidence(equations)
     hidden: dict[K, Suppression] = {k: "primary" for k, v in values.items() if 1 <= v <= threshold}
-    while disclosed(list(hidden), equations):
-        pick = _complement(values, equations, hidden, order, rank)
+    while _pinned(list(hidden), cells):
+        pick = _complement(values, equations, cells, hidden, order, rank)
         if pick is None:  # nothing left to hide: every non-zero cell is hidden already
             break
         hidden[pick] = "complementary"
@@ -55,6 +58,7 @@ def protect(
 def _complement(
     values: Mapping[K, int],
     equations: Sequence[Equation[K]],
+    cells: Mapping[K, list[tuple[int, int]]],
     hidden: Mapping[K, Suppression],
     order: Mapping[K, int],
     rank: Callable[[K], int],
@@ -73,7 +77,7 @@ def _complement(
     return min(
         candidates,
         key=lambda k: (
-            len(disclosed([*hidden, k], equations)),
+            len(_pinned([*hidden, k], cells)),
             rank(k),
             values[k],
             order.get(k, 0),
@@ -83,38 +87,57 @@ def _complement(
 
 def disclosed(hidden: Sequence[K], equations: Sequence[Equation[K]]) -> list[K]:
     """Hidden cells that the equations pin down exactly (in the order of `hidden`)."""
-    column = {k: i for i, k in enumerate(hidden)}
-    rows: list[list[Fraction]] = []
-    for eq in equations:
-        if any(k in column for k in eq):
-            row = [Fraction(0)] * len(hidden)
-            for k, c in eq.items():
-                if k in column:
-                    row[column[k]] += c
-            rows.append(row)
+    return _pinned(hidden, _incidence(equations))
+
+
+def _incidence(equations: Sequence[Equation[K]]) -> dict[K, list[tuple[int, int]]]:
+    """Each cell's (equation number, coefficient) pairs: the equations' columns."""
+    cells: dict[K, list[tuple[int, int]]] = {}
+    for i, eq in enumerate(equations):
+        for k, c in eq.items():
+            if c:
+                cells.setdefault(k, []).append((i, c))
+    return cells
+
+
+def _pinned(hidden: Sequence[K], cells: Mapping[K, list[tuple[int, int]]]) -> list[K]:
+    """`disclosed`, from the equations' columns: the matrix is built from the hidden cells'
+    columns alone (a few short lists), not by reading every equation."""
+    by_equation: dict[int, list[int]] = {}
+    width = len(hidden)
+    for j, k in enumerate(hidden):
+        for i, c in cells.get(k, ()):
+            row = by_equation.get(i)
+            if row is None:
+                row = by_equation[i] = [0] * width
+            row[j] += c
     pinned: list[int] = []
-    for row in _reduced(rows, len(hidden)):
-        nonzero = [j for j, x in enumerate(row) if x != 0]
+    for row in _reduced(list(by_equation.values()), width):
+        nonzero = [j for j, x in enumerate(row) if x]
         if len(nonzero) == 1:
             pinned.append(nonzero[0])
     return [hidden[j] for j in sorted(pinned)]
 
 
-def _reduced(rows: list[list[Fraction]], width: int) -> list[list[Fraction]]:
-    """Reduced row echelon form (Gauss–Jordan), zero rows dropped."""
-    rows = [r[:] for r in rows]
+def _reduced(rows: list[list[int]], width: int) -> list[list[int]]:
+    """Reduced row echelon form up to a factor per row (fraction-free Gauss–Jordan on integers,
+    each row divided by the gcd of its entries), zero rows dropped. A row's nonzero entries are
+    where the rational reduced form has them."""
+    rows = [r[:] for r in rows if any(r)]
     lead = 0
     for col in range(width):
-        pivot = next((r for r in range(lead, len(rows)) if rows[r][col] != 0), None)
+        pivot = next((r for r in range(lead, len(rows)) if rows[r][col]), None)
         if pivot is None:
             continue
         rows[lead], rows[pivot] = rows[pivot], rows[lead]
-        p = rows[lead][col]
-        rows[lead] = [x / p for x in rows[lead]]
-        for r in range(len(rows)):
-            if r != lead and rows[r][col] != 0:
-                f = rows[r][col]
-                rows[r] = [a - f * b for a, b in zip(rows[r], rows[lead], strict=True)]
+        top = rows[lead]
+        p = top[col]
+        for r, row in enumerate(rows):
+            f = row[col]
+            if r != lead and f:
+                new = [p * a - f * b for a, b in zip(row, top, strict=True)]
+                g = gcd(*new)
+                rows[r] = [x // g for x in new] if g > 1 else new
         lead += 1
         if lead == len(rows):
             break

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import viz
 from pathway import load_definition
-from viz.suppression import protect
+from viz.suppression import disclosed, protect
 
 TRD = load_definition()
 AS_OF = date(2026, 6, 1)
@@ -170,3 +170,26 @@ def test_the_attack_catches_primary_suppression_alone(monkeypatch: Any) -> None:
     cohort = viz.aggregate(paths([(1, 40), (2, 30), (3, 4)]), as_of=AS_OF)
     published = json.loads(str(viz.render(TRD, fmt="json", cohort=cohort)))
     assert "edge:reassess--exit->exited" in attack(published)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    matrix=st.integers(min_value=1, max_value=6).flatmap(
+        lambda width: st.lists(
+            st.lists(st.integers(min_value=-3, max_value=3), min_size=width, max_size=width),
+            min_size=0,
+            max_size=7,
+        )
+    )
+)
+def test_disclosed_agrees_with_rational_rank(matrix: list[list[int]]) -> None:
+    """A cell is pinned down exactly when dropping its column lowers the rank (over rationals)."""
+    width = len(matrix[0]) if matrix else 1
+    cells = [f"c{j}" for j in range(width)]
+    equations = [{cells[j]: c for j, c in enumerate(row) if c} for row in matrix]
+    rational = [[Fraction(c) for c in row] for row in matrix]
+    full = rank(rational)
+    expected = [
+        c for j, c in enumerate(cells) if rank([r[:j] + r[j + 1 :] for r in rational]) < full
+    ]
+    assert disclosed(cells, equations) == expected
