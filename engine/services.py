@@ -90,26 +90,29 @@ class LoadedPatient:
 
 
 class RecordCache:
-    """Rebuilt records of recently seen (patient, version) pairs, least recently used dropped.
+    """The rebuilt record of recently seen patients, one version each, least recently used
+    dropped.
 
-    The log up to a version never changes (append-only, compare-and-swap), so the pair names a
-    record exactly: a hit skips rebuilding, validating and deriving it again (status then
-    advance, or two moves in a row, on the same patient).
+    The log up to a version never changes (append-only, compare-and-swap), so (patient, version)
+    names a record exactly: a hit skips rebuilding, validating and deriving it again (status then
+    advance, or two moves in a row, on the same patient). A newer version replaces the older one:
+    nothing reads a version that is no longer current, and keeping it would only feed the
+    garbage collector.
     """
 
     def __init__(self, size: int = 1024) -> None:
         self.size = size
-        self._data: OrderedDict[tuple[str, int], LoadedPatient] = OrderedDict()
+        self._data: OrderedDict[str, LoadedPatient] = OrderedDict()
 
     def get(self, patient_id: str, version: int) -> LoadedPatient | None:
-        key = (patient_id, version)
-        found = self._data.get(key)
-        if found is not None:
-            self._data.move_to_end(key)
+        found = self._data.get(patient_id)
+        if found is None or found.head.version != version:
+            return None
+        self._data.move_to_end(patient_id)
         return found
 
     def put(self, p: LoadedPatient) -> None:
-        key = (p.head.patient_id, p.head.version)
+        key = p.head.patient_id
         self._data[key] = p
         self._data.move_to_end(key)
         while len(self._data) > self.size:

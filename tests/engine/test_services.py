@@ -321,3 +321,27 @@ def test_unknown_guard_results_block_too(
     with pytest.raises(TransitionBlocked) as blocked:  # relapse needs a score: unknown
         svc.advance("P-0001", trigger="relapse", actor="a")
     assert blocked.value.result == "unknown"
+
+
+def test_the_record_cache_keeps_one_version_per_patient_and_never_serves_a_stale_one(
+    svc: Services, record_factory: Callable[..., Record], clock: FixedClock
+) -> None:
+    svc.enroll("P-0001", actor="dr-a", record=record_factory())
+    enrolled = svc.load("P-0001")
+    assert svc.cache.get("P-0001", enrolled.head.version) is not None
+    clock.advance(days=60)
+    svc.record(
+        "P-0001",
+        facts={
+            "fact": "measurement",
+            "date": clock.today().isoformat(),
+            "instrument": "PHQ-9",
+            "score": 17,
+        },
+        actor="a",
+    )
+    newer = svc.load("P-0001")
+    assert newer.head.version == enrolled.head.version + 1
+    assert svc.cache.get("P-0001", enrolled.head.version) is None  # replaced, not kept beside
+    assert svc.cache.get("P-0001", newer.head.version) is not None
+    assert len(newer.record.measurements) == len(enrolled.record.measurements) + 1
