@@ -155,3 +155,29 @@ def test_two_grouped_queries_and_no_patient_is_loaded(sqlite_url: str) -> None:
     histogram, due = statements
     assert "entered_state_on" in histogram and "next_due_on" not in histogram
     assert "next_due_on <=" in due and "IN (" in due
+
+
+@pytest.mark.parametrize("version", [None, "1.0.0"])
+def test_the_board_reads_only_its_covering_indexes_on_sqlite(
+    sqlite_url: str, version: str | None
+) -> None:
+    """Each board query is answered from one of the two enrollment indexes, no table lookups."""
+    from engine.board import due_by_state_query, histogram_query
+
+    insert(sqlite_url, ROWS)
+    engine = make_engine(sqlite_url)
+    queries = {
+        "ix_enrollment_state_entered": histogram_query(
+            TODAY, with_due=False, definition_version=version
+        ),
+        "ix_enrollment_state_due": due_by_state_query(
+            TODAY, states=["augment", "reassess"], definition_version=version
+        ),
+    }
+    with engine.connect() as c:
+        for index, query in queries.items():
+            sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(r[3] for r in c.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+            assert f"COVERING INDEX {index}" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan
+    engine.dispose()
