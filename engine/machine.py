@@ -21,7 +21,7 @@ from transitions import Machine
 
 from pathway.definition import Definition
 from pathway.errors import InvalidTrigger, TransitionBlocked
-from pathway.evaluation import GuardResult, guard_results
+from pathway.evaluation import GuardResult, guard_result, guard_results
 from pathway.evaluation import evaluate_state as pathway_evaluate_state
 from pathway.facts import Facts
 
@@ -113,13 +113,14 @@ def _build(
 def guard_for(definition: Definition, facts: Facts, state: str, trigger: str) -> GuardResult:
     """The guard result of one trigger from a state (InvalidTrigger if it does not leave it).
 
-    Taken from `pathway.guard_results` for the state (predicates are evaluated once per patient
-    and shared), so a move and `status` can never disagree on a guard.
+    The same evaluation as `pathway.guard_results` for the state, restricted to this trigger
+    (predicate results are shared through the facts' memo), so a move and `status` can never
+    disagree on a guard.
     """
     pm = machine_for(definition)
     if trigger not in pm.allowed(state):
         raise InvalidTrigger(trigger, state, list(pm.allowed(state)))
-    return next(g for g in guard_results(definition, facts, state) if g.trigger == trigger)
+    return guard_result(definition, facts, state, trigger)
 
 
 def step(definition: Definition, state: str, trigger: str, facts: Facts) -> Step:

@@ -117,19 +117,22 @@ class _StatePlan:
 _MAX_OUTCOMES = 4096  # distinct combinations remembered per state (3^predicates at most)
 
 
-def _plan(definition: Definition, state: str) -> _StatePlan:
+def _plan(definition: Definition, state: str, trigger: str | None = None) -> _StatePlan:
+    """The compiled plan of every trigger from a state, or (`trigger`) of that one alone."""
     cache = definition._evaluation_cache
-    plan: _StatePlan | None = cache.get(("plan", state))
+    plan: _StatePlan | None = cache.get(("plan", state, trigger))
     if plan is None:
-        plan = cache["plan", state] = _compile(definition, state)
+        plan = cache["plan", state, trigger] = _compile(definition, state, trigger)
     return plan
 
 
-def _compile(definition: Definition, state: str) -> _StatePlan:
+def _compile(definition: Definition, state: str, only: str | None = None) -> _StatePlan:
     table: dict[str, Predicate] = {}
     triggers, options, spans = [], [], []
     order: list[int] = []  # the leaves of every guard, trigger after trigger
     for trigger, transitions in definition.plan(state):
+        if only is not None and trigger != only:
+            continue
         start = len(order)
         compiled = tuple(
             (t.dest, None if t.guard is None else flatten(t.guard, table, order))
@@ -140,7 +143,8 @@ def _compile(definition: Definition, state: str) -> _StatePlan:
         spans.append(slice(start, len(order)))
     rec = definition.recommendation
     steps: tuple[tuple[str, Expr | None], ...] | None = None
-    if state == rec.state:
+    decision = state == rec.state and only is None  # one trigger alone recommends nothing
+    if decision:
         extended = dict(table)
         steps = tuple(
             (s.trigger, None if s.when is None else flatten(s.when, extended, []))
@@ -156,7 +160,7 @@ def _compile(definition: Definition, state: str) -> _StatePlan:
         gather=_gatherer(tuple(order)),
         spans=tuple(spans),
         steps=steps,
-        decision=state == rec.state,
+        decision=decision,
         outcomes={},
     )
 
@@ -209,6 +213,15 @@ def _run(
 def guard_results(definition: Definition, facts: Facts, state: str) -> list[GuardResult]:
     """One result per trigger from `state`: recommendation order first, then declaration order."""
     return _run(_plan(definition, state), facts)[0]
+
+
+def guard_result(definition: Definition, facts: Facts, state: str, trigger: str) -> GuardResult:
+    """The result of one trigger's guard from `state` (a trigger that does not leave the state:
+    KeyError). Exactly the entry of `guard_results` for it; only its own predicates run."""
+    guards = _run(_plan(definition, state, trigger), facts)[0]
+    if not guards:
+        raise KeyError(trigger)
+    return guards[0]
 
 
 def evaluate_state(

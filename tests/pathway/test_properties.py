@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pathway import RecordError, assess, default_catalog, derive, load_definition, parse_record
+from pathway.evaluation import guard_result, guard_results
 
 CATALOG = default_catalog()
 TRD = load_definition()  # module-level, so failing examples do not print it
@@ -287,3 +288,21 @@ def test_a_later_addressed_entry_never_adds_a_flag(record, as_of, kind, after):
     )
     _, now = _trials_by_index(addressed, as_of)
     assert set(now.flags) <= set(before.flags)
+
+
+@SETTINGS
+@given(record=records, as_of=as_of_dates, fresh=st.booleans())
+def test_one_triggers_guard_is_its_entry_among_the_states_guards(record, as_of, fresh):
+    """`guard_result` (a move evaluates only its trigger's guard) equals the entry of
+    `guard_results` for every state and trigger, whether the facts' memo is fresh or shared."""
+    rec = parse_record(record, catalog=CATALOG)
+    for state in TRD.state_by_id:
+        shared = derive(rec, as_of=as_of, params=TRD.parameters, catalog=CATALOG)
+        every = {g.trigger: g for g in guard_results(TRD, shared, state)}
+        for trigger, expected in every.items():
+            facts = (
+                derive(rec, as_of=as_of, params=TRD.parameters, catalog=CATALOG)
+                if fresh
+                else shared
+            )
+            assert guard_result(TRD, facts, state, trigger) == expected
