@@ -142,11 +142,7 @@ def measure(engine: sa.Engine, label: str, data: list[tuple[Any, ...]], runs: in
     floor_sql = "SELECT state, count(*) FROM enrollment GROUP BY state"
     # the board's own statements, compiled once, run through the driver
     dialect = engine.dialect
-    hist = str(
-        histogram_query(END, with_due=False).compile(
-            dialect=dialect, compile_kwargs={"literal_binds": True}
-        )
-    )
+    hist = str(histogram_query().compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     states = [r.state for r in result.rows if r.patients]
     by_state = str(
         due_by_state_query(END, states=states).compile(

@@ -83,24 +83,19 @@ def _filters(
 
 
 def histogram_query(
-    as_of: dt.date,
     *,
     state: str | None = None,
     definition_id: str | None = None,
     definition_version: str | None = None,
-    with_due: bool = True,
 ) -> sa.Select[Any]:
-    """Per (state, entry date): patients (and, `with_due`, those with a due item)."""
+    """Per (state, entry date): patients (the due counts come from `due_by_state_query`)."""
     import sqlalchemy as sa
 
     from engine.tables import enrollment_table
 
     enr = enrollment_table()
-    cols: list[Any] = [enr.c.state, enr.c.entered_state_on, sa.func.count()]
-    if with_due:
-        cols.append(sa.func.count().filter(enr.c.next_due_on <= as_of))
     return (
-        sa.select(*cols)
+        sa.select(enr.c.state, enr.c.entered_state_on, sa.func.count())
         .where(*_filters(enr, state, definition_id, definition_version))
         .group_by(enr.c.state, enr.c.entered_state_on)
     )
@@ -187,7 +182,7 @@ def compute(
         # read only the due part of the (state, next_due_on) index: one range per state (the
         # states are listed, so SQLite seeks each range instead of scanning the index).
         hists: dict[str, list[tuple[int, int]]] = {}
-        for s, entered, n in conn.execute(histogram_query(as_of, with_due=False, **where)):
+        for s, entered, n in conn.execute(histogram_query(**where)):
             hists.setdefault(s, []).append(((as_of - _date(entered)).days, n))
         dues: dict[str, int] = dict.fromkeys(hists, 0)
         if hists:

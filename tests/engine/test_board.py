@@ -167,9 +167,7 @@ def test_the_board_reads_only_its_covering_indexes_on_sqlite(
     insert(sqlite_url, ROWS)
     engine = make_engine(sqlite_url)
     queries = {
-        "ix_enrollment_state_entered": histogram_query(
-            TODAY, with_due=False, definition_version=version
-        ),
+        "ix_enrollment_state_entered": histogram_query(definition_version=version),
         "ix_enrollment_state_due": due_by_state_query(
             TODAY, states=["augment", "reassess"], definition_version=version
         ),
