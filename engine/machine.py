@@ -24,6 +24,7 @@ from pathway.errors import InvalidTrigger, TransitionBlocked
 from pathway.evaluation import GuardResult, guard_result, guard_results
 from pathway.evaluation import evaluate_state as pathway_evaluate_state
 from pathway.facts import Facts
+from pathway.results import construct
 
 _LOCK = threading.Lock()
 
@@ -131,7 +132,7 @@ def step(definition: Definition, state: str, trigger: str, facts: Facts) -> Step
     dests = machine_for(definition).destinations(trigger, state)
     if guard.to not in dests:  # pragma: no cover - the machine is built from the same edges
         raise RuntimeError(f"machine and definition disagree on {trigger} from {state}")
-    return Step.model_construct(trigger=trigger, from_state=state, to_state=guard.to, guard=guard)
+    return construct(Step, trigger=trigger, from_state=state, to_state=guard.to, guard=guard)
 
 
 class _Subject:

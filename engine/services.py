@@ -80,6 +80,12 @@ class LoadedPatient:
             self.derived[as_of] = found
         return found
 
+    def at(self, head: EnrollmentRow) -> LoadedPatient:
+        """The same record under a newer enrollment row (a move changes no fact)."""
+        return LoadedPatient(
+            head, self.definition, self.header, self.fact_payloads, self.record, self.derived
+        )
+
     def document(self) -> dict[str, Any]:
         """A fresh record document (plain data) to apply new facts to."""
         return rebuild(self.head.patient_id, self.header, self.fact_payloads)
@@ -171,7 +177,7 @@ class Services:
             raise StaleVersion(patient_id, expect, head.version)
         cached = self.cache.get(patient_id, head.version)
         if cached is not None:
-            return replace(cached, head=head)
+            return cached.at(head)
         definition = self.definitions.get(head.definition_id, head.definition_version)
         enrolled, *facts = json.loads("[" + ",".join(payloads) + "]")  # one parse for the log
         header = {"profile": enrolled.get("profile", {}), "history": enrolled.get("history", {})}
@@ -378,7 +384,7 @@ class Services:
             uow.patients.append(head, [event], expected_version=v - 1)
             uow.commit()
             log.info("%s: %s %s → %s (v%d)", patient_id, trigger, move.from_state, move.to_state, v)
-        self.cache.put(replace(p, head=head))  # a move changes no fact: same record
+        self.cache.put(p.at(head))
         return Moved(
             patient_id=patient_id,
             kind="transition",
@@ -439,7 +445,7 @@ class Services:
             uow.patients.append(head, [event], expected_version=v - 1)
             uow.commit()
             log.info("%s: override %s → %s (%s, v%d)", patient_id, state, to, reason, v)
-        self.cache.put(replace(p, head=head))
+        self.cache.put(p.at(head))
         return Moved(
             patient_id=patient_id,
             kind="override",
@@ -519,13 +525,17 @@ class Services:
             as_of=today,
             facts=facts if facts.as_of == today else None,
         )
-        return replace(
-            p.head,
-            state=to,
-            version=p.head.version + 1,
-            entered_state_on=day,
-            next_due_on=due,
-            updated_at=now,
+        h = p.head
+        return EnrollmentRow(
+            h.patient_id,
+            h.definition_id,
+            h.definition_version,
+            to,
+            h.version + 1,
+            day,
+            due,
+            h.created_at,
+            now,
         )
 
 

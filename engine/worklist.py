@@ -12,6 +12,7 @@ from pathway.definition import Definition
 from pathway.evaluation import GuardResult, guard_results
 from pathway.facts import Facts, derive
 from pathway.record import PatientRecord
+from pathway.results import construct
 from pathway.trials import INSTRUMENT_PREFERENCE
 
 if TYPE_CHECKING:
@@ -101,7 +102,8 @@ def due_items(
         item: ItemKind, due: dt.date, why: str, *sources: str | None, label: str | None = None
     ) -> None:
         out.append(
-            DueItem.model_construct(
+            construct(
+                DueItem,
                 patient=patient,
                 state=state,
                 item=item,

@@ -323,8 +323,10 @@ class PatientRecord(_Model):
     @field_validator("birth_year")
     @classmethod
     def _year(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is None:
+            return v
         today = (info.context or {}).get("today") or dt.date.today()
-        if v is not None and not 1900 <= v <= today.year:
+        if not 1900 <= v <= today.year:
             raise ValueError(f"birth_year must be 1900–{today.year}")
         return v
 
