@@ -8,8 +8,10 @@ PostgreSQL (a schema of its own, dropped afterwards; VACUUM ANALYZE after loadin
 autovacuum would). Best of R runs, in one process:
 (a) `engine.board.board(svc)`: the API call (unit of work, SQL, percentiles in Python);
 (b) the floor: `SELECT state, count(*) FROM enrollment GROUP BY state` through the driver;
-(c) the board's own SQL through the driver (what (a) costs beyond its queries).
-Goal: (a) ≤ 1.5× (b).
+(c) the board's own SQL through the driver (what (a) costs beyond its query);
+(d) the floor again with an index on (state) made for it: the schema has none, since the board
+    reads the counts the database keeps (`board_count`), so (b) scans the table.
+Goal: (a) ≤ 1.5× (b); (d) is printed so the ratio does not rest on a slow floor.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 from _postgres import scratch_schema  # noqa: E402
 
-from engine.board import board, due_by_state_query, histogram_query  # noqa: E402
+from engine.board import board, counts_query  # noqa: E402
 from engine.clock import FixedClock  # noqa: E402
 from engine.db import init_db, make_engine  # noqa: E402
 from engine.services import Services  # noqa: E402
@@ -126,7 +128,7 @@ def raw_runner(engine: sa.Engine) -> tuple[Callable[[str, tuple[Any, ...]], Any]
     def run(sql: str, params: tuple[Any, ...] = ()) -> Any:
         cur = dbapi.cursor()
         cur.execute(sql, params)
-        out = cur.fetchall()
+        out = cur.fetchall() if cur.description is not None else None
         cur.close()
         return out
 
@@ -140,27 +142,27 @@ def measure(engine: sa.Engine, label: str, data: list[tuple[Any, ...]], runs: in
     assert result.patients == len(data)
     run, raw = raw_runner(engine)
     floor_sql = "SELECT state, count(*) FROM enrollment GROUP BY state"
-    # the board's own statements, compiled once, run through the driver
-    dialect = engine.dialect
-    hist = str(histogram_query().compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-    states = [r.state for r in result.rows if r.patients]
-    by_state = str(
-        due_by_state_query(END, states=states).compile(
-            dialect=dialect, compile_kwargs={"literal_binds": True}
-        )
+    # the board's own statement, compiled once, run through the driver
+    own = str(
+        counts_query().compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
     )
-
-    def own_sql() -> None:
-        run(hist)
-        run(by_state)
+    states = [r.state for r in result.rows if r.patients]
 
     a = best(lambda: board(svc, as_of=END), runs)
     b = best(lambda: run(floor_sql), runs)
-    c = best(own_sql, runs)
+    c = best(lambda: run(own), runs)
+    # the floor again, given the best index it could have (made for it, dropped afterwards)
+    run("CREATE INDEX bench_floor_state ON enrollment (state)")
+    if engine.dialect.name == "postgresql":
+        run("ANALYZE enrollment")
+    d = best(lambda: run(floor_sql), runs)
+    run("DROP INDEX bench_floor_state")
+    raw.commit()
     raw.close()
     print(f"{label}: {len(data):,} enrolled patients in {len(states)} states")
     print(f"  board (API)            {a * 1e3:8.1f} ms")
     print(f"  raw GROUP BY state     {b * 1e3:8.1f} ms   → board {a / b:4.2f}× (goal ≤ 1.5×)")
+    print(f"  … with an index (state){d * 1e3:8.1f} ms   → board {a / d:4.2f}×")
     print(f"  board's SQL, raw       {c * 1e3:8.1f} ms   → API overhead {a / c:4.2f}×")
 
 

@@ -29,13 +29,17 @@ if TYPE_CHECKING:
 def verify(
     svc: Services, *, deep: bool = False, on_progress: Callable[[int], None] | None = None
 ) -> VerifyReport:
-    """Replay every patient: state, version, entry date, definition and record must agree.
+    """Replay every patient: state, version, entry date, definition and record must agree; and
+    the board's counts must equal a recount of the enrollments (SQL units of work).
 
     `deep` also re-evaluates every transition's guard from the facts known when it was taken.
     """
+    from engine.board import count_drift
+
     patients = events = 0
     mismatches: list[Mismatch] = []
     with svc.uow as uow:
+        drift = count_drift(uow.connection) if hasattr(uow, "connection") else []
         for head, log in uow.patients.iter_patients():
             patients += 1
             events += len(log)
@@ -45,7 +49,7 @@ def verify(
             ]
             if on_progress is not None:
                 on_progress(patients)
-    return VerifyReport(patients=patients, events=events, mismatches=mismatches)
+    return VerifyReport(patients=patients, events=events, mismatches=mismatches, board_counts=drift)
 
 
 def check_patient(

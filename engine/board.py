@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -82,45 +82,81 @@ def _filters(
     return out
 
 
-def histogram_query(
+def counts_query(
     *,
     state: str | None = None,
     definition_id: str | None = None,
     definition_version: str | None = None,
-) -> sa.Select[Any]:
-    """Per (state, entry date): patients (the due counts come from `due_by_state_query`)."""
+) -> sa.Select[str, str, dt.date, int]:
+    """Per (state, kind, day): patients, from `board_count` ('e': entered the state that day,
+    'd': next due that day); rows that sum to zero are left out."""
+    import sqlalchemy as sa
+
+    from engine.tables import board_count_table
+
+    bc = board_count_table()
+    n = sa.func.sum(bc.c.patients)
+    return (
+        sa.select(bc.c.state, bc.c.day_kind, bc.c.day, n)
+        .where(*_filters(bc, state, definition_id, definition_version))
+        .group_by(bc.c.state, bc.c.day_kind, bc.c.day)
+        .having(n != 0)
+    )
+
+
+def recount_query() -> sa.Select[str, str, str, str, dt.date, int]:
+    """What `board_count` must hold, counted from the enrollments (for `verify`)."""
     import sqlalchemy as sa
 
     from engine.tables import enrollment_table
 
     enr = enrollment_table()
-    return (
-        sa.select(enr.c.state, enr.c.entered_state_on, sa.func.count())
-        .where(*_filters(enr, state, definition_id, definition_version))
-        .group_by(enr.c.state, enr.c.entered_state_on)
-    )
+    parts = []
+    for kind, column in (("e", enr.c.entered_state_on), ("d", enr.c.next_due_on)):
+        keys = (enr.c.definition_id, enr.c.definition_version, enr.c.state, column)
+        parts.append(
+            sa.select(*keys[:3], sa.literal(kind).label("day_kind"), column.label("day"))
+            .add_columns(sa.func.count().label("patients"))
+            .where(column.is_not(None))
+            .group_by(*keys)
+        )
+    return sa.union_all(*parts)  # type: ignore[return-value]
 
 
-def due_by_state_query(
-    as_of: dt.date,
-    *,
-    states: list[str],
-    state: str | None = None,
-    definition_id: str | None = None,
-    definition_version: str | None = None,
-) -> sa.Select[str, int]:
-    """Patients with a due item in each of `states`: one range of the due index per state."""
+_CountKey = tuple[str, str, str, str, dt.date]  # definition, version, state, kind, day
+
+
+def count_drift(conn: sa.Connection) -> list[str]:
+    """Where `board_count` disagrees with the enrollments (empty when it is exact)."""
     import sqlalchemy as sa
 
-    from engine.tables import enrollment_table
+    from engine.tables import board_count_table
 
-    enr = enrollment_table()
-    where = _filters(enr, state, definition_id, definition_version)
-    return (
-        sa.select(enr.c.state, sa.func.count())
-        .where(*where, enr.c.state.in_(states), enr.c.next_due_on <= as_of)
-        .group_by(enr.c.state)
-    )
+    bc = board_count_table()
+    stored = sa.select(
+        bc.c.definition_id,
+        bc.c.definition_version,
+        bc.c.state,
+        bc.c.day_kind,
+        bc.c.day,
+        sa.func.sum(bc.c.patients),
+    ).group_by(bc.c.definition_id, bc.c.definition_version, bc.c.state, bc.c.day_kind, bc.c.day)
+    have: dict[_CountKey, int] = {
+        (a, b, c, d, _date(e)): n for a, b, c, d, e, n in conn.execute(stored)
+    }
+    want: dict[_CountKey, int] = {
+        (a, b, c, d, _date(e)): n for a, b, c, d, e, n in conn.execute(recount_query())
+    }
+    kinds = {"e": "entered", "d": "next due"}
+    out = []
+    for key in sorted(set(have) | set(want)):
+        if have.get(key, 0) != want.get(key, 0):
+            definition, version, state, kind, day = key
+            out.append(
+                f"board count {definition} {version} {state} ({kinds[kind]} {day.isoformat()}) "
+                f"is {have.get(key, 0)} but the enrollments give {want.get(key, 0)}"
+            )
+    return out
 
 
 def native_query(
@@ -162,11 +198,11 @@ def compute(
 ) -> Board:
     """The board on an open connection. With `definition`, every state is listed in its order.
 
-    Computed in SQL, no patient loaded: a GROUP BY gives, per state and entry date, how many
-    patients, and the percentiles come from that small histogram (exactly percentile_cont: days
-    are whole numbers); patients with a due item are those whose `next_due_on` (kept on every
-    write) has come. On PostgreSQL `method="percentile_cont"` asks the server instead (slower:
-    it sorts every state).
+    Computed in SQL, no patient loaded: `board_count`, which the database keeps on every write,
+    gives per state how many patients entered it on each day, and the percentiles come from that
+    small histogram (exactly percentile_cont: days are whole numbers); patients with a due item
+    are those whose `next_due_on` has come. On PostgreSQL `method="percentile_cont"` asks the
+    server instead, from the enrollments (slower: it sorts every state).
     """
     where = {
         "state": state,
@@ -178,20 +214,23 @@ def compute(
         for s, n, mid, high, due in conn.execute(native_query(as_of, **where)):
             stats[s] = (n, _days(mid), _days(high), due)
     else:
-        # One pass over the (state, entered_state_on) index for the histogram; the due counts
-        # read only the due part of the (state, next_due_on) index: one range per state (the
-        # states are listed, so SQLite seeks each range instead of scanning the index).
+        # `board_count` (kept by triggers): per state, patients by entry day and by due day
         hists: dict[str, list[tuple[int, int]]] = {}
-        for s, entered, n in conn.execute(histogram_query(**where)):
-            hists.setdefault(s, []).append(((as_of - _date(entered)).days, n))
-        dues: dict[str, int] = dict.fromkeys(hists, 0)
-        if hists:
-            query = due_by_state_query(as_of, states=sorted(hists), **where)
-            dues.update({s: n for s, n in conn.execute(query)})
+        dues: dict[str, int] = {}
+        for s, kind, day, n in conn.execute(counts_query(**where)):
+            if kind == "e":
+                hists.setdefault(s, []).append(((as_of - _date(day)).days, n))
+            elif _date(day) <= as_of:
+                dues[s] = dues.get(s, 0) + n
         for s, hist in hists.items():
             hist.sort()
             n = sum(c for _, c in hist)
-            stats[s] = (n, _days(percentile(hist, 0.5)), _days(percentile(hist, 0.9)), dues[s])
+            stats[s] = (
+                n,
+                _days(percentile(hist, 0.5)),
+                _days(percentile(hist, 0.9)),
+                dues.get(s, 0),
+            )
     rows = _rows(stats, definition, state)
     return Board(
         as_of=as_of,

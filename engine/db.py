@@ -5,10 +5,11 @@ SQLite is the default: a file (`pathway.db` in the working directory) in WAL mod
 guarantees that after an OS crash the last commits may roll back; `FULL` fsyncs the WAL on every
 commit (≈0.15–0.2 ms per commit here, see the README), which an interactive command can afford.
 The WAL is checkpointed automatically after 4,000 pages instead of SQLite's 1,000. A move writes
-~8 pages, so with the default one move in ~125 paid for a checkpoint (~1.7 ms measured here); at
-4,000 pages one in ~500 does (~2.6 ms), and a page rewritten by many moves is copied once, so the
-checkpoints cost less in all. The WAL file normally stays under ~16 MB. PostgreSQL is used by URL
-(`postgresql+psycopg://…`) with its durable defaults. Nothing here connects at import time.
+~5–8 pages, so with the default one move in ~125–200 paid for a checkpoint (~1.2–2.4 ms measured
+here); at 4,000 pages one in ~500–800 does (~2.5 ms), and a page rewritten by many moves is copied
+once, so the checkpoints cost less in all. The WAL file normally stays under ~16 MB. PostgreSQL
+is used by URL (`postgresql+psycopg://…`) with its durable defaults. Nothing here connects at
+import time.
 """
 
 from __future__ import annotations

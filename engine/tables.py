@@ -39,22 +39,10 @@ class Enrollment(SQLModel, table=True):
 
     `next_due_on` is the first date with a worklist item if nothing new is recorded
     (`engine.worklist.next_due_on`), recomputed on every write so the board counts in SQL.
-    Two indexes only (a move rewrites an entry in each): those the board and worklist read.
+    No secondary index: the board reads `board_count`, which triggers keep.
     """
 
     __tablename__ = "enrollment"
-    __table_args__ = (
-        sa.Index(
-            "ix_enrollment_state_entered",
-            "state",
-            "entered_state_on",
-            "definition_id",
-            "definition_version",
-        ),
-        sa.Index(
-            "ix_enrollment_state_due", "state", "next_due_on", "definition_id", "definition_version"
-        ),
-    )
 
     patient_id: str = Field(primary_key=True, max_length=64)
     definition_id: str = Field(max_length=64)
@@ -92,9 +80,33 @@ class Event(SQLModel, table=True):
     payload: str = Field(sa_type=sa.Text)
 
 
+class BoardCount(SQLModel, table=True):
+    """Patients per (definition version, state) who entered it on `day` (`day_kind` 'e') or
+    have their next due date on `day` ('d'). Kept by triggers on `enrollment` (migration 0003)
+    in the transaction of every write; the board reads it instead of scanning enrollments."""
+
+    __tablename__ = "board_count"
+    __table_args__ = (
+        sa.CheckConstraint("day_kind IN ('e', 'd')", name="ck_board_count_day_kind"),
+        {"sqlite_with_rowid": False},
+    )
+
+    definition_id: str = Field(primary_key=True, max_length=64)
+    definition_version: str = Field(primary_key=True, max_length=32)
+    state: str = Field(primary_key=True, max_length=64)
+    day_kind: str = Field(primary_key=True, max_length=1)
+    day: dt.date = Field(primary_key=True)
+    patients: int
+
+
 def enrollment_table() -> sa.Table:
     """The enrollment table (typed access for Core statements)."""
     return SQLModel.metadata.tables["enrollment"]
+
+
+def board_count_table() -> sa.Table:
+    """The board's counts (typed access for Core statements)."""
+    return SQLModel.metadata.tables["board_count"]
 
 
 def event_table() -> sa.Table:

@@ -127,15 +127,18 @@ class Mismatch(_View):
 
 
 class VerifyReport(_View):
-    """Every patient replayed: state, version and record rebuilt from the log."""
+    """Every patient replayed: state, version and record rebuilt from the log; and the board's
+    counts recounted from the enrollments."""
 
     patients: int
     events: int
     mismatches: list[Mismatch]
+    # where the board's counts (`board_count`) disagree with the enrollments
+    board_counts: list[str] = []
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches
+        return not self.mismatches and not self.board_counts
 
 
 class MigrationFinding(_View):

@@ -357,7 +357,7 @@ def worklist(
 ) -> Worklist:
     """The worklist from the database, most urgent first.
 
-    Only enrollments whose `next_due_on` has come are read (an index serves it); each one's
+    Only enrollments whose `next_due_on` has come are read (one pass over the table); each one's
     record is rebuilt from its log and its items evaluated as of `as_of` (default today).
     `limit` keeps the first N items.
     """

@@ -83,6 +83,18 @@ def test_verify_reports_tampering(moved: Services, sql: str, problem: str) -> No
     assert any(problem in m.problem for m in report.mismatches), report.mismatches
 
 
+def test_verify_reports_board_counts_that_disagree_with_the_enrollments(moved: Services) -> None:
+    engine = moved.uow.engine  # type: ignore[attr-defined]
+    assert moved.verify().board_counts == []
+    with engine.begin() as c:  # a count changed behind the triggers' back
+        c.exec_driver_sql("UPDATE board_count SET patients = 7 WHERE state = 'reassess'")
+    report = moved.verify()
+    assert not report.ok and report.mismatches == []
+    assert any(
+        "reassess" in p and "is 7 but the enrollments give" in p for p in report.board_counts
+    )
+
+
 def test_deep_verify_replays_each_guard_from_the_facts_known_then(moved: Services) -> None:
     engine = moved.uow.engine  # type: ignore[attr-defined]
     with engine.begin() as c:  # rewrite history: the trial now started yesterday

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
 from engine_support import TODAY
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from engine.board import Board, compute, percentile
+from engine.board import Board, compute, count_drift, percentile
 from engine.board import board as board_of
 from engine.clock import FixedClock
-from engine.db import make_engine
+from engine.db import init_db, make_engine
 from engine.services import Services
 from engine.tables import enrollment_table
 
@@ -141,7 +144,7 @@ def test_postgres_percentile_cont_agrees_with_the_histogram(
     assert native == histogram
 
 
-def test_two_grouped_queries_and_no_patient_is_loaded(sqlite_url: str) -> None:
+def test_one_query_of_the_counts_and_no_patient_is_loaded(sqlite_url: str) -> None:
     insert(sqlite_url, ROWS)
     engine = make_engine(sqlite_url)
     statements: list[str] = []
@@ -150,32 +153,97 @@ def test_two_grouped_queries_and_no_patient_is_loaded(sqlite_url: str) -> None:
         b = compute(conn, as_of=TODAY)
     engine.dispose()
     assert b.patients == len(ROWS)
-    assert len(statements) == 2 and all("GROUP BY" in s for s in statements)
-    assert not any("event" in s for s in statements)
-    histogram, due = statements
-    assert "entered_state_on" in histogram and "next_due_on" not in histogram
-    assert "next_due_on <=" in due and "IN (" in due
+    assert len(statements) == 1 and "FROM board_count" in statements[0]
+    assert "enrollment" not in statements[0] and "event" not in statements[0]
 
 
-@pytest.mark.parametrize("version", [None, "1.0.0"])
-def test_the_board_reads_only_its_covering_indexes_on_sqlite(
-    sqlite_url: str, version: str | None
+# One write to `enrollment`: insert a new patient, move one (state, entry or due date), or delete.
+_write = st.tuples(
+    st.sampled_from(["insert", "update", "delete"]),
+    st.integers(0, 5),  # which patient
+    st.sampled_from(["reassess", "augment", "switch"]),
+    st.integers(0, 3),  # entry: days before TODAY
+    st.one_of(st.none(), st.integers(-2, 2)),  # next due: days from TODAY
+    st.sampled_from(["1.0.0", "0.9.0"]),
+)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fresh_db(request: pytest.FixtureRequest) -> Iterator[Callable[[], sa.Engine]]:
+    """A factory of empty databases at the latest schema (one per hypothesis example)."""
+    made: list[sa.Engine] = []
+    schemas: list[str] = []
+
+    def make() -> sa.Engine:
+        if request.param == "sqlite":
+            engine = make_engine("sqlite://")
+        else:
+            base = str(request.getfixturevalue("pg_base"))
+            schemas.append("pw_" + uuid.uuid4().hex[:12])
+            with sa.create_engine(base).begin() as c:
+                c.exec_driver_sql(f"CREATE SCHEMA {schemas[-1]}")
+            engine = make_engine(base, schema=schemas[-1])
+        init_db(engine)
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.dispose()
+    if schemas:
+        admin = sa.create_engine(str(request.getfixturevalue("pg_base")))
+        with admin.begin() as c:
+            for schema in schemas:
+                c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(writes=st.lists(_write, max_size=25))
+def test_board_count_always_equals_a_recount_of_the_enrollments(
+    fresh_db: Callable[[], sa.Engine], writes: list[tuple[str, int, str, int, int | None, str]]
 ) -> None:
-    """Each board query is answered from one of the two enrollment indexes, no table lookups."""
-    from engine.board import due_by_state_query, histogram_query
+    """Whatever is written to `enrollment`, by any statement, the triggers keep the counts exact."""
+    engine = fresh_db()
+    enr = enrollment_table()
+    with engine.begin() as c:
+        for op, i, state, days, due, version in writes:
+            pid = f"H-{i}"
+            values = {
+                "state": state,
+                "entered_state_on": TODAY - dt.timedelta(days=days),
+                "next_due_on": None if due is None else TODAY + dt.timedelta(days=due),
+                "updated_at": NOW,
+            }
+            exists = c.execute(sa.select(enr.c.version).where(enr.c.patient_id == pid)).first()
+            if op == "delete" and exists:
+                c.execute(sa.delete(enr).where(enr.c.patient_id == pid))
+            elif exists:
+                c.execute(sa.update(enr).where(enr.c.patient_id == pid).values(**values))
+            elif op != "delete":
+                c.execute(
+                    sa.insert(enr).values(
+                        patient_id=pid,
+                        definition_id="trd",
+                        definition_version=version,
+                        version=1,
+                        created_at=NOW,
+                        **values,
+                    )
+                )
+            assert count_drift(c) == []
 
+
+def test_count_drift_is_reported(sqlite_url: str) -> None:
     insert(sqlite_url, ROWS)
     engine = make_engine(sqlite_url)
-    queries = {
-        "ix_enrollment_state_entered": histogram_query(definition_version=version),
-        "ix_enrollment_state_due": due_by_state_query(
-            TODAY, states=["augment", "reassess"], definition_version=version
-        ),
-    }
-    with engine.connect() as c:
-        for index, query in queries.items():
-            sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
-            plan = " ".join(r[3] for r in c.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
-            assert f"COVERING INDEX {index}" in plan, plan
-            assert "TEMP B-TREE" not in plan, plan
+    with engine.begin() as c:
+        assert count_drift(c) == []
+        c.exec_driver_sql("UPDATE board_count SET patients = patients + 1 WHERE state = 'augment'")
+        drift = count_drift(c)
     engine.dispose()
+    assert drift and all("augment" in d and "but the enrollments give" in d for d in drift)

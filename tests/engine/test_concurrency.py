@@ -138,3 +138,32 @@ def test_a_writer_that_read_an_old_version_is_told_before_anything_is_written(
             actor="second",
             expect_version=version,
         )
+
+
+def test_writers_moving_different_patients_crosswise_keep_the_board_counts(db_url: str) -> None:
+    """Moves in opposite directions at once (A: reassess → augment, B: augment → reassess, …)
+    touch the same counter rows; all succeed, none deadlocks, and the counts stay exact."""
+    from engine.board import count_drift
+
+    setup = services(db_url)
+    for i in range(N):
+        setup.enroll(f"X-{i}", actor="setup")
+    setup.uow.engine.dispose()  # type: ignore[attr-defined]
+    states = ["reassess", "augment"]
+
+    def shuttle(i: int) -> int:
+        svc = services(db_url)
+        try:
+            for k in range(6):  # half the threads start on the other foot
+                to = states[(k + i) % 2]
+                svc.override(f"X-{i}", to=to, reason="clinical_judgement", note="test", actor="c")
+            return 6
+        finally:
+            svc.uow.engine.dispose()  # type: ignore[attr-defined]
+
+    with ThreadPoolExecutor(N) as pool:
+        assert sum(pool.map(shuttle, range(N))) == 6 * N
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        assert count_drift(conn) == []
+    engine.dispose()

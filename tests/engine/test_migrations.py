@@ -3,6 +3,8 @@ migrations run down and up again."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -22,7 +24,7 @@ def migrated(request: pytest.FixtureRequest) -> sa.Engine:
 
 
 def test_init_db_reaches_the_single_head(migrated: sa.Engine) -> None:
-    assert head_revision() == "0002"
+    assert head_revision() == "0003"
     assert current_revision(migrated) == head_revision()
     assert init_db(migrated) == head_revision()  # idempotent
 
@@ -39,7 +41,7 @@ def test_migrations_run_down_and_up(migrated: sa.Engine) -> None:
     with migrated.begin() as conn:
         command.downgrade(alembic_config(conn), "base")
     assert set(sa.inspect(migrated).get_table_names()) <= {"alembic_version"}
-    assert init_db(migrated) == "0002"
+    assert init_db(migrated) == "0003"
     assert {"enrollment", "event"} <= set(sa.inspect(migrated).get_table_names())
 
 
@@ -53,23 +55,25 @@ def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_url: str) -> None:
     engine.dispose()
 
 
-def test_0002_replaces_the_enrollment_indexes_with_the_boards(migrated: sa.Engine) -> None:
-    def indexes() -> dict[str, list[str | None]]:
-        return {
-            ix["name"]: ix["column_names"]
-            for ix in sa.inspect(migrated).get_indexes("enrollment")
-            if ix["name"] is not None
-        }
+def _indexes(engine: sa.Engine) -> dict[str, list[str | None]]:
+    return {
+        ix["name"]: ix["column_names"]
+        for ix in sa.inspect(engine).get_indexes("enrollment")
+        if ix["name"] is not None
+    }
 
+
+def test_0002_replaces_the_enrollment_indexes_with_the_boards(migrated: sa.Engine) -> None:
     with migrated.begin() as conn:
         command.downgrade(alembic_config(conn), "0001")
-    assert set(indexes()) == {
+    assert set(_indexes(migrated)) == {
         "ix_enrollment_state",
         "ix_enrollment_next_due_on",
         "ix_enrollment_definition",
     }
-    assert init_db(migrated) == "0002"
-    assert indexes() == {
+    with migrated.begin() as conn:
+        command.upgrade(alembic_config(conn), "0002")
+    assert _indexes(migrated) == {
         "ix_enrollment_state_entered": [
             "state",
             "entered_state_on",
@@ -78,3 +82,57 @@ def test_0002_replaces_the_enrollment_indexes_with_the_boards(migrated: sa.Engin
         ],
         "ix_enrollment_state_due": ["state", "next_due_on", "definition_id", "definition_version"],
     }
+
+
+def test_0003_fills_board_count_from_the_enrollments_and_keeps_it(migrated: sa.Engine) -> None:
+    """Enrollments written before 0003 are counted by its backfill; later writes by triggers."""
+    from engine.board import count_drift
+
+    with migrated.begin() as conn:
+        command.downgrade(alembic_config(conn), "0002")
+    assert "board_count" not in sa.inspect(migrated).get_table_names()
+    enr = sa.table(
+        "enrollment",
+        *(sa.column(c) for c in ("patient_id", "definition_id", "definition_version", "state")),
+        *(sa.column(c) for c in ("version", "created_at", "updated_at")),
+        sa.column("entered_state_on", sa.Date),
+        sa.column("next_due_on", sa.Date),
+    )
+    now = dt.datetime(2026, 6, 1, 12)
+    rows = [
+        ("M-1", "reassess", dt.date(2026, 5, 1), dt.date(2026, 5, 15)),
+        ("M-2", "reassess", dt.date(2026, 5, 1), None),
+        ("M-3", "augment", dt.date(2026, 4, 2), dt.date(2026, 6, 3)),
+    ]
+    with migrated.begin() as conn:
+        conn.execute(
+            sa.insert(enr),
+            [
+                {
+                    "patient_id": pid,
+                    "definition_id": "trd",
+                    "definition_version": "1.0.0",
+                    "state": state,
+                    "version": 1,
+                    "entered_state_on": entered,
+                    "next_due_on": due,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for pid, state, entered, due in rows
+            ],
+        )
+    assert init_db(migrated) == "0003"
+    assert _indexes(migrated) == {}
+    with migrated.begin() as conn:
+        counts = conn.exec_driver_sql(
+            "SELECT state, day_kind, patients FROM board_count ORDER BY state, day_kind, day"
+        ).all()
+        assert [tuple(r) for r in counts] == [
+            ("augment", "d", 1),
+            ("augment", "e", 1),
+            ("reassess", "d", 1),
+            ("reassess", "e", 2),
+        ]
+        conn.execute(sa.update(enr).where(enr.c.patient_id == "M-2").values(state="switch"))
+        assert count_drift(conn) == []

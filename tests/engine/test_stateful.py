@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import event as hyp_event
 from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from sqlmodel import SQLModel
 
 from engine.audit import check_patient
+from engine.board import count_drift
 from engine.clock import FixedClock
-from engine.db import make_engine
+from engine.db import init_db, make_engine
 from engine.errors import BeforeEntry, FutureDate, InvalidOverride, UnknownReasonCode
 from engine.fake import FakeUnitOfWork
 from engine.reasons import REASON_CODES
@@ -269,8 +269,13 @@ class SqliteEngineMachine(EngineMachine):
 
     def make_uow(self) -> UnitOfWork:
         self.engine = make_engine("sqlite://")
-        SQLModel.metadata.create_all(self.engine)
+        init_db(self.engine)  # the migrations: tables and the board's count triggers
         return SqlUnitOfWork(self.engine)
+
+    @invariant()
+    def board_counts_are_exact(self) -> None:
+        with self.engine.connect() as conn:
+            assert count_drift(conn) == []
 
     def dispose(self) -> None:
         self.engine.dispose()
