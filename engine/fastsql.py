@@ -72,6 +72,14 @@ class Codec:
             f"VALUES ({', '.join([ph] * len(ENROLLMENT_COLUMNS))})"
         )
 
+    def insert_enrollment_rows(self, rows: Sequence[Any]) -> tuple[str, list[Any]]:
+        """PostgreSQL: many enrollments as one INSERT, so the board's count trigger fires once
+        and takes its counter rows in key order (an executemany fires it once per row, and rows
+        locked across statements could deadlock with a concurrent move)."""
+        values = ", ".join(["(" + ", ".join(["%s"] * len(ENROLLMENT_COLUMNS)) + ")"] * len(rows))
+        params = [v for r in rows for v in self.enrollment_params(r)]
+        return f"INSERT INTO enrollment ({', '.join(ENROLLMENT_COLUMNS)}) VALUES {values}", params
+
     def swap_and_insert(
         self, row: Any, events: Sequence[Any], expected: int
     ) -> tuple[str, list[Any]]:
