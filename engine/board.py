@@ -139,8 +139,8 @@ def count_drift(conn: sa.Connection) -> list[str]:
         bc.c.state,
         bc.c.day_kind,
         bc.c.day,
-        sa.func.sum(bc.c.patients),
-    ).group_by(bc.c.definition_id, bc.c.definition_version, bc.c.state, bc.c.day_kind, bc.c.day)
+        bc.c.patients,
+    )
     have: dict[_CountKey, int] = {
         (a, b, c, d, _date(e)): n for a, b, c, d, e, n in conn.execute(stored)
     }
