@@ -428,7 +428,8 @@ def verify(
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Replay every patient's log and compare with the stored state; exit 1 on any mismatch."""
+    """Replay every patient's log against the stored state and recount the board; exit 1 on any
+    mismatch."""
     with services(db) as svc:
         report = svc.verify(deep=deep)
     if json_out:
