@@ -273,11 +273,8 @@ class SqlRepository:
             cur.execute("BEGIN")
         try:
             adds = [(r, evs) for r, evs, v in pending if v is None]
-            if adds and c.sqlite:
-                cur.executemany(c.insert_enrollments, [c.enrollment_params(r) for r, _ in adds])
-            elif adds:  # PostgreSQL: one statement per 1,000 rows (see insert_enrollment_rows)
-                for i in range(0, len(adds), 1000):
-                    cur.execute(*c.insert_enrollment_rows([r for r, _ in adds[i : i + 1000]]))
+            for i in range(0, len(adds), 1000):  # one statement per 1,000 rows
+                cur.execute(*c.insert_enrollment_rows([r for r, _ in adds[i : i + 1000]]))
             for row, _, expected in pending:
                 if expected is not None:
                     cur.execute(c.swap, c.swap_params(row, expected))
