@@ -70,15 +70,15 @@ def percentile(hist: Sequence[tuple[int, int]], p: float) -> float | None:
 
 
 def _filters(
-    enr: sa.Table, state: str | None, definition_id: str | None, definition_version: str | None
+    table: sa.Table, state: str | None, definition_id: str | None, definition_version: str | None
 ) -> list[sa.ColumnElement[bool]]:
     out: list[sa.ColumnElement[bool]] = []
     if state is not None:
-        out.append(enr.c.state == state)
+        out.append(table.c.state == state)
     if definition_id is not None:
-        out.append(enr.c.definition_id == definition_id)
+        out.append(table.c.definition_id == definition_id)
     if definition_version is not None:
-        out.append(enr.c.definition_version == definition_version)
+        out.append(table.c.definition_version == definition_version)
     return out
 
 

@@ -25,19 +25,28 @@ depends_on: str | None = None
 DEFINITION = ["definition_id", "definition_version"]
 KEY = "definition_id, definition_version, state, day_kind, day"
 
-_SQLITE_UPSERT = (
-    f"INSERT INTO board_count ({KEY}, patients) {{rows}} "
-    "ON CONFLICT DO UPDATE SET patients = patients + excluded.patients;"
-)
-
 
 def _sqlite_add(row: str, kind: str, column: str, delta: int) -> str:
     """Add `delta` to the count of a row's (state, day) of a kind (nothing for a null day)."""
-    rows = (
-        f"SELECT {row}.definition_id, {row}.definition_version, {row}.state, '{kind}', "
-        f"{row}.{column}, {delta} WHERE {row}.{column} IS NOT NULL"
+    return (
+        f"INSERT INTO board_count ({KEY}, patients) SELECT {row}.definition_id, "
+        f"{row}.definition_version, {row}.state, '{kind}', {row}.{column}, {delta} "
+        f"WHERE {row}.{column} IS NOT NULL "
+        "ON CONFLICT DO UPDATE SET patients = patients + excluded.patients;"
     )
-    return _SQLITE_UPSERT.format(rows=rows)
+
+
+def _sqlite_move(name: str, kind: str, column: str) -> str:
+    """An update trigger moving one count of a kind, when its key columns change."""
+    watched = ["definition_id", "definition_version", "state", column]
+    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in watched)
+    return (
+        f"CREATE TRIGGER {name} AFTER UPDATE OF {', '.join(watched)} ON enrollment "
+        f"WHEN {changed} BEGIN "
+        + _sqlite_add("OLD", kind, column, -1)
+        + _sqlite_add("NEW", kind, column, 1)
+        + " END"
+    )
 
 
 SQLITE_TRIGGERS = [
@@ -45,20 +54,8 @@ SQLITE_TRIGGERS = [
     + _sqlite_add("NEW", "e", "entered_state_on", 1)
     + _sqlite_add("NEW", "d", "next_due_on", 1)
     + " END",
-    "CREATE TRIGGER board_count_entered AFTER UPDATE OF definition_id, definition_version, "
-    "state, entered_state_on ON enrollment WHEN OLD.state IS NOT NEW.state "
-    "OR OLD.entered_state_on IS NOT NEW.entered_state_on OR OLD.definition_id IS NOT "
-    "NEW.definition_id OR OLD.definition_version IS NOT NEW.definition_version BEGIN "
-    + _sqlite_add("OLD", "e", "entered_state_on", -1)
-    + _sqlite_add("NEW", "e", "entered_state_on", 1)
-    + " END",
-    "CREATE TRIGGER board_count_due AFTER UPDATE OF definition_id, definition_version, state, "
-    "next_due_on ON enrollment WHEN OLD.state IS NOT NEW.state "
-    "OR OLD.next_due_on IS NOT NEW.next_due_on OR OLD.definition_id IS NOT NEW.definition_id "
-    "OR OLD.definition_version IS NOT NEW.definition_version BEGIN "
-    + _sqlite_add("OLD", "d", "next_due_on", -1)
-    + _sqlite_add("NEW", "d", "next_due_on", 1)
-    + " END",
+    _sqlite_move("board_count_entered", "e", "entered_state_on"),
+    _sqlite_move("board_count_due", "d", "next_due_on"),
     "CREATE TRIGGER board_count_delete AFTER DELETE ON enrollment BEGIN "
     + _sqlite_add("OLD", "e", "entered_state_on", -1)
     + _sqlite_add("OLD", "d", "next_due_on", -1)
