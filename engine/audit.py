@@ -97,6 +97,7 @@ def _recheck_guards(
 ) -> list[str]:
     out: list[str] = []
     doc = new_document(patient_id, header)
+    entered = log[0].effective_on if log else None  # enrollment: the initial state's entry
     for e in log:
         if e.kind == "fact":
             apply(doc, e.data())
@@ -107,6 +108,7 @@ def _recheck_guards(
                 as_of=e.effective_on,
                 params=definition.parameters,
                 catalog=definition.catalog,
+                entered_state_on=definition.judged_since(e.from_state, entered or e.effective_on),
             )
             try:
                 g = guard_for(definition, facts, e.from_state, e.trigger)
@@ -118,6 +120,8 @@ def _recheck_guards(
                     f"version {e.version}: '{e.trigger}' from '{e.from_state}' replays "
                     f"as {g.result} → '{g.to}', but the log moved to '{e.to_state}'"
                 )
+        if e.to_state is not None:
+            entered = e.effective_on
     return out
 
 
@@ -143,7 +147,13 @@ def migrate_check(
             old_on = enabled_triggers(
                 old,
                 head.state,
-                derive(record, as_of=day, params=old.parameters, catalog=old.catalog),
+                derive(
+                    record,
+                    as_of=day,
+                    params=old.parameters,
+                    catalog=old.catalog,
+                    entered_state_on=old.judged_since(head.state, head.entered_state_on),
+                ),
             )
             if head.state not in target.state_by_id:
                 findings.append(
@@ -172,7 +182,13 @@ def migrate_check(
             new_on = enabled_triggers(
                 target,
                 head.state,
-                derive(new_record, as_of=day, params=target.parameters, catalog=target.catalog),
+                derive(
+                    new_record,
+                    as_of=day,
+                    params=target.parameters,
+                    catalog=target.catalog,
+                    entered_state_on=target.judged_since(head.state, head.entered_state_on),
+                ),
             )
             if new_on != old_on:
                 findings.append(

@@ -67,17 +67,25 @@ class LoadedPatient:
     header: dict[str, Any]
     fact_payloads: list[dict[str, Any]]
     record: PatientRecord
-    derived: dict[dt.date, Facts] = field(default_factory=dict)
+    derived: dict[tuple[dt.date, dt.date | None], Facts] = field(default_factory=dict)
 
     def facts(self, as_of: dt.date) -> Facts:
-        """The patient's derived facts as of a date (kept: a record version never changes)."""
-        found = self.derived.get(as_of)
+        """The patient's derived facts as of a date, judged in their current state (kept: a
+        record version never changes)."""
+        d, head = self.definition, self.head
+        since = d.judged_since(head.state, head.entered_state_on)
+        found = self.derived.get((as_of, since))
         if found is None:
-            d = self.definition
-            found = derive(self.record, as_of=as_of, params=d.parameters, catalog=d.catalog)
+            found = derive(
+                self.record,
+                as_of=as_of,
+                params=d.parameters,
+                catalog=d.catalog,
+                entered_state_on=since,
+            )
             if len(self.derived) >= 4:
                 self.derived.clear()
-            self.derived[as_of] = found
+            self.derived[as_of, since] = found
         return found
 
     def at(self, head: EnrollmentRow) -> LoadedPatient:

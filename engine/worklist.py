@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict
 from pathway.definition import Definition
 from pathway.evaluation import GuardResult, guard_results
 from pathway.facts import Facts, derive
+from pathway.procedures import ProcedureAssessment
 from pathway.record import PatientRecord
 from pathway.results import construct
-from pathway.trials import INSTRUMENT_PREFERENCE
 
 if TYPE_CHECKING:
     import typer
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 ItemKind = Literal[
     "urgent_risk",
+    "decision_needed",
     "evaluation_due",
     "decision_pending",
     "not_improving",
@@ -32,14 +33,16 @@ ItemKind = Literal[
 # Most urgent first: a life at risk, then a decision the pathway is waiting for, then follow-up.
 PRIORITY: dict[str, int] = {
     "urgent_risk": 0,
-    "evaluation_due": 1,
-    "decision_pending": 2,
-    "not_improving": 3,
-    "measurement_overdue": 4,
-    "maintenance_followup": 5,
+    "decision_needed": 1,
+    "evaluation_due": 2,
+    "decision_pending": 3,
+    "not_improving": 4,
+    "measurement_overdue": 5,
+    "maintenance_followup": 6,
 }
 LABELS: dict[str, str] = {
     "urgent_risk": "urgent risk",
+    "decision_needed": "decision needed: nothing is enabled",
     "evaluation_due": "evaluation due",
     "decision_pending": "decision pending",
     "not_improving": "not improving: psychiatric case review",
@@ -116,11 +119,7 @@ def due_items(
         )
 
     risk = facts.life_threatening
-    results: list[GuardResult] = []  # read only with a risk on record or outside a decision
-    if guards is not None:
-        results = guards
-    elif risk is not None or kind != "decision":
-        results = guard_results(definition, facts, state)
+    results = guards if guards is not None else guard_results(definition, facts, state)
     if risk is not None:
         escalation = [g for g in results if g.result == "true" and _uses_risk(definition, g)]
         since = risk.evidence_date or day
@@ -147,6 +146,9 @@ def due_items(
                 label=f"{LABELS['evaluation_due']}: {dest.label.lower()}",
             )
 
+    if kind == "decision" and not any(g.result == "true" for g in results):
+        add("decision_needed", entered_state_on, _nothing_enabled(results))
+
     if kind in _DECIDING:
         limit = p.decision_pending_days
         days = (day - entered_state_on).days
@@ -162,7 +164,8 @@ def due_items(
 
     if kind == "treatment":
         _measurement_overdue(facts, entered_state_on, definition, day, add)
-        _not_improving(facts, entered_state_on, definition, day, add)
+    if kind in ("treatment", "procedure"):
+        _not_improving(facts, definition, day, add)
 
     if kind == "continuing":
         gap = p.maintenance_followup_days
@@ -179,6 +182,21 @@ def due_items(
 
     out.sort(key=sort_key)
     return out
+
+
+def _nothing_enabled(results: list[GuardResult]) -> str:
+    """Why a decision state has nothing enabled: the missing data of each unknown guard."""
+    unknown = [g for g in results if g.result == "unknown"]
+    if not unknown:
+        return (
+            "no transition's guard holds and none is unknown: an unforeseen case; review the "
+            "record and decide (an override records why)"
+        )
+    parts = []
+    for g in unknown:
+        missing = [r.detail for r in g.reasons if r.result == "unknown"]
+        parts.append(f"{g.trigger} → {g.to} is unknown: {'; '.join(dict.fromkeys(missing))}")
+    return "nothing is enabled; " + " | ".join(parts)
 
 
 def _uses_risk(definition: Definition, g: GuardResult) -> bool:
@@ -214,60 +232,69 @@ def _measurement_overdue(
         )
 
 
-def step_start(facts: Facts, entered: dt.date) -> dt.date:
-    """When the current treatment step began: the first trial started since entering the state."""
-    starts = [t.start for t in facts.trials if entered <= t.start <= facts.as_of]
-    return min(starts, default=entered)
+def early_check(facts: Facts, definition: Definition) -> tuple[dt.date, str, float] | None:
+    """When the current step can first be judged for early improvement, how, and its fall.
+
+    A trial is judged once it has `early_improvement.weeks` at an effective dose, a procedure
+    course `min_days_to_outcome` after its start; the fall is the step's outcome basis (one
+    baseline rule for outcomes and the worklist: `pathway.trials.baseline`). None when the
+    definition has no early-improvement rule or the step has no scores to judge.
+    """
+    rule = definition.parameters.early_improvement
+    step = facts.current_step
+    if rule is None or step is None:
+        return None
+    basis = step.outcome_basis or {}
+    if "instrument" not in basis or not basis["baseline"]:
+        return None
+    fall = (basis["baseline"] - basis["end"]) / basis["baseline"]
+    how = f"{basis['instrument']} {basis['baseline']} → {basis['end']} ({fall:.0%} fall)"
+    if isinstance(step, ProcedureAssessment):
+        need = definition.parameters.min_days_to_outcome.value
+        return step.start + dt.timedelta(days=need), f"the {step.kind} course: {how}", fall
+    need_days = round(7 * rule.value.weeks)
+    if step.days_at_adequate_dose < need_days or not step.ongoing:
+        return None
+    since = facts.as_of - dt.timedelta(days=step.days_at_adequate_dose - need_days)
+    return since, f"{step.drug} at an effective dose: {how}", fall
 
 
-def _step_change(facts: Facts, start: dt.date) -> tuple[str, int, int, float] | None:
-    """(instrument, baseline, latest, fall) for the step beginning on `start`, if both exist."""
-    p = facts.params
-    s = start.toordinal()
-    lookback, grace = p.baseline_lookback_days.value, p.baseline_grace_days.value
-    for inst in INSTRUMENT_PREFERENCE:
-        series = facts.scores.get(inst)
-        if not series:
-            continue
-        base = None
-        for d, v in series:  # latest score in the look-back window up to the step start
-            if s - lookback <= d <= s:
-                base = (d, v)
-        if base is None:  # else the earliest in the first days of the step
-            base = next(((d, v) for d, v in series if s < d <= s + grace), None)
-        if base is None:
-            continue
-        last = series[-1]
-        if last[0] <= base[0]:
-            continue
-        fall = (base[1] - last[1]) / base[1] if base[1] else 0.0
-        return inst, base[1], last[1], fall
-    return None
+def _early_check_opens(facts: Facts, definition: Definition) -> dt.date | None:
+    """The day the current step will be judged for early improvement, if nothing new is
+    recorded and its scores so far show too small a fall."""
+    rule = definition.parameters.early_improvement
+    step = facts.current_step
+    if rule is None or step is None or not step.ongoing:
+        return None
+    basis = step.outcome_basis or {}
+    if "instrument" not in basis or not basis["baseline"]:
+        return None
+    if (basis["baseline"] - basis["end"]) / basis["baseline"] >= rule.value.reduction:
+        return None
+    if isinstance(step, ProcedureAssessment):
+        return step.start + dt.timedelta(days=definition.parameters.min_days_to_outcome.value)
+    need = round(7 * rule.value.weeks)
+    if step.days_at_adequate_dose >= need or step.reasons[:1] == ["dose_below_effective"]:
+        return None
+    if "dose_reduced" in step.reasons:
+        return None
+    return facts.as_of + dt.timedelta(days=need - step.days_at_adequate_dose)
 
 
-def _not_improving(
-    facts: Facts, entered: dt.date, definition: Definition, day: dt.date, add: _Add
-) -> None:
-    p = definition.parameters
-    window, need = p.not_improving_weeks, p.not_improving_reduction
-    start = step_start(facts, entered)
-    weeks = (day - start).days / 7
-    if not window.value.low <= weeks <= window.value.high:
+def _not_improving(facts: Facts, definition: Definition, day: dt.date, add: _Add) -> None:
+    check = early_check(facts, definition)
+    rule = definition.parameters.early_improvement
+    if check is None or rule is None:
         return
-    change = _step_change(facts, start)
-    if change is None:
-        return
-    inst, base, last, fall = change
-    if fall >= need.value:
+    since, how, fall = check
+    if fall >= rule.value.reduction or day < since:
         return
     add(
         "not_improving",
-        start + dt.timedelta(days=round(7 * window.value.low)),
-        f"{weeks:.1f} weeks into the step begun {start.isoformat()}: {inst} {base} → {last} "
-        f"({fall:.0%} fall, less than {need.value:.0%}; not_improving_weeks "
-        f"{window.value.low:g}–{window.value.high:g})",
-        window.source,
-        need.source,
+        since,
+        f"{how}; less than a {rule.value.reduction:.0%} fall by {rule.value.weeks:g} weeks "
+        "(early_improvement): response by 8–12 weeks is unlikely",
+        rule.source,
     )
 
 
@@ -288,9 +315,17 @@ def next_due_on(
     maintenance follow-up, not improving) are computed directly; an evaluation window that
     opens later is confirmed by evaluating the guards on that date.
     """
+    since = definition.judged_since(state, entered_state_on)
     now = facts
-    if now is None or now.as_of != as_of:  # facts of another day would answer another question
-        now = derive(record, as_of=as_of, params=definition.parameters, catalog=definition.catalog)
+    if now is None or (now.as_of, now.entered_state_on) != (as_of, since):
+        # facts of another day (or state) would answer another question
+        now = derive(
+            record,
+            as_of=as_of,
+            params=definition.parameters,
+            catalog=definition.catalog,
+            entered_state_on=since,
+        )
     kind = definition.state_by_id[state].kind
     if kind == "final":
         return None
@@ -304,10 +339,9 @@ def next_due_on(
     if kind == "treatment":
         ref, _ = _last_contact(now, entered_state_on)
         later.append(ref + dt.timedelta(days=p.measurement_overdue_days.value))
-        start = step_start(now, entered_state_on)
-        change = _step_change(now, start)
-        opens = start + dt.timedelta(days=round(7 * p.not_improving_weeks.value.low))
-        if change is not None and change[3] < p.not_improving_reduction.value and opens > as_of:
+    if kind in ("treatment", "procedure"):
+        opens = _early_check_opens(now, definition)
+        if opens is not None and opens > as_of:
             later.append(opens)
     if kind == "continuing":
         ref, _ = _last_contact(now, entered_state_on)
@@ -324,7 +358,13 @@ def next_due_on(
         for day in windows:
             if best is not None and day >= best:
                 break
-            then = derive(record, as_of=day, params=p, catalog=definition.catalog)
+            then = derive(
+                record,
+                as_of=day,
+                params=p,
+                catalog=definition.catalog,
+                entered_state_on=since,
+            )
             if any(
                 i.item == "evaluation_due"
                 for i in due_items(
@@ -393,7 +433,13 @@ def worklist(
                 record = parse_record(
                     replay(h.patient_id, logs[h.patient_id]).document(), catalog=defn.catalog
                 )
-                facts = derive(record, as_of=day, params=defn.parameters, catalog=defn.catalog)
+                facts = derive(
+                    record,
+                    as_of=day,
+                    params=defn.parameters,
+                    catalog=defn.catalog,
+                    entered_state_on=defn.judged_since(h.state, h.entered_state_on),
+                )
                 found = due_items(
                     h.state,
                     entered_state_on=h.entered_state_on,

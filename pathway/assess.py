@@ -15,6 +15,7 @@ from pathway.evaluation import GuardResult, evaluate_state
 from pathway.facts import Facts, derive
 from pathway.loader import load_definition
 from pathway.parameters import Parameters
+from pathway.procedures import ProcedureAssessment
 from pathway.record import PatientRecord, parse_record
 from pathway.results import builder, construct_from
 from pathway.staging import Staging
@@ -49,6 +50,25 @@ class StagingResult(_Out):
     thase_rush: str | None
 
 
+class ProcedureResult(_Out):
+    """One procedure course as a step: sessions, end (null while it goes on) and outcome."""
+
+    index: int
+    kind: str
+    start: dt.date
+    end: dt.date | None
+    sessions: int
+    outcome: Outcome
+    outcome_basis: dict[str, Any] | None
+
+
+class StepRef(_Out):
+    """Which step `current_outcome` belongs to: a trial or a procedure, by input index."""
+
+    kind: Literal["trial", "procedure"]
+    index: int
+
+
 class Assessment(_Out):
     """The result of `assess`; `model_dump(mode='json')` is the documented JSON object."""
 
@@ -67,9 +87,13 @@ class Assessment(_Out):
     enabled: list[str]
     recommended: str | None
     guards: list[GuardResult]
+    procedures: list[ProcedureResult]
+    current_step: StepRef | None
+    warnings: list[str]
 
 
 _new_assessment = builder(Assessment)
+_new_procedure, _new_step = builder(ProcedureResult), builder(StepRef)
 _new_staging, _new_maudsley = builder(StagingResult), builder(MaudsleyResult)
 
 
@@ -90,7 +114,35 @@ def assess(
         record = parse_record(record, catalog=setup.catalog)
     day = as_of or dt.date.today()
     facts = derive(record, as_of=day, params=setup.parameters, catalog=setup.catalog)
-    return _build(record.id, facts, defn, setup, remember=False)  # the facts go no further
+    # the facts go no further
+    return _build(record.id, facts, defn, setup, remember=False, warnings=ignored(record, day))
+
+
+def ignored(record: PatientRecord, as_of: dt.date) -> list[str]:
+    """What an evaluation as of a date leaves out: every entry dated after it, by its place."""
+    out: list[str] = []
+    day = as_of.isoformat()
+
+    def later(where: str, date: dt.date | None, what: str = "dated") -> None:
+        if date is not None and date > as_of:
+            out.append(f"{where} {what} {date.isoformat()}, after the as-of date {day}: ignored")
+
+    for i, t in enumerate(record.trials):
+        later(f"trials[{i}]", t.start, "starts")
+        if t.start <= as_of:
+            for j, d in enumerate(t.doses):
+                later(f"trials[{i}].doses[{j}]", d.start, "starts")
+            later(f"trials[{i}].end", t.end, "is")
+    for name in ("measurements", "screens", "labs", "contributors"):
+        for i, e in enumerate(getattr(record, name)):
+            later(f"{name}[{i}]", e.date)
+    if record.risk is not None:
+        later("risk", record.risk.date)
+    for i, p in enumerate(record.procedures):
+        later(f"procedures[{i}]", p.start, "starts")
+        if p.start <= as_of:
+            later(f"procedures[{i}].end", p.end, "is")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,16 +191,42 @@ def _staging_result(staging: Staging) -> StagingResult:
 _STAGING_RESULTS: dict[int, tuple[Staging, StagingResult]] = {}
 
 
-def build(patient_id: str, facts: Facts, defn: Definition) -> Assessment:
+def build(
+    patient_id: str, facts: Facts, defn: Definition, warnings: list[str] | None = None
+) -> Assessment:
     """Assemble the Assessment from derived facts (no validation: values are trusted)."""
-    return _build(patient_id, facts, defn, _setup(defn), remember=True)
+    return _build(patient_id, facts, defn, _setup(defn), remember=True, warnings=warnings or [])
+
+
+def _procedure_result(p: ProcedureAssessment) -> ProcedureResult:
+    return _new_procedure(
+        {
+            "index": p.index,
+            "kind": p.kind,
+            "start": p.start,
+            "end": p.end,
+            "sessions": p.sessions,
+            "outcome": p.outcome,
+            "outcome_basis": p.outcome_basis,
+        }
+    )
 
 
 def _build(
-    patient_id: str, facts: Facts, defn: Definition, setup: _Setup, *, remember: bool
+    patient_id: str,
+    facts: Facts,
+    defn: Definition,
+    setup: _Setup,
+    *,
+    remember: bool,
+    warnings: list[str],
 ) -> Assessment:
     guards, enabled, recommended = evaluate_state(defn, facts, setup.state, remember=remember)
-    current = facts.current_trial
+    step = facts.current_step
+    step_ref = None
+    if step is not None:
+        kind = "procedure" if isinstance(step, ProcedureAssessment) else "trial"
+        step_ref = _new_step({"kind": kind, "index": step.index})
     # the dict becomes the model's __dict__; keys in field order (model_dump follows it)
     return _new_assessment(
         {
@@ -162,10 +240,13 @@ def _build(
             "flags": sorted(facts.flags),
             "bipolar_confirmed": facts.bipolar_confirmed is not None,
             "life_threatening": facts.life_threatening is not None,
-            "current_outcome": current.outcome if current else None,
+            "current_outcome": step.outcome if step else None,
             "staging": _staging_result(facts.staging),
             "enabled": enabled,
             "recommended": recommended,
             "guards": guards,
+            "procedures": [_procedure_result(p) for p in facts.procedures],
+            "current_step": step_ref,
+            "warnings": warnings,
         },
     )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from pathway.catalog import Catalog, default_catalog
-from pathway.guards import Guard, describe
-from pathway.parameters import Parameters
+from pathway.guards import All, AnyOf, Guard, Not, describe
+from pathway.parameters import Param, Parameters
+from pathway.predicates import FailedTrialsAtLeast
+from pathway.yamlio import Problem, located
 
 StateKind = Literal["treatment", "decision", "evaluation", "procedure", "continuing", "final"]
 _ID = r"^[a-z][a-z0-9_]*$"
@@ -99,6 +102,34 @@ class Definition(_Model):
     recommendation: Recommendation
     _catalog: Catalog | None = PrivateAttr(default=None)
 
+    @model_validator(mode="after")
+    def _parameters_named_exist(self) -> Definition:
+        """A predicate naming a parameter (`failed_trials: {at_least: NAME}`) needs an integer
+        parameter of that name in this definition."""
+        problems: list[Problem] = []
+        guards: list[tuple[tuple[str | int, ...], Guard | None]] = [
+            (("transitions", i, "guard"), t.guard) for i, t in enumerate(self.transitions)
+        ]
+        guards += [
+            (("recommendation", "order", i, "when"), s.when)
+            for i, s in enumerate(self.recommendation.order)
+        ]
+        for path, g in guards:
+            for where, leaf in _leaves(g, path):
+                if isinstance(leaf, FailedTrialsAtLeast):
+                    param = getattr(self.parameters, leaf.at_least, None)
+                    if not isinstance(param, Param) or not isinstance(param.value, int):
+                        problems.append(
+                            (
+                                (*where, "at_least"),
+                                "must name an integer parameter of this definition",
+                                leaf.at_least,
+                            )
+                        )
+        if problems:
+            raise located(problems)
+        return self
+
     @property
     def key(self) -> tuple[str, str]:
         return (self.metadata.id, self.metadata.version)
@@ -118,6 +149,12 @@ class Definition(_Model):
     @property
     def initial_state(self) -> str:
         return next(s.id for s in self.states if s.initial)
+
+    def judged_since(self, state: str, entered: dt.date) -> dt.date | None:
+        """Since when the guards out of `state` judge what happened (`Facts.entered_state_on`):
+        the day it was entered, except in the initial state, entered at enrollment, where the
+        record's whole history is judged for the first time (None)."""
+        return None if state == self.initial_state else entered
 
     def sources_of(self, t: Transition) -> list[str]:
         """The states a transition leaves from, with `*` expanded (declaration order)."""
@@ -169,3 +206,18 @@ class Definition(_Model):
     def triggers_from(self, state: str) -> list[str]:
         """Distinct triggers available from a state."""
         return list(dict.fromkeys(t.trigger for t in self.transitions_from(state)))
+
+
+def _leaves(
+    g: Guard | None, path: tuple[str | int, ...]
+) -> list[tuple[tuple[str | int, ...], Guard]]:
+    """(path, predicate) for every leaf of a guard tree."""
+    if g is None:
+        return []
+    if isinstance(g, All | AnyOf):
+        key = "all" if isinstance(g, All) else "any"
+        parts = g.all if isinstance(g, All) else g.any
+        return [leaf for i, p in enumerate(parts) for leaf in _leaves(p, (*path, key, i))]
+    if isinstance(g, Not):
+        return _leaves(g.not_, (*path, "not"))
+    return [(path, g)]

@@ -69,8 +69,7 @@ class _StatePlan:
     # predicate results → every trigger's reasons, end to end; and each trigger's slice of them
     gather: Callable[[list[PredicateResult]], Sequence[PredicateResult]]
     spans: tuple[slice, ...]
-    # recommendation steps (trigger, `when`) at the decision state; None when a `when` guard uses
-    # a predicate no guard out of the state uses (it is then evaluated lazily, per patient)
+    # recommendation steps (trigger, `when`) at the decision state (None elsewhere)
     steps: tuple[tuple[str, Expr | None], ...] | None
     decision: bool  # this is the recommendation's state
     outcomes: dict[tuple[Tri, ...], _Outcome]
@@ -144,14 +143,10 @@ def _compile(definition: Definition, state: str, only: str | None = None) -> _St
     rec = definition.recommendation
     steps: tuple[tuple[str, Expr | None], ...] | None = None
     decision = state == rec.state and only is None  # one trigger alone recommends nothing
-    if decision:
-        extended = dict(table)
+    if decision:  # a `when` guard's own predicates join the table (evaluated, not reported)
         steps = tuple(
-            (s.trigger, None if s.when is None else flatten(s.when, extended, []))
-            for s in rec.order
+            (s.trigger, None if s.when is None else flatten(s.when, table, [])) for s in rec.order
         )
-        if len(extended) > len(table):
-            steps = None
     return _StatePlan(
         keys=tuple(table),
         runs=tuple(p.runner() for p in table.values()),
@@ -232,12 +227,7 @@ def evaluate_state(
     `remember=False` when nothing evaluates these facts afterwards (as in `assess`): the
     predicate results are then not kept in `facts.memo`.
     """
-    plan = _plan(definition, state)
-    lazy = plan.decision and plan.steps is None  # a `when` guard needs a predicate of its own
-    guards, outcome = _run(plan, facts, remember=remember or lazy)
-    if lazy:
-        enabled = enabled_in_order(definition, facts, guards, state)
-        return guards, enabled, recommend(definition, facts, guards, state)
+    guards, outcome = _run(_plan(definition, state), facts, remember=remember)
     return guards, list(outcome.enabled), outcome.recommended
 
 

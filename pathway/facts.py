@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeAlias
 
 from pathway.catalog import Catalog
 from pathway.parameters import Parameters
+from pathway.procedures import ProcedureAssessment, assess_procedures
 from pathway.record import Contributor, Lab, MDQScreen, PatientRecord, ScoreScreen
 from pathway.results import PredicateResult, reason
 from pathway.staging import Staging, stage
@@ -73,7 +74,13 @@ class Facts:
     latest_score: tuple[dt.date, str, int] | None
     latest_procedure: tuple[str, dt.date, dt.date | None, int] | None
     staging: Staging
+    procedures: list[ProcedureAssessment]
+    # the step being judged: the more recently started of the current antidepressant trial and
+    # the latest procedure course (a tie goes to the procedure)
+    current_step: TrialAssessment | ProcedureAssessment | None
     scores: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    # when the patient entered their current state (None: no state, as in `assess`)
+    entered_state_on: dt.date | None = None
     # predicate results by content key: each distinct predicate is evaluated once per Facts
     memo: dict[str, PredicateResult] = field(default_factory=dict)
     # what several predicates share (the wording of a trial's outcome), worked out once
@@ -89,7 +96,8 @@ class Facts:
 
     @property
     def current_outcome(self) -> str | None:
-        return self.current_trial.outcome if self.current_trial else None
+        """The outcome of the current step (trial or procedure course)."""
+        return self.current_step.outcome if self.current_step else None
 
 
 def _latest_by_kind(contributors: list[Contributor]) -> dict[str, Contributor]:
@@ -117,8 +125,19 @@ def _raise(flags: dict[str, list[PredicateResult]], flag: str, why: PredicateRes
     flags.setdefault(flag, []).append(why)
 
 
-def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog: Catalog) -> Facts:
-    """Compute every fact the guards need, as of a date (data dated after it is ignored)."""
+def derive(
+    record: PatientRecord,
+    *,
+    as_of: dt.date,
+    params: Parameters,
+    catalog: Catalog,
+    entered_state_on: dt.date | None = None,
+) -> Facts:
+    """Compute every fact the guards need, as of a date (data dated after it is ignored).
+
+    `entered_state_on`: when the patient entered their current state, for the guards that
+    judge only what happened since (a trial that ended before does not re-open a decision).
+    """
     scores: dict[str, list[tuple[int, int]]] = defaultdict(list)
     latest_m = latest_day = None
     for m in record.measurements:
@@ -135,8 +154,9 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog
         s.sort(key=_first)
 
     as_of_o, rules = as_of.toordinal(), trial_rules(params)
+    age = as_of.year - record.birth_year if record.birth_year is not None else None
     trials = [
-        assess_trial_with(t, i, as_of_o, rules, catalog, scores)
+        assess_trial_with(t, i, as_of_o, rules, catalog, scores, age)
         for i, t in enumerate(record.trials)
         if t.start <= as_of
     ]
@@ -180,7 +200,7 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog
     _bipolar(record, latest, screens, params, flags)
     _medical_and_substance(record, contributors, latest, screens, as_of, params, flags)
     stressor = latest.get("stressor")
-    if stressor is not None and stressor.status in ("suspected", "active"):
+    if stressor is not None and stressor.status in _RAISING:
         _raise(
             flags,
             "active_stressor",
@@ -196,12 +216,13 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog
 
     bip = latest.get("bipolar_disorder")
     bipolar_confirmed = None
-    if bip is not None and bip.status == "confirmed":
+    if bip is not None and bip.status in ("confirmed", "addressed"):
+        # a bipolar diagnosis under treatment is still a bipolar diagnosis
         bipolar_confirmed = reason(
             "bipolar_confirmed",
             "true",
             _describe(bip),
-            value="confirmed",
+            value=bip.status,
             evidence_date=bip.date,
             source=_SOURCE_BIPOLAR,
         )
@@ -246,12 +267,15 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog
     )
 
     latest_proc = None
+    procedures: list[ProcedureAssessment] = []
+    step: TrialAssessment | ProcedureAssessment | None = current
     if record.procedures:
-        procs = [p for p in record.procedures if p.start <= as_of]
-        if procs:
-            p = max(procs, key=lambda p: p.start)
-            end = p.end if p.end and p.end <= as_of else None
-            latest_proc = (p.kind, p.start, end, p.sessions)
+        procedures = assess_procedures(record.procedures, as_of, rules, scores)
+        if procedures:  # the latest by start (later entries win ties)
+            p = max(reversed(procedures), key=lambda p: p.start)
+            latest_proc = (p.kind, p.start, p.end, p.sessions)
+            if current is None or p.start >= current.start:
+                step = p
 
     staging = stage(
         record, trials=trials, failed=failed, as_of=as_of, params=params, catalog=catalog
@@ -272,7 +296,10 @@ def derive(record: PatientRecord, *, as_of: dt.date, params: Parameters, catalog
         latest_score,
         latest_proc,  # latest_procedure
         staging,
+        procedures,
+        step,  # current_step
         scores,
+        entered_state_on,
     )
 
 
@@ -284,12 +311,13 @@ def _bipolar(
     flags: Flags,
 ) -> None:
     bip = latest.get("bipolar_disorder")
-    # Once the bipolar question has been answered (ruled out, or addressed), past history and
-    # an old MDQ no longer raise it; a later suspected/active/confirmed entry does again.
-    if bip is not None and bip.status in _CLEARING:
-        return
+    # Only a rule-out clears: it clears the history items and every MDQ dated on or before it; a
+    # positive MDQ dated after it raises the flag again. Any other bipolar entry raises it.
+    ruled_out = bip.date if bip is not None and bip.status == "ruled_out" else None
     h = record.history
-    if h.elevated_mood or h.decreased_need_for_sleep or h.racing_thoughts or h.impulsivity:
+    if ruled_out is None and (
+        h.elevated_mood or h.decreased_need_for_sleep or h.racing_thoughts or h.impulsivity
+    ):
         items = [
             name.replace("_", " ")
             for name, on in (
@@ -312,7 +340,7 @@ def _bipolar(
             ),
         )
     mdq = screens.get("MDQ")
-    if isinstance(mdq, MDQScreen):
+    if isinstance(mdq, MDQScreen) and (ruled_out is None or mdq.date > ruled_out):
         rule = params.mdq_positive.value
         positive = (
             mdq.score >= rule.min_score
@@ -334,7 +362,7 @@ def _bipolar(
                     source=params.mdq_positive.source,
                 ),
             )
-    if bip is not None and bip.status in ("suspected", "active"):
+    if bip is not None and ruled_out is None:
         _raise(
             flags,
             "bipolar_features",

@@ -61,6 +61,25 @@ class Range(BaseModel):
 Fraction = float
 
 
+class EarlyImprovement(BaseModel):
+    """Early improvement: a fall of at least `reduction` by `weeks` at an effective dose (a
+    procedure course: once an outcome can be judged, `min_days_to_outcome` after its start)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    weeks: float = Field(gt=0)
+    reduction: float = Field(ge=0, le=1)
+
+
+class OlderAdultLevel(BaseModel):
+    """A lower adequate serum level from an age on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    from_age: int = Field(gt=0)
+    min_serum_mmol_l: float = Field(gt=0)
+
+
 class Parameters(BaseModel):
     """Every number the generic predicates use. All are required: the YAML cites each one."""
 
@@ -81,6 +100,10 @@ class Parameters(BaseModel):
     # resistance
     trd_min_failed_trials: Param[int]
     trd_require_distinct_classes: Param[bool]
+    # recommendation (1.1): neuromodulation once this many adequate trials failed
+    neurostimulation_after_failed_trials: Param[int] | None = None
+    # augmentation by serum level (1.1): a lower minimum in older adults
+    serum_level_older_adults: Param[OlderAdultLevel] | None = None
     # differential screens and labs
     tsh_normal: Param[Range]
     vitamin_d_deficient_below: Param[dict[Literal["ng/mL", "nmol/L"], float]]
@@ -100,9 +123,12 @@ class Parameters(BaseModel):
     # worklist (engine)
     decision_pending_days: Param[int]
     measurement_overdue_days: Param[int]
-    not_improving_weeks: Param[Range]
-    not_improving_reduction: Param[Fraction]
     maintenance_followup_days: Param[int]
+    # "not improving" (1.1): no early improvement at an effective dose
+    early_improvement: Param[EarlyImprovement] | None = None
+    # "not improving" (1.0 only): less than a fall of `reduction` at 8–12 weeks
+    not_improving_weeks: Param[Range] | None = None
+    not_improving_reduction: Param[Fraction] | None = None
 
     @model_validator(mode="after")
     def _sane(self) -> Parameters:
@@ -113,7 +139,10 @@ class Parameters(BaseModel):
             "partial_reduction",
             "not_improving_reduction",
         ):
-            v = getattr(self, name).value
+            param = getattr(self, name)
+            if param is None:
+                continue
+            v = param.value
             if not 0 <= v <= 1:
                 problems.append(((name, "value"), "must be a fraction 0–1", v))
         if self.partial_reduction.value > self.response_reduction.value:
@@ -133,6 +162,6 @@ class Parameters(BaseModel):
         out: list[tuple[str, Param[object]]] = []
         for name in type(self).model_fields:
             p = getattr(self, name)
-            if not p.verified:
+            if p is not None and not p.verified:
                 out.append((name, p))
         return out

@@ -11,11 +11,16 @@ from typing import Annotated, Any, Literal, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field
 
 from pathway.facts import ARTICLE, Facts, Flag
-from pathway.record import StopReason
+from pathway.procedures import ProcedureAssessment
+from pathway.record import ProcedureKind, StopReason
 from pathway.results import PredicateResult, Tri, reason, result_from
 from pathway.trials import Outcome, Status, TrialAssessment
 
 TrialRole = Literal["antidepressant", "augmentation"]
+# what an outcome is asked of: the current trial of a role, or the current step (the current
+# antidepressant trial or the latest procedure course, whichever started later)
+OutcomeOf = Literal["antidepressant", "augmentation", "step"]
+StepKind = Literal["antidepressant", ProcedureKind]
 
 
 class _Predicate(BaseModel):
@@ -214,11 +219,12 @@ _NO_FAILED_TRIAL: dict[tuple[object, ...], PredicateResult] = {}
 
 
 class TrialStatusIs(_Predicate):
-    """The current trial of a role has one of the given adequacy statuses."""
+    """The current trial of a role has one of the given adequacy statuses (`none`: there is no
+    trial of that role)."""
 
     pred: Literal["trial_status"]
     role: TrialRole = "antidepressant"
-    is_: list[Status] = Field(alias="in", min_length=1)
+    is_: list[Status | Literal["none"]] = Field(alias="in", min_length=1)
 
     def evaluate(self, facts: Facts) -> PredicateResult:
         return self.runner()(facts)
@@ -230,6 +236,14 @@ class TrialStatusIs(_Predicate):
         def evaluate(facts: Facts) -> PredicateResult:
             t = facts.current_trial if role == "antidepressant" else facts.current_augmentation
             if t is None:
+                if "none" in wanted:
+                    return reason(
+                        "trial_status",
+                        "true",
+                        f"no {role} trial on record",
+                        value="none",
+                        threshold=list(wanted),
+                    )
                 return _none_result("trial_status", role)
             base = facts.shared.get(key)
             if base is None:  # the same for every status asked about: worked out once
@@ -259,10 +273,11 @@ def _status_fields(t: TrialAssessment, role: str, facts: Facts) -> dict[str, Any
 
 
 class OutcomeIs(_Predicate):
-    """The current trial's outcome is one of the given categories (unknown when it is unknown)."""
+    """The outcome of the current trial of a role, or of the current step (`role: step`), is
+    one of the given categories (unknown when it is unknown)."""
 
     pred: Literal["outcome"]
-    role: TrialRole = "antidepressant"
+    role: OutcomeOf = "antidepressant"
     is_: list[Outcome] = Field(alias="in", min_length=1)
     when_unknown: Literal["unknown", "false", "true"] = "unknown"
 
@@ -276,7 +291,7 @@ class OutcomeIs(_Predicate):
         key = ("outcome", role)
 
         def evaluate(facts: Facts) -> PredicateResult:
-            t = facts.current_trial if role == "antidepressant" else facts.current_augmentation
+            t = _of(facts, role)
             if t is None:
                 return _none_result("outcome", role)
             base = facts.shared.get(key)
@@ -294,7 +309,13 @@ class OutcomeIs(_Predicate):
         return evaluate
 
 
-def _outcome_fields(t: TrialAssessment, facts: Facts) -> dict[str, Any]:
+def _of(facts: Facts, role: OutcomeOf) -> TrialAssessment | ProcedureAssessment | None:
+    if role == "step":
+        return facts.current_step
+    return facts.current_trial if role == "antidepressant" else facts.current_augmentation
+
+
+def _outcome_fields(t: TrialAssessment | ProcedureAssessment, facts: Facts) -> dict[str, Any]:
     """An `outcome` result's fields but `result` and `threshold`, in field order: how the
     trial's outcome was judged, and the date of the score it rests on."""
     basis = t.outcome_basis or {}
@@ -305,6 +326,9 @@ def _outcome_fields(t: TrialAssessment, facts: Facts) -> dict[str, Any]:
             f"({basis['reduction']:.0%} fall)"
         )
         date = basis.get("end_date")
+        if "relapse" in basis:
+            date = basis["relapse_date"]
+            how += f", then {basis['relapse']} on {date.isoformat()} (relapse)"
     elif "stop_reason" in basis:
         how = f"stopped for {basis['stop_reason']}"
     else:
@@ -352,7 +376,8 @@ class StoppedFor(_Predicate):
 
 
 class EvaluationWindowReached(_Predicate):
-    """The current trial of a role reached its evaluation window, or ended."""
+    """The current trial of a role reached its evaluation window, or ended (a trial that ended on
+    or before the day the patient entered their state does not count: it was judged already)."""
 
     pred: Literal["evaluation_window_reached"]
     role: TrialRole = "antidepressant"
@@ -368,6 +393,17 @@ class EvaluationWindowReached(_Predicate):
             else p.min_weeks_at_adequate_dose
         )
         if not t.ongoing:
+            entered = facts.entered_state_on
+            if entered is not None and t.end is not None and t.end <= entered:
+                return reason(
+                    "evaluation_window_reached",
+                    "false",
+                    f"{t.drug} ended on {t.end}, before this step began on {entered}: "
+                    f"waiting for the next {self.role} trial",
+                    value="ended before this step",
+                    evidence_date=t.end,
+                    source=weeks.source,
+                )
             return reason(
                 "evaluation_window_reached",
                 "true",
@@ -379,11 +415,16 @@ class EvaluationWindowReached(_Predicate):
         due = t.evaluation_due_on
         if due is not None:
             ok = due <= facts.as_of
+            when = "reached" if ok else "due"
+            what = (
+                f"dose cut below the effective dose; {weeks.value:g} weeks on drug {when}"
+                if "dose_reduced" in t.reasons
+                else f"{weeks.value:g} weeks at effective dose {when}"
+            )
             return reason(
                 "evaluation_window_reached",
                 "true" if ok else "false",
-                f"{t.drug}: {weeks.value:g} weeks at effective dose "
-                f"{'reached' if ok else 'due'} on {due.isoformat()}",
+                f"{t.drug}: {what} on {due.isoformat()}",
                 value=round(t.weeks_at_adequate_dose, 1),
                 threshold=weeks.value,
                 evidence_date=due,
@@ -403,7 +444,8 @@ class EvaluationWindowReached(_Predicate):
 
 
 class ProcedureCourseComplete(_Predicate):
-    """The latest procedure course delivered its sessions, or ended."""
+    """The latest procedure course delivered its sessions, or ended (a course that ended on or
+    before the day the patient entered their state does not count: it was judged already)."""
 
     pred: Literal["procedure_course_complete"]
 
@@ -415,10 +457,17 @@ class ProcedureCourseComplete(_Predicate):
         kind, start, end, sessions = p
         need = param.value.get(kind)  # type: ignore[call-overload]
         if end is not None:
+            entered = facts.entered_state_on
+            before = entered is not None and end <= entered
             return reason(
                 "procedure_course_complete",
-                "true",
-                f"{kind} course ended on {end}",
+                "false" if before else "true",
+                f"{kind} course ended on {end}"
+                + (
+                    f", before this step began on {entered}: waiting for the next course"
+                    if before
+                    else ""
+                ),
                 value=sessions,
                 threshold=need,
                 evidence_date=end,
@@ -433,6 +482,90 @@ class ProcedureCourseComplete(_Predicate):
             threshold=need,
             evidence_date=start,
             source=param.source,
+        )
+
+
+class CurrentStepIs(_Predicate):
+    """The current step is of one of the given kinds: `antidepressant` (a trial) or a procedure
+    kind (rTMS, ECT, esketamine, …)."""
+
+    pred: Literal["current_step"]
+    is_: list[StepKind] = Field(alias="in", min_length=1)
+
+    def evaluate(self, facts: Facts) -> PredicateResult:
+        step = facts.current_step
+        wanted = list(self.is_)
+        if step is None:
+            return reason("current_step", "false", "no trial or procedure on record")
+        kind = step.kind if isinstance(step, ProcedureAssessment) else "antidepressant"
+        what = (
+            f"the {kind} course begun {step.start}"
+            if isinstance(step, ProcedureAssessment)
+            else f"the {step.drug} trial begun {step.start}"
+        )
+        return reason(
+            "current_step",
+            "true" if kind in wanted else "false",
+            f"current step: {what}",
+            value=kind,
+            threshold=wanted,
+            evidence_date=step.start,
+        )
+
+
+class FailedTrialsAtLeast(_Predicate):
+    """At least as many failed adequate antidepressant trials as a named parameter says."""
+
+    pred: Literal["failed_trials"]
+    at_least: str = Field(description="the name of an integer parameter")
+
+    def evaluate(self, facts: Facts) -> PredicateResult:
+        param = getattr(facts.params, self.at_least)
+        need = param.value
+        n = len(facts.failed_trials)
+        return reason(
+            "failed_trials",
+            "true" if n >= need else "false",
+            f"{n} failed adequate antidepressant trial{'s' if n != 1 else ''} "
+            f"({self.at_least}: ≥{need})",
+            value=n,
+            threshold=need,
+            source=param.source,
+        )
+
+
+class CourseEndedWith(_Predicate):
+    """A procedure course of one of the given kinds ended with one of the given outcomes."""
+
+    pred: Literal["course_ended_with"]
+    kinds: list[ProcedureKind] = Field(min_length=1)
+    outcomes: list[Outcome] = Field(min_length=1)
+
+    def evaluate(self, facts: Facts) -> PredicateResult:
+        kinds, outcomes = tuple(self.kinds), tuple(self.outcomes)
+        found = next(
+            (
+                p
+                for p in reversed(facts.procedures)
+                if p.kind in kinds and p.end is not None and p.outcome in outcomes
+            ),
+            None,
+        )
+        if found is None:
+            return reason(
+                "course_ended_with",
+                "false",
+                f"no {'/'.join(kinds)} course ended with outcome {'/'.join(outcomes)}",
+                value=None,
+                threshold=list(outcomes),
+            )
+        return reason(
+            "course_ended_with",
+            "true",
+            f"{found.kind} course ended on {found.end} with outcome {found.outcome}",
+            value=found.outcome,
+            threshold=list(outcomes),
+            evidence_date=found.end,
         )
 
 
@@ -469,6 +602,9 @@ Predicate = Annotated[
     | StoppedFor
     | EvaluationWindowReached
     | ProcedureCourseComplete
+    | CurrentStepIs
+    | FailedTrialsAtLeast
+    | CourseEndedWith
     | Relapse,
     Field(discriminator="pred"),
 ]

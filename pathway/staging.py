@@ -154,9 +154,11 @@ def _thase_rush(
     classes = {t.drug_class for t in failed}
     if len(classes) < 2:
         return "I"
-    if "TCA" not in classes:
+    # Each stage adds to the one before: III is stage II (two classes besides the TCA) plus a
+    # failed TCA, so an SSRI and a TCA alone are stage II; IV adds an MAOI; V an ECT course.
+    if "TCA" not in classes or len(classes - {"TCA"}) < 2:
         return "II"
-    if "MAOI" not in classes:
+    if "MAOI" not in classes or len(classes - {"TCA", "MAOI"}) < 2:
         return "III"
     ect = any(p.kind == "ECT" and p.end is not None and p.end <= as_of for p in record.procedures)
     return "V" if ect else "IV"

@@ -21,8 +21,8 @@ from pathway.record import Trial
 from pathway.results import builder, field_template
 
 Status = Literal["adequate", "in_progress", "inadequate"]
-Outcome = Literal["remission", "response", "partial", "none", "unknown"]
-ReasonCode = Literal["dose_below_effective", "duration_short", "adherence_low"]
+Outcome = Literal["remission", "relapsed", "response", "partial", "none", "unknown"]
+ReasonCode = Literal["dose_below_effective", "duration_short", "dose_reduced", "adherence_low"]
 INSTRUMENT_PREFERENCE = ("PHQ-9", "QIDS-SR16", "HAM-D17", "MADRS")
 STOP_REASON_OUTCOME: dict[str, Outcome] = {
     "remission": "remission",
@@ -97,8 +97,11 @@ class TrialRules:
     grace: int
     min_gap: int
     remission_max: Mapping[Any, int]  # by instrument
+    relapse_min: Mapping[Any, int]  # by instrument
     response: float
     partial: float
+    older_from_age: int | None  # serum levels: a lower minimum from this age
+    older_min_serum: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,7 @@ def trial_rules(params: Parameters) -> TrialRules:
     """The parameters a trial assessment reads, unwrapped (once per set of parameters)."""
     hit = _RULES.get(id(params))
     if hit is None:  # keep the parameters alive so their id is never reused for another set
+        older = params.serum_level_older_adults
         rules = TrialRules(
             min_days=round(7 * params.min_weeks_at_adequate_dose.value),
             min_days_augmentation=round(7 * params.min_weeks_augmentation.value),
@@ -129,8 +133,11 @@ def trial_rules(params: Parameters) -> TrialRules:
             grace=params.baseline_grace_days.value,
             min_gap=params.min_days_to_outcome.value,
             remission_max=params.remission_max.value,
+            relapse_min=params.relapse_min.value,
             response=params.response_reduction.value,
             partial=params.partial_reduction.value,
+            older_from_age=older.value.from_age if older else None,
+            older_min_serum=older.value.min_serum_mmol_l if older else None,
         )
         hit = _RULES[id(params)] = (params, rules)
     return hit[1]
@@ -182,13 +189,27 @@ def assess_trial(
 
 
 def assess_trial_with(
-    trial: Trial, index: int, as_of_o: int, rules: TrialRules, catalog: Catalog, scores: Scores
+    trial: Trial,
+    index: int,
+    as_of_o: int,
+    rules: TrialRules,
+    catalog: Catalog,
+    scores: Scores,
+    age: int | None = None,
 ) -> TrialAssessment:
     """`assess_trial`, with the as-of date as an ordinal and the parameters as `trial_rules(params)`
-    (for assessing several trials at once)."""
+    (for assessing several trials at once); `age` at the as-of date, when known."""
     role = trial.role
     use = _drug(catalog, trial.drug, role)
     min_mg, min_serum = use.min_mg, use.min_serum
+    if (
+        min_serum is not None
+        and age is not None
+        and rules.older_from_age is not None
+        and rules.older_min_serum is not None
+        and age >= rules.older_from_age
+    ):
+        min_serum = rules.older_min_serum  # a lower adequate level in older adults
     min_days = rules.min_days_augmentation if role == "augmentation" else rules.min_days
 
     start, end = trial.start, trial.end
@@ -206,6 +227,7 @@ def assess_trial_with(
     adequate_days = 0
     due: int | None = None
     reached = False
+    latest_ok = False  # the dose in force at the as-of date (or the end) is effective
     acc = 0  # adequate days accumulated, unclipped by as-of, for the due date
     doses = trial.doses
     n = len(doses)
@@ -216,6 +238,8 @@ def assess_trial_with(
         if f <= stop_o and mg > max_mg:
             max_mg = mg
         ok = level_ok if by_level else (min_mg is not None and mg >= min_mg)
+        if f <= stop_o:
+            latest_ok = ok
         if not ok:
             continue
         if f <= as_of_o:
@@ -235,6 +259,10 @@ def assess_trial_with(
         reasons.append("dose_below_effective")
     elif adequate_days < min_days:
         reasons.append("duration_short")
+        if ongoing and not latest_ok:  # cut below the effective dose before its full window
+            reasons.append("dose_reduced")
+            if due is None:  # judged once the weeks on drug reach the window
+                due = start_o + min_days
     if adherence is not None and adherence < rules.min_adherence:
         reasons.append("adherence_low")
 
@@ -252,7 +280,7 @@ def assess_trial_with(
     # A trial that ends after the as-of date had not stopped yet: its stop reason is news from
     # the future, like any other data dated after the as-of date.
     stop_reason = None if ongoing else trial.stop_reason
-    outcome, basis = _outcome(stop_reason, start_o, stop_o, rules, scores)
+    outcome, basis = step_outcome(stop_reason, start_o, stop_o, rules, scores)
     values = _TEMPLATE.copy()  # every field is set below
     values["index"] = index
     values["drug"] = use.name
@@ -280,36 +308,46 @@ def assess_trial_with(
     return _new_assessment(values)
 
 
-def _outcome(
+def baseline(series: Sequence[tuple[int, int]], start_o: int, rules: TrialRules) -> int | None:
+    """The index of a step's baseline score in a date-sorted series, or None: the latest score
+    in the `lookback` days up to the start, else the earliest in the first `grace` days (days
+    0..grace-1, so a baseline can never be an end score, which is at least `min_gap` days in).
+    The one rule for every baseline: trial outcomes, procedure outcomes and the worklist."""
+    after_start = bisect_right(series, start_o, key=_day)  # first score after the start
+    if after_start and series[after_start - 1][0] >= start_o - rules.lookback:
+        return after_start - 1
+    if after_start < len(series) and series[after_start][0] < start_o + rules.grace:
+        return after_start
+    return None
+
+
+def step_outcome(
     stop_reason: str | None, start_o: int, stop_o: int, rules: TrialRules, scores: Scores
 ) -> tuple[Outcome, dict[str, Any] | None]:
-    lookback, grace, min_gap = rules.lookback, rules.grace, rules.min_gap
+    """The outcome of a step (a trial or a procedure course) from its start to `stop_o`.
+
+    From the first instrument with a baseline and an end score (the latest at least `min_gap`
+    days in, on or before the stop); else from the stop reason; else unknown. A remission
+    followed by a score at or above the relapse threshold is `relapsed`.
+    """
     for inst in INSTRUMENT_PREFERENCE:
         series = scores.get(inst)
         if not series:
             continue
-        # the series is sorted by date, so each search is a bisection; among scores of one day,
-        # the one listed last counts as the latest
-        after_start = bisect_right(series, start_o, key=_day)  # first score after the start
-        base: tuple[int, int] | None = None
-        if after_start and series[after_start - 1][0] >= start_o - lookback:
-            base = series[after_start - 1]  # latest in [start - lookback, start]
-        elif after_start < len(series) and series[after_start][0] < start_o + grace:
-            # else the earliest in the first `grace` days of the trial (days 0..grace-1), so a
-            # baseline can never be the end score, which is at least `min_gap` days in
-            base = series[after_start]
-        if base is None:
+        b_i = baseline(series, start_o, rules)
+        if b_i is None:
             continue
         last = bisect_right(series, stop_o, key=_day) - 1  # latest in [start + min_gap, stop]
-        if last < 0 or series[last][0] < start_o + min_gap:
+        if last < 0 or series[last][0] < start_o + rules.min_gap:
             continue
-        end = series[last]
+        base, end = series[b_i], series[last]
         b, e = base[1], end[1]
         reduction = (b - e) / b if b else 0.0
         rounded = _ROUNDED.get((b, e))
         if rounded is None:
             rounded = _remember((b, e), round(reduction, 2))
-        if e <= rules.remission_max[inst]:
+        remission_max = rules.remission_max[inst]
+        if e <= remission_max:
             cat: Outcome = "remission"
         elif reduction >= rules.response:
             cat = "response"
@@ -317,7 +355,7 @@ def _outcome(
             cat = "partial"
         else:
             cat = "none"
-        return cat, {
+        basis: dict[str, Any] = {
             "instrument": inst,
             "baseline": b,
             "end": e,
@@ -325,6 +363,41 @@ def _outcome(
             "baseline_date": _from_ordinal(base[0]),
             "end_date": _from_ordinal(end[0]),
         }
+        relapse = _relapse_after_remission(
+            series,
+            start_o + rules.min_gap,
+            last,
+            cat == "remission",
+            remission_max,
+            rules.relapse_min[inst],
+        )
+        if relapse is not None:
+            cat = "relapsed"
+            basis["relapse"] = relapse[1]
+            basis["relapse_date"] = _from_ordinal(relapse[0])
+        return cat, basis
     if stop_reason in STOP_REASON_OUTCOME:
         return STOP_REASON_OUTCOME[stop_reason], {"stop_reason": stop_reason}
     return "unknown", None
+
+
+def _relapse_after_remission(
+    series: Sequence[tuple[int, int]],
+    first_o: int,
+    last: int,
+    remitted_at_end: bool,
+    remission_max: int,
+    relapse_min: int,
+) -> tuple[int, int] | None:
+    """The first score at or above the relapse threshold after a remission, if any: after the
+    end score when the step ended in remission (a later score, up to the as-of date), else
+    after any in-window remission score up to the end score (a remission, then a relapse)."""
+    if remitted_at_end:
+        later = series[last + 1 :]
+    else:
+        first = bisect_right(series, first_o - 1, key=_day)
+        remitted = next((i for i in range(first, last) if series[i][1] <= remission_max), None)
+        if remitted is None:
+            return None
+        later = series[remitted + 1 : last + 1]
+    return next((s for s in later if s[1] >= relapse_min), None)

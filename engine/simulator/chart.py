@@ -83,7 +83,7 @@ class _Chart:
         self.risk_on: dt.date | None = None
         self.alarm = False  # something urgent was recorded: look at the pathway now
         self.last_trigger = ""
-        self._facts: tuple[tuple[dt.date, int], Facts] | None = None
+        self._facts: tuple[tuple[dt.date, int, str, dt.date], Facts] | None = None
 
     # -- facts: each one joins the story's record and the engine's log --
 
@@ -224,10 +224,16 @@ class _Chart:
 
     def facts(self) -> Facts:
         """The facts as of today (cached until a fact is recorded or the day changes)."""
-        key = (self.today, self.n_facts)
+        key = (self.today, self.n_facts, self.state, self.entered)
         if self._facts is None or self._facts[0] != key:
             d = self.d
-            facts = derive(self.record(), as_of=self.today, params=d.parameters, catalog=self.cat)
+            facts = derive(
+                self.record(),
+                as_of=self.today,
+                params=d.parameters,
+                catalog=self.cat,
+                entered_state_on=d.judged_since(self.state, self.entered),
+            )
             self._facts = (key, facts)
         return self._facts[1]
 

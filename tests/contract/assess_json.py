@@ -27,6 +27,9 @@ TOP_KEYS = frozenset(
         "enabled",
         "recommended",
         "guards",
+        "procedures",  # from 1.1
+        "current_step",
+        "warnings",
     }
 )
 DEFINITION_KEYS = frozenset({"id", "version"})
@@ -60,8 +63,12 @@ REASON_KEYS = frozenset(
 
 ROLES = ("antidepressant", "augmentation")
 STATUSES = ("adequate", "in_progress", "inadequate")
-REASON_CODES = ("dose_below_effective", "duration_short", "adherence_low")  # in this order
-OUTCOMES = ("remission", "response", "partial", "none", "unknown")
+# in this order
+REASON_CODES = ("dose_below_effective", "duration_short", "dose_reduced", "adherence_low")
+OUTCOMES = ("remission", "relapsed", "response", "partial", "none", "unknown")
+PROCEDURE_KEYS = frozenset(
+    {"index", "kind", "start", "end", "sessions", "outcome", "outcome_basis"}
+)
 FLAGS = (
     "active_stressor",
     "bipolar_features",
@@ -69,20 +76,22 @@ FLAGS = (
     "medical_contributor",
     "substance_use",
 )
-TRIGGERS = (  # the nine triggers from `reassess`, in the recommendation order
+TRIGGERS = (  # the eleven triggers from `reassess`, in the order `guards` lists them
     "escalate",
     "exit",
     "review",
     "remit",
+    "continue_course",
+    "optimize",
     "complete",
     "augment",
-    "switch",
     "refer_neurostimulation",
     "start_rapid_acting",
+    "switch",
 )
-# the recommendation walks these steps: augment comes before switch only when the outcome is
-# partial or a response, so `enabled` is a subsequence of this (and its first is recommended)
-STEPS = (*TRIGGERS[:6], "switch", "augment", *TRIGGERS[7:])
+# the recommendation walks these steps: augment, then neuromodulation, come before switch only
+# when their condition holds, so `enabled` is a subsequence of this (and its first is recommended)
+STEPS = (*TRIGGERS, "augment", "refer_neurostimulation", "start_rapid_acting")
 RESULTS = ("true", "false", "unknown")
 BANDS = ("mild", "moderate", "severe")
 THASE_RUSH = ("0", "I", "II", "III", "IV", "V")
@@ -122,7 +131,7 @@ def problems(obj: Any) -> list[str]:
     check(isinstance(obj["patient_id"], str), "patient_id: not a string")
     check(_date(obj["as_of"]), "as_of: not an ISO date")
     if _keys("definition", obj["definition"], DEFINITION_KEYS, out):
-        check(obj["definition"] == {"id": "trd", "version": "1.0.0"}, "definition: not trd 1.0.0")
+        check(obj["definition"] == {"id": "trd", "version": "1.1.0"}, "definition: not trd 1.1.0")
 
     trials = obj["trials"]
     check(isinstance(trials, list), "trials: not a list")
@@ -186,12 +195,28 @@ def problems(obj: Any) -> list[str]:
         obj["current_outcome"] is None or obj["current_outcome"] in OUTCOMES,
         f"current_outcome: {obj['current_outcome']!r}",
     )
-    has_antidepressant = any(
+    procedures = obj["procedures"]
+    check(isinstance(procedures, list), "procedures: not a list")
+    for n, p in enumerate(procedures if isinstance(procedures, list) else []):
+        if _keys(f"procedures[{n}]", p, PROCEDURE_KEYS, out):
+            check(p["outcome"] in OUTCOMES, f"procedures[{n}].outcome: {p['outcome']!r}")
+            check(p["end"] is None or _date(p["end"]), f"procedures[{n}].end")
+    has_step = bool(procedures) or any(
         isinstance(t, dict) and t.get("role") == "antidepressant" for t in trials or []
     )
     check(
-        (obj["current_outcome"] is None) == (not has_antidepressant),
-        "current_outcome: null exactly when there is no antidepressant trial",
+        (obj["current_outcome"] is None) == (not has_step),
+        "current_outcome: null exactly when there is no antidepressant trial and no procedure",
+    )
+    step = obj["current_step"]
+    check(
+        (step is None) == (not has_step)
+        and (step is None or (step.get("kind") in ("trial", "procedure") and "index" in step)),
+        f"current_step: {step!r}",
+    )
+    check(
+        isinstance(obj["warnings"], list) and all(isinstance(w, str) for w in obj["warnings"]),
+        "warnings: not a list of strings",
     )
 
     staging = obj["staging"]

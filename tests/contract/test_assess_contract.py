@@ -11,16 +11,18 @@ import pytest
 from pathway import assess
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-NINE = [
+ELEVEN = [  # the triggers from `reassess` in 1.1, in the recommendation order
     "escalate",
     "exit",
     "review",
     "remit",
+    "continue_course",
+    "optimize",
     "complete",
     "augment",
-    "switch",
     "refer_neurostimulation",
     "start_rapid_acting",
+    "switch",
 ]
 
 
@@ -53,8 +55,11 @@ def test_top_level_keys_in_the_documented_order(make_record, evaluate):
         "enabled",
         "recommended",
         "guards",
+        "procedures",
+        "current_step",
+        "warnings",
     ]
-    assert obj["definition"] == {"id": "trd", "version": "1.0.0"}
+    assert obj["definition"] == {"id": "trd", "version": "1.1.0"}
     assert obj["as_of"] == "2026-06-01"
 
 
@@ -82,11 +87,11 @@ def test_trial_keys_and_the_drug_class_key(make_record, make_trial, evaluate):
     assert (trial["max_dose_mg"], trial["min_adequate_dose_mg"]) == (100, 50)  # as given, no .0
 
 
-def test_guards_has_exactly_the_nine_triggers_in_order(make_record, evaluate):
+def test_guards_has_exactly_the_eleven_triggers_in_order(make_record, evaluate):
     obj = _json(evaluate(make_record()))
-    assert [g["trigger"] for g in obj["guards"]] == NINE
+    assert [g["trigger"] for g in obj["guards"]] == ELEVEN
     assert {g["result"] for g in obj["guards"]} <= {"true", "false", "unknown"}
-    assert [list(g) for g in obj["guards"]] == [["trigger", "to", "result", "reasons"]] * 9
+    assert [list(g) for g in obj["guards"]] == [["trigger", "to", "result", "reasons"]] * 11
 
 
 def test_reasons_carry_predicate_result_detail_source_value_threshold_and_date(
@@ -185,9 +190,20 @@ def test_recommended_is_the_first_enabled_trigger(
     assert assess_json_problems(obj) == []
 
 
-def test_nothing_enabled_means_no_recommendation(make_record, evaluate):
-    obj = _json(evaluate(make_record()))
+def test_nothing_enabled_means_no_recommendation(make_record, make_trial, evaluate):
+    # an adequate trial whose outcome is unknown (no scores, no stop reason): every guard that
+    # could move on is unknown, none is true
+    obj = _json(evaluate(make_record(trials=[make_trial(start="2025-06-02")])))
+    assert obj["trials"][0]["status"] == "adequate"
     assert (obj["enabled"], obj["recommended"]) == ([], None)
+    assert {g["trigger"]: g["result"] for g in obj["guards"]}["augment"] == "unknown"
+
+
+def test_no_trial_at_all_recommends_completing_one(make_record, evaluate):
+    # 1.1: `complete` covers a patient with no antidepressant trial (no dead end)
+    obj = _json(evaluate(make_record()))
+    assert (obj["enabled"], obj["recommended"]) == (["complete"], "complete")
+    assert obj["current_step"] is None
 
 
 def test_the_contract_checker_catches_violations(make_record, evaluate, assess_json_problems):

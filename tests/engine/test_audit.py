@@ -132,7 +132,11 @@ def variant(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
 def drop_rapid_acting(d: dict[str, Any]) -> None:
     d["metadata"]["version"] = "2.0.0"
     d["states"] = [s for s in d["states"] if s["id"] != "rapid_acting"]
-    d["transitions"] = [t for t in d["transitions"] if t["trigger"] != "start_rapid_acting"]
+    d["transitions"] = [
+        t
+        for t in d["transitions"]
+        if t["trigger"] != "start_rapid_acting" and t["dest"] != "rapid_acting"
+    ]
     for t in d["transitions"]:
         if isinstance(t["source"], list) and "rapid_acting" in t["source"]:
             t["source"].remove("rapid_acting")

@@ -271,7 +271,7 @@ def test_migrate_check_lists_patients_a_new_version_would_affect(db: str, tmp_pa
     from pathway.yamlio import definitions_dir
 
     text = (definitions_dir() / "trd.yaml").read_text(encoding="utf-8")
-    new = text.replace("version: 1.0.0", "version: 2.0.0").replace(
+    new = text.replace("version: 1.1.0", "version: 2.0.0").replace(
         "    source: [initial_trial, complete_trial, switch]",
         "    source: [complete_trial, switch]",
     )

@@ -190,7 +190,7 @@ def test_render_cohort_suppresses_small_cells(db: str, tmp_path: Path) -> None:
 def test_render_cohort_filters(db: str, svc: Services, tmp_path: Path) -> None:
     out = tmp_path / "c.json"
     since = (TODAY - dt.timedelta(days=90)).isoformat()
-    args = ["render", "trd", "--cohort", "--state", "maintenance", "--version", "1.0.0"]
+    args = ["render", "trd", "--cohort", "--state", "maintenance", "--version", "1.1.0"]
     args += ["--since", since, "--until", AS_OF, "--no-suppress", "--db", db, "-o", str(out)]
     result = cli(*args)
     assert result.exit_code == 0, result.stderr
@@ -200,7 +200,7 @@ def test_render_cohort_filters(db: str, svc: Services, tmp_path: Path) -> None:
         as_of=TODAY,
         state="maintenance",
         definition_id="trd",
-        definition_version="1.0.0",
+        definition_version="1.1.0",
         since=TODAY - dt.timedelta(days=90),
     )
     nodes = {n["id"]: n for n in diagram["nodes"]}
@@ -319,7 +319,7 @@ def renamed(tmp_path: Path) -> Path:
 def test_diff_of_a_definition_with_itself_is_empty(tmp_path: Path) -> None:
     result = cli("diff-defs", str(TRD), "trd", "--json")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) == {"old": "trd 1.0.0", "new": "trd 1.0.0", "changes": []}
+    assert json.loads(result.stdout) == {"old": "trd 1.1.0", "new": "trd 1.1.0", "changes": []}
     text = cli("diff-defs", "trd", "trd")
     assert text.exit_code == 0 and "no changes" in text.stdout
 

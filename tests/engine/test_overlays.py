@@ -51,7 +51,7 @@ def second_version(folder: Path) -> Definition:
     for name in ("drugs.yaml", "instruments.yaml"):
         shutil.copy(src / name, folder / name)
     text = (src / "trd.yaml").read_text(encoding="utf-8")
-    (folder / "trd.yaml").write_text(text.replace("version: 1.0.0", f"version: {V2}", 1), "utf-8")
+    (folder / "trd.yaml").write_text(text.replace("version: 1.1.0", f"version: {V2}", 1), "utf-8")
     return load_definition(folder / "trd.yaml")
 
 
@@ -244,7 +244,7 @@ def test_cohort_matches_every_patients_history(cohort: Cohort) -> None:
 
 
 def test_patients_per_state_are_the_boards(cohort: Cohort) -> None:
-    for version in (None, "1.0.0", V2):
+    for version in (None, "1.1.0", V2):
         summary = cohort_summary(cohort.svc, definition_version=version)
         b = board(cohort.svc, as_of=TODAY, definition_version=version)
         assert summary.patients == {r.state: r.patients for r in b.rows if r.patients}
@@ -275,7 +275,7 @@ WINDOWS = [
     pytest.param({"state": "maintenance"}, id="state"),
     pytest.param({"state": "reassess", "since": day(90)}, id="state-since"),
     pytest.param({"definition_version": V2}, id="version"),
-    pytest.param({"definition_version": "1.0.0", "since": day(30)}, id="version-since"),
+    pytest.param({"definition_version": "1.1.0", "since": day(30)}, id="version-since"),
 ]
 
 
@@ -350,12 +350,12 @@ def test_the_fake_unit_of_work_gives_the_same_summary(cohort: Cohort) -> None:
 
 def test_the_drawn_numbers_are_the_engines(cohort: Cohort) -> None:
     """Unsuppressed, the diagram prints the board's patients per state and the history's moves."""
-    summary = cohort_summary(cohort.svc, definition_version="1.0.0")
+    summary = cohort_summary(cohort.svc, definition_version="1.1.0")
     trd = load_definition()
     diagram = viz.build(trd, cohort=summary, suppress=False)
-    b = board(cohort.svc, as_of=TODAY, definition_version="1.0.0")
+    b = board(cohort.svc, as_of=TODAY, definition_version="1.1.0")
     now = {r.state: r.patients for r in b.rows}
-    expected = reference(cohort.histories, end=TODAY, version="1.0.0")
+    expected = reference(cohort.histories, end=TODAY, version="1.1.0")
     for node in diagram.nodes:
         if node.id in trd.state_by_id:
             assert node.patients is not None
@@ -479,7 +479,7 @@ def rollup_rows(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
 ROLLUP_FILTERS = [
     pytest.param({}, id="all"),
     pytest.param({"definition_id": "trd"}, id="id"),
-    pytest.param({"definition_version": "1.0.0"}, id="v1"),
+    pytest.param({"definition_version": "1.1.0"}, id="v1"),
     pytest.param({"definition_id": "trd", "definition_version": V2}, id="v2"),
     pytest.param({"as_of": TODAY + dt.timedelta(days=30)}, id="later"),
 ]

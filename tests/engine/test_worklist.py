@@ -214,14 +214,14 @@ def test_no_measurement_item_outside_treatment_states(on_drug: Record, items: Ca
 @pytest.mark.parametrize(
     ("weeks", "latest", "flagged"),
     [
-        (8, 14, True),  # 30% fall at 8 weeks
-        (12, 11, True),  # 45% at 12 weeks
-        (10, 10, False),  # 50%: a response
-        (7, 18, False),  # too early
-        (13, 18, False),  # past the window
+        (4, 17, True),  # 15% fall after 4 weeks at an effective dose
+        (5, 17, True),
+        (10, 18, True),  # still no early improvement later on
+        (5, 16, False),  # 20%: early improvement
+        (3, 19, False),  # too early to tell
     ],
 )
-def test_not_improving_between_8_and_12_weeks(
+def test_not_improving_is_no_early_improvement_by_week_4(
     make_record: Callable,
     make_trial: Callable,
     items: Callable,
@@ -229,6 +229,7 @@ def test_not_improving_between_8_and_12_weeks(
     latest: int,
     flagged: bool,
 ) -> None:
+    # 1.1: CANMAT §Q.7.d, <20% by week 4 at an effective dose (1.0 waited for 8–12 weeks, <50%)
     start = days_before(7 * weeks)
     rec = make_record(
         trials=[make_trial(drug="sertraline", start=start, role="antidepressant")],
@@ -241,9 +242,42 @@ def test_not_improving_between_8_and_12_weeks(
     assert ("not_improving" in kinds(found)) is flagged
     if flagged:
         item = next(i for i in found if i.item == "not_improving")
-        assert item.due_on == D(start) + dt.timedelta(weeks=8)
+        assert item.due_on == D(start) + dt.timedelta(weeks=4)
         assert f"PHQ-9 20 → {latest}" in item.why and "psychiatric case review" in item.label
-        assert len(item.sources) == 2
+        assert "early_improvement" in item.why and item.sources[0].startswith("CANMAT 2023")
+
+
+def test_not_improving_counts_weeks_at_an_effective_dose_only(
+    make_record: Callable, make_trial: Callable, items: Callable
+) -> None:
+    # five weeks on sertraline, but only the last two at an effective dose (50 mg)
+    start = days_before(35)
+    rec = make_record(
+        trials=[make_trial(start=start, doses=[(start, 25), (days_before(14), 100)])],
+        measurements=[
+            {"date": start, "instrument": "PHQ-9", "score": 20},
+            {"date": days_before(1), "instrument": "PHQ-9", "score": 19},
+        ],
+    )
+    assert "not_improving" not in kinds(items(rec, "complete_trial", entered=35))
+
+
+def test_not_improving_uses_the_outcomes_baseline_rule(
+    make_record: Callable, make_trial: Callable, items: Callable
+) -> None:
+    # a score on day 14 is no baseline for the outcome (days 0–13 only), so none for the
+    # worklist either (1.0's worklist took it: one rule, one function now)
+    start = days_before(42)
+    rec = make_record(
+        trials=[make_trial(start=start)],
+        measurements=[
+            {"date": days_before(28), "instrument": "PHQ-9", "score": 20},
+            {"date": days_before(1), "instrument": "PHQ-9", "score": 19},
+        ],
+    )
+    assert "not_improving" not in kinds(items(rec, "switch", entered=42))
+    rec["measurements"][0]["date"] = days_before(29)  # day 13: a baseline
+    assert "not_improving" in kinds(items(rec, "switch", entered=42))
 
 
 def test_not_improving_measures_from_the_steps_own_baseline(

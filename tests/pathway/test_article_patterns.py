@@ -166,7 +166,8 @@ def test_only_the_latest_mdq_counts(failing, evaluate):
 
 @pytest.mark.parametrize(
     ("status", "flagged"),
-    [("suspected", True), ("active", True), ("addressed", False), ("ruled_out", False)],
+    # 1.1: only a rule-out clears; addressed bipolar disorder is still bipolar disorder
+    [("suspected", True), ("active", True), ("addressed", True), ("ruled_out", False)],
 )
 def test_bipolar_disorder_contributor_status(status, flagged, failing, evaluate):
     contributor = {"kind": "bipolar_disorder", "status": status, "date": "2026-02-01"}
@@ -198,12 +199,13 @@ def test_bipolar_ruled_out_clears_history_and_a_positive_mdq(failing, evaluate):
     ("statuses", "flagged"),
     [
         pytest.param(["ruled_out"], False, id="ruled-out"),
-        pytest.param(["addressed"], False, id="addressed"),
+        pytest.param(["addressed"], True, id="addressed"),
         pytest.param(["ruled_out", "suspected"], True, id="suspected-again-after-ruling-out"),
-        pytest.param(["suspected", "addressed"], False, id="suspected-then-addressed"),
+        pytest.param(["suspected", "addressed"], True, id="suspected-then-addressed"),
+        pytest.param(["suspected", "ruled_out"], False, id="suspected-then-ruled-out"),
     ],
 )
-def test_history_is_cleared_while_the_latest_bipolar_entry_answers_the_question(
+def test_history_is_cleared_only_while_the_latest_bipolar_entry_rules_it_out(
     statuses, flagged, failing, evaluate
 ):
     contributors = [
@@ -223,7 +225,7 @@ def test_confirmed_bipolar_disorder_exits_the_pathway(failing, evaluate):
     )
     result = evaluate(record)
     assert result.bipolar_confirmed is True
-    assert "bipolar_features" not in result.flags
+    assert "bipolar_features" in result.flags
     assert result.enabled == ["exit", "review"]
     assert result.recommended == "exit"
 

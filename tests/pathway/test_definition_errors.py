@@ -39,7 +39,7 @@ EXPECTED = {
         (
             213,
             "transitions[4].guard.in[0]",
-            "Input should be 'remission', 'response', 'partial', 'none' or 'unknown'"
+            "Input should be 'remission', 'relapsed', 'response', 'partial', 'none' or 'unknown'"
             " (did you mean 'remission'?)",
         ),
     ],
@@ -185,7 +185,7 @@ def test_a_catalog_that_cannot_be_found_is_a_definition_error(tmp_path):
 
 
 def test_the_shipped_definition_is_valid(trd):
-    assert (trd.metadata.id, trd.metadata.version) == ("trd", "1.0.0")
+    assert (trd.metadata.id, trd.metadata.version) == ("trd", "1.1.0")
     assert trd.initial_state == "initial_trial"
 
 

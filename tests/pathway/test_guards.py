@@ -117,6 +117,8 @@ TESTED_TRIGGERS = {
     "resolve",
     "remit",
     "complete",
+    "optimize",  # 1.1: tests/pathway/test_pathway_1_1.py
+    "continue_course",  # 1.1: tests/pathway/test_pathway_1_1.py
     "augment",
     "switch",
     "refer_neurostimulation",
@@ -257,7 +259,8 @@ def test_remit_without_any_trial_is_false(make_record, guards_from):
         pytest.param({"mg": 25}, (20, 3), F, id="inadequate-but-in-remission"),
         pytest.param({"adherence": 0.5}, (20, 12), T, id="low-adherence-partial"),
         pytest.param({}, (20, 18), F, id="adequate"),
-        pytest.param({"start": "2026-05-04"}, None, F, id="in-progress"),
+        # 1.1: an in-progress trial is not yet adequate, so completing it is an option
+        pytest.param({"start": "2026-05-04"}, None, T, id="in-progress"),
     ],
 )
 def test_complete(trial, scores, result, make_record, make_trial, make_score, guards_from):
@@ -269,8 +272,9 @@ def test_complete(trial, scores, result, make_record, make_trial, make_score, gu
     assert (guard.to, guard.result) == ("complete_trial", result)
 
 
-def test_complete_without_any_trial_is_false(make_record, guards_from):
-    assert guards_from(make_record())["complete"].result == F
+def test_complete_without_any_trial_is_true(make_record, guards_from):
+    # 1.1: no antidepressant trial at all is no adequate trial (no dead end)
+    assert guards_from(make_record())["complete"].result == T
 
 
 # -- augment and switch ----------------------------------------------------------------------

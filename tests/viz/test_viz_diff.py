@@ -20,7 +20,7 @@ def test_a_definition_against_itself_is_empty(trd: Definition) -> None:
     assert all(n.change is None for n in d.diagram.nodes)
     assert all(e.change is None for e in d.diagram.edges)
     assert d.diagram.subtitle == "no changes"
-    assert json.loads(d.to_json()) == {"old": "trd 1.0.0", "new": "trd 1.0.0", "changes": []}
+    assert json.loads(d.to_json()) == {"old": "trd 1.1.0", "new": "trd 1.1.0", "changes": []}
 
 
 def test_a_copy_on_disk_is_the_same_definition(trd: Definition, edited_definition: Edit) -> None:
@@ -70,7 +70,10 @@ def test_guard_and_label_changes_are_marked(trd: Definition, edited_definition: 
         "reassess--remit->maintenance",
         "changed",
     )
-    assert change.fields["label"] == ("remission", "remission or response")
+    assert change.fields["label"] == (
+        "remission in the current step (trial or procedure course)",
+        "remission or response",
+    )
     assert set(change.fields) == {"label", "guard"}
     edge = d.diagram.edge("reassess--remit->maintenance")
     assert edge.change == "changed"

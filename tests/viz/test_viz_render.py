@@ -65,7 +65,7 @@ def test_json_lists_nodes_and_edges(trd: Definition) -> None:
     assert [n["id"] for n in data["nodes"] if n["kind"] not in ("start", "any")] == [
         s.id for s in trd.states
     ]
-    assert (data["definition_id"], data["definition_version"]) == ("trd", "1.0.0")
+    assert (data["definition_id"], data["definition_version"]) == ("trd", "1.1.0")
     assert "as_of" in data and data["as_of"] is None
 
 

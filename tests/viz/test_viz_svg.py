@@ -76,7 +76,7 @@ def test_title_names_definition_and_as_of(
     root = ET.fromstring(viz.render(trd, fmt="svg", patient=path))
     graph = next(g for g in root.iter(f"{SVG}g") if g.get("id") == "pathway")
     title = " ".join(t.text or "" for t in graph.findall(f"{SVG}text"))
-    assert "trd 1.0.0" in title
+    assert "trd 1.1.0" in title
     assert "P-001" in title
     assert date(2026, 6, 1).isoformat() in title
 
