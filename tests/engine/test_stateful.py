@@ -263,6 +263,18 @@ class EngineMachine(RuleBasedStateMachine):
             assert state == head.state
             assert check_patient(self.svc, head, log, deep=True) == []
 
+    @invariant()
+    def no_silent_dead_end(self) -> None:
+        """A patient in a decision state with nothing enabled has an unknown guard, and the
+        worklist shows a `decision_needed` item that day naming the missing data (1.1)."""
+        for pid in PATIENTS:
+            status = self.svc.status(pid)
+            if status.state_kind != "decision" or status.enabled:
+                continue
+            assert any(g.result == "unknown" for g in status.guards), status.guards
+            needed = [d for d in status.due if d["item"] == "decision_needed"]
+            assert needed and "is unknown" in needed[0]["why"]
+
 
 class SqliteEngineMachine(EngineMachine):
     """The same machine on an in-memory SQLite database (the SQL repository and CAS)."""

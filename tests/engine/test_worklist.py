@@ -301,6 +301,34 @@ def test_not_improving_measures_from_the_steps_own_baseline(
     assert "PHQ-9 8 → 7" in next(i for i in found if i.item == "not_improving").why
 
 
+# -- decision needed (1.1) ---------------------------------------------------------------------
+
+
+def test_reassess_with_nothing_enabled_is_a_decision_needed_the_same_day(
+    make_record: Callable, make_trial: Callable, items: Callable, trd: Definition
+) -> None:
+    # an adequate trial whose outcome is unknown (no scores): augment and switch are unknown
+    rec = make_record(trials=[make_trial(start=days_before(120))])
+    found = items(rec, "reassess", entered=0)
+    assert kinds(found) == ["decision_needed"]
+    [item] = found
+    assert item.due_on == TODAY and item.overdue_days == 0
+    assert "augment → augment is unknown" in item.why
+    assert "no baseline and end scores and no stop reason" in item.why
+    record = parse_record(rec, catalog=trd.catalog)
+    assert (
+        next_due_on(record, state="reassess", entered_state_on=TODAY, definition=trd, as_of=TODAY)
+        == TODAY
+    )
+
+
+def test_no_decision_needed_while_a_move_is_enabled(
+    make_record: Callable, make_trial: Callable, items: Callable
+) -> None:
+    rec = make_record(trials=[make_trial(start=days_before(20))])  # in progress: complete
+    assert "decision_needed" not in kinds(items(rec, "reassess", entered=0))
+
+
 # -- maintenance follow-up ------------------------------------------------------------------
 
 

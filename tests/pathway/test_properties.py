@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pathway import RecordError, assess, default_catalog, derive, load_definition, parse_record
-from pathway.evaluation import guard_result, guard_results
+from pathway.evaluation import evaluate_state, guard_result, guard_results
 
 CATALOG = default_catalog()
 TRD = load_definition()  # module-level, so failing examples do not print it
@@ -308,3 +308,46 @@ def test_one_triggers_guard_is_its_entry_among_the_states_guards(record, as_of, 
                 else shared
             )
             assert guard_result(TRD, facts, state, trigger) == expected
+
+
+# -- No dead ends (1.1) --------------------------------------------------------------------------
+
+
+@settings(SETTINGS, max_examples=600)
+@given(record=records, as_of=as_of_dates)
+def test_reassess_has_a_move_unless_data_is_missing(record, as_of):
+    """With every outcome known, `reassess` always has an enabled transition; when nothing is
+    enabled, some guard is unknown (the missing data the worklist's `decision_needed` names)."""
+    facts = derive(parse_record(record), as_of=as_of, params=TRD.parameters, catalog=TRD.catalog)
+    guards, enabled, recommended = evaluate_state(TRD, facts, "reassess")
+    assert recommended == (enabled[0] if enabled else None)
+    if enabled:
+        return
+    assert any(g.result == "unknown" for g in guards), [
+        (g.trigger, g.result, [r.detail for r in g.reasons]) for g in guards
+    ]
+    steps = (facts.current_trial, facts.current_augmentation, facts.current_step)
+    assert "unknown" in {s.outcome for s in steps if s is not None}
+
+
+phq9 = st.builds(
+    lambda day, score: {"date": _day(day), "instrument": "PHQ-9", "score": score},
+    days,
+    st.integers(0, 27),
+)
+# a clear differential and PHQ-9 only: the records that reach the treatment decisions
+clear_records = st.fixed_dictionaries(
+    {
+        "id": st.just("C-1"),
+        "trials": st.lists(trials(), max_size=5),
+        "measurements": st.lists(phq9, min_size=2, max_size=12),
+        "procedures": st.lists(procedures(), max_size=2),
+    },
+    optional={"birth_year": st.integers(1930, 2000)},
+)
+
+
+@settings(SETTINGS, max_examples=600)
+@given(record=clear_records, as_of=as_of_dates)
+def test_with_a_clear_differential_reassess_has_a_move_unless_data_is_missing(record, as_of):
+    test_reassess_has_a_move_unless_data_is_missing.hypothesis.inner_test(record, as_of)
