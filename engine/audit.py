@@ -14,13 +14,19 @@ from engine.factlog import apply, new_document
 from engine.machine import enabled_triggers, guard_for
 from engine.replay import replay
 from engine.repository import EnrollmentRow, EventRow
-from engine.views import MigrationFinding, MigrationReport, Mismatch, VerifyReport
+from engine.views import (
+    MigrationFinding,
+    MigrationProblem,
+    MigrationReport,
+    Mismatch,
+    VerifyReport,
+)
 from pathway.assess import DefinitionRef
 from pathway.definition import Definition
 from pathway.errors import PathwayError, RecordError
 from pathway.facts import derive
 from pathway.loader import load_definition
-from pathway.record import parse_record
+from pathway.record import PatientRecord, parse_record
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -88,18 +94,24 @@ def check_patient(
                 f"version {e.version}: transition '{e.trigger}' stored a guard that was not true"
             )
     if deep:
-        problems += _recheck_guards(head.patient_id, rp.header, log, definition)
+        problems += _recheck_guards(svc, head.patient_id, rp.header, log)
     return problems
 
 
 def _recheck_guards(
-    patient_id: str, header: dict[str, object], log: list[EventRow], definition: Definition
+    svc: Services, patient_id: str, header: dict[str, object], log: list[EventRow]
 ) -> list[str]:
+    """Each transition's guard, evaluated again under the definition version in force then."""
     out: list[str] = []
     doc = new_document(patient_id, header)
     entered = log[0].effective_on if log else None  # enrollment: the initial state's entry
+    ref = log[0].data().get("definition", {}) if log else {}
+    definition = svc.definitions.get(ref.get("id", ""), ref.get("version", ""))
     for e in log:
-        if e.kind == "fact":
+        if e.kind == "migrated":
+            ref = e.data().get("to", {})
+            definition = svc.definitions.get(ref.get("id", ""), ref.get("version", ""))
+        elif e.kind == "fact":
             apply(doc, e.data())
         elif e.kind == "transition" and e.from_state and e.trigger:
             record = parse_record(doc, catalog=definition.catalog)
@@ -125,6 +137,36 @@ def _recheck_guards(
     return out
 
 
+def compare(
+    svc: Services, head: EnrollmentRow, log: list[EventRow], target: Definition, day: dt.date
+) -> tuple[MigrationProblem | None, list[str], list[str]]:
+    """What a patient's move to `target` would change: (problem or None, enabled triggers
+    under their definition, under the target). The problems: their state is removed, their
+    record is invalid under the target's catalog, or their enabled moves differ."""
+    old = svc.definitions.get(head.definition_id, head.definition_version)
+    rp = replay(head.patient_id, log)
+    old_on = _enabled(old, head, parse_record(rp.document(), catalog=old.catalog), day)
+    if head.state not in target.state_by_id:
+        return "removed_state", old_on, []
+    try:
+        new_record = parse_record(rp.document(), catalog=target.catalog)
+    except RecordError:
+        return "record_invalid", old_on, []
+    new_on = _enabled(target, head, new_record, day)
+    return ("enabled_changed" if new_on != old_on else None), old_on, new_on
+
+
+def _enabled(d: Definition, head: EnrollmentRow, record: PatientRecord, day: dt.date) -> list[str]:
+    facts = derive(
+        record,
+        as_of=day,
+        params=d.parameters,
+        catalog=d.catalog,
+        entered_state_on=d.judged_since(head.state, head.entered_state_on),
+    )
+    return enabled_triggers(d, head.state, facts)
+
+
 def migrate_check(
     svc: Services, new: Definition | str | Path, *, as_of: dt.date | None = None
 ) -> MigrationReport:
@@ -142,60 +184,13 @@ def migrate_check(
             patients += 1
             old = svc.definitions.get(head.definition_id, head.definition_version)
             removed |= set(old.state_by_id) - set(target.state_by_id)
-            rp = replay(head.patient_id, log)
-            record = parse_record(rp.document(), catalog=old.catalog)
-            old_on = enabled_triggers(
-                old,
-                head.state,
-                derive(
-                    record,
-                    as_of=day,
-                    params=old.parameters,
-                    catalog=old.catalog,
-                    entered_state_on=old.judged_since(head.state, head.entered_state_on),
-                ),
-            )
-            if head.state not in target.state_by_id:
+            problem, old_on, new_on = compare(svc, head, log, target, day)
+            if problem is not None:
                 findings.append(
                     MigrationFinding(
                         patient_id=head.patient_id,
                         state=head.state,
-                        problem="removed_state",
-                        old_enabled=old_on,
-                        new_enabled=[],
-                    )
-                )
-                continue
-            try:
-                new_record = parse_record(rp.document(), catalog=target.catalog)
-            except RecordError:
-                findings.append(
-                    MigrationFinding(
-                        patient_id=head.patient_id,
-                        state=head.state,
-                        problem="record_invalid",
-                        old_enabled=old_on,
-                        new_enabled=[],
-                    )
-                )
-                continue
-            new_on = enabled_triggers(
-                target,
-                head.state,
-                derive(
-                    new_record,
-                    as_of=day,
-                    params=target.parameters,
-                    catalog=target.catalog,
-                    entered_state_on=target.judged_since(head.state, head.entered_state_on),
-                ),
-            )
-            if new_on != old_on:
-                findings.append(
-                    MigrationFinding(
-                        patient_id=head.patient_id,
-                        state=head.state,
-                        problem="enabled_changed",
+                        problem=problem,
                         old_enabled=old_on,
                         new_enabled=new_on,
                     )

@@ -85,6 +85,7 @@ def bulk_enroll(
     today, now = svc.clock.today(), svc.clock.now()
     if effective is not None and effective > today:
         raise FutureDate("enrollment date", effective, today)
+    svc.pin(defn)
     problems: list[ImportProblem] = []
     seen: set[str] = set()
     batch: list[_Item] = []

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from engine import board, cli_viz, demo, simulator, worklist
+from engine import board, cli_definitions, cli_viz, demo, simulator, worklist
 from engine.cli_common import EXIT_INVALID, dump_json, err, handle_errors, out
 from engine.cli_engine import register as register_engine_commands
 from pathway.assess import assess as assess_record
@@ -164,7 +164,7 @@ def assess(
 
 
 register_engine_commands(app)
-for _module in (worklist, board, simulator, demo, cli_viz):
+for _module in (worklist, board, simulator, demo, cli_viz, cli_definitions):
     _module.register(app)
 
 

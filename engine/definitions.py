@@ -1,18 +1,23 @@
 """Which definitions the engine knows: the shipped ones plus any named files, by (id, version).
 
-A patient is pinned to a (definition id, version) at enrollment; every later command must find
-that exact version here ($PATHWAY_DEFINITIONS lists extra YAML files, separated by ':').
+A patient is pinned to a (definition id, version) at enrollment. The engine stores every version
+it uses in the database (`engine.definition_store`), so a version no file here provides is read
+from there; a file whose content differs from the stored version of its id and version is
+refused ($PATHWAY_DEFINITIONS lists extra YAML files, separated by ':').
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from engine.errors import DefinitionUnavailable
+from engine.definition_store import StoredDefinition, fingerprint, restore
+from engine.errors import DefinitionConflict, DefinitionUnavailable
 from pathway.definition import Definition
 from pathway.loader import load_definition, resolve
+
+Fetch = Callable[[str, str], StoredDefinition | None]
 
 ENV_DEFINITIONS = "PATHWAY_DEFINITIONS"
 
@@ -24,6 +29,8 @@ class DefinitionRegistry:
         self, sources: Iterable[str | Path | Definition] = ("trd",), *, use_env: bool = True
     ) -> None:
         self._loaded: dict[tuple[str, str], Definition] = {}
+        self._checked: set[tuple[str, str]] = set()  # compared with the stored content
+        self.store: Fetch | None = None  # the database's stored versions (set by Services)
         self._pending: list[str | Path] = []
         self._default: Definition | None = None
         self._default_source: str | Path | None = None
@@ -65,6 +72,17 @@ class DefinitionRegistry:
         while found is None and self._pending:
             self.load(self._pending.pop(0))
             found = self._loaded.get(key)
+        if key in self._checked and found is not None:
+            return found
+        stored = self.store(definition_id, version) if self.store is not None else None
+        if found is None and stored is not None:
+            found = self._loaded[key] = restore(stored.content)
+        elif found is not None and stored is not None:
+            sha = fingerprint(found)[0]
+            if sha != stored.sha256:
+                raise DefinitionConflict(definition_id, version, stored.sha256, sha)
         if found is None:
             raise DefinitionUnavailable(definition_id, version)
+        if self.store is not None:
+            self._checked.add(key)
         return found

@@ -75,3 +75,23 @@ class DatabaseNotReady(PathwayError):
     def __init__(self, url: str) -> None:
         self.url = url
         super().__init__(f"the database {url} has no pathway tables: run `pathway init-db` first")
+
+
+class DefinitionConflict(PathwayError):
+    """A definition claims an id and version the database holds with other content."""
+
+    def __init__(self, definition_id: str, version: str, stored: str, given: str) -> None:
+        self.definition_id, self.version, self.stored, self.given = (
+            definition_id,
+            version,
+            stored,
+            given,
+        )
+        super().__init__(
+            f"definition {definition_id} {version} is stored with sha256 {stored}, but this "
+            f"file has sha256 {given}: a changed definition needs a new version"
+        )
+
+
+class MigrationRefused(PathwayError):
+    """`pathway migrate` cannot move any patient (unknown target, nothing to move)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+from engine.definition_store import FakeDefinitions, StoredDefinition
 from engine.errors import AlreadyEnrolled
 from engine.repository import EnrollmentRow, EventRow
 from pathway.errors import StaleVersion, UnknownPatient
@@ -23,6 +24,7 @@ class FakeStore:
 
     enrollments: dict[str, EnrollmentRow] = field(default_factory=dict)
     events: dict[str, list[EventRow]] = field(default_factory=dict)
+    definitions: dict[tuple[str, str], StoredDefinition] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     commits: int = 0
 
@@ -101,6 +103,7 @@ class FakeUnitOfWork:
     def __init__(self, store: FakeStore | None = None) -> None:
         self.store = store if store is not None else FakeStore()
         self.patients = FakeRepository(self.store)
+        self.definitions = FakeDefinitions(self.store)
 
     def __enter__(self) -> Self:
         self.patients = FakeRepository(self.store)

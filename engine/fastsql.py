@@ -41,7 +41,8 @@ EVENT_COLUMNS = (
     "reason_code",
     "note",
 )
-_MOVED = ("state", "version", "entered_state_on", "next_due_on", "updated_at")
+# what a write changes (the definition version too: `pathway migrate`)
+_MOVED = ("definition_version", "state", "version", "entered_state_on", "next_due_on", "updated_at")
 
 
 def _q(name: str) -> str:
@@ -167,6 +168,7 @@ class Codec:
     def swap_params(self, row: Any, expected: int) -> tuple[Any, ...]:
         """Parameters of the compare-and-swap UPDATE."""
         return (
+            row.definition_version,
             row.state,
             row.version,
             self.date_out(row.entered_state_on),

@@ -57,6 +57,9 @@ def replay(patient_id: str, events: Sequence[EventRow]) -> Replayed:
                     f"version {e.version}: {e.kind} from '{e.from_state}' while in '{out.state}'"
                 )
             out.state, out.entered_state_on = e.to_state, e.effective_on
+        elif e.kind == "migrated":
+            ref = e.data().get("to", {})
+            out.definition = (ref.get("id", ""), ref.get("version", ""))
     if not events:
         out.problems.append("no events")
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,10 +40,12 @@ from engine.views import (
     Enrolled,
     ImportReport,
     MigrationReport,
+    MigrationResult,
     Moved,
     PatientHistory,
     PatientStatus,
     Recorded,
+    StoredVersion,
     VerifyReport,
 )
 from pathway.assess import DefinitionRef
@@ -146,6 +149,8 @@ class Services:
         self.uow = uow
         self.clock: Clock = clock or SystemClock()
         self.definitions = definitions or DefinitionRegistry()
+        if self.definitions.store is None:  # versions no file provides come from the database
+            self.definitions.store = uow.definitions.fetch
         self.cache = RecordCache()
 
     @classmethod
@@ -283,6 +288,7 @@ class Services:
             effective=effective,
         )
         with self.uow as uow:
+            uow.definitions.pin(defn, self.clock.now())
             uow.patients.add(head, events)
             uow.commit()
             log.info("enrolled %s on %s %s (%d events)", patient_id, *defn.key, len(events))
@@ -498,6 +504,38 @@ class Services:
 
         return verify(self, deep=deep, on_progress=on_progress)
 
+    def migrate(
+        self,
+        to: Definition | str | Path,
+        *,
+        actor: str,
+        state: str | None = None,
+        dry_run: bool = False,
+    ) -> MigrationResult:
+        """Move pinned patients to another version (a Definition, a file, or a stored or loaded
+        version of the default definition's id); see `engine.migrate`."""
+        from engine.migrate import migrate
+
+        return migrate(self, self._target(to), actor=actor, state=state, dry_run=dry_run)
+
+    def _target(self, to: Definition | str | Path) -> Definition:
+        if isinstance(to, str) and re.fullmatch(r"\d+\.\d+\.\d+", to):
+            return self.definitions.get(self.definitions.default.metadata.id, to)
+        return self._definition(to)
+
+    def stored_definitions(self) -> list[StoredVersion]:
+        """Every definition version the engine has used, with the patients it holds."""
+        return [
+            StoredVersion(
+                id=s.definition_id,
+                version=s.version,
+                sha256=s.sha256,
+                first_seen=s.first_seen,
+                patients=n,
+            )
+            for s, n in self.uow.definitions.listing()
+        ]
+
     def migrate_check(
         self, new: Definition | str | Path, *, as_of: dt.date | None = None
     ) -> MigrationReport:
@@ -505,6 +543,14 @@ class Services:
         from engine.audit import migrate_check
 
         return migrate_check(self, new, as_of=as_of)
+
+    def pin(self, definition: Definition) -> str:
+        """Store a definition the engine is about to use, once (DefinitionConflict if another
+        content holds its id and version); its SHA-256."""
+        with self.uow as uow:
+            sha = uow.definitions.pin(definition, self.clock.now())
+            uow.commit()
+        return sha
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-EVENT_KINDS = ("enrolled", "fact", "transition", "override")
+EVENT_KINDS = ("enrolled", "fact", "transition", "override", "migrated")
 
 
 class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
@@ -61,7 +61,8 @@ class Event(SQLModel, table=True):
     __tablename__ = "event"
     __table_args__ = (
         sa.CheckConstraint(
-            "kind IN ('enrolled', 'fact', 'transition', 'override')", name="ck_event_kind"
+            "kind IN ('enrolled', 'fact', 'transition', 'override', 'migrated')",
+            name="ck_event_kind",
         ),
     )
 
@@ -97,6 +98,26 @@ class BoardCount(SQLModel, table=True):
     day_kind: str = Field(primary_key=True, max_length=1)
     day: dt.date = Field(primary_key=True)
     patients: int
+
+
+class DefinitionVersion(SQLModel, table=True):
+    """Every definition version the engine has used, by content: its canonical JSON (the
+    definition and its catalogs) and that text's SHA-256, so a patient is always evaluated with
+    the version they are pinned to, from any machine, and a different file claiming the same id
+    and version is refused (migration 0004)."""
+
+    __tablename__ = "definition_version"
+
+    definition_id: str = Field(primary_key=True, max_length=64)
+    version: str = Field(primary_key=True, max_length=32)
+    sha256: str = Field(max_length=64)
+    content: str = Field(sa_type=sa.Text)
+    first_seen: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+def definition_version_table() -> sa.Table:
+    """The stored definition versions (typed access for Core statements)."""
+    return SQLModel.metadata.tables["definition_version"]
 
 
 def enrollment_table() -> sa.Table:

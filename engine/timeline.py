@@ -23,6 +23,17 @@ def history_entry(e: EventRow) -> HistoryEntry:
         guard = GuardResult.model_validate(data["guard"])
         why = "; ".join(r.detail for r in guard.reasons if r.result == "true")
         summary = f"{e.trigger}: {e.from_state} → {e.to_state}" + (f" because {why}" if why else "")
+    elif e.kind == "migrated":
+        old, new = data.get("from", {}), data.get("to", {})
+        summary = (
+            f"migrated from {old.get('id')} {old.get('version')} to {new.get('id')} "
+            f"{new.get('version')} in '{e.to_state}'"
+        )
+        if data.get("old_enabled") != data.get("new_enabled"):
+            summary += (
+                f"; enabled moves {', '.join(data.get('old_enabled') or []) or 'none'} → "
+                f"{', '.join(data.get('new_enabled') or []) or 'none'}"
+            )
     else:
         summary = f"override {e.from_state} → {e.to_state} ({e.reason_code}): {e.note}"
     return HistoryEntry(
@@ -39,7 +50,7 @@ def history_entry(e: EventRow) -> HistoryEntry:
         reason_code=e.reason_code,
         note=e.note,
         guard=guard,
-        data=data if e.kind in ("fact", "override") else None,
+        data=data if e.kind in ("fact", "override", "migrated") else None,
     )
 
 

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 import sqlalchemy as sa
 
 from engine.db import clearer_error, make_engine, translate_errors
+from engine.definition_store import SqlDefinitions, StoredDefinition
 from engine.repository import Repository, SqlRepository
+from pathway.definition import Definition
+
+
+class DefinitionStore(Protocol):
+    """Definition versions by content (`engine.definition_store`)."""
+
+    def fetch(self, definition_id: str, version: str) -> StoredDefinition | None:
+        """A stored version, or None."""
+        ...
+
+    def pin(self, definition: Definition, now: dt.datetime) -> str:
+        """Store a definition in the open transaction; its hash (DefinitionConflict)."""
+        ...
+
+    def listing(self) -> list[tuple[StoredDefinition, int]]:
+        """Every stored version with the patients it holds."""
+        ...
 
 
 class UnitOfWork(Protocol):
@@ -17,6 +36,11 @@ class UnitOfWork(Protocol):
     @property
     def patients(self) -> Repository:
         """The repository, inside `with`."""
+        ...
+
+    @property
+    def definitions(self) -> DefinitionStore:
+        """The stored definition versions (usable outside `with` too)."""
         ...
 
     def __enter__(self) -> Self:
@@ -55,6 +79,12 @@ class SqlUnitOfWork:
         self.engine = engine
         self._held: sa.Connection | None = None
         self._conn: sa.Connection | None = None
+        self.definitions = SqlDefinitions(self)
+
+    @property
+    def is_open(self) -> bool:
+        """Inside `with`."""
+        return self._conn is not None
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> SqlUnitOfWork:

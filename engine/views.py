@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from pathway.assess import DefinitionRef
 from pathway.evaluation import GuardResult
 
-EventKind = Literal["enrolled", "fact", "transition", "override"]
+EventKind = Literal["enrolled", "fact", "transition", "override", "migrated"]
 
 
 class _View(BaseModel):
@@ -141,12 +141,15 @@ class VerifyReport(_View):
         return not self.mismatches and not self.board_counts
 
 
+MigrationProblem = Literal["removed_state", "enabled_changed", "record_invalid"]
+
+
 class MigrationFinding(_View):
     """A patient the new definition would affect."""
 
     patient_id: str
     state: str
-    problem: Literal["removed_state", "enabled_changed", "record_invalid"]
+    problem: MigrationProblem
     old_enabled: list[str]
     new_enabled: list[str]
 
@@ -159,3 +162,36 @@ class MigrationReport(_View):
     patients: int
     removed_states: list[str]
     findings: list[MigrationFinding]
+
+
+class MigratedPatient(_View):
+    """A patient `pathway migrate` moved (or, in a dry run, would move) to another version."""
+
+    patient_id: str
+    state: str
+    from_version: str
+    version: int  # the patient's log version after the move (unchanged in a dry run)
+    old_enabled: list[str]
+    new_enabled: list[str]
+
+
+class MigrationResult(_View):
+    """What `pathway migrate` did: who moved, who was refused (removed state, invalid record,
+    or changed by someone else meanwhile), and whether it was a dry run."""
+
+    definition: DefinitionRef
+    as_of: dt.date
+    dry_run: bool
+    moved: list[MigratedPatient]
+    refused: list[MigrationFinding]
+    changed_meanwhile: list[str]
+
+
+class StoredVersion(_View):
+    """A definition version stored in the database: content hash, first use, patients on it."""
+
+    id: str
+    version: str
+    sha256: str
+    first_seen: dt.datetime
+    patients: int

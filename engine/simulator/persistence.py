@@ -207,6 +207,7 @@ def simulate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     defn = definition or svc.definitions.default
+    svc.pin(defn)
     tally = Tally()
     stream = (tally.add(sp) for sp in simulate_cohort(params, definition=defn))
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

@@ -64,7 +64,7 @@ def test_init_db_is_idempotent(tmp_path: Path) -> None:
     first = runner.invoke(app, ["init-db", "--db", url, "--json"])
     again = runner.invoke(app, ["init-db", "--db", url])
     assert first.exit_code == again.exit_code == 0
-    assert json.loads(first.stdout) == {"database": url, "revision": "0003", "cohort_rollup": False}
+    assert json.loads(first.stdout) == {"database": url, "revision": "0004", "cohort_rollup": False}
     assert "database ready" in again.stdout
 
 

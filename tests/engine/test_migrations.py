@@ -24,7 +24,7 @@ def migrated(request: pytest.FixtureRequest) -> sa.Engine:
 
 
 def test_init_db_reaches_the_single_head(migrated: sa.Engine) -> None:
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"
     assert current_revision(migrated) == head_revision()
     assert init_db(migrated) == head_revision()  # idempotent
 
@@ -41,7 +41,7 @@ def test_migrations_run_down_and_up(migrated: sa.Engine) -> None:
     with migrated.begin() as conn:
         command.downgrade(alembic_config(conn), "base")
     assert set(sa.inspect(migrated).get_table_names()) <= {"alembic_version"}
-    assert init_db(migrated) == "0003"
+    assert init_db(migrated) == head_revision()
     assert {"enrollment", "event"} <= set(sa.inspect(migrated).get_table_names())
 
 
@@ -122,7 +122,7 @@ def test_0003_fills_board_count_from_the_enrollments_and_keeps_it(migrated: sa.E
                 for pid, state, entered, due in rows
             ],
         )
-    assert init_db(migrated) == "0003"
+    assert init_db(migrated) == head_revision()
     assert _indexes(migrated) == {}
     with migrated.begin() as conn:
         counts = conn.exec_driver_sql(
@@ -136,3 +136,16 @@ def test_0003_fills_board_count_from_the_enrollments_and_keeps_it(migrated: sa.E
         ]
         conn.execute(sa.update(enr).where(enr.c.patient_id == "M-2").values(state="switch"))
         assert count_drift(conn) == []
+
+
+def test_0004_stores_definitions_and_allows_migrated_events(migrated: sa.Engine) -> None:
+    tables = set(sa.inspect(migrated).get_table_names())
+    assert "definition_version" in tables
+    checks = sa.inspect(migrated).get_check_constraints("event")
+    assert [c["name"] for c in checks] == ["ck_event_kind"]
+    assert "'migrated'" in checks[0]["sqltext"]
+    with migrated.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")
+    assert "definition_version" not in set(sa.inspect(migrated).get_table_names())
+    assert "'migrated'" not in sa.inspect(migrated).get_check_constraints("event")[0]["sqltext"]
+    assert init_db(migrated) == "0004"
