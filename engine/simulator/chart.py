@@ -78,6 +78,7 @@ class _Chart:
         self.events: list[SimEvent] = []
         self.state, self.step, self.score, self.n_facts = definition.initial_state, 1, 0, 0
         self.remitted_step: int | None = None
+        self.pseudo_resistance = False
         self.ended: Ending | None = None
         self.open: set[str] = set()  # conditions present and not yet worked up
         self.risk_on: dt.date | None = None

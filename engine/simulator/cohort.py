@@ -24,6 +24,11 @@ class CohortSummary(BaseModel):
     by_state: dict[str, int]
     ended: dict[str, int]
     cumulative_remission: tuple[float, ...]
+    # per step k: patients who entered it, and the share of them whose first remission it was
+    entered_step: tuple[int, ...] = ()
+    step_remission: tuple[float, ...] = ()
+    pseudo_resistance: int = 0  # patients with an incomplete first trial or a contributor
+    in_progress: int = 0  # not remitted and still on the pathway at the horizon
 
 
 def simulate_cohort(
@@ -58,28 +63,40 @@ class Tally:
         self.by_state: Counter[str] = Counter()
         self.ended: Counter[str] = Counter()
         self.remitted: Counter[int] = Counter()
-        self.n = self.events = 0
+        self.entered: Counter[int] = Counter()
+        self.n = self.events = self.pseudo = self.going = 0
 
     def add(self, sp: SimulatedPatient) -> SimulatedPatient:
         self.n += 1
         self.events += len(sp.events) + 1  # and the enrollment
         self.by_state[sp.state] += 1
         self.ended[sp.ended] += 1
+        self.pseudo += sp.pseudo_resistance
+        self.going += sp.ended == "horizon" and sp.remitted_step is None
+        last = sp.steps if sp.remitted_step is None else min(sp.steps, sp.remitted_step)
+        for k in range(1, last + 1):
+            self.entered[k] += 1
         if sp.remitted_step is not None:
             self.remitted[sp.remitted_step] += 1
         return sp
 
     def summary(self) -> CohortSummary:
-        total, cumulative = 0, []
-        for k in range(1, max(4, *self.remitted, 0) + 1):
+        total, cumulative, per_step = 0, [], []
+        steps = range(1, max(4, *self.remitted, 0) + 1)
+        for k in steps:
             total += self.remitted[k]
             cumulative.append(round(total / (self.n or 1), 4))
+            per_step.append(round(self.remitted[k] / (self.entered[k] or 1), 4))
         return CohortSummary(
             patients=self.n,
             events=self.events,
             by_state=dict(sorted(self.by_state.items())),
             ended=dict(sorted(self.ended.items())),
             cumulative_remission=tuple(cumulative),
+            entered_step=tuple(self.entered[k] for k in steps),
+            step_remission=tuple(per_step),
+            pseudo_resistance=self.pseudo,
+            in_progress=self.going,
         )
 
 

@@ -47,6 +47,8 @@ class SimulatedPatient(BaseModel):
     steps: int
     remitted_step: int | None
     ended: Ending
+    # an incomplete first trial or a contributor (bipolar, medical, substance, stressor)
+    pseudo_resistance: bool = False
 
 
 _set = object.__setattr__

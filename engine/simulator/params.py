@@ -102,12 +102,36 @@ class SimParams(BaseModel):
         default=120, ge=0, description="lost to follow-up this long: closed by an override"
     )
     relapse_12m: tuple[float, ...] = STAR_D_RELAPSE
-    next_line_after: int = Field(default=4, ge=1, description="failed steps before TMS/ketamine")
+    next_line_after: int = Field(
+        default=3,
+        ge=1,
+        description="failed steps before TMS/ketamine: 3, as the 1.1 recommendation "
+        "(neurostimulation_after_failed_trials); STAR*D's four levels were all medication",
+    )
     max_steps: int = Field(default=8, ge=1)
     visit_days: Span = (14, 35)
     decision_days: Span = (0, 24)
     workup_days: Span = (14, 42)
     maintenance_visit_days: Span = (45, 110)
+
+    @classmethod
+    def star_d(cls, *, patients: int = 10_000, seed: int = 2006, end: dt.date) -> SimParams:
+        """STAR*D's conditions (reference.md §4): four medication levels, no dropout, no
+        pseudo-resistance, no intolerance or risk events, and a horizon long enough for
+        everyone to finish (enrolled over 30 days, three years before `end`)."""
+        return cls(
+            patients=patients,
+            seed=seed,
+            end=end,
+            enroll_from=end - dt.timedelta(days=3 * 365),
+            enroll_days=30,
+            dropout=0.0,
+            intolerance=0.0,
+            life_threatening=0.0,
+            max_steps=4,
+            next_line_after=4,
+            maintenance_follow_days=0,  # the question is remission, not what follows
+        ).without_pseudo_resistance()
 
     def without_pseudo_resistance(self) -> SimParams:
         """A copy without incomplete trials, bipolar features, contributors, substance, stress."""

@@ -232,6 +232,7 @@ def simulate_to(
     end: dt.date | None = None,
     prefix: str = "SIM-",
     progress: bool = True,
+    preset: str | None = None,
 ) -> PersistReport:
     """Open a database by URL (creating the schema), simulate and persist: the CLI's body."""
     from engine.db import database_url, init_db, make_engine
@@ -243,7 +244,12 @@ def simulate_to(
         init_db(engine)
         svc = Services(SqlUnitOfWork(engine))
         day = end or svc.clock.today()
-        params = SimParams(patients=patients, seed=seed, end=day, id_prefix=prefix)
+        if preset == "star-d":
+            params = SimParams.star_d(patients=patients, seed=seed, end=day).model_copy(
+                update={"id_prefix": prefix}
+            )
+        else:
+            params = SimParams(patients=patients, seed=seed, end=day, id_prefix=prefix)
         return simulate(svc, params, progress=progress)
     finally:
         engine.dispose()

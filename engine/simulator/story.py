@@ -83,6 +83,7 @@ class _Story(_Treatment):
         pattern = None
         if rng.random() < p.incomplete_trial:  # the source article's incomplete trials
             pattern = rng.choice(("short", "low_dose", "low_adherence"))
+        self.pseudo_resistance = pattern is not None or bool(self.open)
         return self.first_trial(rng.choice(FIRST_LINE), pattern)
 
     # -- decisions, work-up, maintenance --
@@ -109,22 +110,29 @@ class _Story(_Treatment):
         if trigger is None:
             self.ended = "no_enabled_move"
             return
-        if trigger in ("augment", "switch") and self.step > self.p.next_line_after:
-            kinds = self.d.state_by_id
-            later = [
-                g.trigger
-                for g in results
-                if g.result == "true"
-                and g.trigger != "escalate"
-                and kinds[g.to].kind == "procedure"
-            ]
-            trigger = self.rng.choice(later) if later else trigger
+        trigger = self.clinic_choice(trigger, results)
         chosen = next(g for g in results if g.trigger == trigger)
         new_step = self.d.state_by_id[chosen.to].kind in ("treatment", "procedure")
         if new_step and trigger != "complete" and self.step >= self.p.max_steps:
             self.ended = "max_steps"
             return
         self.take(chosen)
+
+    def clinic_choice(self, recommended: str, results: list[GuardResult]) -> str:
+        """The clinic's practice around next-line treatment: after `next_line_after` failed
+        steps a procedure (neuromodulation, rapid-acting) over another medication step, before
+        that a medication step over a procedure, whatever the recommendation; both among the
+        enabled moves only (a clinician may take any enabled transition)."""
+        kinds = self.d.state_by_id
+        enabled = [g for g in results if g.result == "true" and g.trigger != "escalate"]
+        procedures = [g.trigger for g in enabled if kinds[g.to].kind == "procedure"]
+        medication = [g.trigger for g in enabled if g.trigger in ("augment", "switch")]
+        late = self.step > self.p.next_line_after
+        if late and recommended in ("augment", "switch") and procedures:
+            return self.rng.choice(procedures)
+        if not late and recommended in procedures and medication:
+            return medication[0]
+        return recommended
 
     def work_up(self) -> None:
         """The differential work-up: each open condition confirmed, ruled out or addressed."""
@@ -192,6 +200,7 @@ class _Story(_Treatment):
             steps=self.step,
             remitted_step=self.remitted_step,
             ended=self.ended or "no_enabled_move",
+            pseudo_resistance=self.pseudo_resistance,
         )
 
 

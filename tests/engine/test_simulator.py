@@ -25,22 +25,19 @@ from engine.simulator import (
 from pathway import Definition, derive, guard_results
 from pathway.record import parse_record
 
-STAR_D = SimParams(
-    patients=10_000,
-    seed=2006,
-    end=dt.date(2029, 1, 1),
-    enroll_from=dt.date(2026, 1, 1),
-    enroll_days=30,
-    dropout=0.0,
-    max_steps=4,
-    maintenance_follow_days=0,  # the question is remission, not what follows
-).without_pseudo_resistance()
+STAR_D_STEPS = (0.368, 0.306, 0.137, 0.130)  # reference.md §4.3
 
 
-def test_star_d_cumulative_remission_after_four_steps(trd: Definition) -> None:
+def test_the_star_d_preset_meets_star_d_per_step_and_cumulative(trd: Definition) -> None:
     # 1 − (1 − .368)(1 − .306)(1 − .137)(1 − .130) = 67.1% (reference.md §4.3)
-    got = cumulative_remission(simulate_cohort(STAR_D, definition=trd, validate=False), steps=4)
-    assert got == pytest.approx(0.67, abs=0.02)
+    params = SimParams.star_d(end=dt.date(2026, 12, 1))
+    summary = summarize(simulate_cohort(params, definition=trd, validate=False))
+    assert summary.patients == 10_000 and summary.pseudo_resistance == 0
+    for got, expected in zip(summary.step_remission[:4], STAR_D_STEPS, strict=True):
+        assert got == pytest.approx(expected, abs=0.02)
+    assert summary.cumulative_remission[3] == pytest.approx(0.67, abs=0.02)
+    assert set(summary.ended) <= {"follow_up_done", "max_steps"}  # everyone finished
+    assert cumulative_remission([], steps=4) == 0.0
 
 
 def cohort(trd: Definition, n: int = 300, seed: int = 5, **kw: object) -> list[SimulatedPatient]:
@@ -238,3 +235,21 @@ def test_simulating_twice_into_one_database_is_refused_cleanly(
         simulate(svc, SimParams(patients=5, seed=2, end=TODAY), progress=False)
     other = SimParams(patients=5, seed=2, end=TODAY, id_prefix="SIM2-")
     assert simulate(svc, other, progress=False).patients == 5
+
+
+def test_simulate_prints_remission_per_step_next_to_star_d(sqlite_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    run = CliRunner().invoke
+    plain = run(app, ["simulate", "--patients", "60", "--seed", "3", "--db", sqlite_url])
+    assert plain.exit_code == 0, plain.stderr
+    assert "  STAR*D          36.8%    30.6%    13.7%    13.0%    67.1%" in plain.stdout
+    assert "lower than STAR*D because this is a clinic" in plain.stdout
+    preset = ["simulate", "--patients", "60", "--preset", "star-d", "--prefix", "SD-"]
+    star = run(app, [*preset, "--db", sqlite_url])
+    assert star.exit_code == 0, star.stderr
+    assert "  simulated " in star.stdout and "lower than" not in star.stdout
+    bad = run(app, ["simulate", "--preset", "nope", "--db", sqlite_url])
+    assert bad.exit_code == 2 and "--preset" in bad.stderr and "star-d" in bad.stderr
