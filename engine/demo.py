@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from engine.board import Board
 from engine.simulator import PersistReport
+from engine.views import MigrationResult
 from engine.worklist import Worklist
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class DemoResult(BaseModel):
     board: Board
     worklist: Worklist
     patient: str | None
+    migration: MigrationResult | None = None
 
 
 def _fresh_sqlite(url: str) -> None:
@@ -120,6 +122,8 @@ def run_demo(
         con.rule(f"Simulating {patients} patients (seed {seed}) into {redact(url)}")
         report = simulate(svc, SimParams(patients=patients, seed=seed, end=day), progress=progress)
         con.print(describe(report), markup=False)
+        migration = migrate_legacy(svc, patients=max(1, patients // 4), seed=seed, end=day)
+        render_migration(migration, con)
         result_board = board_mod.board(svc, as_of=day)
         board_mod.render(result_board, con)
         result_list = worklist_mod.worklist(svc, as_of=day, limit=top)
@@ -140,7 +144,51 @@ def run_demo(
         board=result_board,
         worklist=result_list,
         patient=pid,
+        migration=migration,
     )
+
+
+LEGACY = "V1-"  # ids of the patients the demo enrolls on version 1.0.0
+
+
+def migrate_legacy(svc: Services, *, patients: int, seed: int, end: dt.date) -> MigrationResult:
+    """A cohort that lived its story under version 1.0.0 (the shipped `trd-1.0.0.yaml`), then
+    moved to the current version by `pathway migrate`: what a real upgrade looks like."""
+    from engine.simulator import SimParams, simulate
+    from pathway.loader import load_definition
+    from pathway.yamlio import definitions_dir
+
+    old = load_definition(definitions_dir() / "trd-1.0.0.yaml")
+    svc.definitions.add(old)
+    params = SimParams(patients=patients, seed=seed + 1, end=end, id_prefix=LEGACY)
+    simulate(svc, params, definition=old, progress=False)
+    return svc.migrate(svc.definitions.default, actor="demo")
+
+
+def render_migration(result: MigrationResult, console: Console) -> None:
+    """What a migration did: who moved, who was refused, and whose enabled moves changed, by
+    state and by change."""
+    from collections import Counter
+
+    from rich.table import Table
+
+    d = result.definition
+    changed = [m for m in result.moved if m.old_enabled != m.new_enabled]
+    console.rule(f"Migration of the {LEGACY}* patients from 1.0.0 to {d.id} {d.version}")
+    console.print(
+        f"{len(result.moved)} moved, {len(result.refused)} refused; {len(changed)} now have "
+        "other enabled moves (each move is a `migrated` event in their history)",
+        markup=False,
+    )
+    table = Table(title="Enabled moves that changed, by state", title_justify="left")
+    for name in ("state", "patients", "before (1.0.0)", "after"):
+        table.add_column(name, overflow="fold")
+    patterns = Counter(
+        (m.state, ", ".join(m.old_enabled) or "-", ", ".join(m.new_enabled) or "-") for m in changed
+    )
+    for (state, before, after), n in sorted(patterns.items(), key=lambda kv: (-kv[1], kv[0])):
+        table.add_row(state, str(n), before, after)
+    console.print(table)
 
 
 def write_diagrams(

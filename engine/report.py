@@ -38,6 +38,19 @@ def render_assessment(a: Assessment, console: Console) -> None:
             f"dose; adherence {adherence}; "
             f"evaluation due {due}; outcome {outcome}"
         )
+    if a.procedures:
+        console.print("[bold]Procedure courses[/]")
+    for p in a.procedures:
+        basis = p.outcome_basis or {}
+        outcome = p.outcome
+        if "instrument" in basis:
+            outcome += f" ({basis['instrument']} {basis['baseline']}→{basis['end']})"
+        ended = f"ended {p.end.isoformat()}" if p.end else "ongoing"
+        console.print(
+            f"  #{p.index} [bold]{p.kind}[/] from {p.start.isoformat()}, {p.sessions} sessions, "
+            f"{ended}; outcome {outcome}"
+        )
+    step_name = _step_name(a)
     maud = a.staging.maudsley
     facts = [
         f"failed adequate trials: [bold]{a.failed_adequate_trials}[/]"
@@ -46,7 +59,7 @@ def render_assessment(a: Assessment, console: Console) -> None:
         f"flags: [bold]{', '.join(a.flags) or 'none'}[/]",
         f"bipolar confirmed: {'yes' if a.bipolar_confirmed else 'no'}; "
         f"life-threatening: {'[bold red]yes[/]' if a.life_threatening else 'no'}",
-        f"current outcome: {a.current_outcome or 'no antidepressant trial'}",
+        f"current step: {step_name}; outcome: {a.current_outcome or '-'}",
         f"staging: Maudsley {maud.score if maud.score is not None else '?'}"
         f" ({maud.band or 'unknown'}), Thase–Rush {a.staging.thase_rush or '-'}",
     ]
@@ -58,6 +71,8 @@ def render_assessment(a: Assessment, console: Console) -> None:
             expand=False,
         )
     )
+    for w in a.warnings:
+        console.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
     guards = Table(title="Options from reassess", title_justify="left", show_lines=True)
     guards.add_column("trigger → state")
     guards.add_column("guard")
@@ -72,3 +87,13 @@ def render_assessment(a: Assessment, console: Console) -> None:
         "[dim]Decision support only: the clinician decides; any enabled step or a "
         "reasoned override may be taken.[/]"
     )
+
+
+def _step_name(a: Assessment) -> str:
+    """The current step in words: the trial's drug or the procedure's kind."""
+    step = a.current_step
+    if step is None:
+        return "no trial or procedure"
+    if step.kind == "procedure":
+        return f"the {next(p.kind for p in a.procedures if p.index == step.index)} course"
+    return f"the {next(t.drug for t in a.trials if t.index == step.index)} trial"

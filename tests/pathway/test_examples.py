@@ -22,6 +22,10 @@ EXPECTED = {
     "05-remission.json": ("remit", [], False),
     "06-active-stressor.json": ("review", ["active_stressor"], False),
     "07-life-threatening.json": ("escalate", [], True),
+    # 1.1's stories (1.0 gave: remit → maintenance → remit …; switch; augment)
+    "08-relapse-after-remission.json": ("optimize", [], False),
+    "09-treated-bipolar-disorder.json": ("exit", ["bipolar_features"], False),
+    "10-ect-course.json": ("continue_course", [], False),
 }
 
 
@@ -60,3 +64,11 @@ def test_two_adequate_failures_example_enables_every_next_line_option(trd):
 def test_example_ids_are_pseudonymous_and_unique(name, trd):
     record = load_record(EXAMPLES / name, catalog=trd.catalog)
     assert record.id == f"EX-{name[:2]}"
+
+
+def test_the_1_1_examples_judge_steps_and_relapse(trd):
+    relapse = assess(EXAMPLES / "08-relapse-after-remission.json", definition=trd, as_of=AS_OF)
+    assert relapse.current_outcome == "relapsed" and "remit" not in relapse.enabled
+    ect = assess(EXAMPLES / "10-ect-course.json", definition=trd, as_of=AS_OF)
+    assert ect.current_step is not None and ect.current_step.kind == "procedure"
+    assert [(p.kind, p.outcome) for p in ect.procedures] == [("ECT", "response")]
