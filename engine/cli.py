@@ -129,6 +129,14 @@ def _unverified(d: object) -> list[dict[str, object]]:
                     "source": inst.source,
                 }
             )
+        if inst.bands and not inst.severity_verified:
+            rows.append(
+                {
+                    "where": f"instruments.{inst.name}.bands.severity",
+                    "value": {f"{b.min}-{b.max}": b.severity for b in inst.bands},
+                    "source": inst.severity_source,
+                }
+            )
     return rows
 
 

@@ -77,6 +77,9 @@ class Instrument(_Frozen):
     bands: tuple[Band, ...] = ()
     source: str
     verified: bool = True
+    # where the bands' `severity` (for Maudsley staging) comes from
+    severity_source: str | None = None
+    severity_verified: bool = True
 
 
 class Catalog(_Frozen):

@@ -506,7 +506,7 @@ class CurrentStepIs(_Predicate):
         return reason(
             "current_step",
             "true" if kind in wanted else "false",
-            f"current step: {what}",
+            f"{what} is the current step",
             value=kind,
             threshold=wanted,
             evidence_date=step.start,

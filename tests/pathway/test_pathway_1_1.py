@@ -4,6 +4,7 @@ from the case that misled a clinician on 1.0 (every one of these fails on the 1.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -384,3 +385,30 @@ def test_version_1_0_0_is_kept_and_still_valid(trd: Definition) -> None:
         "optimize",
         "continue_course",
     }
+
+
+def test_validate_strict_lists_every_unverified_value_and_every_value_has_a_source() -> None:
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    texts = [
+        (definitions_dir() / n).read_text("utf-8")
+        for n in ("trd.yaml", "drugs.yaml", "instruments.yaml")
+    ]
+    marked = sum(  # severity_verified too; comments do not count
+        len(re.findall(r"^\s+(?:severity_)?verified: false", t, re.M)) for t in texts
+    )
+    result = CliRunner().invoke(app, ["validate", "--strict", "--json"])
+    assert result.exit_code == 0, result.stderr
+    rows = _json.loads(result.stdout)["unverified"]
+    assert len(rows) == marked
+    assert all(isinstance(r["source"], str) and r["source"] for r in rows)
+    trd = load_definition()
+    for name in type(trd.parameters).model_fields:
+        param = getattr(trd.parameters, name)
+        assert param is None or param.source.strip(), name
+    for drug in trd.catalog.drugs:
+        assert drug.source or (drug.augmentation and drug.augmentation.source), drug.name
