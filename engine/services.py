@@ -72,20 +72,27 @@ class LoadedPatient:
     record: PatientRecord
     derived: dict[tuple[dt.date, dt.date | None], Facts] = field(default_factory=dict)
 
-    def facts(self, as_of: dt.date) -> Facts:
-        """The patient's derived facts as of a date, judged in their current state (kept: a
-        record version never changes)."""
+    def facts(
+        self, as_of: dt.date, state: str | None = None, entered: dt.date | None = None
+    ) -> Facts:
+        """The patient's derived facts as of a date, judged in their current state (or in
+        `state`, entered on `entered`). Kept: a record version never changes, and facts judged
+        since another day share everything but the predicates' results."""
         d, head = self.definition, self.head
-        since = d.judged_since(head.state, head.entered_state_on)
+        since = d.judged_since(state or head.state, entered or head.entered_state_on)
         found = self.derived.get((as_of, since))
         if found is None:
-            found = derive(
-                self.record,
-                as_of=as_of,
-                params=d.parameters,
-                catalog=d.catalog,
-                entered_state_on=since,
-            )
+            other = next((f for (day, _), f in self.derived.items() if day == as_of), None)
+            if other is not None:
+                found = replace(other, entered_state_on=since, memo={})
+            else:
+                found = derive(
+                    self.record,
+                    as_of=as_of,
+                    params=d.parameters,
+                    catalog=d.catalog,
+                    entered_state_on=since,
+                )
             if len(self.derived) >= 4:
                 self.derived.clear()
             self.derived[as_of, since] = found
@@ -577,7 +584,7 @@ class Services:
             state=to,
             entered_state_on=day,
             as_of=today,
-            facts=facts if facts.as_of == today else None,
+            facts=p.facts(today, to, day) if facts.as_of == today else None,
         )
         h = p.head
         return EnrollmentRow(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -317,8 +318,10 @@ def next_due_on(
     """
     since = definition.judged_since(state, entered_state_on)
     now = facts
-    if now is None or (now.as_of, now.entered_state_on) != (as_of, since):
-        # facts of another day (or state) would answer another question
+    if now is not None and now.as_of == as_of and now.entered_state_on != since:
+        # the same facts judged since another day: only the predicates' results differ
+        now = replace(now, entered_state_on=since, memo={})
+    if now is None or now.as_of != as_of:  # facts of another day answer another question
         now = derive(
             record,
             as_of=as_of,
