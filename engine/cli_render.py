@@ -54,6 +54,7 @@ def render_history(h: PatientHistory, console: Console) -> None:
         if e.kind in ("transition", "override"):
             what = f"[bold]{what}[/]"
         recorded = e.recorded_at.strftime("%Y-%m-%d %H:%M")
+        who = escape(e.actor)
         console.print(
-            f"{e.effective_on}  v{e.version:<3} {what}  [dim]({e.actor}, recorded {recorded})[/]"
+            f"{e.effective_on}  v{e.version:<3} {what}  [dim]({who}, recorded {recorded})[/]"
         )

@@ -15,6 +15,7 @@ import time.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
 from engine.errors import DatabaseNotReady
-from pathway.errors import PathwayError
+from pathway.errors import PathwayError, excerpt_text
 
 ENV_URL = "PATHWAY_DATABASE_URL"
 DEFAULT_URL = "sqlite:///pathway.db"
@@ -111,9 +112,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def clearer_error(exc: BaseException, engine: sa.Engine) -> PathwayError | None:
     """A PathwayError for 'no such table' and connection failures (None for anything else)."""
     orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    text = str(orig).lower()
+    url = redact(engine.url)
+    if (isinstance(orig, OSError) and orig.errno == errno.ENOSPC) or any(
+        s in text for s in ("database or disk is full", "no space left", "could not extend file")
+    ):
+        return DatabaseUnavailable(f"the database {url} is out of disk space; nothing was written")
+    if "readonly database" in text or "read-only" in text or "permission denied" in text:
+        return DatabaseUnavailable(
+            f"the database {url} cannot be written here (read-only file, folder or role); "
+            "nothing was written"
+        )
+    if type(orig).__name__ in ("DataError", "StringDataRightTruncation", "NumericValueOutOfRange"):
+        detail = excerpt_text(str(orig).strip().splitlines()[0], 120)
+        return DatabaseUnavailable(f"the database {url} refused a value: {detail}")
     if type(orig).__name__ not in ("OperationalError", "ProgrammingError", "UndefinedTable"):
         return None
-    text = str(orig).lower()
     if "no such table" in text or ("relation" in text and "does not exist" in text):
         return DatabaseNotReady(redact(engine.url))
     if "connect" in text or "unable to open" in text:

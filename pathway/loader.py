@@ -55,7 +55,7 @@ def load_definition(name_or_path: str | Path | None = None) -> Definition:
 
 @lru_cache(maxsize=32)
 def _load(path: Path, _mtime: int) -> Definition:
-    data, lines = read_data(path)
+    data, lines = read_data(path, aliases=True)
     name = path.name
     issues: list[Issue] = []
     definition: Definition | None = None

@@ -28,8 +28,16 @@ from pydantic import (
 )
 
 from pathway.catalog import Catalog, default_catalog
-from pathway.errors import RecordError
-from pathway.yamlio import Problem, field_names, issues_from, located, parse_text, read_data
+from pathway.errors import PathwayError, RecordError
+from pathway.yamlio import (
+    Problem,
+    field_names,
+    issues_from,
+    located,
+    parse_text,
+    read_data,
+    read_text,
+)
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -372,7 +380,7 @@ def load_record(path: Path | str, *, catalog: Catalog | None = None) -> PatientR
     # JSON is read without line numbers (fast); on error, find them with the YAML reader,
     # which reads JSON too.
     try:
-        _, lines = parse_text(Path(str(path)).read_text(encoding="utf-8"), name=name)
-    except (OSError, DefinitionError):
+        _, lines = parse_text(read_text(path)[0], name=name)
+    except PathwayError:
         lines = {}
     return parse_record(data, catalog=catalog, source=name, lines=lines)
