@@ -62,7 +62,7 @@ class Issue(BaseModel):
         # a message that already quotes the offending text ("unknown state 'x'") says it once;
         # a value is shown as a short excerpt, control characters escaped
         named = isinstance(self.value, str) and f"'{self.value}'" in self.message
-        got = "" if self.value is None or named else f" (got {excerpt(self.value)})"
+        got = "" if self.value is None or named else f" (got {excerpt(self.value, 80)})"
         return f"{where}{loc}{excerpt_text(self.message, 400)}{got}"
 
 

@@ -162,8 +162,9 @@ def parse_text(text: str, *, name: str = "<input>", aliases: bool = False) -> tu
     issues: list[Issue] = []
     if not aliases and ("&" in text or "*" in text):
         _refuse_anchors(text, name)
-    loader = _FAST(text)
+    loader: Any = None
     try:
+        loader = _FAST(text)
         node = loader.get_single_node()
         data = (
             None
@@ -193,7 +194,8 @@ def parse_text(text: str, *, name: str = "<input>", aliases: bool = False) -> tu
             source=name,
         ) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if issues:
         raise DefinitionError([i.model_copy(update={"file": name}) for i in issues], source=name)
     return data, lines
@@ -204,22 +206,25 @@ def _python_error(text: str, exc: yaml.YAMLError) -> yaml.YAMLError:
     the same problem without trouble."""
     if exc.__class__.__name__ == "ComposerError" or len(text) > 1_000_000:
         return exc
-    loader = _Loader(text)
+    loader: Any = None
     try:
+        loader = _Loader(text)
         loader.get_single_node()
     except yaml.YAMLError as found:
         return found
     except RecursionError:
         return exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return exc
 
 
 def _refuse_anchors(text: str, name: str) -> None:
     """Records and facts are plain data: an anchor or alias is refused with its line."""
-    parser = _FAST(text)
+    parser: Any = None
     try:
+        parser = _FAST(text)
         while (event := parser.get_event()) is not None:
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 raise DefinitionError(
@@ -236,7 +241,8 @@ def _refuse_anchors(text: str, name: str) -> None:
     except yaml.YAMLError:
         return  # malformed: parse_text reports it with its line
     finally:
-        parser.dispose()
+        if parser is not None:
+            parser.dispose()
 
 
 class _Duplicate(Exception):
@@ -515,7 +521,7 @@ def _short(value: Any) -> Any:
     if isinstance(value, dict | list) and value:
         return None
     if isinstance(value, str) and len(value) > 80:
-        return excerpt_text(value, 80)
+        return excerpt_text(value, 40)  # "qqq… (90,000 characters)"
     return value
 
 
