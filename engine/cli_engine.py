@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from engine.cli_common import EXIT_INTERNAL, EXIT_INVALID, dump_json, err, handle_errors, out
-from pathway.errors import Issue, RecordError
+from pathway.errors import DefinitionError, Issue, RecordError
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -214,7 +214,10 @@ def facts_from_args(kind: str | None, fields: list[str], file: str | None) -> An
     if file is not None:
         if kind is not None or fields:
             raise RecordError([Issue(loc="--file", message="give either --file or KIND fields")])
-        data, _ = read_data(file)
+        try:
+            data, _ = read_data(file)
+        except DefinitionError as exc:  # a malformed facts file: it is the facts that are bad
+            raise RecordError(exc.issues, source=exc.source) from None
         return parse_facts(data, source=Path(file).name if file != "-" else "<stdin>")
     if kind is None:
         raise RecordError([Issue(loc="KIND", message="name a fact kind or pass --file")])

@@ -156,10 +156,15 @@ class Services:
         definitions: DefinitionRegistry | None = None,
     ) -> Services:
         """Services on a database URL (default $PATHWAY_DATABASE_URL, else ./pathway.db)."""
-        from engine.db import database_url, make_engine
+        from engine.db import check_revision, database_url, make_engine
         from engine.uow import SqlUnitOfWork
 
         engine = make_engine(database_url(url), create=False)
+        try:
+            check_revision(engine)  # a schema this code does not know is refused, with what to do
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(SqlUnitOfWork(engine), clock=clock, definitions=definitions)
 
     def close(self) -> None:
