@@ -6,7 +6,7 @@ Both stream patients a chunk at a time; neither writes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,8 @@ from pathway.loader import load_definition
 from pathway.record import PatientRecord, parse_record
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from engine.services import Services
 
 
@@ -44,18 +46,43 @@ def verify(
 
     patients = events = 0
     mismatches: list[Mismatch] = []
+    drift: list[str] = []
     with svc.uow as uow:
-        drift = count_drift(uow.connection) if hasattr(uow, "connection") else []
-        for head, log in uow.patients.iter_patients():
-            patients += 1
+        conn = getattr(uow, "connection", None)
+        if conn is not None:
+            try:
+                drift = count_drift(conn)
+            except Exception as exc:  # a corrupt row: reported, never a crash
+                drift = [f"the board's counts could not be recounted ({type(exc).__name__})"]
+        for pid, head, log, problems, enrolled in _patients(uow, conn):
+            patients += enrolled
             events += len(log)
-            mismatches += [
-                Mismatch(patient_id=head.patient_id, problem=p)
-                for p in check_patient(svc, head, log, deep=deep)
-            ]
+            if head is not None:
+                try:
+                    problems += check_patient(svc, head, log, deep=deep)
+                except Exception as exc:  # a corrupt payload: this patient is reported, go on
+                    problems.append(f"the log cannot be replayed ({type(exc).__name__})")
+            mismatches += [Mismatch(patient_id=pid, problem=p) for p in problems]
             if on_progress is not None:
                 on_progress(patients)
     return VerifyReport(patients=patients, events=events, mismatches=mismatches, board_counts=drift)
+
+
+def _patients(
+    uow: object, conn: sa.Connection | None
+) -> Iterator[tuple[str, EnrollmentRow | None, list[EventRow], list[str], bool]]:
+    """(patient id, enrollment or None, log, problems found reading it, enrolled) for every
+    patient and every orphaned log: read
+    raw and checked against the hash chains on a database, from the repository otherwise."""
+    if conn is None:
+        for head, log in uow.patients.iter_patients():  # type: ignore[attr-defined]
+            yield head.patient_id, head, log, [], True
+        return
+    from engine.integrity import read_patients
+
+    with uow.patients.snapshot():  # type: ignore[attr-defined]
+        for p in read_patients(conn):
+            yield p.patient_id, p.head, p.log, p.problems, not p.orphan
 
 
 def check_patient(

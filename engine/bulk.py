@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from engine.enrolling import build_enrollment
+from engine.enrolling import PATIENT_ID, build_enrollment
 from engine.errors import AlreadyEnrolled, FutureDate
 from engine.repository import EnrollmentRow, EventRow
 from engine.views import ImportProblem, ImportReport
-from pathway.errors import PathwayError, RecordError
+from pathway.errors import DefinitionError, PathwayError, RecordError
 from pathway.record import PatientRecord, parse_record
-from pathway.yamlio import read_data
+from pathway.yamlio import MAX_FILE_BYTES, decode, parse_json, read_data
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -42,19 +42,11 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
     files = sorted(f for f in p.iterdir() if f.suffix in RECORD_SUFFIXES) if p.is_dir() else [p]
     for f in files:
         if f.suffix == ".jsonl":
-            import json
-
-            with f.open(encoding="utf-8") as fh:
-                for n, line in enumerate(fh, start=1):
-                    if line.strip():
-                        try:
-                            yield f"{f.name}:{n}", json.loads(line)
-                        except ValueError as exc:
-                            yield f"{f.name}:{n}", PathwayError(f"malformed JSON: {exc}")
+            yield from _json_lines(f)
             continue
         try:
             data, _ = read_data(f)
-        except PathwayError as exc:
+        except PathwayError as exc:  # unreadable, too big, malformed: reported, the import goes on
             yield f.name, exc
             continue
         if isinstance(data, list):
@@ -62,6 +54,30 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
                 yield f"{f.name}[{i}]", item
         else:
             yield f.name, data
+
+
+def _json_lines(f: Path) -> Iterator[tuple[str, Any]]:
+    """Each line of a JSON Lines file, parsed strictly (a bad line is reported, not fatal)."""
+    try:
+        fh = f.open("rb")
+    except OSError as exc:
+        yield f.name, PathwayError(f"cannot read {f.name}: {exc.strerror or exc}")
+        return
+    with fh:
+        n = 0
+        while raw := fh.readline(MAX_FILE_BYTES + 1):
+            n += 1
+            where = f"{f.name}:{n}"
+            if len(raw) > MAX_FILE_BYTES:
+                yield where, PathwayError(f"a line longer than {MAX_FILE_BYTES // 2**20} MiB")
+                fh.readline()  # skip the rest of it
+                continue
+            try:
+                text = decode(raw, name=where)
+                if text.strip():
+                    yield where, parse_json(text, name=where)
+            except PathwayError as exc:
+                yield where, exc
 
 
 def bulk_enroll(
@@ -155,14 +171,13 @@ def _split(item: Any, n: int) -> tuple[str, Any]:
 
 
 def _problem(source: str, pid: Any, exc: PathwayError) -> ImportProblem:
-    if isinstance(exc, RecordError):
+    if isinstance(exc, RecordError | DefinitionError):
         detail = "; ".join(str(i) for i in exc.issues)
         message = f"invalid record: {detail}"
     else:
         message = str(exc)
-    return ImportProblem(
-        source=source, patient_id=pid if isinstance(pid, str) else None, message=message
-    )
+    ok_id = isinstance(pid, str) and PATIENT_ID.fullmatch(pid) is not None
+    return ImportProblem(source=source, patient_id=pid if ok_id else None, message=message)
 
 
 def _write(

@@ -13,17 +13,31 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 
-from pathway.errors import DefinitionError, PathwayError, RecordError
+from pathway.errors import DefinitionError, PathwayError, RecordError, excerpt_text, printable
 
 P = ParamSpec("P")
 R = TypeVar("R")
 EXIT_INVALID = 2
 EXIT_INTERNAL = 1
 
+
+def terminal_safe(text: str) -> str:
+    """Text with control and bidi characters escaped (`\\x1b[2J`), line breaks kept: a note or
+    an actor can neither forge a line of output nor hide text."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+class SafeConsole(Console):
+    """A rich Console whose string arguments are made `terminal_safe` before printing."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(terminal_safe(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
 # Piped output (logs, CI, `make demo | less`) gets room for tables instead of rich's 80 columns.
 _WIDTH = None if sys.stdout.isatty() else 132
-out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = SafeConsole(highlight=False, soft_wrap=True, width=_WIDTH)
+err = SafeConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 def dump_json(value: Any) -> None:
@@ -61,7 +75,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             if os.environ.get("PATHWAY_DEBUG"):
                 raise
             err.print(
-                f"internal error: {type(exc).__name__}: {exc} "
+                f"internal error: {type(exc).__name__}: {excerpt_text(str(exc), 200)} "
                 "(set PATHWAY_DEBUG=1 for a traceback)",
                 markup=False,
             )

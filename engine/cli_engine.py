@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from engine.cli_common import EXIT_INTERNAL, EXIT_INVALID, dump_json, err, handle_errors, out
-from pathway.errors import Issue, RecordError
+from pathway.errors import DefinitionError, Issue, RecordError
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -77,11 +77,16 @@ def actor_of(value: str | None) -> str:
 @contextlib.contextmanager
 def services(db: str | None) -> Iterator[Services]:
     """Services on the chosen database; the engine is disposed when the command ends."""
-    from engine.db import database_url, make_engine
+    from engine.db import check_revision, database_url, make_engine
     from engine.services import Services
     from engine.uow import SqlUnitOfWork
 
     engine = make_engine(database_url(db), create=False)
+    try:
+        check_revision(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     svc = Services(SqlUnitOfWork(engine))
     try:
         yield svc
@@ -120,16 +125,24 @@ def init_db(
             "need no pass over the log; they slow bulk writes about 2x.",
         ),
     ] = None,
+    grant: Annotated[
+        str | None,
+        typer.Option(
+            "--grant",
+            help="PostgreSQL: give this application role SELECT and INSERT on the event log "
+            "(no UPDATE, DELETE or TRUNCATE) and what else the engine needs.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create or upgrade the database schema (alembic upgrade head)."""
+    """Create or upgrade the database schema (alembic upgrade head); concurrent runs wait."""
     from engine import overlay_rollup
     from engine.db import database_url, init_db, make_engine, redact
 
     url = database_url(db)
     engine = make_engine(url)
     try:
-        rev = init_db(engine)
+        rev = init_db(engine, grant=grant)
         with engine.connect() as conn:
             has_rollup = overlay_rollup.installed(conn)
         if cohort_rollup is True and not has_rollup:
@@ -201,7 +214,10 @@ def facts_from_args(kind: str | None, fields: list[str], file: str | None) -> An
     if file is not None:
         if kind is not None or fields:
             raise RecordError([Issue(loc="--file", message="give either --file or KIND fields")])
-        data, _ = read_data(file)
+        try:
+            data, _ = read_data(file)
+        except DefinitionError as exc:  # a malformed facts file: it is the facts that are bad
+            raise RecordError(exc.issues, source=exc.source) from None
         return parse_facts(data, source=Path(file).name if file != "-" else "<stdin>")
     if kind is None:
         raise RecordError([Issue(loc="KIND", message="name a fact kind or pass --file")])

@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine.views import PatientHistory, PatientStatus
+from pathway.errors import printable
 
 _MARK = {"true": "[green]✔ true[/]", "false": "[red]✘ false[/]", "unknown": "[yellow]? unknown[/]"}
 
@@ -50,10 +51,11 @@ def render_history(h: PatientHistory, console: Console) -> None:
         f"[bold]{h.state}[/] (version {h.version})"
     )
     for e in h.entries:
-        what = escape(e.summary)
+        what = escape(printable(e.summary))  # one line each: a note cannot forge another
         if e.kind in ("transition", "override"):
             what = f"[bold]{what}[/]"
         recorded = e.recorded_at.strftime("%Y-%m-%d %H:%M")
+        who = escape(printable(e.actor))
         console.print(
-            f"{e.effective_on}  v{e.version:<3} {what}  [dim]({e.actor}, recorded {recorded})[/]"
+            f"{e.effective_on}  v{e.version:<3} {what}  [dim]({who}, recorded {recorded})[/]"
         )

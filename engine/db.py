@@ -15,7 +15,9 @@ import time.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,13 +26,18 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
 from engine.errors import DatabaseNotReady
-from pathway.errors import PathwayError
+from pathway.errors import PathwayError, excerpt_text
 
 ENV_URL = "PATHWAY_DATABASE_URL"
 DEFAULT_URL = "sqlite:///pathway.db"
 SQLITE_SYNCHRONOUS = "FULL"
 SQLITE_WAL_AUTOCHECKPOINT = 4000  # pages
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The schema revision this code reads and writes (the newest migration; a test checks it). Every
+# command but `init-db` refuses a database at another revision.
+SCHEMA_REVISION = "0005"
+# init-db's lock on PostgreSQL (pg_advisory_xact_lock key): concurrent runs wait for each other
+_INIT_LOCK = 0x70617468
 
 
 class DatabaseUnavailable(PathwayError):
@@ -66,6 +73,8 @@ def make_engine(
         memory = u.database in (None, "", ":memory:")
         if not create and not memory and not Path(u.database or "").exists():
             raise DatabaseNotReady(redact(u))
+        if not memory:
+            _create_private(Path(u.database or ""))
         if memory:
             kwargs.setdefault("poolclass", sa.StaticPool)
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
@@ -75,6 +84,18 @@ def make_engine(
     if schema is not None:
         kwargs.setdefault("connect_args", {"options": f"-csearch_path={schema}"})
     return sa.create_engine(u, **kwargs)
+
+
+def _create_private(path: Path) -> None:
+    """Create a new SQLite file readable by its owner only (0600): it holds patient data.
+    SQLite gives its -wal and -shm files the database file's permissions."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # a folder that does not exist or is read-only: SQLite's own error says so
+    os.close(fd)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -91,9 +112,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def clearer_error(exc: BaseException, engine: sa.Engine) -> PathwayError | None:
     """A PathwayError for 'no such table' and connection failures (None for anything else)."""
     orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    text = str(orig).lower()
+    url = redact(engine.url)
+    if (isinstance(orig, OSError) and orig.errno == errno.ENOSPC) or any(
+        s in text for s in ("database or disk is full", "no space left", "could not extend file")
+    ):
+        return DatabaseUnavailable(f"the database {url} is out of disk space; nothing was written")
+    if "readonly database" in text or "read-only" in text or "permission denied" in text:
+        return DatabaseUnavailable(
+            f"the database {url} cannot be written here (read-only file, folder or role); "
+            "nothing was written"
+        )
+    if type(orig).__name__ in ("DataError", "StringDataRightTruncation", "NumericValueOutOfRange"):
+        detail = excerpt_text(str(orig).strip().splitlines()[0], 120)
+        return DatabaseUnavailable(f"the database {url} refused a value: {detail}")
     if type(orig).__name__ not in ("OperationalError", "ProgrammingError", "UndefinedTable"):
         return None
-    text = str(orig).lower()
     if "no such table" in text or ("relation" in text and "does not exist" in text):
         return DatabaseNotReady(redact(engine.url))
     if "connect" in text or "unable to open" in text:
@@ -124,13 +158,85 @@ def alembic_config(connection: sa.Connection) -> Any:
     return cfg
 
 
-def init_db(engine: sa.Engine) -> str | None:
-    """Create or upgrade the schema to the latest migration; return the revision now current."""
+def init_db(engine: sa.Engine, *, grant: str | None = None) -> str | None:
+    """Create or upgrade the schema to the latest migration; return the revision now current.
+
+    It holds a lock for the whole upgrade (PostgreSQL: an advisory lock; SQLite: BEGIN
+    IMMEDIATE), so a concurrent `init-db` waits and then finds the schema done. `grant`
+    (PostgreSQL) gives an application role what it needs and no more: INSERT and SELECT on the
+    event log (module docstring of migration 0005, README).
+    """
     from alembic import command
 
     with translate_errors(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_INIT_LOCK})")
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         command.upgrade(alembic_config(conn), "head")
+        if grant is not None:
+            grant_role(conn, grant)
     return current_revision(engine)
+
+
+def grant_role(conn: sa.Connection, role: str) -> None:
+    """PostgreSQL: let `role` use the schema as the application does: read everything, insert
+    events and enrollments, update enrollments (and the board counts their triggers keep); never
+    update, delete or truncate events."""
+    if conn.dialect.name != "postgresql":
+        raise PathwayError("--grant needs PostgreSQL (SQLite has no roles)")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", role):
+        raise PathwayError("--grant takes a role name of letters, digits and _ (at most 63)")
+    exists = conn.exec_driver_sql("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).first()
+    if exists is None:
+        raise PathwayError(f"no PostgreSQL role '{role}': create it first (CREATE ROLE …)")
+    who = f'"{role}"'
+    for sql in (
+        f"GRANT USAGE ON SCHEMA {_schema(conn)} TO {who}",
+        f"REVOKE ALL ON event, enrollment, board_count, definition_version, alembic_version "
+        f"FROM {who}",
+        f"GRANT SELECT, INSERT ON event TO {who}",
+        f"GRANT SELECT, INSERT ON definition_version TO {who}",
+        f"GRANT SELECT, INSERT, UPDATE ON enrollment TO {who}",
+        f"GRANT SELECT, INSERT, UPDATE ON board_count TO {who}",
+        f"GRANT SELECT ON alembic_version TO {who}",
+    ):
+        conn.exec_driver_sql(sql)
+
+
+def _schema(conn: sa.Connection) -> str:
+    name = conn.exec_driver_sql("SELECT current_schema()").scalar()
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def check_revision(engine: sa.Engine) -> None:
+    """Refuse a database whose schema is not the one this code knows (one small query)."""
+    with translate_errors(engine), engine.connect() as conn:
+        try:
+            rev = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        except sa.exc.DBAPIError as exc:
+            if clearer_error(exc, engine) is not None:
+                raise DatabaseNotReady(redact(engine.url)) from None
+            raise
+    if rev != SCHEMA_REVISION:
+        raise SchemaMismatch(redact(engine.url), rev, SCHEMA_REVISION)
+
+
+class SchemaMismatch(PathwayError):
+    """The database's schema revision is not the one this code reads and writes."""
+
+    def __init__(self, url: str, found: str | None, known: str) -> None:
+        self.found, self.known = found, known
+        newer = found is not None and found > known
+        todo = (
+            "upgrade pathway to read it"
+            if newer
+            else f"run `pathway init-db --db {url}` to upgrade it"
+        )
+        super().__init__(
+            f"the database {url} is at schema revision {found or 'none'}, this pathway knows "
+            f"{known}: {todo}"
+        )
 
 
 def current_revision(engine: sa.Engine) -> str | None:

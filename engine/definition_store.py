@@ -39,11 +39,14 @@ class StoredDefinition:
 
 
 def fingerprint(definition: Definition) -> tuple[str, str]:
-    """(SHA-256, canonical JSON) of a definition with its catalogs."""
+    """(SHA-256, canonical JSON) of a definition with its catalogs: what the files set, so a
+    field the code adds later (with a default) does not change the hash of old content."""
     content = json.dumps(
         {
-            "definition": definition.model_dump(mode="json", by_alias=True),
-            "catalog": definition.catalog.model_dump(mode="json", by_alias=True),
+            "definition": definition.model_dump(mode="json", by_alias=True, exclude_unset=True),
+            "catalog": definition.catalog.model_dump(
+                mode="json", by_alias=True, exclude_unset=True
+            ),
         },
         sort_keys=True,
         separators=(",", ":"),

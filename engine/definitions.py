@@ -16,6 +16,7 @@ from engine.definition_store import StoredDefinition, fingerprint, restore
 from engine.errors import DefinitionConflict, DefinitionUnavailable
 from pathway.definition import Definition
 from pathway.loader import load_definition, resolve
+from pathway.yamlio import definitions_dir
 
 Fetch = Callable[[str, str], StoredDefinition | None]
 
@@ -26,8 +27,11 @@ class DefinitionRegistry:
     """Definitions by (id, version); files are loaded lazily, the first one is the default."""
 
     def __init__(
-        self, sources: Iterable[str | Path | Definition] = ("trd",), *, use_env: bool = True
+        self, sources: Iterable[str | Path | Definition] | None = None, *, use_env: bool = True
     ) -> None:
+        """`sources`: files or definitions, the first the default; by default the shipped
+        definition and the earlier versions shipped beside it (`definitions/trd-1.0.0.yaml`),
+        so patients pinned to those before the database stored definitions stay evaluable."""
         self._loaded: dict[tuple[str, str], Definition] = {}
         self._checked: set[tuple[str, str]] = set()  # compared with the stored content
         self.store: Fetch | None = None  # the database's stored versions (set by Services)
@@ -35,6 +39,8 @@ class DefinitionRegistry:
         self._default: Definition | None = None
         self._default_source: str | Path | None = None
         extra = os.environ.get(ENV_DEFINITIONS, "") if use_env else ""
+        if sources is None:
+            sources = ["trd", *sorted(definitions_dir().glob("trd-*.yaml"))]
         for src in [*sources, *[p for p in extra.split(os.pathsep) if p]]:
             self.add(src)
 

@@ -12,14 +12,21 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from engine.due import next_due
-from engine.errors import FutureDate
+from engine.errors import FutureDate, InvalidOverride
 from engine.factlog import fact_date, facts_of, header_of
 from engine.repository import EnrollmentRow, EventRow
 from pathway.definition import Definition
 from pathway.errors import Issue, RecordError
 from pathway.record import PatientRecord
 
-PATIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+PATIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # fullmatch: no trailing newline slips in
+# Who wrote an event, and an override's note: the same rules on every database (checked here,
+# before any SQL), so a value SQLite would store is never one PostgreSQL refuses.
+ACTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@+-]{0,63}")
+MAX_NOTE = 2000
+_NOTE_BAD = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
+)
 _DATE_FIELDS = ("start", "end", "from", "date", "episode_start")
 
 
@@ -34,10 +41,51 @@ def dumps(value: Any) -> str:
 
 def check_patient_id(patient_id: str) -> None:
     """A pseudonymous reference: 1–64 of A-Z a-z 0-9 . _ - (never a name or MRN)."""
-    if not PATIENT_ID.match(patient_id):
+    if not isinstance(patient_id, str) or not PATIENT_ID.fullmatch(patient_id):
+        raise RecordError([Issue(loc="id", message="a patient id is 1–64 of A-Z a-z 0-9 . _ -")])
+
+
+def check_actor(actor: str) -> None:
+    """An actor is 1–64 characters: a letter or digit, then letters, digits, space . _ @ + -."""
+    if not isinstance(actor, str) or not ACTOR.fullmatch(actor):
         raise RecordError(
-            [Issue(loc="id", value=patient_id, message="a patient id is 1–64 of A-Z a-z 0-9 . _ -")]
+            [
+                Issue(
+                    loc="actor",
+                    message="an actor is 1–64 of A-Z a-z 0-9 and space . _ @ + - "
+                    "(starting with a letter or digit)",
+                )
+            ]
         )
+
+
+def check_note(note: str) -> str:
+    """An override's note, stripped: 1–2,000 characters, no control or bidi characters (line
+    breaks and tabs allowed). Returns the stripped note."""
+    text = note.strip() if isinstance(note, str) else ""
+    if not text:
+        raise InvalidOverride("an override needs a note saying why (--note)")
+    if len(text) > MAX_NOTE:
+        raise RecordError(
+            [
+                Issue(
+                    loc="note",
+                    message=f"a note is at most {MAX_NOTE:,} characters ({len(text):,} given)",
+                )
+            ]
+        )
+    bad = _NOTE_BAD.search(text)
+    if bad is not None:
+        raise RecordError(
+            [
+                Issue(
+                    loc="note",
+                    message="a note may not hold control characters "
+                    f"(found U+{ord(bad.group()):04X})",
+                )
+            ]
+        )
+    return text
 
 
 def refuse_future(

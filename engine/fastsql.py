@@ -40,6 +40,7 @@ EVENT_COLUMNS = (
     "to_state",
     "reason_code",
     "note",
+    "hash",
 )
 # what a write changes (the definition version too: `pathway migrate`)
 _MOVED = ("definition_version", "state", "version", "entered_state_on", "next_due_on", "updated_at")
@@ -57,11 +58,14 @@ class Codec:
         self._last_instant: tuple[Any, Any] = (None, None)
         ph = "?" if self.sqlite else "%s"
         cols = ", ".join(f"e.{c}" for c in ENROLLMENT_COLUMNS)
+        # the facts, and the last event whatever its kind: its hash is what the next one chains to
         self.load_facts = (
-            f"SELECT {cols}, v.payload FROM enrollment e LEFT JOIN event v "
-            "ON v.patient_id = e.patient_id AND v.kind IN ('enrolled', 'fact') "
-            f"AND v.version <= e.version WHERE e.patient_id = {ph} ORDER BY v.version"
+            f"SELECT {cols}, v.payload, v.kind, v.version, v.hash FROM enrollment e "
+            "LEFT JOIN event v ON v.patient_id = e.patient_id AND v.version <= e.version "
+            "AND (v.kind IN ('enrolled', 'fact') OR v.version = e.version) "
+            f"WHERE e.patient_id = {ph} ORDER BY v.version"
         )
+        self.prev_hash = f"SELECT hash FROM event WHERE patient_id = {ph} AND version = {ph}"
         sets = ", ".join(f"{c} = {ph}" for c in _MOVED)
         self.swap = f"UPDATE enrollment SET {sets} WHERE patient_id = {ph} AND version = {ph}"
         self.insert_events = (
@@ -163,6 +167,7 @@ class Codec:
             e.to_state,
             e.reason_code,
             e.note,
+            e.hash,
         )
 
     def swap_params(self, row: Any, expected: int) -> tuple[Any, ...]:

@@ -10,14 +10,16 @@ dataclasses: no SQL row object leaves this module.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from engine.chain import GENESIS, event_values, link
 from engine.errors import AlreadyEnrolled
 from engine.fastsql import ENROLLMENT_COLUMNS, EVENT_COLUMNS, codec_for
 from engine.tables import enrollment_table, event_table
@@ -65,6 +67,7 @@ class EventRow:
     to_state: str | None = None
     reason_code: str | None = None
     note: str | None = None
+    hash: str | None = None  # engine.chain: set by the repository when the event is written
 
     def data(self) -> dict[str, Any]:
         """The payload, parsed."""
@@ -157,6 +160,8 @@ class SqlRepository:
         self.q = _statements()
         self.codec = codec_for(conn)
         self.pending: list[tuple[EnrollmentRow, Sequence[EventRow], int | None]] = []
+        # patient → (version, hash) of the last event seen: what the next event chains to
+        self.heads: dict[str, tuple[int, str | None]] = {}
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -171,6 +176,8 @@ class SqlRepository:
         n = len(ENROLLMENT_COLUMNS)
         head = EnrollmentRow(*rows[0][:n])
         events = [EventRow(*r[n:]) for r in rows if r[n] is not None and r[n + 1] <= head.version]
+        if events:
+            self._remember(head.patient_id, events[-1].version, events[-1].hash)
         return head, events
 
     def load_facts(self, patient_id: str) -> tuple[EnrollmentRow, list[str]] | None:
@@ -180,7 +187,15 @@ class SqlRepository:
             return None
         n = len(ENROLLMENT_COLUMNS)
         head = EnrollmentRow(*c.enrollment_in(rows[0][:n]))
-        return head, [r[n] for r in rows if r[n] is not None]
+        last = rows[-1]
+        if last[n + 2] == head.version:
+            self._remember(head.patient_id, head.version, last[n + 3])
+        return head, [r[n] for r in rows if r[n] is not None and r[n + 1] in _FACT_KINDS]
+
+    def _remember(self, patient_id: str, version: int, hash_: str | None) -> None:
+        if len(self.heads) >= 4096:
+            self.heads.clear()
+        self.heads[patient_id] = (version, hash_)
 
     def existing(self, patient_ids: Sequence[str]) -> set[str]:
         enr = self.q.enr
@@ -193,10 +208,16 @@ class SqlRepository:
 
     def iter_patients(self, *, chunk: int = 500) -> Iterator[tuple[EnrollmentRow, list[EventRow]]]:
         """Every patient, read in one snapshot (a read-only transaction) so rows and logs agree."""
+        with self.snapshot():
+            yield from self._iter_chunks(chunk)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read-only transaction around several reads (rolled back at the end)."""
         begin = "BEGIN" if self.codec.sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         self._run(lambda cur: cur.execute(begin))
         try:
-            yield from self._iter_chunks(chunk)
+            yield
         finally:
             self._run(lambda cur: cur.execute("ROLLBACK"))
 
@@ -250,11 +271,13 @@ class SqlRepository:
         if not pending:
             return
         c = self.codec
+        pending = self._chain(pending)
         row, events, expected = pending[0]
         if not c.sqlite and len(pending) == 1 and expected is not None and events:
             sql, params = c.swap_and_insert(row, events, expected)
             if self._run(lambda cur: _execute(cur, sql, params)) != len(events):
                 self._stale(row.patient_id, expected)
+            self._chained(pending)
             return
         try:
             self._run(lambda cur: self._write(cur, pending))
@@ -262,6 +285,36 @@ class SqlRepository:
             if refused.stale is not None:
                 self._stale(*refused.stale)
             raise self._enrolled_error([r for r, _, v in pending if v is None]) from None
+        self._chained(pending)
+
+    def _chain(self, pending: list[_Pending]) -> list[_Pending]:
+        """The staged events with their hashes, each chained to the one before it (one sha256
+        per event; the previous hash of an append is the one `load_facts` saw, else read)."""
+        out: list[_Pending] = []
+        last: dict[str, tuple[int, str | None]] = {}
+        for row, events, expected in pending:
+            pid = row.patient_id
+            prev: str | None = GENESIS
+            if expected is not None:
+                known = last.get(pid) or self.heads.get(pid)
+                if known is not None and known[0] == expected:
+                    prev = known[1]
+                else:
+                    args = (pid, expected)
+                    prev = self._run(lambda cur, a=args: _one(cur, self.codec.prev_hash, a))
+            chained = []
+            for e in events:
+                prev = link(prev, event_values(e))
+                chained.append(replace(e, hash=prev))
+            if chained:
+                last[pid] = (chained[-1].version, prev)
+            out.append((row, chained, expected))
+        return out
+
+    def _chained(self, written: list[_Pending]) -> None:
+        for _, events, _ in written:
+            if events:
+                self._remember(events[-1].patient_id, events[-1].version, events[-1].hash)
 
     def _write(
         self, cur: Any, pending: list[tuple[EnrollmentRow, Sequence[EventRow], int | None]]
@@ -314,6 +367,16 @@ class SqlRepository:
             return fn(cur)
         finally:
             cur.close()
+
+
+_Pending = tuple[EnrollmentRow, Sequence[EventRow], int | None]
+_FACT_KINDS = ("enrolled", "fact")
+
+
+def _one(cur: Any, sql: str, params: Sequence[Any]) -> Any:
+    cur.execute(sql, params)
+    row = cur.fetchone()
+    return None if row is None else row[0]
 
 
 class _Refused(Exception):

@@ -20,7 +20,14 @@ from typing import Any
 from engine.clock import Clock, SystemClock
 from engine.definitions import DefinitionRegistry
 from engine.due import due_list, next_due
-from engine.enrolling import build_enrollment, check_patient_id, event_row, refuse_future
+from engine.enrolling import (
+    build_enrollment,
+    check_actor,
+    check_note,
+    check_patient_id,
+    event_row,
+    refuse_future,
+)
 from engine.errors import BeforeEntry, FutureDate, InvalidOverride, UnknownReasonCode
 from engine.factlog import (
     Fact,
@@ -50,7 +57,7 @@ from engine.views import (
 )
 from pathway.assess import DefinitionRef
 from pathway.definition import Definition
-from pathway.errors import Issue, RecordError, StaleVersion, UnknownPatient
+from pathway.errors import Issue, RecordError, StaleVersion, UnknownPatient, excerpt
 from pathway.evaluation import evaluate_state, guard_results
 from pathway.facts import Facts, derive
 from pathway.record import PatientRecord, parse_record
@@ -169,10 +176,15 @@ class Services:
         definitions: DefinitionRegistry | None = None,
     ) -> Services:
         """Services on a database URL (default $PATHWAY_DATABASE_URL, else ./pathway.db)."""
-        from engine.db import database_url, make_engine
+        from engine.db import check_revision, database_url, make_engine
         from engine.uow import SqlUnitOfWork
 
         engine = make_engine(database_url(url), create=False)
+        try:
+            check_revision(engine)  # a schema this code does not know is refused, with what to do
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(SqlUnitOfWork(engine), clock=clock, definitions=definitions)
 
     def close(self) -> None:
@@ -273,6 +285,7 @@ class Services:
     ) -> Enrolled:
         """Enroll a patient at the definition's initial state, optionally with a record."""
         check_patient_id(patient_id)
+        check_actor(actor)
         defn = self._definition(definition)
         rec = _as_record(record, defn) if record is not None else None
         if rec is not None and rec.id != patient_id:
@@ -318,6 +331,7 @@ class Services:
         expect_version: int | None = None,
     ) -> Recorded:
         """Append facts; refused (nothing written) if the rebuilt record would be invalid."""
+        check_actor(actor)
         parsed = _as_facts(facts)
         today, now = self.clock.today(), self.clock.now()
         day = _not_future(effective, today)
@@ -381,6 +395,7 @@ class Services:
         expect_version: int | None = None,
     ) -> Moved:
         """Take a transition whose guard is true (TransitionBlocked / InvalidTrigger otherwise)."""
+        check_actor(actor)
         today, now = self.clock.today(), self.clock.now()
         day = _not_future(effective, today)
         with self.uow as uow:
@@ -431,8 +446,8 @@ class Services:
         """Move a patient against (or without) the guards, with a reason code and a note."""
         if reason not in REASON_CODES:
             raise UnknownReasonCode(reason, list(REASON_CODES))
-        if not note.strip():
-            raise InvalidOverride("an override needs a note saying why (--note)")
+        check_actor(actor)
+        note = check_note(note)
         today, now = self.clock.today(), self.clock.now()
         day = _not_future(effective, today)
         with self.uow as uow:
@@ -440,7 +455,8 @@ class Services:
             d, state = p.definition, p.head.state
             if to not in d.state_by_id:
                 raise InvalidOverride(
-                    f"unknown state '{to}' in definition {d.metadata.id} {d.metadata.version}"
+                    f"unknown state {excerpt(to)} in definition "
+                    f"{d.metadata.id} {d.metadata.version}"
                     f"{did_you_mean(to, d.state_by_id)}; states: {', '.join(d.state_by_id)}"
                 )
             if to == state:
@@ -494,6 +510,7 @@ class Services:
         """Enroll many (source, record) pairs; see `engine.bulk.bulk_enroll`."""
         from engine.bulk import bulk_enroll
 
+        check_actor(actor)
         return bulk_enroll(
             self,
             records,

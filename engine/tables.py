@@ -56,7 +56,10 @@ class Enrollment(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """One entry of a patient's append-only log; `version` is the patient's version after it."""
+    """One entry of a patient's append-only log; `version` is the patient's version after it.
+
+    Triggers (migration 0005) refuse UPDATE and DELETE on both databases; `hash` chains the
+    events of a patient so that `verify` finds any edit made around them."""
 
     __tablename__ = "event"
     __table_args__ = (
@@ -79,6 +82,8 @@ class Event(SQLModel, table=True):
     effective_on: dt.date
     recorded_at: dt.datetime = Field(sa_type=UTCDateTime)
     payload: str = Field(sa_type=sa.Text)
+    # sha256 chaining this event to the patient's previous one (engine.chain; migration 0005)
+    hash: str | None = Field(default=None, max_length=64)
 
 
 class BoardCount(SQLModel, table=True):

@@ -30,6 +30,18 @@ class AugmentationUse(_Frozen):
     verified: bool = True
 
 
+class MaxDose(_Frozen):
+    """The plausibility bound of a daily dose: a dose above it is refused as a typo (a mg/µg
+    slip, an extra zero), not judged. `basis` names the documented maximum it comes from (the
+    label maximum, else the top of the CANMAT range, each ×2 as headroom for documented high-dose
+    practice such as APA's aripiprazole 30 mg against the label's 15); `verified: false` where the
+    reference gives no maximum and the bound is derived from the minimum dose instead."""
+
+    mg: float = Field(gt=0, allow_inf_nan=False)
+    basis: str = Field(min_length=1)
+    verified: bool = True
+
+
 class Drug(_Frozen):
     """One drug: its class, minimum adequate daily dose, and the names it goes by."""
 
@@ -43,6 +55,7 @@ class Drug(_Frozen):
     aliases: tuple[str, ...] = ()
     augmentation: AugmentationUse | None = None
     note: str | None = None
+    max_daily_mg: MaxDose | None = None
 
     @model_validator(mode="after")
     def _has_a_use(self) -> Drug:

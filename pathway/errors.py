@@ -5,6 +5,7 @@ Messages are sentences that name the thing; structured `issues` or `reasons` rid
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,32 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from pathway.results import PredicateResult
+
+
+def excerpt(value: Any, limit: int = 40) -> str:
+    """A short, printable rendering of a value for messages: control characters escaped, long
+    values cut (`…` and the full length)."""
+    if isinstance(value, str):
+        return "'" + excerpt_text(value, limit) + "'"
+    return excerpt_text(repr(value), limit)
+
+
+def excerpt_text(text: str, limit: int = 40) -> str:
+    """`excerpt` of text, without quotes."""
+    out = printable(text[: limit + 1])
+    if len(text) > limit:
+        out = printable(text[:limit]) + f"… ({len(text):,} characters)"
+    return out
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def printable(text: str) -> str:
+    """Text safe for a terminal: control and bidi characters shown as escapes (`\\x1b`)."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class Issue(BaseModel):
@@ -31,11 +58,12 @@ class Issue(BaseModel):
             where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
         elif self.line:
             where = f"line {self.line}: "
-        loc = f"{self.loc}: " if self.loc else ""
-        # a message that already quotes the offending text ("unknown state 'x'") says it once
+        loc = f"{printable(self.loc)}: " if self.loc else ""
+        # a message that already quotes the offending text ("unknown state 'x'") says it once;
+        # a value is shown as a short excerpt, control characters escaped
         named = isinstance(self.value, str) and f"'{self.value}'" in self.message
-        got = "" if self.value is None or named else f" (got {self.value!r})"
-        return f"{where}{loc}{self.message}{got}"
+        got = "" if self.value is None or named else f" (got {excerpt(self.value, 80)})"
+        return f"{where}{loc}{excerpt_text(self.message, 400)}{got}"
 
 
 class PathwayError(Exception):
@@ -83,7 +111,7 @@ class InvalidTrigger(PathwayError):
     def __init__(self, trigger: str, state: str, allowed: Sequence[str]) -> None:
         self.trigger, self.state, self.allowed = trigger, state, list(allowed)
         ok = ", ".join(self.allowed) or "none"
-        super().__init__(f"'{trigger}' is not a transition from '{state}'; allowed: {ok}")
+        super().__init__(f"{excerpt(trigger)} is not a transition from '{state}'; allowed: {ok}")
 
 
 class StaleVersion(PathwayError):
@@ -102,4 +130,4 @@ class UnknownPatient(PathwayError):
 
     def __init__(self, patient_id: str) -> None:
         self.patient_id = patient_id
-        super().__init__(f"unknown patient '{patient_id}': not enrolled")
+        super().__init__(f"unknown patient {excerpt(patient_id)}: not enrolled")

@@ -22,6 +22,9 @@ class Param(BaseModel, Generic[T]):
     verified: bool = True
     unit: str | None = None
     note: str | None = None
+    # an optional declared range for a number: `validate` refuses a value outside it
+    min: float | None = None
+    max: float | None = None
 
 
 class MDQRule(BaseModel):
@@ -59,6 +62,20 @@ class Range(BaseModel):
 
 
 Fraction = float
+# Ranges every definition's numbers must respect, whatever the YAML declares (a negative number
+# of weeks or days, or zero failed trials, would silently change who is called resistant).
+RANGES: dict[str, tuple[float, float]] = {
+    "min_weeks_at_adequate_dose": (1, 52),
+    "min_weeks_augmentation": (1, 52),
+    "trd_min_failed_trials": (1, 10),
+    "neurostimulation_after_failed_trials": (1, 20),
+    "baseline_lookback_days": (0, 365),
+    "baseline_grace_days": (0, 365),
+    "min_days_to_outcome": (0, 365),
+    "decision_pending_days": (0, 365),
+    "measurement_overdue_days": (1, 365),
+    "maintenance_followup_days": (1, 730),
+}
 
 
 class EarlyImprovement(BaseModel):
@@ -145,6 +162,19 @@ class Parameters(BaseModel):
             v = param.value
             if not 0 <= v <= 1:
                 problems.append(((name, "value"), "must be a fraction 0–1", v))
+        for name in type(self).model_fields:
+            p = getattr(self, name)
+            if p is None:  # a parameter of another version of the definition
+                continue
+            lo, hi = RANGES.get(name, (None, None))
+            lo = p.min if p.min is not None else lo
+            hi = p.max if p.max is not None else hi
+            v = p.value
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                continue
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                span = f"{'-∞' if lo is None else f'{lo:g}'}–{'∞' if hi is None else f'{hi:g}'}"
+                problems.append(((name, "value"), f"must be within {span}", v))
         if self.partial_reduction.value > self.response_reduction.value:
             problems.append(
                 (

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -28,8 +29,16 @@ from pydantic import (
 )
 
 from pathway.catalog import Catalog, default_catalog
-from pathway.errors import RecordError
-from pathway.yamlio import Problem, field_names, issues_from, located, parse_text, read_data
+from pathway.errors import PathwayError, RecordError, excerpt_text
+from pathway.yamlio import (
+    Problem,
+    field_names,
+    issues_from,
+    located,
+    parse_text,
+    read_data,
+    read_text,
+)
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -44,7 +53,22 @@ def _iso_date(v: Any) -> Any:
     raise ValueError("expected a date YYYY-MM-DD")
 
 
-Date = Annotated[dt.date, BeforeValidator(_iso_date)]
+EARLIEST = dt.date(1900, 1, 1)  # no clinical date in a record is older
+
+
+def _plausible(v: dt.date) -> dt.date:
+    if v < EARLIEST:
+        raise ValueError(f"a date before {EARLIEST.isoformat()} is not plausible")
+    return v
+
+
+Date = Annotated[dt.date, BeforeValidator(_iso_date), AfterValidator(_plausible)]
+# Ceilings that keep a record a record (a file with 10,000 trials is not one); with the reader's
+# limits (pathway.yamlio.MAX_*) they are listed in the README, "Input limits".
+MAX_TRIALS, MAX_DOSES, MAX_ENTRIES = 100, 500, 5000
+_CONTROL_TEXT = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
+)
 Sex = Literal["female", "male", "other", "unknown"]
 Severity = Literal["subsyndromal", "mild", "moderate", "severe", "severe_psychotic"]
 TrialRole = Literal["antidepressant", "augmentation"]
@@ -96,7 +120,8 @@ class Dose(_Model):
     """A daily dose held from `from` until the next dose, the trial's end or the as-of date."""
 
     start: Date = Field(alias="from")
-    mg_per_day: StrictFloat = Field(gt=0, allow_inf_nan=False)
+    # the catalog's plausible maximum per drug is checked by the trial; this is the last resort
+    mg_per_day: StrictFloat = Field(gt=0, le=100_000, allow_inf_nan=False)
 
 
 class Trial(_Model):
@@ -105,14 +130,14 @@ class Trial(_Model):
     # Rules that compare fields are field validators reading the fields before them (`info.data`,
     # present only when those were valid), so each violation is reported at its own location
     # and alongside every other one.
-    drug: str
+    drug: str = Field(max_length=100)
     role: TrialRole = Field(default="antidepressant", validate_default=True)
     start: Date
     end: Date | None = None
-    doses: list[Dose] = Field(min_length=1)
+    doses: list[Dose] = Field(min_length=1, max_length=MAX_DOSES)
     adherence: StrictFloat | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     stop_reason: StopReason | None = None
-    serum_level: StrictFloat | None = Field(default=None, gt=0, allow_inf_nan=False)
+    serum_level: StrictFloat | None = Field(default=None, gt=0, le=20, allow_inf_nan=False)
 
     @field_validator("drug")
     @classmethod
@@ -122,7 +147,7 @@ class Trial(_Model):
         if drug is None:
             hint = cat.suggest(v)
             more = f" (did you mean {', '.join(repr(h) for h in hint)}?)" if hint else ""
-            raise ValueError(f"unknown drug '{v}'{more}")
+            raise ValueError(f"unknown drug '{excerpt_text(v)}'{more}")
         return drug.name
 
     @field_validator("role")
@@ -160,6 +185,15 @@ class Trial(_Model):
             if end is not None and d.start > end:
                 msg = f"a dose cannot start after the end {end}"
                 problems.append(((i, "from"), msg, d.start.isoformat()))
+        drug = _catalog(info).drug(info.data["drug"]) if "drug" in info.data else None
+        bound = drug.max_daily_mg if drug is not None else None
+        for i, d in enumerate(v):
+            if drug is not None and bound is not None and d.mg_per_day > bound.mg:
+                msg = (
+                    f"{d.mg_per_day:g} mg/day is above the plausible maximum for {drug.name} "
+                    f"({bound.mg:g} mg/day: {bound.basis})"
+                )
+                problems.append(((i, "mg_per_day"), msg, d.mg_per_day))
         if problems:
             raise located(problems)
         return v
@@ -245,8 +279,8 @@ class Lab(_Model):
 
     date: Date
     test: Literal["TSH", "vitamin_d_25oh", "hemoglobin"]
-    value: StrictFloat = Field(ge=0, allow_inf_nan=False)
-    unit: str
+    value: StrictFloat = Field(ge=0, le=10_000, allow_inf_nan=False)
+    unit: str = Field(max_length=20)
 
     @field_validator("unit")
     @classmethod
@@ -254,7 +288,9 @@ class Lab(_Model):
         test = info.data.get("test")
         units = LAB_UNITS.get(test or "", ())
         if test is not None and v not in units:
-            raise ValueError(f"unit '{v}' does not fit {test}: use {' or '.join(units)}")
+            raise ValueError(
+                f"unit '{excerpt_text(v)}' does not fit {test}: use {' or '.join(units)}"
+            )
         return v
 
 
@@ -275,6 +311,16 @@ class Contributor(_Model):
     date: Date
     note: str | None = Field(default=None, max_length=500)
 
+    @field_validator("note")
+    @classmethod
+    def _printable(cls, v: str | None) -> str | None:
+        bad = _CONTROL_TEXT.search(v) if v is not None else None
+        if bad is not None:
+            raise ValueError(
+                f"a note may not hold control characters (found U+{ord(bad.group()):04X})"
+            )
+        return v
+
 
 class Risk(_Model):
     """The latest risk assessment."""
@@ -292,7 +338,7 @@ class Procedure(_Model):
     kind: ProcedureKind
     start: Date
     end: Date | None = None
-    sessions: StrictInt = Field(ge=0)
+    sessions: StrictInt = Field(ge=0, le=10_000)
 
     @field_validator("end")
     @classmethod
@@ -311,14 +357,14 @@ class PatientRecord(_Model):
     birth_year: StrictInt | None = None
     episode_start: Date | None = None
     severity: Severity | None = None
-    trials: list[Trial] = []
-    measurements: list[Measurement] = []
-    screens: list[Screen] = []
-    labs: list[Lab] = []
+    trials: list[Trial] = Field(default=[], max_length=MAX_TRIALS)
+    measurements: list[Measurement] = Field(default=[], max_length=MAX_ENTRIES)
+    screens: list[Screen] = Field(default=[], max_length=MAX_ENTRIES)
+    labs: list[Lab] = Field(default=[], max_length=MAX_ENTRIES)
     history: History = History()
-    contributors: list[Contributor] = []
+    contributors: list[Contributor] = Field(default=[], max_length=MAX_ENTRIES)
     risk: Risk | None = None
-    procedures: list[Procedure] = []
+    procedures: list[Procedure] = Field(default=[], max_length=MAX_ENTRIES)
 
     @field_validator("birth_year")
     @classmethod
@@ -329,6 +375,40 @@ class PatientRecord(_Model):
         if not 1900 <= v <= today.year:
             raise ValueError(f"birth_year must be 1900–{today.year}")
         return v
+
+    @model_validator(mode="after")
+    def _not_before_birth(self) -> PatientRecord:
+        """No clinical date falls before the year of birth."""
+        if self.birth_year is None:
+            return self
+        born = dt.date(self.birth_year, 1, 1)
+        problems: list[Problem] = []
+        for path, day in self._dates():
+            if day < born:
+                msg = f"{day.isoformat()} is before the birth year {self.birth_year}"
+                problems.append((path, msg, day.isoformat()))
+        if problems:
+            raise located(problems)
+        return self
+
+    def _dates(self) -> list[tuple[tuple[str | int, ...], dt.date]]:
+        out: list[tuple[tuple[str | int, ...], dt.date]] = []
+        if self.episode_start is not None:
+            out.append((("episode_start",), self.episode_start))
+        for i, t in enumerate(self.trials):
+            out.append((("trials", i, "start"), t.start))
+            if t.end is not None:
+                out.append((("trials", i, "end"), t.end))
+            out += [(("trials", i, "doses", j, "from"), d.start) for j, d in enumerate(t.doses)]
+        for key in ("measurements", "screens", "labs", "contributors"):
+            out += [((key, i, "date"), e.date) for i, e in enumerate(getattr(self, key))]
+        if self.risk is not None:
+            out.append((("risk", "date"), self.risk.date))
+        for i, p in enumerate(self.procedures):
+            out.append((("procedures", i, "start"), p.start))
+            if p.end is not None:
+                out.append((("procedures", i, "end"), p.end))
+        return out
 
 
 _VOCABULARY = field_names(PatientRecord)
@@ -372,7 +452,7 @@ def load_record(path: Path | str, *, catalog: Catalog | None = None) -> PatientR
     # JSON is read without line numbers (fast); on error, find them with the YAML reader,
     # which reads JSON too.
     try:
-        _, lines = parse_text(Path(str(path)).read_text(encoding="utf-8"), name=name)
-    except (OSError, DefinitionError):
+        _, lines = parse_text(read_text(path)[0], name=name)
+    except PathwayError:
         lines = {}
     return parse_record(data, catalog=catalog, source=name, lines=lines)

@@ -45,3 +45,34 @@ def dump(data: Any, path: Path) -> Path:
     """Write JSON to a file and return its path."""
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
+
+
+def tamper(engine: Any, *statements: str, params: dict[str, Any] | None = None) -> None:
+    """Run SQL behind the engine's back, as a database owner would: the append-only triggers and
+    the foreign keys are off for it (the hash chain is what must still notice)."""
+    import sqlalchemy as sa
+
+    from engine.migrations.versions.v0005_event_chain import SQLITE_TRIGGERS
+
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as c:
+        if sqlite:
+            c.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            c.exec_driver_sql("DROP TRIGGER IF EXISTS event_no_update")
+            c.exec_driver_sql("DROP TRIGGER IF EXISTS event_no_delete")
+        else:
+            c.exec_driver_sql("SET session_replication_role = replica")
+        for sql in statements:
+            if params is None:
+                c.exec_driver_sql(sql)
+            else:
+                c.execute(sa.text(sql), params)
+        if sqlite:
+            for t in SQLITE_TRIGGERS:
+                c.exec_driver_sql(t)
+        c.commit()
+        if sqlite:
+            c.exec_driver_sql("PRAGMA foreign_keys=ON")
+        else:
+            c.exec_driver_sql("SET session_replication_role = DEFAULT")
+            c.commit()

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 import yaml
-from engine_support import TODAY
+from engine_support import TODAY, tamper
 
 from engine.services import Services
 from pathway.loader import load_definition
@@ -75,9 +74,7 @@ TAMPERING = [
     ("sql", "problem"), [t[1:] for t in TAMPERING], ids=[t[0] for t in TAMPERING]
 )
 def test_verify_reports_tampering(moved: Services, sql: str, problem: str) -> None:
-    engine = moved.uow.engine  # type: ignore[attr-defined]
-    with engine.begin() as c:
-        c.exec_driver_sql(sql)
+    tamper(moved.uow.engine, sql)  # type: ignore[attr-defined]
     report = moved.verify()
     assert not report.ok
     assert any(problem in m.problem for m in report.mismatches), report.mismatches
@@ -101,15 +98,13 @@ def test_deep_verify_replays_each_guard_from_the_facts_known_then(moved: Service
         row = c.exec_driver_sql(
             "SELECT payload FROM event WHERE patient_id = 'P-1' AND fact_kind = 'trial_started'"
         ).scalar_one()
-        data = json.loads(row)
-        data["start"] = (TODAY - dt.timedelta(days=1)).isoformat()
-        c.execute(
-            sa.text(
-                "UPDATE event SET payload = :p WHERE patient_id = 'P-1' AND "
-                "fact_kind = 'trial_started'"
-            ),
-            {"p": json.dumps(data)},
-        )
+    data = json.loads(row)
+    data["start"] = (TODAY - dt.timedelta(days=1)).isoformat()
+    tamper(
+        engine,
+        "UPDATE event SET payload = :p WHERE patient_id = 'P-1' AND fact_kind = 'trial_started'",
+        params={"p": json.dumps(data)},
+    )
     report = moved.verify(deep=True)
     assert any(
         "'reassess' from 'initial_trial' replays as" in m.problem or "rebuilt record" in m.problem

@@ -14,6 +14,7 @@ from engine_support import dump, snapshot
 from typer.testing import CliRunner
 
 from engine.cli import app
+from engine.db import SCHEMA_REVISION
 from engine.services import Services
 
 runner = CliRunner()
@@ -64,7 +65,11 @@ def test_init_db_is_idempotent(tmp_path: Path) -> None:
     first = runner.invoke(app, ["init-db", "--db", url, "--json"])
     again = runner.invoke(app, ["init-db", "--db", url])
     assert first.exit_code == again.exit_code == 0
-    assert json.loads(first.stdout) == {"database": url, "revision": "0004", "cohort_rollup": False}
+    assert json.loads(first.stdout) == {
+        "database": url,
+        "revision": SCHEMA_REVISION,
+        "cohort_rollup": False,
+    }
     assert "database ready" in again.stdout
 
 

@@ -34,7 +34,7 @@ def records() -> list[dict[str, Any]]:
                     {
                         "drug": ("sertraline", "escitalopram", "venlafaxine")[i % 3],
                         "start": start,
-                        "doses": [{"from": start, "mg_per_day": 100 + i % 3 * 50}],
+                        "doses": [{"from": start, "mg_per_day": (100, 20, 200)[i % 3]}],
                         "adherence": 0.9,
                     }
                 ],

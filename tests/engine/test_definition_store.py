@@ -15,6 +15,7 @@ from engine.cli import app
 from engine.definition_store import fingerprint
 from engine.definitions import DefinitionRegistry
 from engine.errors import DefinitionConflict
+from engine.fake import FakeStore
 from engine.services import Services
 from pathway import Definition, load_definition
 from pathway.record import load_record
@@ -51,12 +52,11 @@ def test_enrolling_stores_the_version_once_with_its_hash(
 def test_a_pinned_version_is_read_back_from_the_database(
     backend: str, make_services: Callable[..., Services], v1: Definition
 ) -> None:
-    if backend == "fake":
-        pytest.skip("the fake store lives in one process's memory")
-    first = make_services(backend)
+    shared = {"store": FakeStore()} if backend == "fake" else {}  # the fake's "database"
+    first = make_services(backend, **shared)
     _on_v1(first, v1, "04-two-adequate-failures.json")
     # another machine: only the shipped 1.1.0 file, no 1.0.0 anywhere on disk
-    other = make_services(backend)
+    other = make_services(backend, **shared)
     assert other.definitions._pending == [] or "trd-1.0.0" not in str(other.definitions._pending)
     status = other.status("EX-04")
     assert status.definition.version == "1.0.0"

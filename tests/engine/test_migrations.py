@@ -24,7 +24,7 @@ def migrated(request: pytest.FixtureRequest) -> sa.Engine:
 
 
 def test_init_db_reaches_the_single_head(migrated: sa.Engine) -> None:
-    assert head_revision() == "0004"
+    assert head_revision() == "0005"
     assert current_revision(migrated) == head_revision()
     assert init_db(migrated) == head_revision()  # idempotent
 
@@ -148,4 +148,35 @@ def test_0004_stores_definitions_and_allows_migrated_events(migrated: sa.Engine)
         command.downgrade(alembic_config(conn), "0003")
     assert "definition_version" not in set(sa.inspect(migrated).get_table_names())
     assert "'migrated'" not in sa.inspect(migrated).get_check_constraints("event")[0]["sqltext"]
-    assert init_db(migrated) == "0004"
+    assert init_db(migrated) == head_revision()
+
+
+def test_0005_hashes_the_existing_log_and_makes_it_append_only(migrated: sa.Engine) -> None:
+    """Events written before 0005 are chained by its backfill; afterwards the database refuses
+    UPDATE and DELETE on the event table, whoever asks."""
+    from engine.clock import FixedClock
+    from engine.services import Services
+    from engine.uow import SqlUnitOfWork
+
+    with migrated.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")
+    with migrated.begin() as conn:  # a log as 0003 wrote it: no hash column
+        conn.exec_driver_sql(
+            "INSERT INTO enrollment VALUES ('M-1', 'trd', '1.0.0', 'initial_trial', 1, "
+            "'2026-05-01', NULL, '2026-05-01 10:00:00', '2026-05-01 10:00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO event (patient_id, version, kind, actor, effective_on, recorded_at, "
+            "payload, to_state) VALUES ('M-1', 1, 'enrolled', 'a', '2026-05-01', "
+            "'2026-05-01 10:00:00', "
+            """'{"definition":{"id":"trd","version":"1.0.0"},"profile":{"sex":"unknown"},"""
+            """"history":{}}', 'initial_trial')"""
+        )
+    init_db(migrated)
+    svc = Services(SqlUnitOfWork(migrated), clock=FixedClock(dt.date(2026, 6, 1)))
+    report = svc.verify()
+    assert report.ok, report
+    for sql in ("UPDATE event SET actor = 'x'", "DELETE FROM event"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), migrated.begin() as conn:
+            conn.exec_driver_sql(sql)
+    svc.close()

@@ -132,7 +132,7 @@ contributors = st.fixed_dictionaries(
         "status": st.sampled_from(["suspected", "active", "confirmed", "addressed", "ruled_out"]),
         "date": days.map(_day),
     },
-    optional={"note": st.text(max_size=20)},
+    optional={"note": st.text(st.characters(categories=("L", "N", "P", "Zs")), max_size=20)},
 )
 risks = st.none() | st.fixed_dictionaries(
     {
@@ -169,7 +169,7 @@ records = st.fixed_dictionaries(
     },
     optional={
         "sex": st.sampled_from(["female", "male", "other", "unknown"]),
-        "birth_year": st.integers(1900, 2026),
+        "birth_year": st.integers(1900, FIRST_DAY.year),  # no date before birth
         "episode_start": days.map(_day),
         "severity": st.sampled_from(
             ["subsyndromal", "mild", "moderate", "severe", "severe_psychotic"]
@@ -233,7 +233,9 @@ def test_raising_a_dose_never_turns_an_adequate_trial_inadequate(record, as_of, 
     index = data.draw(st.sampled_from(sorted(before)))
     dose = data.draw(st.integers(0, len(record["trials"][index]["doses"]) - 1))
     raised = copy.deepcopy(record)
-    raised["trials"][index]["doses"][dose]["mg_per_day"] *= factor
+    d = raised["trials"][index]["doses"][dose]
+    bound = CATALOG.drug(raised["trials"][index]["drug"]).max_daily_mg
+    d["mg_per_day"] = min(d["mg_per_day"] * factor, bound.mg if bound else float("inf"))
     after, _ = _trials_by_index(raised, as_of)
     assert after[index].days_at_adequate_dose >= before[index].days_at_adequate_dose
     assert RANK[after[index].status] >= RANK[before[index].status]

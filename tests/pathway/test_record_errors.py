@@ -387,7 +387,7 @@ CASES += [
         "MDQ-fields-on-another-screen",
         (("screens", 1, "same_period"), True),
         "screens[1].same_period",
-        True,
+        None,  # an unknown field's value is never echoed
         "unknown field 'same_period'",
     ),
     # labs
@@ -495,26 +495,26 @@ CASES += [
         "end 2026-01-01 is before start 2026-02-01",
     ),
     # unknown keys
-    ("unknown-top-level-key", (("name",), "Jane"), "name", "Jane", "unknown field 'name'"),
+    ("unknown-top-level-key", (("name",), "Jane"), "name", None, "unknown field 'name'"),
     (
         "unknown-trial-key-with-hint",
         (("trials", 0, "dose"), 100),
         "trials[0].dose",
-        100,
+        None,
         "unknown field 'dose' (did you mean 'doses'?)",
     ),
     (
         "unknown-measurement-key",
         (("measurements", 0, "value"), 19),
         "measurements[0].value",
-        19,
+        None,
         "unknown field 'value'",
     ),
     (
         "unknown-history-item",
         (("history", "mania"), True),
         "history.mania",
-        True,
+        None,
         "unknown field 'mania'",
     ),
 ]
