@@ -47,6 +47,7 @@ def verify(
     patients = events = 0
     mismatches: list[Mismatch] = []
     drift: list[str] = []
+    stored = check_stored_definitions(svc)
     with svc.uow as uow:
         conn = getattr(uow, "connection", None)
         if conn is not None:
@@ -65,7 +66,33 @@ def verify(
             mismatches += [Mismatch(patient_id=pid, problem=p) for p in problems]
             if on_progress is not None:
                 on_progress(patients)
-    return VerifyReport(patients=patients, events=events, mismatches=mismatches, board_counts=drift)
+    return VerifyReport(
+        patients=patients,
+        events=events,
+        mismatches=mismatches,
+        board_counts=drift,
+        definitions=stored,
+    )
+
+
+def check_stored_definitions(svc: Services) -> list[str]:
+    """Each stored definition version's content must still hash to its recorded SHA-256 and
+    still be a valid definition (an edited row would change the rules of pinned patients)."""
+    import hashlib
+
+    from engine.definition_store import restore
+
+    out = []
+    for d, _ in svc.uow.definitions.listing():
+        where = f"definition {d.definition_id} {d.version}"
+        if hashlib.sha256(d.content.encode("utf-8")).hexdigest() != d.sha256:
+            out.append(f"{where}: its stored content no longer matches its sha256 {d.sha256}")
+            continue
+        try:
+            restore(d.content)
+        except Exception as exc:  # a corrupt row: reported, never a crash
+            out.append(f"{where}: its stored content is not a valid definition ({exc})")
+    return out
 
 
 def _patients(

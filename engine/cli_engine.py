@@ -458,7 +458,7 @@ def verify(
         )
         for m in report.mismatches:
             out.print(f"  {m.patient_id}: {m.problem}", markup=False)
-        for problem in report.board_counts:
+        for problem in [*report.board_counts, *report.definitions]:
             out.print(f"  {problem}", markup=False)
     if not report.ok:
         raise typer.Exit(EXIT_INTERNAL)

@@ -135,10 +135,12 @@ class VerifyReport(_View):
     mismatches: list[Mismatch]
     # where the board's counts (`board_count`) disagree with the enrollments
     board_counts: list[str] = []
+    # stored definition versions whose content no longer matches its hash
+    definitions: list[str] = []
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches and not self.board_counts
+        return not self.mismatches and not self.board_counts and not self.definitions
 
 
 MigrationProblem = Literal["removed_state", "enabled_changed", "record_invalid"]

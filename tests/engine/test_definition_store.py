@@ -165,3 +165,22 @@ def test_cli_definitions_and_migrate(sqlite_url: str) -> None:
     unknown = cli("migrate", "--to", "9.9.9", db=sqlite_url)
     assert unknown.exit_code == 2 and "trd 9.9.9 is not available" in unknown.stderr
     assert registry().default.key == ("trd", "1.1.0")
+
+
+def test_verify_reports_a_stored_definition_edited_in_the_database(
+    sqlite_url: str, make_services: Callable[..., Services], v1: Definition
+) -> None:
+    svc = make_services(sqlite_url)
+    _on_v1(svc, v1, "04-two-adequate-failures.json")
+    assert svc.verify().ok
+    with svc.uow as uow:
+        uow.connection.exec_driver_sql(
+            "UPDATE definition_version SET content = replace(content, '0.8', '0.5')"
+        )
+        uow.connection.commit()
+    report = svc.verify()
+    assert not report.ok
+    assert report.definitions == [
+        f"definition trd 1.0.0: its stored content no longer matches its sha256 "
+        f"{fingerprint(v1)[0]}"
+    ]
