@@ -15,6 +15,7 @@ from pathway.facts import Facts, derive
 from pathway.procedures import ProcedureAssessment
 from pathway.record import PatientRecord
 from pathway.results import construct
+from pathway.trials import TrialAssessment
 
 if TYPE_CHECKING:
     import typer
@@ -87,13 +88,16 @@ def due_items(
     as_of: dt.date | None = None,
     patient: str = "",
     guards: list[GuardResult] | None = None,
+    upcoming: bool = False,
 ) -> list[DueItem]:
     """Every item due for a patient in `state` (entered on `entered_state_on`), most urgent first.
 
     `facts` are the patient's facts derived as of `as_of` (default: `facts.as_of`); `guards`
-    may pass the guard results from `state` when the caller has them already. States are found
-    by their kind (decision, evaluation, treatment, continuing, final), never by name; every
-    number comes from the definition's parameters, whose sources each item's `why` cites.
+    may pass the guard results from `state` when the caller has them already. `upcoming` adds
+    the time-driven items that fall due later if nothing new is recorded (decision pending,
+    measurement overdue, not improving, maintenance follow-up), each on its own date. States are
+    found by their kind (decision, evaluation, treatment, continuing, final), never by name;
+    every number comes from the definition's parameters, whose sources each item's `why` cites.
     """
     day = as_of or facts.as_of
     kind = definition.state_by_id[state].kind
@@ -152,27 +156,26 @@ def due_items(
 
     if kind in _DECIDING:
         limit = p.decision_pending_days
-        days = (day - entered_state_on).days
-        if days > limit.value:
+        if upcoming or (day - entered_state_on).days > limit.value:
             add(
                 "decision_pending",
-                entered_state_on + dt.timedelta(days=limit.value),
-                f"in {definition.state_by_id[state].label} ({kind}) for {days} days since "
+                entered_state_on + dt.timedelta(days=limit.value + 1),
+                f"in {definition.state_by_id[state].label} ({kind}) since "
                 f"{entered_state_on.isoformat()}; a decision is due within {limit.value} days "
                 "(decision_pending_days)",
                 limit.source,
             )
 
     if kind == "treatment":
-        _measurement_overdue(facts, entered_state_on, definition, day, add)
+        _measurement_overdue(facts, entered_state_on, definition, day, add, upcoming)
     if kind in ("treatment", "procedure"):
-        _not_improving(facts, definition, day, add)
+        _not_improving(facts, definition, day, add, upcoming)
 
     if kind == "continuing":
         gap = p.maintenance_followup_days
         ref, what = _last_contact(facts, entered_state_on)
         due = ref + dt.timedelta(days=gap.value)
-        if day >= due:
+        if upcoming or day >= due:
             add(
                 "maintenance_followup",
                 due,
@@ -218,12 +221,12 @@ def _last_contact(facts: Facts, entered: dt.date) -> tuple[dt.date, str]:
 
 
 def _measurement_overdue(
-    facts: Facts, entered: dt.date, definition: Definition, day: dt.date, add: _Add
+    facts: Facts, entered: dt.date, definition: Definition, day: dt.date, add: _Add, upcoming: bool
 ) -> None:
     gap = definition.parameters.measurement_overdue_days
     ref, what = _last_contact(facts, entered)
     due = ref + dt.timedelta(days=gap.value)
-    if day >= due:
+    if upcoming or day >= due:
         add(
             "measurement_overdue",
             due,
@@ -248,16 +251,27 @@ def early_check(facts: Facts, definition: Definition) -> tuple[dt.date, str, flo
     basis = step.outcome_basis or {}
     if "instrument" not in basis or not basis["baseline"]:
         return None
-    fall = (basis["baseline"] - basis["end"]) / basis["baseline"]
-    how = f"{basis['instrument']} {basis['baseline']} → {basis['end']} ({fall:.0%} fall)"
+    how, fall = _early_how(step)
     if isinstance(step, ProcedureAssessment):
         need = definition.parameters.min_days_to_outcome.value
-        return step.start + dt.timedelta(days=need), f"the {step.kind} course: {how}", fall
+        return step.start + dt.timedelta(days=need), how, fall
     need_days = round(7 * rule.value.weeks)
     if step.days_at_adequate_dose < need_days or not step.ongoing:
         return None
     since = facts.as_of - dt.timedelta(days=step.days_at_adequate_dose - need_days)
-    return since, f"{step.drug} at an effective dose: {how}", fall
+    return since, how, fall
+
+
+def _early_how(step: TrialAssessment | ProcedureAssessment) -> tuple[str, float]:
+    """The step and its fall from baseline, in words, and the fall."""
+    basis = step.outcome_basis or {}
+    if "instrument" not in basis or not basis["baseline"]:
+        return "", 1.0
+    fall = (basis["baseline"] - basis["end"]) / basis["baseline"]
+    how = f"{basis['instrument']} {basis['baseline']} → {basis['end']} ({fall:.0%} fall)"
+    if isinstance(step, ProcedureAssessment):
+        return f"the {step.kind} course: {how}", fall
+    return f"{step.drug} at an effective dose: {how}", fall
 
 
 def _early_check_opens(facts: Facts, definition: Definition) -> dt.date | None:
@@ -282,13 +296,22 @@ def _early_check_opens(facts: Facts, definition: Definition) -> dt.date | None:
     return facts.as_of + dt.timedelta(days=need - step.days_at_adequate_dose)
 
 
-def _not_improving(facts: Facts, definition: Definition, day: dt.date, add: _Add) -> None:
+def _not_improving(
+    facts: Facts, definition: Definition, day: dt.date, add: _Add, upcoming: bool
+) -> None:
     check = early_check(facts, definition)
     rule = definition.parameters.early_improvement
-    if check is None or rule is None:
+    if rule is None:
+        return
+    if check is None and upcoming:  # judged later, if the scores so far stay as they are
+        opens = _early_check_opens(facts, definition)
+        step = facts.current_step
+        if opens is not None and step is not None and step.outcome_basis:
+            check = opens, *_early_how(step)
+    if check is None:
         return
     since, how, fall = check
-    if fall >= rule.value.reduction or day < since:
+    if fall >= rule.value.reduction or (day < since and not upcoming):
         return
     add(
         "not_improving",
@@ -299,7 +322,7 @@ def _not_improving(facts: Facts, definition: Definition, day: dt.date, add: _Add
     )
 
 
-def next_due_on(
+def schedule(
     record: PatientRecord,
     *,
     state: str,
@@ -307,14 +330,12 @@ def next_due_on(
     definition: Definition,
     as_of: dt.date,
     facts: Facts | None = None,
-) -> dt.date | None:
-    """The first date on which the patient has a due item if nothing new is recorded.
-
-    The engine keeps it on the enrollment row (recomputed on every write), so the board can
-    count patients with a due item in SQL: `next_due_on <= as_of`. Items due already give the
-    earliest of their due dates. Time-driven items (decision pending, measurement overdue,
-    maintenance follow-up, not improving) are computed directly; an evaluation window that
-    opens later is confirmed by evaluating the guards on that date.
+    patient: str = "",
+) -> list[DueItem]:
+    """Every item due now or later for a patient if nothing new is recorded, each on the date
+    it falls due, most urgent first. The engine stores them on every write (`due_item`), so the
+    worklist is an indexed `due_on <= as_of` query: time-driven items become due by date alone.
+    An evaluation window that opens later is confirmed by evaluating the guards on that date.
     """
     since = definition.judged_since(state, entered_state_on)
     now = facts
@@ -331,26 +352,17 @@ def next_due_on(
         )
     kind = definition.state_by_id[state].kind
     if kind == "final":
-        return None
-    items = due_items(state, entered_state_on=entered_state_on, facts=now, definition=definition)
-    if items:
-        return min(i.due_on for i in items)
-    p = definition.parameters
-    later: list[dt.date] = []
-    if kind in _DECIDING:
-        later.append(entered_state_on + dt.timedelta(days=p.decision_pending_days.value + 1))
-    if kind == "treatment":
-        ref, _ = _last_contact(now, entered_state_on)
-        later.append(ref + dt.timedelta(days=p.measurement_overdue_days.value))
-    if kind in ("treatment", "procedure"):
-        opens = _early_check_opens(now, definition)
-        if opens is not None and opens > as_of:
-            later.append(opens)
-    if kind == "continuing":
-        ref, _ = _last_contact(now, entered_state_on)
-        later.append(ref + dt.timedelta(days=p.maintenance_followup_days.value))
-    best = min(later, default=None)
-    if kind != "decision":
+        return []
+    items = due_items(
+        state,
+        entered_state_on=entered_state_on,
+        facts=now,
+        definition=definition,
+        as_of=as_of,
+        patient=patient,
+        upcoming=True,
+    )
+    if kind != "decision" and not any(i.item == "evaluation_due" for i in items):
         windows = sorted(
             {
                 t.evaluation_due_on
@@ -358,24 +370,52 @@ def next_due_on(
                 if t is not None and t.evaluation_due_on is not None and t.evaluation_due_on > as_of
             }
         )
-        for day in windows:
-            if best is not None and day >= best:
-                break
+        for day in windows:  # the first window that opens the next decision
             then = derive(
                 record,
                 as_of=day,
-                params=p,
+                params=definition.parameters,
                 catalog=definition.catalog,
                 entered_state_on=since,
             )
-            if any(
-                i.item == "evaluation_due"
+            found = [
+                i
                 for i in due_items(
-                    state, entered_state_on=entered_state_on, facts=then, definition=definition
+                    state,
+                    entered_state_on=entered_state_on,
+                    facts=then,
+                    definition=definition,
+                    patient=patient,
                 )
-            ):
-                return day
-    return best
+                if i.item == "evaluation_due"
+            ]
+            if found:
+                items += found
+                break
+    items.sort(key=sort_key)
+    return items
+
+
+def next_due_on(
+    record: PatientRecord,
+    *,
+    state: str,
+    entered_state_on: dt.date,
+    definition: Definition,
+    as_of: dt.date,
+    facts: Facts | None = None,
+) -> dt.date | None:
+    """The first date on which the patient has a due item if nothing new is recorded (kept on
+    the enrollment row, so the board counts due patients in SQL)."""
+    items = schedule(
+        record,
+        state=state,
+        entered_state_on=entered_state_on,
+        definition=definition,
+        as_of=as_of,
+        facts=facts,
+    )
+    return min((i.due_on for i in items), default=None)
 
 
 class Worklist(BaseModel):
