@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from engine.factlog import apply, new_document
 from engine.machine import enabled_triggers, guard_for
 from engine.replay import replay
-from engine.repository import EnrollmentRow, EventRow
+from engine.repository import DueRow, EnrollmentRow, EventRow
 from engine.views import (
     MigrationFinding,
     MigrationProblem,
@@ -40,9 +40,11 @@ def verify(
     """Replay every patient: state, version, entry date, definition and record must agree; and
     the board's counts must equal a recount of the enrollments (SQL units of work).
 
-    `deep` also re-evaluates every transition's guard from the facts known when it was taken.
+    `deep` also re-evaluates every transition's guard from the facts known when it was taken,
+    and works out every patient's worklist items again to compare them with the stored ones.
     """
     from engine.board import count_drift
+    from engine.due_store import stored_due
 
     patients = events = 0
     mismatches: list[Mismatch] = []
@@ -61,6 +63,8 @@ def verify(
             if head is not None:
                 try:
                     problems += check_patient(svc, head, log, deep=deep)
+                    if deep:
+                        problems += check_due(svc, head, log, stored_due(uow, pid))
                 except Exception as exc:  # a corrupt payload: this patient is reported, go on
                     problems.append(f"the log cannot be replayed ({type(exc).__name__})")
             mismatches += [Mismatch(patient_id=pid, problem=p) for p in problems]
@@ -73,6 +77,33 @@ def verify(
         board_counts=drift,
         definitions=stored,
     )
+
+
+def check_due(
+    svc: Services, head: EnrollmentRow, log: list[EventRow], stored: list[DueRow]
+) -> list[str]:
+    """The stored worklist items must be what the patient's record and state give, worked out
+    again as of the day they were stored."""
+    from engine.due import next_due
+
+    definition = svc.definitions.get(head.definition_id, head.definition_version)
+    record = parse_record(replay(head.patient_id, log).document(), catalog=definition.catalog)
+    computed = stored[0].computed_on if stored else svc.clock.today()
+    _, fresh = next_due(
+        definition,
+        record=record,
+        state=head.state,
+        entered_state_on=head.entered_state_on,
+        as_of=computed,
+        patient=head.patient_id,
+    )
+    if list(fresh) == stored:
+        return []
+    if not stored:
+        return ["no worklist items are stored (run `pathway init-db` to fill them)"]
+    have = ", ".join(f"{d.item} {d.due_on}" for d in stored) or "none"
+    want = ", ".join(f"{d.item} {d.due_on}" for d in fresh) or "none"
+    return [f"stored worklist items ({have}) differ from the record's ({want}) as of {computed}"]
 
 
 def check_stored_definitions(svc: Services) -> list[str]:

@@ -137,12 +137,19 @@ def init_db(
 ) -> None:
     """Create or upgrade the database schema (alembic upgrade head); concurrent runs wait."""
     from engine import overlay_rollup
-    from engine.db import database_url, init_db, make_engine, redact
+    from engine.db import current_revision, database_url, init_db, make_engine, redact
 
     url = database_url(db)
     engine = make_engine(url)
     try:
+        before = current_revision(engine)
         rev = init_db(engine, grant=grant)
+        if before is not None and before < "0007":  # written before due items were stored
+            from engine.due_store import backfill
+            from engine.services import Services
+            from engine.uow import SqlUnitOfWork
+
+            backfill(Services(SqlUnitOfWork(engine)))
         with engine.connect() as conn:
             has_rollup = overlay_rollup.installed(conn)
         if cohort_rollup is True and not has_rollup:

@@ -35,7 +35,7 @@ SQLITE_WAL_AUTOCHECKPOINT = 4000  # pages
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The schema revision this code reads and writes (the newest migration; a test checks it). Every
 # command but `init-db` refuses a database at another revision.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0007"
 # init-db's lock on PostgreSQL (pg_advisory_xact_lock key): concurrent runs wait for each other
 _INIT_LOCK = 0x70617468
 
@@ -193,8 +193,9 @@ def grant_role(conn: sa.Connection, role: str) -> None:
     who = f'"{role}"'
     for sql in (
         f"GRANT USAGE ON SCHEMA {_schema(conn)} TO {who}",
-        f"REVOKE ALL ON event, enrollment, board_count, definition_version, alembic_version "
-        f"FROM {who}",
+        f"REVOKE ALL ON event, enrollment, board_count, definition_version, due_item, "
+        f"alembic_version FROM {who}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON due_item TO {who}",
         f"GRANT SELECT, INSERT ON event TO {who}",
         f"GRANT SELECT, INSERT ON definition_version TO {who}",
         f"GRANT SELECT, INSERT, UPDATE ON enrollment TO {who}",

@@ -1,13 +1,13 @@
-"""The bridge to the worklist: what is due for one patient, and when something next falls due.
-
-The rules live in `engine.worklist`; until that module is installed these return nothing.
-"""
+"""The bridge to the worklist: what is due for one patient now, and the items to store with a
+write. The rules live in `engine.worklist`."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
+from engine.repository import DueRow
 from pathway.definition import Definition
 from pathway.evaluation import GuardResult
 from pathway.facts import Facts
@@ -49,17 +49,32 @@ def next_due(
     entered_state_on: dt.date,
     as_of: dt.date,
     facts: Facts | None = None,
-) -> dt.date | None:
-    """The first date with a due item if nothing new is recorded (kept on the enrollment row)."""
-    try:
-        from engine.worklist import next_due_on
-    except ImportError:  # pragma: no cover - the worklist ships with the engine
-        return None
-    return next_due_on(
+    patient: str = "",
+) -> tuple[dt.date | None, tuple[DueRow, ...]]:
+    """The patient's worklist items to store with a write (each due now or on a later date, if
+    nothing new is recorded), and the first of their dates (kept on the enrollment row)."""
+    from engine.worklist import PRIORITY, schedule
+
+    items = schedule(
         record,
         state=state,
         entered_state_on=entered_state_on,
         definition=definition,
         as_of=as_of,
         facts=facts,
+        patient=patient,
     )
+    rows = tuple(
+        DueRow(
+            i.item,
+            PRIORITY[i.item],
+            i.due_on,
+            i.state,
+            i.label,
+            i.why,
+            json.dumps(list(i.sources), ensure_ascii=False),
+            as_of,
+        )
+        for i in items
+    )
+    return min((i.due_on for i in items), default=None), rows

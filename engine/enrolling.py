@@ -176,9 +176,16 @@ def build_enrollment(
                 fact_kind=f["fact"],
             )
         )
-    due = None
+    due, items = None, None
     if compute_due:
-        due = next_due(definition, record=record, state=state, entered_state_on=day, as_of=today)
+        due, items = next_due(
+            definition,
+            record=record,
+            state=state,
+            entered_state_on=day,
+            as_of=today,
+            patient=patient_id,
+        )
     head = EnrollmentRow(
         patient_id=patient_id,
         definition_id=definition.metadata.id,
@@ -189,5 +196,6 @@ def build_enrollment(
         next_due_on=due,
         created_at=now,
         updated_at=now,
+        due=items,
     )
     return head, events

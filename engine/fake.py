@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Self
 
 from engine.definition_store import FakeDefinitions, StoredDefinition
 from engine.errors import AlreadyEnrolled
-from engine.repository import EnrollmentRow, EventRow
+from engine.repository import DueRow, EnrollmentRow, EventRow
 from pathway.errors import StaleVersion, UnknownPatient
 
 
@@ -25,6 +25,7 @@ class FakeStore:
     enrollments: dict[str, EnrollmentRow] = field(default_factory=dict)
     events: dict[str, list[EventRow]] = field(default_factory=dict)
     definitions: dict[tuple[str, str], StoredDefinition] = field(default_factory=dict)
+    due: dict[str, tuple[DueRow, ...]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     commits: int = 0
 
@@ -131,6 +132,9 @@ class FakeUnitOfWork:
                     raise StaleVersion(pid, expected, seen or 0)
                 versions[pid] = row.version
             for _, row, events, _ in staged:
+                if row.due is not None:  # stored apart, as `due_item` is: reads never carry it
+                    self.store.due[row.patient_id] = row.due
+                    row = replace(row, due=None)
                 self.store.enrollments[row.patient_id] = row
                 self.store.events.setdefault(row.patient_id, []).extend(events)
             self.store.commits += 1

@@ -42,6 +42,18 @@ EVENT_COLUMNS = (
     "note",
     "hash",
 )
+DUE_COLUMNS = (
+    "patient_id",
+    "seq",
+    "item",
+    "priority",
+    "due_on",
+    "state",
+    "label",
+    "why",
+    "sources",
+    "computed_on",
+)
 # what a write changes (the definition version too: `pathway migrate`)
 _MOVED = ("definition_version", "state", "version", "entered_state_on", "next_due_on", "updated_at")
 
@@ -73,6 +85,11 @@ class Codec:
             f"VALUES ({', '.join([ph] * len(EVENT_COLUMNS))})"
         )
         self._ph = ph
+        self.delete_due = f"DELETE FROM due_item WHERE patient_id = {ph}"
+        self.insert_due = (
+            f"INSERT INTO due_item ({', '.join(DUE_COLUMNS)}) "
+            f"VALUES ({', '.join([ph] * len(DUE_COLUMNS))})"
+        )
 
     def insert_enrollment_rows(self, rows: Sequence[Any]) -> tuple[str, list[Any]]:
         """Many enrollments as one INSERT (at most ~1,000 rows: the drivers' parameter limits).
@@ -90,24 +107,63 @@ class Codec:
     def swap_and_insert(
         self, row: Any, events: Sequence[Any], expected: int
     ) -> tuple[str, list[Any]]:
-        """PostgreSQL: the compare-and-swap and its events as one statement (one round trip).
+        """PostgreSQL: the compare-and-swap, its events and the patient's due items as one
+        statement (one round trip).
 
         The INSERT takes its rows only if the UPDATE matched, so the statement's row count is
-        the number of events written: 0 means the version moved on (a lost race).
+        the number of events written: 0 means the version moved on (a lost race). Due items
+        are replaced by position (`seq`): an upsert of the new ones and a delete of the rest,
+        which touch different rows.
         """
         ph = "%s"
         values = ", ".join("(" + ", ".join([ph] * len(EVENT_COLUMNS)) + ")" for _ in events)
         cols = ", ".join(_q(c) for c in EVENT_COLUMNS)
         sets = ", ".join(f"{c} = {ph}" for c in _MOVED)
+        params = list(self.swap_params(row, expected))
+        due = ""
+        if row.due is not None:
+            due = (
+                f", d AS (DELETE FROM due_item WHERE patient_id = {ph} AND seq >= {ph} "
+                "AND EXISTS (SELECT 1 FROM u))"
+            )
+            params += [row.patient_id, len(row.due)]
+            if row.due:
+                one = "(" + ", ".join([ph] * len(DUE_COLUMNS)) + ")"
+                update = ", ".join(f"{c} = excluded.{c}" for c in DUE_COLUMNS[2:])
+                due += (
+                    f", i AS (INSERT INTO due_item ({', '.join(DUE_COLUMNS)}) SELECT * FROM "
+                    f"(VALUES {', '.join([one] * len(row.due))}) AS w "
+                    "WHERE EXISTS (SELECT 1 FROM u) "
+                    f"ON CONFLICT (patient_id, seq) DO UPDATE SET {update})"
+                )
+                for p in self.due_params(row):
+                    params += p
         sql = (
             f"WITH u AS (UPDATE enrollment SET {sets} WHERE patient_id = {ph} AND version = {ph} "
-            f"RETURNING 1) INSERT INTO event ({cols}) SELECT * FROM (VALUES {values}) AS v "
+            f"RETURNING 1){due} INSERT INTO event ({cols}) SELECT * FROM (VALUES {values}) AS v "
             "WHERE EXISTS (SELECT 1 FROM u)"
         )
-        params = list(self.swap_params(row, expected))
         for e in events:
             params += self.event_params(e)
         return sql, params
+
+    def due_params(self, row: Any) -> list[tuple[Any, ...]]:
+        """Parameters of a patient's due-item rows, in `DUE_COLUMNS` order."""
+        return [
+            (
+                row.patient_id,
+                seq,
+                d.item,
+                d.priority,
+                self.date_out(d.due_on),
+                d.state,
+                d.label,
+                d.why,
+                d.sources,
+                self.date_out(d.computed_on),
+            )
+            for seq, d in enumerate(row.due or ())
+        ]
 
     def date_out(self, value: dt.date | None) -> Any:
         if value is None or not self.sqlite:

@@ -100,12 +100,13 @@ def _move(
 
     today = svc.clock.today()
     record = svc.record_of(head.patient_id)  # the compare-and-swap below pins its version
-    due = next_due(
+    due, items = next_due(
         target,
         record=record,
         state=head.state,
         entered_state_on=head.entered_state_on,
         as_of=today,
+        patient=head.patient_id,
     )
     with svc.uow as uow:
         v = head.version + 1
@@ -135,6 +136,7 @@ def _move(
             due,
             head.created_at,
             svc.clock.now(),
+            items,
         )
         uow.patients.append(moved, [event], expected_version=head.version)
         uow.commit()

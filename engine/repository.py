@@ -28,6 +28,7 @@ from pathway.errors import StaleVersion, UnknownPatient
 __all__ = [
     "ENROLLMENT_COLUMNS",
     "EVENT_COLUMNS",
+    "DueRow",
     "EnrollmentRow",
     "EventRow",
     "Repository",
@@ -36,8 +37,25 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
+class DueRow:
+    """One stored worklist item of a patient (`due_item`): due now or on a later date."""
+
+    item: str
+    priority: int
+    due_on: dt.date
+    state: str
+    label: str
+    why: str
+    sources: str  # JSON list
+    computed_on: dt.date
+
+
+@dataclass(frozen=True, slots=True)
 class EnrollmentRow:
-    """A patient's enrollment: pinned definition, current state, version (optimistic lock)."""
+    """A patient's enrollment: pinned definition, current state, version (optimistic lock).
+
+    `due`: the patient's worklist items to store with this write (None, as read: leave the
+    stored ones as they are)."""
 
     patient_id: str
     definition_id: str
@@ -48,6 +66,7 @@ class EnrollmentRow:
     next_due_on: dt.date | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    due: tuple[DueRow, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +355,12 @@ class SqlRepository:
             rows = [c.event_params(e) for _, evs, _ in pending for e in evs]
             if rows:
                 cur.executemany(c.insert_events, rows)
+            stale = [(r.patient_id,) for r, _, v in pending if v is not None and r.due is not None]
+            if stale:
+                cur.executemany(c.delete_due, stale)
+            due = [p for r, _, _ in pending if r.due is not None for p in c.due_params(r)]
+            if due:
+                cur.executemany(c.insert_due, due)
         except dbapi.IntegrityError:
             _rollback(raw, c.sqlite, cur)
             raise _Refused(None) from None

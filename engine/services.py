@@ -367,14 +367,17 @@ class Services:
                 )
                 for n, pl in enumerate(payloads, start=1)
             ]
-            due = next_due(
+            due, items = next_due(
                 p.definition,
                 record=record,
                 state=p.head.state,
                 entered_state_on=p.head.entered_state_on,
                 as_of=today,
+                patient=patient_id,
             )
-            head = replace(p.head, version=v + len(events), next_due_on=due, updated_at=now)
+            head = replace(
+                p.head, version=v + len(events), next_due_on=due, updated_at=now, due=items
+            )
             uow.patients.append(head, events, expected_version=v)
             uow.commit()
             log.info("recorded %d facts for %s (v%d)", len(events), patient_id, head.version)
@@ -595,13 +598,14 @@ class Services:
         now: dt.datetime,
         facts: Facts,
     ) -> EnrollmentRow:
-        due = next_due(
+        due, items = next_due(
             p.definition,
             record=p.record,
             state=to,
             entered_state_on=day,
             as_of=today,
             facts=p.facts(today, to, day) if facts.as_of == today else None,
+            patient=p.head.patient_id,
         )
         h = p.head
         return EnrollmentRow(
@@ -614,6 +618,7 @@ class Services:
             due,
             h.created_at,
             now,
+            items,
         )
 
 

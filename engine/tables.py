@@ -120,6 +120,33 @@ class DefinitionVersion(SQLModel, table=True):
     first_seen: dt.datetime = Field(sa_type=UTCDateTime)
 
 
+class DueItemRecord(SQLModel, table=True):
+    """A patient's worklist items, due now or later if nothing new is recorded, written with
+    every write to the patient (`engine.worklist.schedule`, migration 0007). The worklist reads
+    `due_on <= :as_of` in priority order through `ix_due_item_priority_due`."""
+
+    __tablename__ = "due_item"
+    __table_args__ = (
+        sa.Index("ix_due_item_priority_due", "priority", "due_on", "patient_id", "seq"),
+    )
+
+    patient_id: str = Field(primary_key=True, foreign_key="enrollment.patient_id", max_length=64)
+    seq: int = Field(primary_key=True)
+    item: str = Field(max_length=32)
+    priority: int
+    due_on: dt.date
+    state: str = Field(max_length=64)
+    label: str = Field(sa_type=sa.Text)
+    why: str = Field(sa_type=sa.Text)
+    sources: str = Field(sa_type=sa.Text)  # JSON list
+    computed_on: dt.date
+
+
+def due_item_table() -> sa.Table:
+    """The stored worklist items (typed access for Core statements)."""
+    return SQLModel.metadata.tables["due_item"]
+
+
 def definition_version_table() -> sa.Table:
     """The stored definition versions (typed access for Core statements)."""
     return SQLModel.metadata.tables["definition_version"]

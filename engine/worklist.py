@@ -419,15 +419,17 @@ def next_due_on(
 
 
 class Worklist(BaseModel):
-    """The worklist as of a date: every due item, most urgent first."""
+    """The worklist as of a date: the due items of one page, most urgent first, and the totals
+    over every page."""
 
     model_config = ConfigDict(frozen=True)
 
     as_of: dt.date
     items: tuple[DueItem, ...]
-    patients_checked: int
+    patients_checked: int  # patients with at least one item due (every one of them is read)
     patients_with_items: int
     counts: dict[str, int] = {}
+    offset: int = 0
 
 
 def worklist(
@@ -435,73 +437,31 @@ def worklist(
     *,
     as_of: dt.date | None = None,
     state: str | None = None,
+    kinds: tuple[str, ...] | list[str] | None = None,
     limit: int | None = None,
-    chunk: int = 500,
+    offset: int = 0,
 ) -> Worklist:
-    """The worklist from the database, most urgent first.
+    """The worklist from the database: the stored items due by `as_of` (default today), most
+    urgent first, optionally of some `kinds` and in one `state`; `limit` and `offset` page it.
 
-    Only enrollments whose `next_due_on` has come are read (one pass over the table); each one's
-    record is rebuilt from its log and its items evaluated as of `as_of` (default today).
-    `limit` keeps the first N items.
+    One indexed range per item kind (`due_item`'s (priority, due_on, patient) index) gives each
+    page without reading any log; the totals are counted over the same ranges.
     """
-    import sqlalchemy as sa
-
-    from engine.replay import replay
-    from engine.repository import ENROLLMENT_COLUMNS, EVENT_COLUMNS, EnrollmentRow, EventRow
-    from engine.tables import enrollment_table, event_table
-    from pathway.record import parse_record
+    from engine.due_store import count_due, read_due
 
     day = as_of or svc.clock.today()
-    enr, ev = enrollment_table(), event_table()
-    query = sa.select(*(enr.c[n] for n in ENROLLMENT_COLUMNS)).where(enr.c.next_due_on <= day)
-    if state is not None:
-        query = query.where(enr.c.state == state)
-    items: list[DueItem] = []
-    checked = flagged = 0
+    wanted = [k for k in PRIORITY if kinds is None or k in kinds]
     with svc.uow as uow:
         conn = uow.connection  # type: ignore[attr-defined]
-        heads = [EnrollmentRow(*r) for r in conn.execute(query.order_by(enr.c.patient_id))]
-        for i in range(0, len(heads), chunk):
-            part = heads[i : i + chunk]
-            logs: dict[str, list[EventRow]] = {h.patient_id: [] for h in part}
-            rows = conn.execute(
-                sa.select(*(ev.c[n] for n in EVENT_COLUMNS))
-                .where(ev.c.patient_id.in_(list(logs)))
-                .order_by(ev.c.patient_id, ev.c.version)
-            )
-            for r in rows:
-                logs[r[0]].append(EventRow(*r))
-            for h in part:
-                defn = svc.definitions.get(h.definition_id, h.definition_version)
-                record = parse_record(
-                    replay(h.patient_id, logs[h.patient_id]).document(), catalog=defn.catalog
-                )
-                facts = derive(
-                    record,
-                    as_of=day,
-                    params=defn.parameters,
-                    catalog=defn.catalog,
-                    entered_state_on=defn.judged_since(h.state, h.entered_state_on),
-                )
-                found = due_items(
-                    h.state,
-                    entered_state_on=h.entered_state_on,
-                    facts=facts,
-                    definition=defn,
-                    as_of=day,
-                    patient=h.patient_id,
-                )
-                checked += 1
-                flagged += bool(found)
-                items += found
-    items.sort(key=sort_key)
-    counts = {k: n for k in PRIORITY if (n := sum(1 for i in items if i.item == k))}
+        items = read_due(conn, day, wanted, state=state, limit=limit, offset=offset)
+        counts, patients = count_due(conn, day, wanted, state=state)
     return Worklist(
         counts=counts,
         as_of=day,
-        items=tuple(items[:limit] if limit is not None else items),
-        patients_checked=checked,
-        patients_with_items=flagged,
+        items=tuple(items),
+        patients_checked=patients,
+        patients_with_items=patients,
+        offset=offset,
     )
 
 
@@ -535,7 +495,11 @@ def register(app: typer.Typer) -> None:
     def worklist_command(
         as_of: str | None = _typer.Option(None, "--as-of", help="Date YYYY-MM-DD (today)."),
         state: str | None = _typer.Option(None, "--state", help="Only patients in this state."),
+        kind: list[str] | None = _typer.Option(
+            None, "--kind", help=f"Only items of this kind (repeatable): {', '.join(PRIORITY)}."
+        ),
         limit: int | None = _typer.Option(None, "--limit", help="Show the first N items."),
+        offset: int = _typer.Option(0, "--offset", min=0, help="Skip the first N items."),
         db: str | None = _typer.Option(None, "--db", help="Database URL or SQLite file."),
         json_out: bool = _typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
@@ -543,10 +507,38 @@ def register(app: typer.Typer) -> None:
         from engine.cli_engine import parse_date, services
 
         with services(db) as svc:
-            result = worklist(svc, as_of=parse_date(as_of, "--as-of"), state=state, limit=limit)
+            result = worklist(
+                svc,
+                as_of=parse_date(as_of, "--as-of"),
+                state=state,
+                kinds=_kinds(kind),
+                limit=limit,
+                offset=offset,
+            )
         if json_out:
             dump_json(result)
         else:
             render(result, out)
 
     app.command("worklist")(handle_errors(worklist_command))
+
+
+def _kinds(given: list[str] | None) -> list[str] | None:
+    """--kind values, each an item kind (RecordError naming the bad one otherwise)."""
+    from pathway.errors import Issue, RecordError
+    from pathway.yamlio import did_you_mean
+
+    bad = [k for k in given or [] if k not in PRIORITY]
+    if bad:
+        raise RecordError(
+            [
+                Issue(
+                    loc="--kind",
+                    value=k,
+                    message=f"unknown item kind{did_you_mean(k, list(PRIORITY))}; "
+                    f"known: {', '.join(PRIORITY)}",
+                )
+                for k in bad
+            ]
+        )
+    return given or None

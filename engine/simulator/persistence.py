@@ -45,10 +45,10 @@ def patient_rows(
     compute_due: bool = True,
 ) -> tuple[EnrollmentRow, list[EventRow]]:
     """The enrollment row and log of one simulated patient, as the services would write them."""
+    from engine.due import next_due
     from engine.enrolling import event_row
     from engine.factlog import fact_date
     from engine.repository import EnrollmentRow
-    from engine.worklist import next_due_on
 
     pid, ref = sp.patient_id, {"id": definition.metadata.id, "version": definition.metadata.version}
     events = [
@@ -109,14 +109,15 @@ def patient_rows(
                     payload=f'{{"guard":{e.guard.model_dump_json()}}}',  # = dumps(model_dump)
                 )
             )
-    due = None
+    due, items = None, None
     if compute_due:
-        due = next_due_on(
-            sp.record,
+        due, items = next_due(
+            definition,
+            record=sp.record,
             state=sp.state,
             entered_state_on=sp.entered_state_on,
-            definition=definition,
             as_of=as_of,
+            patient=pid,
         )
     head = EnrollmentRow(
         patient_id=pid,
@@ -128,6 +129,7 @@ def patient_rows(
         next_due_on=due,
         created_at=now,
         updated_at=now,
+        due=items,
     )
     return head, events
 

@@ -1,0 +1,181 @@
+"""The stored worklist items (`due_item`): the worklist's indexed reads, and their backfill.
+
+Every write to a patient stores the items `engine.worklist.schedule` works out, each on the
+date it falls due (now or later) if nothing new is recorded, so reading the worklist is one
+index range per item kind, `priority = :k AND due_on <= :as_of ORDER BY due_on, patient_id`,
+merged by priority: no log is read, nothing is derived again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from engine.repository import DueRow
+from engine.tables import due_item_table
+from engine.worklist import PRIORITY, DueItem
+from pathway.results import construct
+
+if TYPE_CHECKING:
+    from engine.services import Services
+
+_COLUMNS = "patient_id, state, item, label, due_on, why, sources, seq"
+
+
+def _ranges(
+    conn: sa.Connection, as_of: dt.date, kinds: list[str], state: str | None, each: str
+) -> tuple[str, list[Any]]:
+    """One SELECT per item kind over the index, glued with UNION ALL (`each` is appended to
+    every part: an ORDER BY … LIMIT, or nothing)."""
+    ph = "?" if conn.dialect.name == "sqlite" else "%s"
+    day: Any = as_of.isoformat() if conn.dialect.name == "sqlite" else as_of
+    parts: list[str] = []
+    params: list[Any] = []
+    for kind in kinds:
+        where = f"priority = {ph} AND due_on <= {ph}" + (f" AND state = {ph}" if state else "")
+        inner = f"SELECT {_COLUMNS}, priority FROM due_item WHERE {where}{each}"
+        parts.append(f"SELECT * FROM ({inner}) AS p{len(parts)}")
+        params += [PRIORITY[kind], day, *([state] if state else [])]
+    return " UNION ALL ".join(parts), params
+
+
+def read_due(
+    conn: sa.Connection,
+    as_of: dt.date,
+    kinds: list[str],
+    *,
+    state: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[DueItem]:
+    """The due items of one page, most urgent first (priority, due date, patient)."""
+    if not kinds:
+        return []
+    cap = f" LIMIT {int(limit) + int(offset)}" if limit is not None else ""
+    union, params = _ranges(conn, as_of, kinds, state, f" ORDER BY due_on, patient_id, seq{cap}")
+    page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
+    if limit is None and offset:  # SQLite takes an OFFSET only after a LIMIT
+        page = (" LIMIT -1" if conn.dialect.name == "sqlite" else "") + f" OFFSET {int(offset)}"
+    sql = f"{union} ORDER BY priority, due_on, patient_id, seq{page}"
+    rows = conn.exec_driver_sql(sql, tuple(params)).all()
+    return [
+        construct(
+            DueItem,
+            patient=pid,
+            state=state_,
+            item=item,
+            label=label,
+            due_on=_date(due),
+            overdue_days=(as_of - _date(due)).days,
+            why=why,
+            sources=tuple(json.loads(sources)),
+        )
+        for pid, state_, item, label, due, why, sources, _seq, _priority in rows
+    ]
+
+
+def count_due(
+    conn: sa.Connection, as_of: dt.date, kinds: list[str], *, state: str | None = None
+) -> tuple[dict[str, int], int]:
+    """Items due by kind (kinds with none left out), and how many patients have any."""
+    if not kinds:
+        return {}, 0
+    union, params = _ranges(conn, as_of, kinds, state, "")
+    by_kind: dict[str, int] = dict(
+        conn.exec_driver_sql(
+            f"SELECT item, count(*) FROM ({union}) AS u GROUP BY item", tuple(params)
+        ).all()
+    )
+    patients = conn.exec_driver_sql(
+        f"SELECT count(DISTINCT patient_id) FROM ({union}) AS u", tuple(params)
+    ).scalar()
+    return {k: by_kind[k] for k in kinds if by_kind.get(k)}, int(patients or 0)
+
+
+def stored_due(uow: Any, patient_id: str) -> list[DueRow]:
+    """A patient's stored items, in order (from the database, or a fake unit of work's store)."""
+    conn = getattr(uow, "connection", None)
+    if conn is None:
+        return list(uow.store.due.get(patient_id, ()))
+    t = due_item_table()
+    rows = conn.execute(
+        sa.select(
+            t.c.item,
+            t.c.priority,
+            t.c.due_on,
+            t.c.state,
+            t.c.label,
+            t.c.why,
+            t.c.sources,
+            t.c.computed_on,
+        )
+        .where(t.c.patient_id == patient_id)
+        .order_by(t.c.seq)
+    )
+    return [DueRow(*r) for r in rows]
+
+
+def _date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+def backfill(svc: Services, *, as_of: dt.date | None = None) -> int:
+    """Work out and store the items of every patient who has none stored (a database written
+    before migration 0007); return how many patients were filled. Patients in a final state
+    have none, and get none."""
+    from engine.due import next_due
+    from engine.tables import enrollment_table
+
+    day = as_of or svc.clock.today()
+    enr, due = enrollment_table(), due_item_table()
+    with svc.uow as uow:
+        conn = uow.connection  # type: ignore[attr-defined]
+        missing = [
+            r[0]
+            for r in conn.execute(
+                sa.select(enr.c.patient_id).where(
+                    ~sa.exists().where(due.c.patient_id == enr.c.patient_id)
+                )
+            )
+        ]
+    filled = 0
+    for pid in missing:
+        p = svc.load(pid)
+        if p.definition.state_by_id[p.head.state].kind == "final":
+            continue
+        _, items = next_due(
+            p.definition,
+            record=p.record,
+            state=p.head.state,
+            entered_state_on=p.head.entered_state_on,
+            as_of=day,
+            patient=pid,
+        )
+        if not items:
+            continue
+        with svc.uow as uow:
+            conn = uow.connection  # type: ignore[attr-defined]
+            conn.execute(
+                sa.insert(due),
+                [
+                    {
+                        "patient_id": pid,
+                        "seq": seq,
+                        "item": d.item,
+                        "priority": d.priority,
+                        "due_on": d.due_on,
+                        "state": d.state,
+                        "label": d.label,
+                        "why": d.why,
+                        "sources": d.sources,
+                        "computed_on": d.computed_on,
+                    }
+                    for seq, d in enumerate(items)
+                ],
+            )
+            conn.commit()
+        filled += 1
+    return filled
