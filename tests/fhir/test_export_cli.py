@@ -1,4 +1,4 @@
-"""`pathway fhir export` and `plandefinition`: engine state as EpisodeOfCare, CarePlan, Provenance."""
+"""`pathway fhir export` and `plandefinition`: EpisodeOfCare, CarePlan, Provenance, actions."""
 
 from __future__ import annotations
 

@@ -1,0 +1,488 @@
+"""The measures, after the published CQL in shared/fhir/cql (CMS159, CMS128) and secondary specs.
+
+Each function returns, per group, the populations one patient belongs to. Dates are calendar
+days; CQL's `+ 12 months` is calendar arithmetic (29 February + 12 months = 28 February).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from engine.measures.model import Item, MeasurePatient
+from engine.measures.valuesets import Code, ValueSets
+
+VALID = ("final", "amended", "corrected")
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+HOSPICE_DISCHARGE = frozenset({(SNOMED, "428371000124100"), (SNOMED, "428361000124107")})
+HOSPICE_MDS: Code = (LOINC, "45755-6")
+YES: Code = (SNOMED, "373066001")
+FACIT_PAL: Code = (LOINC, "71007-9")
+IP, DEN, EXCL, NUM = "initial-population", "denominator", "denominator-exclusion", "numerator"
+
+
+@dataclass(frozen=True)
+class Period:
+    """The measurement period, inclusive days."""
+
+    start: dt.date
+    end: dt.date
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """One patient in one group: population membership and what decided it."""
+
+    group: str
+    populations: dict[str, bool]
+    index_date: dt.date | None = None
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+def add_months(d: dt.date, months: int) -> dt.date:
+    """Calendar month arithmetic as CQL does it (the day is clamped to the month's last)."""
+    y, m = divmod(d.month - 1 + months, 12)
+    year, month = d.year + y, m + 1
+    return dt.date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+
+
+def age_at(birth: dt.date | None, on: dt.date) -> int | None:
+    """Whole years of age on a date (None if the birth date is unknown)."""
+    if birth is None:
+        return None
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def _overlaps(a0: dt.date | None, a1: dt.date | None, b0: dt.date, b1: dt.date) -> bool:
+    """[a0, a1] overlaps [b0, b1]; an open end (None) reaches forever."""
+    return a0 is not None and a0 <= b1 and (a1 is None or a1 >= b0)
+
+
+def _in(codes: frozenset[Code], vs: frozenset[Code]) -> bool:
+    return not codes.isdisjoint(vs)
+
+
+def confirmed_active(c: Item) -> bool:
+    """QICoreCommon isActive and verificationStatus ~ confirmed."""
+    return c.clinical in ("active", "recurrence", "relapse") and c.verification == "confirmed"
+
+
+def _prevalence_end(c: Item) -> dt.date | None:
+    return c.end  # None: open-ended (no abatement)
+
+
+def _populations(ip: bool, excl: bool, num: bool) -> dict[str, bool]:
+    return {IP: ip, DEN: ip, EXCL: ip and excl, NUM: ip and not excl and num}
+
+
+def _phq(p: MeasurePatient, vs: ValueSets) -> list[Item]:
+    tools = vs["PHQ9andPHQ9MTools"]
+    found = [o for o in p.of("Observation") if _in(o.codes, tools) and o.status in VALID]
+    return sorted((o for o in found if o.start is not None), key=lambda o: o.start or dt.date.min)
+
+
+class Depression:
+    """CMS159's index logic (and NQF 1884 / DRR-E, which share it), parameterised by months."""
+
+    def __init__(self, vs: ValueSets) -> None:
+        self.vs = vs
+        self.dx = vs.union(["MajorDepressionIncludingRemission", "Dysthymia"])
+        self.mh = vs.union(
+            [
+                "BipolarDisorder",
+                "PersonalityDisorderEmotionallyLabile",
+                "SchizophreniaorPsychoticDisorder",
+                "PervasiveDevelopmentalDisorder",
+            ]
+        )
+
+    def identification(self, period: Period, months: int) -> tuple[dt.date, dt.date]:
+        """Denominator identification period [start, end) ending 2 months before the period's
+        start for 12 months (CQL); for `months` < 12 it moves later by 12 − months."""
+        shift = 12 - months
+        return (add_months(period.start, -14 + shift), add_months(period.start, -2 + shift))
+
+    def index(self, p: MeasurePatient, dip: tuple[dt.date, dt.date]) -> Item | None:
+        """The first PHQ-9 > 9 from 7 days before to the end of a finished depression encounter
+        ending in the identification period."""
+        diags = [c for c in p.of("Condition") if _in(c.codes, self.dx) and confirmed_active(c)]
+        visits = self.vs["ContactorOfficeVisit"]
+        encounters = [
+            e
+            for e in p.of("Encounter")
+            if e.status == "finished"
+            and _in(e.codes, visits)
+            and e.end is not None
+            and dip[0] <= e.end < dip[1]
+            and any(
+                _overlaps(e.start, e.end, c.start or dt.date.min, _prevalence_end(c) or dt.date.max)
+                and c.start is not None
+                for c in diags
+            )
+        ]
+        for o in _phq(p, self.vs):
+            if o.value is None or o.value <= 9 or o.start is None:
+                continue
+            for e in encounters:
+                if (
+                    e.start is not None
+                    and e.end is not None
+                    and (e.start - dt.timedelta(days=7) <= o.start <= e.end)
+                ):
+                    return o
+        return None
+
+    def exclusions(self, p: MeasurePatient, lo: dt.date, hi: dt.date) -> list[str]:
+        """Why a patient is excluded over [lo, hi]: hospice, palliative, expired, disorders."""
+        vs, why = self.vs, []
+        hospice = (
+            any(
+                e.status == "finished"
+                and _in(e.codes, vs["EncounterInpatient"])
+                and not e.value_codes.isdisjoint(HOSPICE_DISCHARGE)
+                and e.end is not None
+                and lo <= e.end <= hi
+                for e in p.of("Encounter")
+            )
+            or any(
+                _in(e.codes, vs["HospiceEncounter"])
+                and e.status not in ("cancelled", "entered-in-error", "unknown")
+                and _overlaps(e.start, e.end, lo, hi)
+                for e in p.of("Encounter")
+            )
+            or any(
+                HOSPICE_MDS in o.codes
+                and YES in o.value_codes
+                and o.status in VALID
+                and _overlaps(o.start, o.end, lo, hi)
+                for o in p.of("Observation")
+            )
+            or any(
+                _in(s.codes, vs["HospiceCareAmbulatory"])
+                and s.status in ("active", "completed")
+                and s.intent
+                in ("order", "original-order", "reflex-order", "filler-order", "instance-order")
+                and not s.do_not_perform
+                and s.start is not None
+                and lo <= s.start <= hi
+                for s in p.of("ServiceRequest")
+            )
+            or any(
+                _in(x.codes, vs["HospiceCareAmbulatory"])
+                and x.status not in ("not-done", "entered-in-error", "unknown")
+                and _overlaps(x.start, x.end, lo, hi)
+                for x in p.of("Procedure")
+            )
+            or any(
+                _in(c.codes, vs["HospiceDiagnosis"])
+                and confirmed_active(c)
+                and _overlaps(c.start, c.end, lo, hi)
+                for c in p.of("Condition")
+            )
+        )
+        if hospice:
+            why.append("hospice")
+        palliative = (
+            any(
+                FACIT_PAL in o.codes and o.status in VALID and _overlaps(o.start, o.end, lo, hi)
+                for o in p.of("Observation")
+            )
+            or any(
+                _in(c.codes, vs["PalliativeCareDiagnosis"])
+                and confirmed_active(c)
+                and _overlaps(c.start, c.end, lo, hi)
+                for c in p.of("Condition")
+            )
+            or any(
+                _in(e.codes, vs["PalliativeCareEncounter"])
+                and e.status == "finished"
+                and _overlaps(e.start, e.end, lo, hi)
+                for e in p.of("Encounter")
+            )
+            or any(
+                _in(x.codes, vs["PalliativeCareIntervention"])
+                and x.status not in ("not-done", "entered-in-error", "unknown")
+                and _overlaps(x.start, x.end, lo, hi)
+                for x in p.of("Procedure")
+            )
+        )
+        if palliative:
+            why.append("palliative care")
+        if p.deceased is not None and p.deceased <= hi:
+            why.append("expired")
+        if any(
+            _in(c.codes, self.mh) and confirmed_active(c) and c.start is not None and c.start <= hi
+            for c in p.of("Condition")
+        ):
+            why.append("mental health disorder")
+        return why
+
+
+def _last_in(obs: list[Item], lo: dt.date, hi: dt.date) -> Item | None:
+    inside = [o for o in obs if o.start is not None and lo <= o.start <= hi]
+    return inside[-1] if inside else None
+
+
+def cms159(p: MeasurePatient, period: Period, vs: ValueSets) -> list[GroupResult]:
+    """CMS159 / NQF 0710: depression remission at twelve months (one group)."""
+    return [
+        _followup(
+            p,
+            period,
+            vs,
+            months=12,
+            group="remission-12-months",
+            hit=lambda idx, last: last.value is not None and last.value < 5,
+        )
+    ]
+
+
+def nqf1884(p: MeasurePatient, period: Period, vs: ValueSets) -> list[GroupResult]:
+    """NQF 1884 (MNCM): response (≥ 50% fall of the PHQ-9) at six months ± 60 days."""
+    return [
+        _followup(
+            p,
+            period,
+            vs,
+            months=6,
+            group="response-6-months",
+            hit=lambda idx, last: (
+                None not in (idx.value, last.value) and (last.value or 0) <= 0.5 * (idx.value or 0)
+            ),
+        )
+    ]
+
+
+def _followup(
+    p: MeasurePatient,
+    period: Period,
+    vs: ValueSets,
+    *,
+    months: int,
+    group: str,
+    hit: Callable[[Item, Item], bool],
+) -> GroupResult:
+    dep = Depression(vs)
+    dip = dep.identification(period, months)
+    idx = dep.index(p, dip)
+    if idx is None or idx.start is None:
+        return GroupResult(group, _populations(False, False, False), detail={"index": None})
+    age = age_at(p.birth_date, idx.start)
+    ip = age is not None and age >= 12
+    anchor = add_months(idx.start, months)
+    lo, hi = anchor - dt.timedelta(days=60), anchor + dt.timedelta(days=60)
+    why = dep.exclusions(p, dip[0], hi)
+    last = _last_in(_phq(p, vs), lo, hi)
+    num = last is not None and hit(idx, last)
+    return GroupResult(
+        group,
+        _populations(ip, bool(why), num),
+        idx.start,
+        {
+            "index_score": idx.value,
+            "age": age,
+            "window": [lo, hi],
+            "last_score": last.value if last else None,
+            "exclusions": why,
+        },
+    )
+
+
+def drr_e(p: MeasurePatient, period: Period, vs: ValueSets) -> list[GroupResult]:
+    """DRR-E: follow-up, remission and response rates 120–240 days after the index PHQ-9 > 9.
+
+    Index: the first PHQ-9 > 9 in the intake period (May 1 of the prior year to April 30,
+    as in AMM: an assumption; NCQA's text is licensed) with a confirmed active depression
+    diagnosis on that day; age ≥ 12; CMS159's exclusions through the end of the window.
+    """
+    dep = Depression(vs)
+    lo_in, hi_in = dt.date(period.start.year - 1, 5, 1), dt.date(period.start.year, 4, 30)
+    diags = [c for c in p.of("Condition") if _in(c.codes, dep.dx) and confirmed_active(c)]
+    phq = _phq(p, vs)
+    idx = next(
+        (
+            o
+            for o in phq
+            if o.start is not None
+            and lo_in <= o.start <= hi_in
+            and (o.value or 0) > 9
+            and any(_overlaps(c.start, c.end, o.start, o.start) for c in diags)
+        ),
+        None,
+    )
+    groups = ("follow-up", "remission", "response")
+    if idx is None or idx.start is None:
+        return [GroupResult(g, _populations(False, False, False)) for g in groups]
+    age = age_at(p.birth_date, idx.start)
+    ip = age is not None and age >= 12
+    lo, hi = idx.start + dt.timedelta(days=120), idx.start + dt.timedelta(days=240)
+    why = dep.exclusions(p, lo_in, hi)
+    last = _last_in(phq, lo, hi)
+    hits = (
+        last is not None,
+        last is not None and last.value is not None and last.value < 5,
+        last is not None
+        and None not in (last.value, idx.value)
+        and (last.value or 0) <= 0.5 * (idx.value or 0),
+    )
+    detail: dict[str, object] = {
+        "index_score": idx.value,
+        "age": age,
+        "window": [lo, hi],
+        "last_score": last.value if last else None,
+        "exclusions": why,
+    }
+    return [
+        GroupResult(g, _populations(ip, bool(why), h), idx.start, detail)
+        for g, h in zip(groups, hits, strict=True)
+    ]
+
+
+def cumulative_days(intervals: Iterable[tuple[dt.date, dt.date]]) -> int:
+    """CMD `cumulativeDuration`: collapse per day (overlapping or adjacent intervals merge, gaps
+    count nothing), then the sum of the inclusive lengths."""
+    total, cur = 0, None
+    for s, e in sorted(intervals):
+        if cur is not None and s <= cur[1] + dt.timedelta(days=1):
+            cur = (cur[0], max(cur[1], e))
+            continue
+        if cur is not None:
+            total += (cur[1] - cur[0]).days + 1
+        cur = (s, e)
+    if cur is not None:
+        total += (cur[1] - cur[0]).days + 1
+    return total
+
+
+def cms128(p: MeasurePatient, period: Period, vs: ValueSets) -> list[GroupResult]:
+    """CMS128 / HEDIS AMM: effective acute phase (84 days) and continuation phase (180 days)."""
+    ad = vs["AntidepressantMedication"]
+    dispensed = [
+        d
+        for d in p.of("MedicationDispense")
+        if _in(d.codes, ad)
+        and d.status in ("completed", "in-progress", "on-hold")
+        and d.start is not None
+        and d.end is not None
+    ]
+    intake = (dt.date(period.start.year - 1, 5, 1), dt.date(period.start.year, 4, 30))
+    starts = sorted(d.start for d in dispensed if d.start and intake[0] <= d.start <= intake[1])
+    groups = ("acute-phase-84-days", "continuation-phase-180-days")
+    if not starts:
+        return [GroupResult(g, _populations(False, False, False)) for g in groups]
+    ipsd = starts[0]
+    age = age_at(p.birth_date, ipsd)
+    mdd = vs["MajorDepression"]
+    has_dx = any(
+        _in(c.codes, mdd) and c.start is not None and abs((c.start - ipsd).days) <= 60
+        for c in p.of("Condition")
+    )
+    visits = vs.union(
+        [
+            "OfficeVisit",
+            "PreventiveCareServicesEstablishedOfficeVisit,18andUp",
+            "PreventiveCareServicesInitialOfficeVisit,18andUp",
+            "HomeHealthcareServices",
+            "AnnualWellnessVisit",
+            "NursingFacilityVisit",
+            "PsychVisitDiagnosticEvaluation",
+            "PsychVisitPsychotherapy",
+            "TelephoneVisits",
+            "VirtualEncounter",
+        ]
+    )
+    has_visit = any(
+        _in(e.codes, visits)
+        and e.status in ("finished", "arrived", "triaged", "in-progress", "onleave")
+        and e.start is not None
+        and abs((e.start - ipsd).days) <= 60
+        for e in p.of("Encounter")
+    )
+    ip = age is not None and age >= 18 and has_dx and has_visit
+    why = []
+    if _amm_hospice(p, period, vs):
+        why.append("hospice")
+    before = (ipsd - dt.timedelta(days=105), ipsd - dt.timedelta(days=1))
+    if any(
+        _in(r.codes, ad)
+        and r.status == "active"
+        and r.intent == "order"
+        and _overlaps(r.start, r.end, *before)
+        for r in p.of("MedicationRequest")
+    ):
+        why.append("antidepressant in the 105 days before the IPSD")
+    out = []
+    for g, span, need in zip(groups, (114, 231), (84, 180), strict=True):
+        hi = ipsd + dt.timedelta(days=span)
+        clipped = [
+            (max(d.start, ipsd), min(d.end, hi))
+            for d in dispensed
+            if d.start and d.end and d.start <= hi and d.end >= ipsd
+        ]
+        days = cumulative_days(clipped)
+        out.append(
+            GroupResult(
+                g,
+                _populations(ip, bool(why), days >= need),
+                ipsd,
+                {"age": age, "days": days, "exclusions": why},
+            )
+        )
+    return out
+
+
+def _amm_hospice(p: MeasurePatient, period: Period, vs: ValueSets) -> bool:
+    """Hospice."Has Hospice Services" over the measurement period."""
+    lo, hi = period.start, period.end
+    performed = ("finished", "arrived", "triaged", "in-progress", "onleave")
+    return (
+        any(
+            _in(e.codes, vs["EncounterInpatient"])
+            and e.status in performed
+            and not e.value_codes.isdisjoint(HOSPICE_DISCHARGE)
+            and e.end is not None
+            and lo <= e.end <= hi
+            for e in p.of("Encounter")
+        )
+        or any(
+            _in(e.codes, vs["HospiceEncounter"])
+            and e.status in performed
+            and _overlaps(e.start, e.end, lo, hi)
+            for e in p.of("Encounter")
+        )
+        or any(
+            HOSPICE_MDS in o.codes
+            and YES in o.value_codes
+            and o.status in VALID
+            and _overlaps(o.start, o.end, lo, hi)
+            for o in p.of("Observation")
+        )
+        or any(
+            _in(s.codes, vs["HospiceCareAmbulatory"])
+            and s.status in ("active", "completed")
+            and s.start is not None
+            and lo <= s.start <= hi
+            for s in p.of("ServiceRequest")
+        )
+        or any(
+            _in(x.codes, vs["HospiceCareAmbulatory"])
+            and x.status == "completed"
+            and _overlaps(x.start, x.end, lo, hi)
+            for x in p.of("Procedure")
+        )
+        or any(
+            _in(c.codes, vs["HospiceDiagnosis"]) and _overlaps(c.start, c.end, lo, hi)
+            for c in p.of("Condition")
+        )
+    )
+
+
+MEASURES: dict[str, Callable[[MeasurePatient, Period, ValueSets], list[GroupResult]]] = {
+    "CMS159": cms159,
+    "CMS128": cms128,
+    "NQF1884": nqf1884,
+    "DRR-E": drr_e,
+}
