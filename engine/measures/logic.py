@@ -486,3 +486,10 @@ MEASURES: dict[str, Callable[[MeasurePatient, Period, ValueSets], list[GroupResu
     "NQF1884": nqf1884,
     "DRR-E": drr_e,
 }
+# Groups in the published measures' order (CMS128: Numerator 1, then Numerator 2).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "CMS159": ("remission-12-months",),
+    "CMS128": ("acute-phase-84-days", "continuation-phase-180-days"),
+    "NQF1884": ("response-6-months",),
+    "DRR-E": ("follow-up", "remission", "response"),
+}

@@ -8,7 +8,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from engine.measures.logic import DEN, EXCL, IP, MEASURES, NUM, GroupResult, Period
+from engine.measures.logic import DEN, EXCL, GROUPS, IP, MEASURES, NUM, GroupResult, Period
 from engine.measures.model import MeasurePatient
 from engine.measures.valuesets import ValueSets
 from pathway.errors import Issue, RecordError
@@ -57,14 +57,15 @@ def evaluate(
     measure: str, patients: Iterable[MeasurePatient], period: Period, *, vs: ValueSets | None = None
 ) -> dict[str, Any]:
     """Counts per group (in the published order) and every patient's memberships."""
-    fn = MEASURES[check_measure(measure)]
+    mid = check_measure(measure)
+    fn = MEASURES[mid]
     vs = vs or ValueSets()
-    groups: dict[str, dict[str, int]] = {}
+    groups = {g: dict.fromkeys(POPULATIONS, 0) for g in GROUPS[mid]}
     rows: list[dict[str, Any]] = []
     for p in patients:
         results: list[GroupResult] = fn(p, period, vs)
         for r in results:
-            counts = groups.setdefault(r.group, dict.fromkeys(POPULATIONS, 0))
+            counts = groups[r.group]
             for k in POPULATIONS:
                 counts[k] += r.populations[k]
             if r.populations[IP]:

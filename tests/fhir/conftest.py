@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,9 +81,3 @@ def ehr_bundle() -> Callable[..., Resource]:
         }
 
     return make
-
-
-def write(path: Path, data: Any) -> Path:
-    """Write JSON and return the path."""
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import write
+from fhir_support import write
 from typer.testing import CliRunner
 
 from engine.cli import app

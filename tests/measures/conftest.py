@@ -1,0 +1,14 @@
+"""Measure fixtures: a builder of one patient's FHIR resources, evaluated from FHIR dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from measure_support import Chart
+
+
+@pytest.fixture
+def chart() -> Callable[..., Chart]:
+    """Factory: an empty chart (a Patient born 1980-06-15)."""
+    return Chart
