@@ -41,7 +41,7 @@ def measure(
     mid, span = check_measure(measure_id), parse_period(period)
     if fhir and db:
         raise RecordError([Issue(loc="--fhir/--db", message="give one source, not both")])
-    patients = from_fhir(fhir) if fhir else from_db(db)
+    patients = from_fhir(fhir) if fhir else from_db(db, medications=mid == "CMS128")
     result = evaluate(mid, patients, span)
     if measurereport:
         _print(measure_reports(result, measurereport))

@@ -105,7 +105,9 @@ class Depression:
         shift = 12 - months
         return (add_months(period.start, -14 + shift), add_months(period.start, -2 + shift))
 
-    def index(self, p: MeasurePatient, dip: tuple[dt.date, dt.date]) -> Item | None:
+    def index(
+        self, p: MeasurePatient, dip: tuple[dt.date, dt.date], phq: list[Item]
+    ) -> Item | None:
         """The first PHQ-9 > 9 from 7 days before to the end of a finished depression encounter
         ending in the identification period."""
         diags = [c for c in p.of("Condition") if _in(c.codes, self.dx) and confirmed_active(c)]
@@ -123,7 +125,9 @@ class Depression:
                 for c in diags
             )
         ]
-        for o in _phq(p, self.vs):
+        if not encounters:
+            return None
+        for o in phq:
             if o.value is None or o.value <= 9 or o.start is None:
                 continue
             for e in encounters:
@@ -256,6 +260,14 @@ def nqf1884(p: MeasurePatient, period: Period, vs: ValueSets) -> list[GroupResul
     ]
 
 
+def depression(vs: ValueSets) -> Depression:
+    """The Depression logic for a value-set load (built once, kept on it)."""
+    found = vs.memo.get(Depression)
+    if found is None:
+        found = vs.memo[Depression] = Depression(vs)
+    return found
+
+
 def _followup(
     p: MeasurePatient,
     period: Period,
@@ -265,9 +277,10 @@ def _followup(
     group: str,
     hit: Callable[[Item, Item], bool],
 ) -> GroupResult:
-    dep = Depression(vs)
+    dep = depression(vs)
     dip = dep.identification(period, months)
-    idx = dep.index(p, dip)
+    phq = _phq(p, vs)
+    idx = dep.index(p, dip, phq)
     if idx is None or idx.start is None:
         return GroupResult(group, _populations(False, False, False), detail={"index": None})
     age = age_at(p.birth_date, idx.start)
@@ -275,7 +288,7 @@ def _followup(
     anchor = add_months(idx.start, months)
     lo, hi = anchor - dt.timedelta(days=60), anchor + dt.timedelta(days=60)
     why = dep.exclusions(p, dip[0], hi)
-    last = _last_in(_phq(p, vs), lo, hi)
+    last = _last_in(phq, lo, hi)
     num = last is not None and hit(idx, last)
     return GroupResult(
         group,
@@ -298,7 +311,7 @@ def drr_e(p: MeasurePatient, period: Period, vs: ValueSets) -> list[GroupResult]
     as in AMM: an assumption; NCQA's text is licensed) with a confirmed active depression
     diagnosis on that day; age ≥ 12; CMS159's exclusions through the end of the window.
     """
-    dep = Depression(vs)
+    dep = depression(vs)
     lo_in, hi_in = dt.date(period.start.year - 1, 5, 1), dt.date(period.start.year, 4, 30)
     diags = [c for c in p.of("Condition") if _in(c.codes, dep.dx) and confirmed_active(c)]
     phq = _phq(p, vs)

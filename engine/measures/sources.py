@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from engine.factlog import apply, new_document
 from engine.measures.model import Item, MeasurePatient, patients_from_fhir
@@ -64,6 +65,7 @@ def from_record_doc(
     catalog: Catalog | None = None,
     rx: dict[str, frozenset[tuple[str, str]]] | None = None,
     today: dt.date | None = None,
+    phq9: list[Item] | None = None,
 ) -> MeasurePatient:
     """The measure view of a record document (README: which approximations and why).
 
@@ -85,12 +87,16 @@ def from_record_doc(
     add("Condition").append(
         Item("Condition", MDD, None, start, None, clinical="active", verification="confirmed")
     )
-    for m in doc.get("measurements", []):
-        if m["instrument"] != "PHQ-9":
-            continue
-        d = dt.date.fromisoformat(m["date"])
-        add("Observation").append(Item("Observation", PHQ9, "final", d, d, float(m["score"])))
-        add("Encounter").append(Item("Encounter", OFFICE_VISIT, "finished", d, d))
+    if phq9 is None:
+        phq9 = []
+        for m in doc.get("measurements", []):
+            if m["instrument"] == "PHQ-9":
+                d = dt.date.fromisoformat(m["date"])
+                phq9.append(Item("Observation", PHQ9, "final", d, d, float(m["score"])))
+    add("Observation").extend(phq9)
+    add("Encounter").extend(
+        Item("Encounter", OFFICE_VISIT, "finished", o.start, o.end) for o in phq9
+    )
     for k in doc.get("contributors", []):
         if k["kind"] != "bipolar_disorder":
             continue
@@ -128,52 +134,84 @@ def from_record_doc(
     return p
 
 
-def _done(
-    doc: dict[str, Any],
-    enrolled_on: dt.date,
-    rx: dict[str, frozenset[tuple[str, str]]],
-    today: dt.date | None,
-    version: str | None,
-) -> MeasurePatient:
-    p = from_record_doc(doc, enrolled_on, rx=rx, today=today)
-    p.version = version
-    return p
-
-
 def from_db(
-    url: str | None, *, catalog: Catalog | None = None, today: dt.date | None = None
+    url: str | None,
+    *,
+    catalog: Catalog | None = None,
+    today: dt.date | None = None,
+    medications: bool = True,
 ) -> Iterator[MeasurePatient]:
-    """Every enrolled patient, from one ordered scan of the event log (no record validation)."""
+    """Every enrolled patient, from one ordered scan of the event log (no record validation).
+
+    Measurement rows are read with the database's JSON functions (no Python JSON parsing);
+    trial facts are read only when `medications` (CMS128 needs them, the PHQ-9 measures not).
+    """
     from engine.db import database_url, make_engine
     from engine.tables import enrollment_table, event_table
 
     rx = _rx_by_drug(catalog or default_catalog())
+    today = today or dt.date.today()
     ev, en = event_table(), enrollment_table()
+    kinds = FACT_KINDS if medications else ("measurement", "contributor", "profile")
+    engine = make_engine(database_url(url), create=False)
+    # JSON from the TEXT payload: SQLite's JSON functions read text as it is; PostgreSQL needs
+    # the cast to jsonb.
+    body = (
+        sa.cast(ev.c.payload, postgresql.JSONB)
+        if engine.dialect.name == "postgresql"
+        else sa.type_coerce(ev.c.payload, sa.JSON)
+    )
+    is_measurement = ev.c.fact_kind == "measurement"
     query = (
         sa.select(
-            ev.c.patient_id, ev.c.kind, ev.c.effective_on, ev.c.payload, en.c.definition_version
+            ev.c.patient_id,
+            ev.c.fact_kind,
+            ev.c.effective_on,
+            sa.case((is_measurement, None), else_=ev.c.payload),
+            sa.case((is_measurement, body["instrument"].as_string()), else_=None),
+            sa.case((is_measurement, body["score"].as_integer()), else_=None),
+            sa.case((is_measurement, body["date"].as_string()), else_=None),
         )
-        .join(en, en.c.patient_id == ev.c.patient_id)
-        .where(sa.or_(ev.c.kind == "enrolled", ev.c.fact_kind.in_(FACT_KINDS)))
+        .where(sa.or_(ev.c.kind == "enrolled", ev.c.fact_kind.in_(kinds)))
         .order_by(ev.c.patient_id, ev.c.version)
     )
-    engine = make_engine(database_url(url), create=False)
     try:
         with engine.connect() as conn:
-            doc: dict[str, Any] | None = None
-            enrolled_on = dt.date.min
-            version = None
-            for pid, kind, effective_on, payload, defn_version in conn.execute(query):
-                body = json.loads(payload)
-                if kind == "enrolled":
-                    if doc is not None:
-                        yield _done(doc, enrolled_on, rx, today, version)
-                    header = {"profile": body.get("profile", {}), "history": {}}
-                    doc, enrolled_on = new_document(pid, header), effective_on
-                    version = defn_version
-                elif doc is not None:
-                    apply(doc, body)
-            if doc is not None:
-                yield _done(doc, enrolled_on, rx, today, version)
+            versions = dict(conn.execute(sa.select(en.c.patient_id, en.c.definition_version)).all())
+            building: _Building | None = None
+            rows = conn.execution_options(yield_per=10_000).execute(query)
+            for pid, fact_kind, effective_on, payload, instrument, score, day in rows:
+                if fact_kind is None:  # the enrollment event: a new patient
+                    if building is not None:
+                        yield building.done(rx, today)
+                    building = _Building(pid, versions.get(pid), effective_on, payload)
+                elif building is None:
+                    continue
+                elif fact_kind == "measurement":
+                    if instrument == "PHQ-9":
+                        d = dt.date.fromisoformat(day)
+                        building.obs.append(Item("Observation", PHQ9, "final", d, d, float(score)))
+                else:
+                    building.fact(json.loads(payload))
+            if building is not None:
+                yield building.done(rx, today)
     finally:
         engine.dispose()
+
+
+class _Building:
+    """One patient being read from the log: profile, PHQ-9s, contributors, trial facts."""
+
+    def __init__(self, pid: str, version: str | None, enrolled_on: dt.date, header: str) -> None:
+        profile = json.loads(header).get("profile", {})
+        self.doc = new_document(pid, {"profile": profile})
+        self.version, self.enrolled_on = version, enrolled_on
+        self.obs: list[Item] = []
+
+    def fact(self, body: dict[str, Any]) -> None:
+        apply(self.doc, body)
+
+    def done(self, rx: dict[str, frozenset[tuple[str, str]]], today: dt.date) -> MeasurePatient:
+        p = from_record_doc(self.doc, self.enrolled_on, rx=rx, today=today, phq9=self.obs)
+        p.version = self.version
+        return p

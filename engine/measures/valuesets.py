@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pathway.yamlio import definitions_dir
 
@@ -21,6 +22,7 @@ class ValueSets:
 
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder or definitions_dir() / "valuesets"
+        self.memo: dict[object, Any] = {}  # what the measures derive once per value-set load
 
     @cached_property
     def _sets(self) -> dict[str, frozenset[Code]]:
@@ -46,11 +48,15 @@ class ValueSets:
             raise KeyError(f"no value set named {name!r} in {self.folder}") from None
 
     def union(self, names: Iterable[str]) -> frozenset[Code]:
-        """The union of several value sets."""
-        out: set[Code] = set()
-        for n in names:
-            out |= self[n]
-        return frozenset(out)
+        """The union of several value sets (computed once per list of names)."""
+        key = tuple(names)
+        found = self.memo.get(key)
+        if found is None:
+            out: set[Code] = set()
+            for n in key:
+                out |= self[n]
+            found = self.memo[key] = frozenset(out)
+        return found
 
     def matches(self, codings: Iterable[dict[str, object]], name: str) -> bool:
         """Whether any coding (FHIR dicts with system and code) is in the named value set."""
