@@ -11,7 +11,6 @@ from measure_support import Chart
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.db import init_db, make_engine
 
 runner = CliRunner()
 
@@ -131,11 +130,8 @@ def test_bad_input_exits_2_naming_the_field(bundle: Path, args, words):
     assert result.exit_code == 2 and words in result.stderr and result.stdout == ""
 
 
-def test_from_the_engine_database(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'p.db'}"
-    engine = make_engine(url)
-    init_db(engine)
-    engine.dispose()
+def test_from_the_engine_database(tmp_path: Path, db_url: str):
+    url = db_url
     rec = {
         "id": "D-1",
         "birth_year": 1980,
