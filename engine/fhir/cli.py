@@ -31,23 +31,25 @@ def import_command(
     actor: ActorOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Map FHIR R4 resources to patient records and enroll them; exit 2 if anyone was refused."""
+    """Map FHIR R4 resources to patient records; enroll new patients, add new facts to enrolled
+    ones; exit 2 if anyone was refused (each patient all-or-nothing)."""
     from engine.fhir.importing import import_fhir
     from engine.fhir.reading import read_paths
 
     items = list(read_paths(paths))
-    if dry_run:
+    if dry_run and db is None:  # no database named: report every patient as new
         report = import_fhir(items, svc=None, actor=actor_of(actor), dry_run=True)
     else:
         with services(db) as svc:
-            report = import_fhir(items, svc=svc, actor=actor_of(actor))
+            report = import_fhir(items, svc=svc, actor=actor_of(actor), dry_run=dry_run)
     if json_out:
         dump_json(report)
     else:
         verb = "would import" if dry_run else "imported"
         out.print(
             f"read {report.resources} resources for {report.patients} patients: {verb} "
-            f"{len(report.imported)}, refused "
+            f"{len(report.imported)}, added {report.facts_added} facts to "
+            f"{len(report.updated)} enrolled ({len(report.unchanged)} unchanged), refused "
             f"{len({r.patient_id for r in report.refused})}, ignored {len(report.ignored)} "
             f"resources in {report.seconds:.2f} s",
             markup=False,

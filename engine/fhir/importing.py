@@ -48,6 +48,9 @@ class FhirImportReport(BaseModel):
     resources: int
     patients: int
     imported: list[str]
+    updated: list[str] = []
+    unchanged: list[str] = []
+    facts_added: int = 0
     refused: list[Refusal]
     ignored: list[Ignored]
     records: list[PatientRecord] = []
@@ -235,9 +238,28 @@ def import_fhir(
     finally:
         if paused:
             gc.enable()
-    imported = [r.id for _, r in records]
-    if not dry_run and svc is not None and records:
-        report = svc.bulk_enroll(records, actor=actor, batch_size=batch_size)
+    updated: list[str] = []
+    unchanged: list[str] = []
+    added = 0
+    fresh = records
+    if svc is not None and records:
+        with svc.uow as uow:
+            existing = uow.patients.existing([r.id for _, r in records])
+        fresh = [(src, r) for src, r in records if r.id not in existing]
+        for src, rec in records:
+            if rec.id not in existing:
+                continue
+            problem, n = _add_facts(svc, src, rec, actor=actor, dry_run=dry_run)
+            if problem is not None:
+                refused.append(problem)
+            elif n == 0:
+                unchanged.append(rec.id)
+            else:
+                updated.append(rec.id)
+                added += n
+    imported = [r.id for _, r in fresh]
+    if not dry_run and svc is not None and fresh:
+        report = svc.bulk_enroll(fresh, actor=actor, batch_size=batch_size)
         failed = {p.patient_id for p in report.problems}
         for p in report.problems:
             refused.append(
@@ -256,8 +278,37 @@ def import_fhir(
         resources=count,
         patients=npatients,
         imported=sorted(imported),
+        updated=sorted(updated),
+        unchanged=sorted(unchanged),
+        facts_added=added,
         refused=refused,
         ignored=sorted(ignored, key=lambda i: (i.patient_id or "", i.resource)),
         records=[r for _, r in records] if dry_run else [],
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _add_facts(
+    svc: Services, source: str, rec: PatientRecord, *, actor: str, dry_run: bool
+) -> tuple[Refusal | None, int]:
+    """Append what the imported record adds to an enrolled patient (through `Services.record`,
+    so the same validation and event log apply); a refusal, or the number of facts."""
+    from engine.fhir.merge import Conflict, new_facts
+    from pathway.errors import PathwayError
+
+    def refusal(reason: str) -> Refusal:
+        return Refusal(
+            patient_id=rec.id, source=source, resource=f"Patient ({rec.id})", path="", reason=reason
+        )
+
+    try:
+        facts = new_facts(svc.record_of(rec.id), rec)
+        if facts and not dry_run:
+            svc.record(rec.id, facts=facts, actor=actor)
+    except Conflict as exc:
+        return refusal(str(exc)), 0
+    except RecordError as exc:
+        return refusal("; ".join(str(i) for i in exc.issues)), 0
+    except PathwayError as exc:
+        return refusal(str(exc)), 0
+    return None, len(facts)
