@@ -6,14 +6,16 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 Code = tuple[str, str]
 
 
-@dataclass(frozen=True)
-class Item:
-    """One clinical item: its codes, status, interval (dates, inclusive) and value."""
+class Item(NamedTuple):
+    """One clinical item: its codes, status, interval (dates, inclusive) and value.
+
+    A named tuple: the database path builds millions of them, and a tuple is built fastest.
+    """
 
     kind: str  # FHIR resource type
     codes: frozenset[Code]

@@ -166,7 +166,8 @@ def from_db(
         sa.select(
             ev.c.patient_id,
             ev.c.fact_kind,
-            ev.c.effective_on,
+            # read as text: converting every row's date costs more than the rest of the row
+            sa.type_coerce(ev.c.effective_on, sa.String),
             sa.case((is_measurement, None), else_=ev.c.payload),
             sa.case((is_measurement, body["instrument"].as_string()), else_=None),
             sa.case((is_measurement, body["score"].as_integer()), else_=None),
@@ -202,9 +203,13 @@ def from_db(
 class _Building:
     """One patient being read from the log: profile, PHQ-9s, contributors, trial facts."""
 
-    def __init__(self, pid: str, version: str | None, enrolled_on: dt.date, header: str) -> None:
+    def __init__(
+        self, pid: str, version: str | None, enrolled_on: dt.date | str, header: str
+    ) -> None:
         profile = json.loads(header).get("profile", {})
         self.doc = new_document(pid, {"profile": profile})
+        if isinstance(enrolled_on, str):
+            enrolled_on = dt.date.fromisoformat(enrolled_on[:10])
         self.version, self.enrolled_on = version, enrolled_on
         self.obs: list[Item] = []
 
