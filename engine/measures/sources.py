@@ -35,20 +35,18 @@ FACT_KINDS = (
 
 
 def from_fhir(paths: list[str]) -> list[MeasurePatient]:
-    """Patients from FHIR files (Bundles, NDJSON, folders); unreadable input is an error."""
+    """Patients from FHIR files (Bundles, NDJSON, folders), each resource validated with
+    fhir.resources.R4B; unreadable or invalid input is a RecordError naming resource and path."""
+    from engine.fhir.importing import validate_resources
     from engine.fhir.reading import read_paths
     from pathway.errors import Issue, RecordError
 
-    resources = []
-    problems = []
-    for source, r in read_paths(paths):
-        if isinstance(r, Exception) or not isinstance(r, dict):
-            problems.append(Issue(loc=source, message=str(r)))
-        else:
-            resources.append(r)
-    if problems:
-        raise RecordError(problems)
-    return patients_from_fhir(resources)
+    good, bad = validate_resources(read_paths(paths))
+    if bad:
+        raise RecordError(
+            [Issue(loc=f"{b.source} {b.resource} {b.path}".strip(), message=b.reason) for b in bad]
+        )
+    return patients_from_fhir(r for _, r in good)
 
 
 def _rx_by_drug(catalog: Catalog) -> dict[str, frozenset[tuple[str, str]]]:

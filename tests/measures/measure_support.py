@@ -74,6 +74,10 @@ class Chart:
         return self._add(
             {
                 "resourceType": "Encounter",
+                "class": {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "AMB",
+                },
                 "status": status,
                 "type": [{"coding": [{"system": system, "code": code}]}],
                 "period": {"start": start, "end": end or start},

@@ -195,3 +195,15 @@ def test_deviations_counts_overrides_and_moves_against_the_recommendation(tmp_pa
         "NQF1884",
         "DRR-E",
     }
+
+
+def test_invalid_fhir_exits_2_naming_resource_and_path(tmp_path: Path):
+    c = Chart().mdd().visit("2024-03-01").phq9("2024-03-01", 15)
+    c.resources[-1]["effectiveDateTime"] = "2024-13-45"
+    path = tmp_path / "bad.ndjson"
+    path.write_text("\n".join(json.dumps(r) for r in c.resources) + "\n", encoding="utf-8")
+    result = runner.invoke(
+        app, ["measure", "CMS159", "--fhir", str(path), "--period", "2025-01-01:2025-12-31"]
+    )
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "effectiveDateTime" in result.stderr and "Observation/r3" in result.stderr
