@@ -93,3 +93,17 @@ def test_plandefinition_validates_and_lists_every_state():
 def test_export_unknown_patient_exits_2(db: str):
     result = runner.invoke(app, ["fhir", "export", "NOPE", "--db", db])
     assert result.exit_code == 2
+
+
+def test_careplan_activities_are_the_due_items(db: str):
+    example = EXAMPLE.parent / "01-incomplete-trial.json"
+    _run("enroll", "EX-01", "--record", str(example), "--db", db)
+    status = json.loads(_run("status", "EX-01", "--db", db, "--json"))
+    bundle = json.loads(_run("fhir", "export", "EX-01", "--db", db))
+    (plan,) = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "CarePlan"
+    ]
+    assert [a["detail"]["code"]["text"] for a in plan.get("activity", [])] == [
+        d["item"] for d in status["due"]
+    ]
+    assert status["due"], "the example has something due"
