@@ -55,7 +55,7 @@ def measure(url: str, measure_id: str) -> tuple[float, dict[str, object]]:
     started = time.perf_counter()
     period = Period(dt.date(2026, 1, 1), dt.date(2026, 12, 31))
     patients = from_db(url, today=END, medications=measure_id == "CMS128")
-    result = evaluate(measure_id, patients, period)
+    result = evaluate(measure_id, patients=patients, period=period)
     return time.perf_counter() - started, result["groups"][0]["populations"]
 
 

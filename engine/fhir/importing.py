@@ -302,7 +302,7 @@ def _add_facts(
         )
 
     try:
-        facts = new_facts(svc.record_of(rec.id), rec)
+        facts = new_facts(svc.record_of(rec.id), incoming=rec)
         if facts and not dry_run:
             svc.record(rec.id, facts=facts, actor=actor)
     except Conflict as exc:

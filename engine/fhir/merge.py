@@ -22,7 +22,7 @@ def _dump(item: Any) -> dict[str, Any]:
     return dict(item.model_dump(mode="json", by_alias=True, exclude_none=False))
 
 
-def new_facts(stored: PatientRecord, incoming: PatientRecord) -> list[dict[str, Any]]:
+def new_facts(stored: PatientRecord, *, incoming: PatientRecord) -> list[dict[str, Any]]:
     """Fact payloads that bring `stored` up to `incoming` (nothing stored is ever removed).
 
     New list entries are appended; a new trial is started (with its dose steps and end); a

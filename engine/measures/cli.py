@@ -42,9 +42,9 @@ def measure(
     if fhir and db:
         raise RecordError([Issue(loc="--fhir/--db", message="give one source, not both")])
     patients = from_fhir(fhir) if fhir else from_db(db, medications=mid == "CMS128")
-    result = evaluate(mid, patients, span)
+    result = evaluate(mid, patients=patients, period=span)
     if measurereport:
-        _print(measure_reports(result, measurereport))
+        _print(measure_reports(result, kind=measurereport))
     elif csv_out:
         from engine.measures.report import to_csv
 

@@ -178,7 +178,7 @@ def deviation_report(
         per_version[key]["measures"] = {
             mid: {
                 g["id"]: {"populations": g["populations"], "score": g["score"]}
-                for g in evaluate(mid, subset, period)["groups"]
+                for g in evaluate(mid, patients=subset, period=period)["groups"]
             }
             for mid in MEASURES
         }

@@ -55,7 +55,11 @@ def check_measure(measure: str) -> str:
 
 
 def evaluate(
-    measure: str, patients: Iterable[MeasurePatient], period: Period, *, vs: ValueSets | None = None
+    measure: str,
+    *,
+    patients: Iterable[MeasurePatient],
+    period: Period,
+    vs: ValueSets | None = None,
 ) -> dict[str, Any]:
     """Counts per group (in the published order) and every patient's memberships."""
     mid = check_measure(measure)
@@ -150,7 +154,7 @@ def _report(
     return MeasureReport.model_validate(body).model_dump(mode="json", exclude_none=True)
 
 
-def measure_reports(result: dict[str, Any], kind: str) -> dict[str, Any]:
+def measure_reports(result: dict[str, Any], *, kind: str) -> dict[str, Any]:
     """`summary`: one MeasureReport; `individual`: a Bundle of one per patient."""
     if kind == "summary":
         return _report(result, result["groups"], "summary", None)

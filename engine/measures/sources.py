@@ -58,8 +58,8 @@ def _rx_by_drug(catalog: Catalog) -> dict[str, frozenset[tuple[str, str]]]:
 
 def from_record_doc(
     doc: dict[str, Any],
-    enrolled_on: dt.date,
     *,
+    enrolled_on: dt.date,
     catalog: Catalog | None = None,
     rx: dict[str, frozenset[tuple[str, str]]] | None = None,
     today: dt.date | None = None,
@@ -215,6 +215,8 @@ class _Building:
         apply(self.doc, body)
 
     def done(self, rx: dict[str, frozenset[tuple[str, str]]], today: dt.date) -> MeasurePatient:
-        p = from_record_doc(self.doc, self.enrolled_on, rx=rx, today=today, phq9=self.obs)
+        p = from_record_doc(
+            self.doc, enrolled_on=self.enrolled_on, rx=rx, today=today, phq9=self.obs
+        )
         p.version = self.version
         return p

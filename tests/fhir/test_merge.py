@@ -34,11 +34,11 @@ _spec.loader.exec_module(_props)
 def test_facts_from_an_empty_record_rebuild_the_record(raw):
     rec = parse_record(raw)
     empty = parse_record({"id": rec.id})
-    facts = new_facts(empty, rec)
+    facts = new_facts(empty, incoming=rec)
     if facts:
         parse_facts(facts)  # every payload is a valid fact
     assert parse_record(rebuild(rec.id, header_of(empty), facts)) == rec
-    assert new_facts(rec, rec) == []
+    assert new_facts(rec, incoming=rec) == []
 
 
 def _bundle_with(tmp_path: Path, rec_data: dict) -> Path:
