@@ -98,6 +98,23 @@ class Depression:
                 "PervasiveDevelopmentalDisorder",
             ]
         )
+        # Every code any exclusion looks at: a patient with none of them (and no death) is
+        # excluded for nothing, which one set operation tells.
+        self.excluding = (
+            self.mh
+            | vs.union(
+                [
+                    "EncounterInpatient",
+                    "HospiceEncounter",
+                    "HospiceCareAmbulatory",
+                    "HospiceDiagnosis",
+                    "PalliativeCareDiagnosis",
+                    "PalliativeCareEncounter",
+                    "PalliativeCareIntervention",
+                ]
+            )
+            | {HOSPICE_MDS, FACIT_PAL}
+        )
 
     def identification(self, period: Period, months: int) -> tuple[dt.date, dt.date]:
         """Denominator identification period [start, end) ending 2 months before the period's
@@ -141,6 +158,10 @@ class Depression:
 
     def exclusions(self, p: MeasurePatient, lo: dt.date, hi: dt.date) -> list[str]:
         """Why a patient is excluded over [lo, hi]: hospice, palliative, expired, disorders."""
+        if p.deceased is None and all(
+            self.excluding.isdisjoint(i.codes) for items in p.items.values() for i in items
+        ):
+            return []
         vs, why = self.vs, []
         hospice = (
             any(
