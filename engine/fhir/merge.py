@@ -65,11 +65,15 @@ def _dump_values(values: dict[str, Any]) -> dict[str, Any]:
 
 def _trial_facts(stored: PatientRecord, incoming: PatientRecord) -> list[dict[str, Any]]:
     facts: list[dict[str, Any]] = []
-    index = {(t.drug, t.start): i for i, t in enumerate(stored.trials)}
+    # The k-th incoming trial of a (drug, start) is the k-th stored one of that key.
+    index: dict[tuple[str, object], list[int]] = {}
+    for n, st in enumerate(stored.trials):
+        index.setdefault((st.drug, st.start), []).append(n)
     next_index = len(stored.trials)
     for t in incoming.trials:
         doses = [_dump(d) for d in t.doses]
-        i = index.get((t.drug, t.start))
+        same = index.get((t.drug, t.start))
+        i = same.pop(0) if same else None
         if i is None:
             i, next_index = next_index, next_index + 1
             facts.append(

@@ -30,7 +30,8 @@ def deviation_report(
     """The quality-review report over moves with an effective date in [since, until]."""
     from engine.db import database_url, make_engine
     from engine.definitions import DefinitionRegistry
-    from engine.measures.logic import MEASURES, Period
+    from engine.measures.logic import Period
+    from engine.measures.registry import MEASURES
     from engine.measures.report import evaluate
     from engine.measures.sources import from_db
     from engine.tables import enrollment_table, event_table

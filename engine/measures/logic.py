@@ -1,14 +1,13 @@
-"""The measures, after the published CQL in shared/fhir/cql (CMS159, CMS128) and secondary specs.
+"""The PHQ-9 measures (CMS159, NQF 1884, DRR-E) after the published CQL, and shared helpers."""
 
-Each function returns, per group, the populations one patient belongs to. Dates are calendar
-days; CQL's `+ 12 months` is calendar arithmetic (29 February + 12 months = 28 February).
-"""
+# Each measure function returns, per group, the populations one patient belongs to. Dates are
+# calendar days; CQL's `+ 12 months` is calendar arithmetic (29 February + 12 months = 28 Feb).
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.measures.model import Item, MeasurePatient
@@ -56,12 +55,12 @@ def age_at(birth: dt.date | None, on: dt.date) -> int | None:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
-def _overlaps(a0: dt.date | None, a1: dt.date | None, b0: dt.date, b1: dt.date) -> bool:
+def overlaps(a0: dt.date | None, a1: dt.date | None, b0: dt.date, b1: dt.date) -> bool:
     """[a0, a1] overlaps [b0, b1]; an open end (None) reaches forever."""
     return a0 is not None and a0 <= b1 and (a1 is None or a1 >= b0)
 
 
-def _in(codes: frozenset[Code], vs: frozenset[Code]) -> bool:
+def has_code(codes: frozenset[Code], vs: frozenset[Code]) -> bool:
     return not codes.isdisjoint(vs)
 
 
@@ -74,13 +73,13 @@ def _prevalence_end(c: Item) -> dt.date | None:
     return c.end  # None: open-ended (no abatement)
 
 
-def _populations(ip: bool, excl: bool, num: bool) -> dict[str, bool]:
+def membership(ip: bool, excl: bool, num: bool) -> dict[str, bool]:
     return {IP: ip, DEN: ip, EXCL: ip and excl, NUM: ip and not excl and num}
 
 
 def _phq(p: MeasurePatient, vs: ValueSets) -> list[Item]:
     tools = vs["PHQ9andPHQ9MTools"]
-    found = [o for o in p.of("Observation") if _in(o.codes, tools) and o.status in VALID]
+    found = [o for o in p.of("Observation") if has_code(o.codes, tools) and o.status in VALID]
     return sorted((o for o in found if o.start is not None), key=lambda o: o.start or dt.date.min)
 
 
@@ -127,17 +126,17 @@ class Depression:
     ) -> Item | None:
         """The first PHQ-9 > 9 from 7 days before to the end of a finished depression encounter
         ending in the identification period."""
-        diags = [c for c in p.of("Condition") if _in(c.codes, self.dx) and confirmed_active(c)]
+        diags = [c for c in p.of("Condition") if has_code(c.codes, self.dx) and confirmed_active(c)]
         visits = self.vs["ContactorOfficeVisit"]
         encounters = [
             e
             for e in p.of("Encounter")
             if e.status == "finished"
-            and _in(e.codes, visits)
+            and has_code(e.codes, visits)
             and e.end is not None
             and dip[0] <= e.end < dip[1]
             and any(
-                _overlaps(e.start, e.end, c.start or dt.date.min, _prevalence_end(c) or dt.date.max)
+                overlaps(e.start, e.end, c.start or dt.date.min, _prevalence_end(c) or dt.date.max)
                 and c.start is not None
                 for c in diags
             )
@@ -166,27 +165,27 @@ class Depression:
         hospice = (
             any(
                 e.status == "finished"
-                and _in(e.codes, vs["EncounterInpatient"])
+                and has_code(e.codes, vs["EncounterInpatient"])
                 and not e.value_codes.isdisjoint(HOSPICE_DISCHARGE)
                 and e.end is not None
                 and lo <= e.end <= hi
                 for e in p.of("Encounter")
             )
             or any(
-                _in(e.codes, vs["HospiceEncounter"])
+                has_code(e.codes, vs["HospiceEncounter"])
                 and e.status not in ("cancelled", "entered-in-error", "unknown")
-                and _overlaps(e.start, e.end, lo, hi)
+                and overlaps(e.start, e.end, lo, hi)
                 for e in p.of("Encounter")
             )
             or any(
                 HOSPICE_MDS in o.codes
                 and YES in o.value_codes
                 and o.status in VALID
-                and _overlaps(o.start, o.end, lo, hi)
+                and overlaps(o.start, o.end, lo, hi)
                 for o in p.of("Observation")
             )
             or any(
-                _in(s.codes, vs["HospiceCareAmbulatory"])
+                has_code(s.codes, vs["HospiceCareAmbulatory"])
                 and s.status in ("active", "completed")
                 and s.intent
                 in ("order", "original-order", "reflex-order", "filler-order", "instance-order")
@@ -196,15 +195,15 @@ class Depression:
                 for s in p.of("ServiceRequest")
             )
             or any(
-                _in(x.codes, vs["HospiceCareAmbulatory"])
+                has_code(x.codes, vs["HospiceCareAmbulatory"])
                 and x.status not in ("not-done", "entered-in-error", "unknown")
-                and _overlaps(x.start, x.end, lo, hi)
+                and overlaps(x.start, x.end, lo, hi)
                 for x in p.of("Procedure")
             )
             or any(
-                _in(c.codes, vs["HospiceDiagnosis"])
+                has_code(c.codes, vs["HospiceDiagnosis"])
                 and confirmed_active(c)
-                and _overlaps(c.start, c.end, lo, hi)
+                and overlaps(c.start, c.end, lo, hi)
                 for c in p.of("Condition")
             )
         )
@@ -212,25 +211,25 @@ class Depression:
             why.append("hospice")
         palliative = (
             any(
-                FACIT_PAL in o.codes and o.status in VALID and _overlaps(o.start, o.end, lo, hi)
+                FACIT_PAL in o.codes and o.status in VALID and overlaps(o.start, o.end, lo, hi)
                 for o in p.of("Observation")
             )
             or any(
-                _in(c.codes, vs["PalliativeCareDiagnosis"])
+                has_code(c.codes, vs["PalliativeCareDiagnosis"])
                 and confirmed_active(c)
-                and _overlaps(c.start, c.end, lo, hi)
+                and overlaps(c.start, c.end, lo, hi)
                 for c in p.of("Condition")
             )
             or any(
-                _in(e.codes, vs["PalliativeCareEncounter"])
+                has_code(e.codes, vs["PalliativeCareEncounter"])
                 and e.status == "finished"
-                and _overlaps(e.start, e.end, lo, hi)
+                and overlaps(e.start, e.end, lo, hi)
                 for e in p.of("Encounter")
             )
             or any(
-                _in(x.codes, vs["PalliativeCareIntervention"])
+                has_code(x.codes, vs["PalliativeCareIntervention"])
                 and x.status not in ("not-done", "entered-in-error", "unknown")
-                and _overlaps(x.start, x.end, lo, hi)
+                and overlaps(x.start, x.end, lo, hi)
                 for x in p.of("Procedure")
             )
         )
@@ -239,7 +238,10 @@ class Depression:
         if p.deceased is not None and p.deceased <= hi:
             why.append("expired")
         if any(
-            _in(c.codes, self.mh) and confirmed_active(c) and c.start is not None and c.start <= hi
+            has_code(c.codes, self.mh)
+            and confirmed_active(c)
+            and c.start is not None
+            and c.start <= hi
             for c in p.of("Condition")
         ):
             why.append("mental health disorder")
@@ -303,7 +305,7 @@ def _followup(
     phq = _phq(p, vs)
     idx = dep.index(p, dip, phq)
     if idx is None or idx.start is None:
-        return GroupResult(group, _populations(False, False, False), detail={"index": None})
+        return GroupResult(group, membership(False, False, False), detail={"index": None})
     age = age_at(p.birth_date, idx.start)
     ip = age is not None and age >= 12
     anchor = add_months(idx.start, months)
@@ -313,7 +315,7 @@ def _followup(
     num = last is not None and hit(idx, last)
     return GroupResult(
         group,
-        _populations(ip, bool(why), num),
+        membership(ip, bool(why), num),
         idx.start,
         {
             "index_score": idx.value,
@@ -334,7 +336,7 @@ def drr_e(p: MeasurePatient, period: Period, vs: ValueSets) -> list[GroupResult]
     """
     dep = depression(vs)
     lo_in, hi_in = dt.date(period.start.year - 1, 5, 1), dt.date(period.start.year, 4, 30)
-    diags = [c for c in p.of("Condition") if _in(c.codes, dep.dx) and confirmed_active(c)]
+    diags = [c for c in p.of("Condition") if has_code(c.codes, dep.dx) and confirmed_active(c)]
     phq = _phq(p, vs)
     idx = next(
         (
@@ -343,13 +345,13 @@ def drr_e(p: MeasurePatient, period: Period, vs: ValueSets) -> list[GroupResult]
             if o.start is not None
             and lo_in <= o.start <= hi_in
             and (o.value or 0) > 9
-            and any(_overlaps(c.start, c.end, o.start, o.start) for c in diags)
+            and any(overlaps(c.start, c.end, o.start, o.start) for c in diags)
         ),
         None,
     )
     groups = ("follow-up", "remission", "response")
     if idx is None or idx.start is None:
-        return [GroupResult(g, _populations(False, False, False)) for g in groups]
+        return [GroupResult(g, membership(False, False, False)) for g in groups]
     age = age_at(p.birth_date, idx.start)
     ip = age is not None and age >= 12
     lo, hi = idx.start + dt.timedelta(days=120), idx.start + dt.timedelta(days=240)
@@ -370,160 +372,6 @@ def drr_e(p: MeasurePatient, period: Period, vs: ValueSets) -> list[GroupResult]
         "exclusions": why,
     }
     return [
-        GroupResult(g, _populations(ip, bool(why), h), idx.start, detail)
+        GroupResult(g, membership(ip, bool(why), h), idx.start, detail)
         for g, h in zip(groups, hits, strict=True)
     ]
-
-
-def cumulative_days(intervals: Iterable[tuple[dt.date, dt.date]]) -> int:
-    """CMD `cumulativeDuration`: collapse per day (overlapping or adjacent intervals merge, gaps
-    count nothing), then the sum of the inclusive lengths."""
-    total, cur = 0, None
-    for s, e in sorted(intervals):
-        if cur is not None and s <= cur[1] + dt.timedelta(days=1):
-            cur = (cur[0], max(cur[1], e))
-            continue
-        if cur is not None:
-            total += (cur[1] - cur[0]).days + 1
-        cur = (s, e)
-    if cur is not None:
-        total += (cur[1] - cur[0]).days + 1
-    return total
-
-
-def cms128(p: MeasurePatient, period: Period, vs: ValueSets) -> list[GroupResult]:
-    """CMS128 / HEDIS AMM: effective acute phase (84 days) and continuation phase (180 days)."""
-    ad = vs["AntidepressantMedication"]
-    dispensed = [
-        d
-        for d in p.of("MedicationDispense")
-        if _in(d.codes, ad)
-        and d.status in ("completed", "in-progress", "on-hold")
-        and d.start is not None
-        and d.end is not None
-    ]
-    intake = (dt.date(period.start.year - 1, 5, 1), dt.date(period.start.year, 4, 30))
-    starts = sorted(d.start for d in dispensed if d.start and intake[0] <= d.start <= intake[1])
-    groups = ("acute-phase-84-days", "continuation-phase-180-days")
-    if not starts:
-        return [GroupResult(g, _populations(False, False, False)) for g in groups]
-    ipsd = starts[0]
-    age = age_at(p.birth_date, ipsd)
-    mdd = vs["MajorDepression"]
-    has_dx = any(
-        _in(c.codes, mdd) and c.start is not None and abs((c.start - ipsd).days) <= 60
-        for c in p.of("Condition")
-    )
-    visits = vs.union(
-        [
-            "OfficeVisit",
-            "PreventiveCareServicesEstablishedOfficeVisit,18andUp",
-            "PreventiveCareServicesInitialOfficeVisit,18andUp",
-            "HomeHealthcareServices",
-            "AnnualWellnessVisit",
-            "NursingFacilityVisit",
-            "PsychVisitDiagnosticEvaluation",
-            "PsychVisitPsychotherapy",
-            "TelephoneVisits",
-            "VirtualEncounter",
-        ]
-    )
-    has_visit = any(
-        _in(e.codes, visits)
-        and e.status in ("finished", "arrived", "triaged", "in-progress", "onleave")
-        and e.start is not None
-        and abs((e.start - ipsd).days) <= 60
-        for e in p.of("Encounter")
-    )
-    ip = age is not None and age >= 18 and has_dx and has_visit
-    why = []
-    if _amm_hospice(p, period, vs):
-        why.append("hospice")
-    before = (ipsd - dt.timedelta(days=105), ipsd - dt.timedelta(days=1))
-    if any(
-        _in(r.codes, ad)
-        and r.status == "active"
-        and r.intent == "order"
-        and _overlaps(r.start, r.end, *before)
-        for r in p.of("MedicationRequest")
-    ):
-        why.append("antidepressant in the 105 days before the IPSD")
-    out = []
-    for g, span, need in zip(groups, (114, 231), (84, 180), strict=True):
-        hi = ipsd + dt.timedelta(days=span)
-        clipped = [
-            (max(d.start, ipsd), min(d.end, hi))
-            for d in dispensed
-            if d.start and d.end and d.start <= hi and d.end >= ipsd
-        ]
-        days = cumulative_days(clipped)
-        out.append(
-            GroupResult(
-                g,
-                _populations(ip, bool(why), days >= need),
-                ipsd,
-                {"age": age, "days": days, "exclusions": why},
-            )
-        )
-    return out
-
-
-def _amm_hospice(p: MeasurePatient, period: Period, vs: ValueSets) -> bool:
-    """Hospice."Has Hospice Services" over the measurement period."""
-    lo, hi = period.start, period.end
-    performed = ("finished", "arrived", "triaged", "in-progress", "onleave")
-    return (
-        any(
-            _in(e.codes, vs["EncounterInpatient"])
-            and e.status in performed
-            and not e.value_codes.isdisjoint(HOSPICE_DISCHARGE)
-            and e.end is not None
-            and lo <= e.end <= hi
-            for e in p.of("Encounter")
-        )
-        or any(
-            _in(e.codes, vs["HospiceEncounter"])
-            and e.status in performed
-            and _overlaps(e.start, e.end, lo, hi)
-            for e in p.of("Encounter")
-        )
-        or any(
-            HOSPICE_MDS in o.codes
-            and YES in o.value_codes
-            and o.status in VALID
-            and _overlaps(o.start, o.end, lo, hi)
-            for o in p.of("Observation")
-        )
-        or any(
-            _in(s.codes, vs["HospiceCareAmbulatory"])
-            and s.status in ("active", "completed")
-            and s.start is not None
-            and lo <= s.start <= hi
-            for s in p.of("ServiceRequest")
-        )
-        or any(
-            _in(x.codes, vs["HospiceCareAmbulatory"])
-            and x.status == "completed"
-            and _overlaps(x.start, x.end, lo, hi)
-            for x in p.of("Procedure")
-        )
-        or any(
-            _in(c.codes, vs["HospiceDiagnosis"]) and _overlaps(c.start, c.end, lo, hi)
-            for c in p.of("Condition")
-        )
-    )
-
-
-MEASURES: dict[str, Callable[[MeasurePatient, Period, ValueSets], list[GroupResult]]] = {
-    "CMS159": cms159,
-    "CMS128": cms128,
-    "NQF1884": nqf1884,
-    "DRR-E": drr_e,
-}
-# Groups in the published measures' order (CMS128: Numerator 1, then Numerator 2).
-GROUPS: dict[str, tuple[str, ...]] = {
-    "CMS159": ("remission-12-months",),
-    "CMS128": ("acute-phase-84-days", "continuation-phase-180-days"),
-    "NQF1884": ("response-6-months",),
-    "DRR-E": ("follow-up", "remission", "response"),
-}

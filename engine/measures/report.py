@@ -9,8 +9,9 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from engine.measures.logic import DEN, EXCL, GROUPS, IP, MEASURES, NUM, GroupResult, Period
+from engine.measures.logic import DEN, EXCL, IP, NUM, GroupResult, Period
 from engine.measures.model import MeasurePatient
+from engine.measures.registry import GROUPS, MEASURES
 from engine.measures.valuesets import ValueSets
 from pathway.errors import Issue, RecordError
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from engine.measures.logic import MEASURES, GroupResult, Period
+from engine.measures.logic import GroupResult, Period
 from engine.measures.model import patients_from_fhir
+from engine.measures.registry import MEASURES
 from engine.measures.valuesets import ValueSets
 
 SNOMED = "http://snomed.info/sct"

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from measure_support import d
 
-from engine.measures.logic import cumulative_days
+from engine.measures.amm import cumulative_days
 
 ACUTE, CONT = "acute-phase-84-days", "continuation-phase-180-days"
 IPSD = "2024-06-01"
