@@ -45,13 +45,16 @@ def new_facts(stored: PatientRecord, *, incoming: PatientRecord) -> list[dict[st
     if flags:
         facts.append({"fact": "history", **flags})
     for field, kind in LISTS:
-        have = [_dump(x) for x in getattr(stored, field)]
+        have = [_dump(x) for x in getattr(stored, field)]  # a multiset: repeats count
         for item in getattr(incoming, field):
             d = _dump(item)
-            if d not in have:
+            if d in have:
+                have.remove(d)
+            else:
                 facts.append({"fact": kind, **{k: v for k, v in d.items() if v is not None}})
     if incoming.risk is not None and incoming.risk != stored.risk:
         facts.append({"fact": "risk", **_dump(incoming.risk)})
+    # A procedure fact replaces the entry of the same kind and start (engine.factlog).
     for p in incoming.procedures:
         if p not in stored.procedures:
             facts.append({"fact": "procedure", **_dump(p)})

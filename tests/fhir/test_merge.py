@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from fhir_support import write
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from typer.testing import CliRunner
 
 from engine.cli import app
@@ -33,6 +33,8 @@ _spec.loader.exec_module(_props)
 @given(_props.records)
 def test_facts_from_an_empty_record_rebuild_the_record(raw):
     rec = parse_record(raw)
+    # the log keeps one procedure per (kind, start): a later entry replaces an earlier one
+    assume(len({(p.kind, p.start) for p in rec.procedures}) == len(rec.procedures))
     empty = parse_record({"id": rec.id})
     facts = new_facts(empty, incoming=rec)
     if facts:
