@@ -8,7 +8,6 @@ import statistics
 from collections import Counter, defaultdict
 from typing import Any
 
-import sqlalchemy as sa
 from rich.console import Console
 
 from engine.factlog import rebuild
@@ -28,6 +27,8 @@ def deviation_report(
     today: dt.date | None = None,
 ) -> dict[str, Any]:
     """The quality-review report over moves with an effective date in [since, until]."""
+    import sqlalchemy as sa
+
     from engine.db import database_url, make_engine
     from engine.definitions import DefinitionRegistry
     from engine.measures.logic import Period

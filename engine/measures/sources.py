@@ -7,9 +7,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-
 from engine.factlog import apply, new_document
 from engine.measures.model import Item, MeasurePatient, patients_from_fhir
 from pathway.catalog import Catalog, default_catalog
@@ -144,6 +141,9 @@ def from_db(
     Measurement rows are read with the database's JSON functions (no Python JSON parsing);
     trial facts are read only when `medications` (CMS128 needs them, the PHQ-9 measures not).
     """
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+
     from engine.db import database_url, make_engine
     from engine.tables import enrollment_table, event_table
 
