@@ -79,8 +79,17 @@ def membership(ip: bool, excl: bool, num: bool) -> dict[str, bool]:
 
 def _phq(p: MeasurePatient, vs: ValueSets) -> list[Item]:
     tools = vs["PHQ9andPHQ9MTools"]
-    found = [o for o in p.of("Observation") if has_code(o.codes, tools) and o.status in VALID]
-    return sorted((o for o in found if o.start is not None), key=lambda o: o.start or dt.date.min)
+    found = [
+        o
+        for o in p.of("Observation")
+        if o.start is not None and o.status in VALID and not tools.isdisjoint(o.codes)
+    ]
+    found.sort(key=_start)
+    return found
+
+
+def _start(o: Item) -> dt.date:
+    return o.start or dt.date.min
 
 
 class Depression:
@@ -97,6 +106,7 @@ class Depression:
                 "PervasiveDevelopmentalDisorder",
             ]
         )
+        self._dips: dict[tuple[dt.date, int], tuple[dt.date, dt.date]] = {}
         # Every code any exclusion looks at: a patient with none of them (and no death) is
         # excluded for nothing, which one set operation tells.
         self.excluding = (
@@ -118,28 +128,36 @@ class Depression:
     def identification(self, period: Period, months: int) -> tuple[dt.date, dt.date]:
         """Denominator identification period [start, end) ending 2 months before the period's
         start for 12 months (CQL); for `months` < 12 it moves later by 12 − months."""
-        shift = 12 - months
-        return (add_months(period.start, -14 + shift), add_months(period.start, -2 + shift))
+        key = (period.start, months)
+        found = self._dips.get(key)
+        if found is None:
+            shift = 12 - months
+            found = (add_months(period.start, -14 + shift), add_months(period.start, -2 + shift))
+            self._dips[key] = found
+        return found
 
     def index(
         self, p: MeasurePatient, dip: tuple[dt.date, dt.date], phq: list[Item]
     ) -> Item | None:
         """The first PHQ-9 > 9 from 7 days before to the end of a finished depression encounter
         ending in the identification period."""
-        diags = [c for c in p.of("Condition") if has_code(c.codes, self.dx) and confirmed_active(c)]
+        lo, hi = dip
+        # The cheap test first: most encounters do not end in the identification period.
+        ending = [e for e in p.of("Encounter") if e.end is not None and lo <= e.end < hi]
+        if not ending:
+            return None
+        diags = [
+            (c.start, _prevalence_end(c) or dt.date.max)
+            for c in p.of("Condition")
+            if c.start is not None and not self.dx.isdisjoint(c.codes) and confirmed_active(c)
+        ]
         visits = self.vs["ContactorOfficeVisit"]
         encounters = [
             e
-            for e in p.of("Encounter")
+            for e in ending
             if e.status == "finished"
-            and has_code(e.codes, visits)
-            and e.end is not None
-            and dip[0] <= e.end < dip[1]
-            and any(
-                overlaps(e.start, e.end, c.start or dt.date.min, _prevalence_end(c) or dt.date.max)
-                and c.start is not None
-                for c in diags
-            )
+            and not visits.isdisjoint(e.codes)
+            and any(overlaps(e.start, e.end, start, end) for start, end in diags)
         ]
         if not encounters:
             return None
