@@ -169,7 +169,6 @@ def from_db(
             sa.case((is_measurement, None), else_=ev.c.payload),
             sa.case((is_measurement, body["instrument"].as_string()), else_=None),
             sa.case((is_measurement, body["score"].as_integer()), else_=None),
-            sa.case((is_measurement, body["date"].as_string()), else_=None),
         )
         .where(sa.or_(ev.c.kind == "enrolled", ev.c.fact_kind.in_(kinds)))
         .order_by(ev.c.patient_id, ev.c.version)
@@ -179,7 +178,8 @@ def from_db(
             versions = dict(conn.execute(sa.select(en.c.patient_id, en.c.definition_version)).all())
             building: _Building | None = None
             rows = conn.execution_options(yield_per=10_000).execute(query)
-            for pid, fact_kind, effective_on, payload, instrument, score, day in rows:
+            # A measurement's effective date is its `date` (engine.factlog.fact_date).
+            for pid, fact_kind, effective_on, payload, instrument, score in rows:
                 if fact_kind is None:  # the enrollment event: a new patient
                     if building is not None:
                         yield building.done(rx, today)
@@ -188,7 +188,7 @@ def from_db(
                     continue
                 elif fact_kind == "measurement":
                     if instrument == "PHQ-9":
-                        d = dt.date.fromisoformat(day)
+                        d = dt.date.fromisoformat(str(effective_on)[:10])
                         building.obs.append(Item("Observation", PHQ9, "final", d, d, float(score)))
                 else:
                     building.fact(json.loads(payload))
