@@ -159,6 +159,8 @@ def map_resources(
         subject = _patient_key(r)
         owner = owners.get(subject or "")
         if owner is None:
+            if r.get("resourceType") == "Medication":
+                continue  # read through medicationReference
             if r.get("resourceType") not in CLINICAL:
                 ignored.append(
                     Ignored(
@@ -179,7 +181,13 @@ def map_resources(
                 )
             continue
         by_patient[owner].append(r)
-    mapper = Mapper(cat, valuesets or ValueSets())
+    medications = {}
+    for _, r in good:
+        if r.get("resourceType") == "Medication":
+            medications[f"Medication/{r.get('id')}"] = r
+            if "_fullUrl" in r:
+                medications[str(r["_fullUrl"])] = r
+    mapper = Mapper(cat, valuesets or ValueSets(), medications=medications)
     records: list[tuple[str, PatientRecord]] = []
     for key in sorted(patients):
         source, p = patients[key]

@@ -93,8 +93,17 @@ def _first_date(r: Raw, *paths: str) -> tuple[str, Any]:
 class Mapper:
     """Maps resources to record documents with a catalog (drugs, RxNorm, instruments)."""
 
-    def __init__(self, catalog: Catalog, valuesets: ValueSets) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        valuesets: ValueSets,
+        *,
+        medications: dict[str, Raw] | None = None,
+    ) -> None:
         self.catalog = catalog
+        # Medication resources of the input by "Medication/id" and fullUrl, for
+        # medicationReference.
+        self.medications = medications or {}
         vs = valuesets
         self.mdd = vs.union(["MajorDepressionIncludingRemission", "MajorDepression", "Dysthymia"])
         self.bipolar = vs["BipolarDisorder"]
@@ -211,8 +220,17 @@ class Mapper:
     def _drug(self, r: Raw) -> tuple[str, float | None]:
         """(catalog drug, mg per unit or None) from an RxNorm or catalog code."""
         cc = r.get("medicationCodeableConcept")
+        path = "medicationCodeableConcept"
+        ref = (r.get("medicationReference") or {}).get("reference")
+        if cc is None and isinstance(ref, str):
+            path = "medicationReference"
+            contained = {f"#{x.get('id')}": x for x in r.get("contained") or []}
+            med = contained.get(ref) or self.medications.get(ref)
+            if med is None:
+                raise Bad(path, f"no Medication {ref!r} in the input")
+            cc = med.get("code")
         if cc is None:
-            raise Bad("medicationCodeableConcept", "a coded medication is required")
+            raise Bad(path, "a coded medication is required")
         rx = _code_in(cc, c.RXNORM)
         if rx is not None and rx in self.catalog.rxnorm:
             entry = self.catalog.rxnorm[rx]
@@ -222,7 +240,7 @@ class Mapper:
         if drug is not None:
             return drug.name, None
         shown = ", ".join(f"{x.get('system')}|{x.get('code')}" for x in _codings(cc)) or "none"
-        raise Bad("medicationCodeableConcept", f"unknown medication code {shown}")
+        raise Bad(path, f"unknown medication code {shown}")
 
     def _role(self, r: Raw, drug: str) -> str:
         role = _ext(r, c.EXT_ROLE)

@@ -78,9 +78,20 @@ def _interval(r: dict[str, Any], name: str) -> tuple[dt.date | None, dt.date | N
     return d, d
 
 
-def item_of(r: dict[str, Any]) -> Item | None:
+def _medication(r: dict[str, Any], medications: dict[str, dict[str, Any]]) -> Any:
+    """The medication's CodeableConcept, also through a (contained) Medication reference."""
+    if "medicationCodeableConcept" in r:
+        return r["medicationCodeableConcept"]
+    ref = (r.get("medicationReference") or {}).get("reference")
+    contained = {f"#{x.get('id')}": x for x in r.get("contained") or []}
+    med = contained.get(str(ref)) or medications.get(str(ref))
+    return (med or {}).get("code")
+
+
+def item_of(r: dict[str, Any], medications: dict[str, dict[str, Any]] | None = None) -> Item | None:
     """The measure view of one FHIR resource (None for resource types no measure reads)."""
     rt = r.get("resourceType")
+    meds = medications or {}
     if rt == "Observation":
         start, end = _interval(r, "effective")
         value = r.get("valueInteger")
@@ -124,12 +135,7 @@ def item_of(r: dict[str, Any]) -> Item | None:
         supply = (r.get("daysSupply") or {}).get("value")
         end = start + dt.timedelta(days=int(supply) - 1) if start and supply else None
         return Item(
-            rt,
-            _codes(r.get("medicationCodeableConcept")),
-            r.get("status"),
-            start,
-            end,
-            days_supply=supply,
+            rt, _codes(_medication(r, meds)), r.get("status"), start, end, days_supply=supply
         )
     if rt == "MedicationRequest":
         di = (r.get("dosageInstruction") or [{}])[0]
@@ -143,12 +149,7 @@ def item_of(r: dict[str, Any]) -> Item | None:
         else:
             end = _day(bounds.get("end"))
         return Item(
-            rt,
-            _codes(r.get("medicationCodeableConcept")),
-            r.get("status"),
-            start,
-            end,
-            intent=r.get("intent"),
+            rt, _codes(_medication(r, meds)), r.get("status"), start, end, intent=r.get("intent")
         )
     if rt == "Procedure":
         start, end = _interval(r, "performed")
@@ -172,8 +173,13 @@ def patients_from_fhir(resources: Iterable[dict[str, Any]]) -> list[MeasurePatie
     people: dict[str, MeasurePatient] = {}
     alias: dict[str, str] = {}
     rest: list[dict[str, Any]] = []
+    medications: dict[str, dict[str, Any]] = {}
     for r in resources:
-        if r.get("resourceType") == "Patient":
+        if r.get("resourceType") == "Medication":
+            medications[f"Medication/{r.get('id')}"] = r
+            if r.get("_fullUrl"):
+                medications[str(r["_fullUrl"])] = r
+        elif r.get("resourceType") == "Patient":
             pid = next((i.get("value") for i in r.get("identifier") or []), None) or r["id"]
             deceased = _day(r.get("deceasedDateTime"))
             if r.get("deceasedBoolean") is True:
@@ -187,7 +193,7 @@ def patients_from_fhir(resources: Iterable[dict[str, Any]]) -> list[MeasurePatie
     for r in rest:
         ref = (r.get("subject") or r.get("patient") or {}).get("reference")
         pid = alias.get(ref or "")
-        it = item_of(r)
+        it = item_of(r, medications)
         if pid is not None and it is not None:
             people[pid].items[it.kind].append(it)
     return [people[k] for k in sorted(people)]

@@ -188,3 +188,39 @@ def test_cli_import_enrolls_and_refuses_with_exit_2(tmp_path: Path, db: str, ehr
 def test_cli_missing_path_exits_2(tmp_path: Path, db: str):
     result = runner.invoke(app, ["fhir", "import", str(tmp_path / "nope.json"), "--db", db])
     assert result.exit_code == 2 and "no such file" in result.stderr
+
+
+def test_medication_reference_to_a_contained_or_bundled_medication(ehr_bundle):
+    med = {
+        "resourceType": "Medication",
+        "id": "med-1",
+        "code": {"coding": [{"system": c.RXNORM, "code": "349332"}]},
+    }  # escitalopram 10 MG
+    by_bundle = {
+        "resourceType": "MedicationStatement",
+        "id": "ms-1",
+        "status": "active",
+        "subject": {"reference": "Patient/E-1"},
+        "effectiveDateTime": "2025-03-01",
+        "medicationReference": {"reference": "Medication/med-1"},
+        "dosage": [{"doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]}],
+    }
+    contained = {
+        **by_bundle,
+        "id": "ms-2",
+        "contained": [{**med, "id": "m"}],
+        "medicationReference": {"reference": "#m"},
+        "effectiveDateTime": "2025-04-01",
+    }
+    records, refused, ignored, _, _ = _map(ehr_bundle(extra=[med, by_bundle, contained]))
+    assert refused == [] and ignored == []
+    lex = [t for t in records[0][1].trials if t.drug == "escitalopram"]
+    assert [(t.start.isoformat(), t.doses[0].mg_per_day) for t in lex] == [
+        ("2025-03-01", 10.0),
+        ("2025-04-01", 10.0),
+    ]
+    dangling = {**by_bundle, "medicationReference": {"reference": "Medication/nope"}}
+    _, refused, _, _, _ = _map(ehr_bundle(extra=[dangling]))
+    assert [(r.path, r.reason) for r in refused] == [
+        ("medicationReference", "no Medication 'Medication/nope' in the input")
+    ]
