@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from measure_support import d
+from measure_support import RXNORM, d
 
 from engine.measures.amm import cumulative_days
 
@@ -112,3 +112,26 @@ def test_cumulative_days_collapse_per_day():
     ]
     assert cumulative_days(spans) == 20  # adjacent intervals merge
     assert cumulative_days([]) == 0
+
+
+def test_a_dispensing_through_medication_reference_counts(chart):
+    c = chart(birth="1970-01-01").condition("http://snomed.info/sct", "370143000", IPSD)
+    c = c.visit(IPSD)
+    c.resources.append(
+        {
+            "resourceType": "Medication",
+            "id": "sert",
+            "code": {"coding": [{"system": RXNORM, "code": "312941"}]},
+        }
+    )
+    c._add(
+        {
+            "resourceType": "MedicationDispense",
+            "status": "completed",
+            "medicationReference": {"reference": "Medication/sert"},
+            "whenHandedOver": IPSD,
+            "daysSupply": {"value": 90},
+            "quantity": {"value": 90},
+        }
+    )
+    assert c.run("CMS128")[ACUTE].populations["numerator"]
