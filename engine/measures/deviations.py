@@ -103,6 +103,7 @@ def deviation_report(
     by_reason: Counter[str] = Counter()
     by_path: Counter[str] = Counter()
     against: list[dict[str, Any]] = []
+    last: tuple[tuple[str, int], Any] = (("", -1), None)
     for m in moves:
         d = registry.get(m.definition_id, m.definition_version)
         key = f"{m.definition_id} {m.definition_version}"
@@ -112,10 +113,16 @@ def deviation_report(
             by_reason[m.reason_code or "?"] += 1
             by_path[f"{m.from_state} → {m.to_state}"] += 1
         log = [(v, k, p) for v, k, p in logs[m.patient_id] if v < m.version]
-        enrolled = json.loads(log[0][2])
-        header = {"profile": enrolled.get("profile", {}), "history": enrolled.get("history", {})}
-        doc = rebuild(m.patient_id, header, [json.loads(p) for _, _, p in log[1:]])
-        record = parse_record(doc, catalog=d.catalog)
+        prefix = (m.patient_id, len(log))
+        if prefix != last[0]:  # moves with no fact between them share the rebuilt record
+            enrolled = json.loads(log[0][2])
+            header = {
+                "profile": enrolled.get("profile", {}),
+                "history": enrolled.get("history", {}),
+            }
+            doc = rebuild(m.patient_id, header, [json.loads(p) for _, _, p in log[1:]])
+            last = (prefix, parse_record(doc, catalog=d.catalog))
+        record = last[1]
         facts = derive(record, as_of=m.effective_on, params=d.parameters, catalog=d.catalog)
         _, _, recommended = evaluate_state(d, facts, m.from_state)
         dest = next(
