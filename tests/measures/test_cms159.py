@@ -141,3 +141,15 @@ def test_drr_e_rates_in_the_120_to_240_day_window(chart):
     late = chart().mdd().phq9("2024-06-01", 20).phq9(d("2024-06-01", 241), 4).run("DRR-E")
     assert [g.populations["numerator"] for g in late.values()] == [False, False, False]
     assert list(r) == ["follow-up", "remission", "response"]
+
+
+def test_months_are_calendar_months_as_in_cql():
+    import datetime as dt
+
+    from engine.measures.logic import add_months, age_at
+
+    assert add_months(dt.date(2024, 2, 29), 12) == dt.date(2025, 2, 28)
+    assert add_months(dt.date(2024, 3, 31), -1) == dt.date(2024, 2, 29)
+    assert add_months(dt.date(2025, 1, 1), -14) == dt.date(2023, 11, 1)
+    assert age_at(dt.date(2012, 2, 29), dt.date(2024, 2, 28)) == 11
+    assert age_at(dt.date(2012, 2, 29), dt.date(2024, 2, 29)) == 12
