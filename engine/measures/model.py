@@ -88,6 +88,58 @@ def _medication(r: dict[str, Any], medications: dict[str, dict[str, Any]]) -> An
     return (med or {}).get("code")
 
 
+_UNITS = {
+    "day": "d",
+    "days": "d",
+    "week": "wk",
+    "weeks": "wk",
+    "month": "mo",
+    "months": "mo",
+    "hour": "h",
+    "hours": "h",
+    "year": "a",
+    "years": "a",
+}
+_PER_DAY = {
+    "s": 86400.0,
+    "min": 1440.0,
+    "h": 24.0,
+    "d": 1.0,
+    "wk": 1 / 7,
+    "mo": 1 / 30,
+    "a": 1 / 365,
+}
+
+
+def _days(q: dict[str, Any]) -> float | None:
+    """A duration Quantity in days (CMD: `convert … to days`)."""
+    value = q.get("value")
+    if value is None:
+        return None
+    unit = str(q.get("code") or q.get("unit") or "d")
+    per_day = _PER_DAY.get(_UNITS.get(unit, unit))
+    return float(value) / per_day if per_day else None
+
+
+def _supplied(quantity: Any, dosage: dict[str, Any]) -> float | None:
+    """CMD's fallback: quantity ÷ (dose × doses per day), doses per day from the timing
+    (frequencyMax or frequency per period, else the count of times of day, else 1)."""
+    if not isinstance(quantity, dict) or quantity.get("value") is None:
+        return None
+    dr = (dosage.get("doseAndRate") or [{}])[0]
+    dose = (dr.get("doseRange") or {}).get("high") or dr.get("doseQuantity") or {}
+    if not dose.get("value"):
+        return None
+    rep = (dosage.get("timing") or {}).get("repeat") or {}
+    freq = rep.get("frequencyMax") or rep.get("frequency")
+    per_day = _PER_DAY.get(rep.get("periodUnit", ""))
+    if freq and rep.get("period") and per_day:
+        daily = float(freq) * per_day / float(rep["period"])
+    else:
+        daily = float(len(rep.get("timeOfDay") or [])) or 1.0
+    return float(quantity["value"]) / (float(dose["value"]) * daily)
+
+
 def item_of(r: dict[str, Any], medications: dict[str, dict[str, Any]] | None = None) -> Item | None:
     """The measure view of one FHIR resource (None for resource types no measure reads)."""
     rt = r.get("resourceType")
@@ -132,8 +184,9 @@ def item_of(r: dict[str, Any], medications: dict[str, dict[str, Any]] | None = N
         )
     if rt == "MedicationDispense":
         start = _day(r.get("whenHandedOver")) or _day(r.get("whenPrepared"))
-        supply = (r.get("daysSupply") or {}).get("value")
-        end = start + dt.timedelta(days=int(supply) - 1) if start and supply else None
+        di = (r.get("dosageInstruction") or [{}])[0]
+        supply = _days(r.get("daysSupply") or {}) or _supplied(r.get("quantity"), di)
+        end = start + dt.timedelta(days=round(supply) - 1) if start and supply else None
         return Item(
             rt, _codes(_medication(r, meds)), r.get("status"), start, end, days_supply=supply
         )
@@ -142,10 +195,10 @@ def item_of(r: dict[str, Any], medications: dict[str, dict[str, Any]] | None = N
         bounds = ((di.get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
         start = _day(bounds.get("start")) or _day(r.get("authoredOn"))
         dr = r.get("dispenseRequest") or {}
-        supply = (dr.get("expectedSupplyDuration") or {}).get("value")
+        supply = _days(dr.get("expectedSupplyDuration") or {}) or _supplied(dr.get("quantity"), di)
         refills = dr.get("numberOfRepeatsAllowed") or 0
         if start and supply:
-            end = start + dt.timedelta(days=int(supply * (1 + refills)) - 1)
+            end = start + dt.timedelta(days=round(supply * (1 + refills)) - 1)
         else:
             end = _day(bounds.get("end"))
         return Item(

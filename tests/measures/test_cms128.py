@@ -135,3 +135,44 @@ def test_a_dispensing_through_medication_reference_counts(chart):
         }
     )
     assert c.run("CMS128")[ACUTE].populations["numerator"]
+
+
+def test_days_supplied_from_quantity_and_dose_when_days_supply_is_missing(chart):
+    # CMD: quantity ÷ (dose × doses per day) = 168 ÷ (1 × 2) = 84 days.
+    c = treated(chart, (IPSD, 1))
+    c._add(
+        {
+            "resourceType": "MedicationDispense",
+            "status": "completed",
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "312941"}]},
+            "whenHandedOver": IPSD,
+            "quantity": {"value": 168},
+            "dosageInstruction": [
+                {
+                    "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+                    "doseAndRate": [{"doseQuantity": {"value": 1}}],
+                }
+            ],
+        }
+    )
+    r = c.run("CMS128")
+    assert r[ACUTE].detail["days"] == 84 and r[ACUTE].populations["numerator"]
+
+
+def test_request_period_from_expected_supply_and_refills(chart):
+    # 30 days × (1 + 3 refills) = 120 days from 2024-01-01: overlaps the 105 days before IPSD.
+    c = treated(chart)
+    c._add(
+        {
+            "resourceType": "MedicationRequest",
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "312941"}]},
+            "authoredOn": "2024-01-01",
+            "dispenseRequest": {
+                "expectedSupplyDuration": {"value": 30, "unit": "days"},
+                "numberOfRepeatsAllowed": 3,
+            },
+        }
+    )
+    assert c.run("CMS128")[ACUTE].populations["denominator-exclusion"]
