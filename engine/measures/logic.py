@@ -88,8 +88,10 @@ def _phq(p: MeasurePatient, vs: ValueSets) -> list[Item]:
     return found
 
 
-def _start(o: Item) -> dt.date:
-    return o.start or dt.date.min
+def _start(o: Item) -> tuple[dt.date, float]:
+    # CQL sorts by start only; same-day ties are broken by value so the result never depends
+    # on the order the resources came in.
+    return (o.start or dt.date.min, -1.0 if o.value is None else o.value)
 
 
 class Depression:
