@@ -95,11 +95,27 @@ class Instrument(_Frozen):
     severity_verified: bool = True
 
 
+class RxNormCode(_Frozen):
+    """An RxNorm clinical drug: the catalog drug it is and its strength per unit."""
+
+    drug: str
+    mg: float = Field(gt=0)
+    unit: Literal["unit", "mL", "patch"] = "unit"
+
+
+class RxNormTable(_Frozen):
+    """RxNorm codes of the catalog's drugs, generated from a value-set expansion (cited)."""
+
+    source: str
+    codes: dict[str, RxNormCode] = {}
+
+
 class Catalog(_Frozen):
     """Drugs and instruments, looked up case-insensitively by generic name, brand or alias."""
 
     drugs: tuple[Drug, ...]
     instruments: tuple[Instrument, ...]
+    rxnorm: dict[str, RxNormCode] = {}
 
     @cached_property
     def _names(self) -> dict[str, Drug]:
@@ -126,6 +142,17 @@ class Catalog(_Frozen):
 class _DrugFile(_Frozen):
     sources: dict[str, str] = {}
     drugs: tuple[Drug, ...]
+    rxnorm: RxNormTable | None = None
+
+    @model_validator(mode="after")
+    def _rxnorm_names_drugs(self) -> _DrugFile:
+        names = {d.name for d in self.drugs}
+        bad = sorted(
+            c for c, r in (self.rxnorm.codes if self.rxnorm else {}).items() if r.drug not in names
+        )
+        if bad:
+            raise ValueError(f"rxnorm codes name drugs not in the catalog: {', '.join(bad)}")
+        return self
 
 
 class _InstrumentFile(_Frozen):
@@ -137,7 +164,8 @@ def load_catalog(drugs: Path | None = None, instruments: Path | None = None) -> 
     base = definitions_dir()
     d = load_model(_DrugFile, drugs or base / "drugs.yaml")
     i = load_model(_InstrumentFile, instruments or base / "instruments.yaml")
-    return Catalog(drugs=d.drugs, instruments=i.instruments)
+    rx = d.rxnorm.codes if d.rxnorm else {}
+    return Catalog(drugs=d.drugs, instruments=i.instruments, rxnorm=rx)
 
 
 @lru_cache(maxsize=1)

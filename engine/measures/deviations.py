@@ -1,0 +1,229 @@
+"""`pathway deviations`: overrides, moves against the recommendation, overstays, per version."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import statistics
+from collections import Counter, defaultdict
+from typing import Any
+
+from rich.console import Console
+
+from engine.factlog import rebuild
+
+
+def _p90(values: list[int]) -> float:
+    if len(values) < 2:
+        return float(values[0]) if values else 0.0
+    return statistics.quantiles(values, n=10, method="inclusive")[-1]
+
+
+def deviation_report(
+    url: str | None,
+    *,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
+    """The quality-review report over moves with an effective date in [since, until]."""
+    import sqlalchemy as sa
+
+    from engine.db import database_url, make_engine
+    from engine.definitions import DefinitionRegistry
+    from engine.measures.logic import Period
+    from engine.measures.registry import MEASURES
+    from engine.measures.report import evaluate
+    from engine.measures.sources import from_db
+    from engine.tables import enrollment_table, event_table
+    from pathway.evaluation import evaluate_state
+    from pathway.facts import derive
+    from pathway.record import parse_record
+
+    end = until or today or dt.date.today()
+    ev, en = event_table(), enrollment_table()
+    moves_q = (
+        sa.select(
+            ev.c.patient_id,
+            ev.c.version,
+            ev.c.kind,
+            ev.c.trigger,
+            ev.c.from_state,
+            ev.c.to_state,
+            ev.c.reason_code,
+            ev.c.effective_on,
+            en.c.definition_id,
+            en.c.definition_version,
+        )
+        .join(en, en.c.patient_id == ev.c.patient_id)
+        .where(ev.c.kind.in_(("transition", "override")), ev.c.effective_on <= end)
+        .order_by(ev.c.patient_id, ev.c.version)
+    )
+    if since is not None:
+        moves_q = moves_q.where(ev.c.effective_on >= since)
+    registry = DefinitionRegistry()
+    engine = make_engine(database_url(url), create=False)
+    try:
+        with engine.connect() as conn:
+            moves = conn.execute(moves_q).all()
+            heads = conn.execute(
+                sa.select(
+                    en.c.patient_id,
+                    en.c.definition_id,
+                    en.c.definition_version,
+                    en.c.state,
+                    en.c.entered_state_on,
+                )
+            ).all()
+            movers = sorted({m.patient_id for m in moves})
+            logs: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+            for i in range(0, len(movers), 500):
+                found = conn.execute(
+                    sa.select(ev.c.patient_id, ev.c.version, ev.c.kind, ev.c.payload)
+                    .where(
+                        ev.c.patient_id.in_(movers[i : i + 500]),
+                        ev.c.kind.in_(("enrolled", "fact")),
+                    )
+                    .order_by(ev.c.patient_id, ev.c.version)
+                )
+                for pid, version, kind, payload in found:
+                    logs[pid].append((version, kind, payload))
+    finally:
+        engine.dispose()
+
+    per_version: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {
+            "patients": 0,
+            "moves": 0,
+            "overrides": 0,
+            "against_recommendation": 0,
+            "overstays": 0,
+        }
+    )
+    by_reason: Counter[str] = Counter()
+    by_path: Counter[str] = Counter()
+    against: list[dict[str, Any]] = []
+    last: tuple[tuple[str, int], Any] = (("", -1), None)
+    for m in moves:
+        d = registry.get(m.definition_id, m.definition_version)
+        key = f"{m.definition_id} {m.definition_version}"
+        per_version[key]["moves"] += 1
+        if m.kind == "override":
+            per_version[key]["overrides"] += 1
+            by_reason[m.reason_code or "?"] += 1
+            by_path[f"{m.from_state} → {m.to_state}"] += 1
+        log = [(v, k, p) for v, k, p in logs[m.patient_id] if v < m.version]
+        prefix = (m.patient_id, len(log))
+        if prefix != last[0]:  # moves with no fact between them share the rebuilt record
+            enrolled = json.loads(log[0][2])
+            header = {
+                "profile": enrolled.get("profile", {}),
+                "history": enrolled.get("history", {}),
+            }
+            doc = rebuild(m.patient_id, header, [json.loads(p) for _, _, p in log[1:]])
+            last = (prefix, parse_record(doc, catalog=d.catalog))
+        record = last[1]
+        facts = derive(record, as_of=m.effective_on, params=d.parameters, catalog=d.catalog)
+        _, _, recommended = evaluate_state(d, facts, m.from_state)
+        dest = next(
+            (t.dest for t in d.transitions_from(m.from_state) if t.trigger == recommended), None
+        )
+        if dest != m.to_state:
+            per_version[key]["against_recommendation"] += 1
+            against.append(
+                {
+                    "patient": m.patient_id,
+                    "version": m.version,
+                    "kind": m.kind,
+                    "effective_on": m.effective_on.isoformat(),
+                    "from": m.from_state,
+                    "to": m.to_state,
+                    "recommended": recommended,
+                    "recommended_to": dest,
+                    "reason_code": m.reason_code,
+                }
+            )
+
+    dwell: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+    for h in heads:
+        key = f"{h.definition_id} {h.definition_version}"
+        per_version[key]["patients"] += 1
+        d = registry.get(h.definition_id, h.definition_version)
+        if d.state_by_id[h.state].kind != "final":
+            dwell[(key, h.state)].append((h.patient_id, (end - h.entered_state_on).days))
+    overstays = []
+    norms = []
+    for (key, state), rows in sorted(dwell.items()):
+        # No state carries a sourced dwell parameter in the definition yet: the cohort's p90.
+        norm = _p90([days for _, days in rows])
+        norms.append(
+            {
+                "definition": key,
+                "state": state,
+                "norm_days": round(norm, 1),
+                "source": "cohort p90",
+                "patients": len(rows),
+            }
+        )
+        for pid, days in sorted(rows, key=lambda r: (-r[1], r[0])):
+            if days > norm:
+                per_version[key]["overstays"] += 1
+                overstays.append(
+                    {
+                        "patient": pid,
+                        "definition": key,
+                        "state": state,
+                        "days": days,
+                        "norm_days": round(norm, 1),
+                    }
+                )
+
+    start = since or (end - dt.timedelta(days=364))
+    period = Period(start, end)
+    patients = list(from_db(url, today=end))
+    for key in per_version:
+        version = key.split(" ", 1)[1]
+        subset = [p for p in patients if p.version == version]
+        per_version[key]["measures"] = {
+            mid: {
+                g["id"]: {"populations": g["populations"], "score": g["score"]}
+                for g in evaluate(mid, patients=subset, period=period)["groups"]
+            }
+            for mid in MEASURES
+        }
+    return {
+        "since": since.isoformat() if since else None,
+        "until": end.isoformat(),
+        "overrides_by_reason": dict(sorted(by_reason.items())),
+        "overrides_by_path": dict(sorted(by_path.items())),
+        "against_recommendation": against,
+        "dwell_norms": norms,
+        "overstays": overstays,
+        "per_version": {k: per_version[k] for k in sorted(per_version)},
+    }
+
+
+def render(report: dict[str, Any], out: Console) -> None:
+    """The report as text."""
+    out.print(f"deviations {report['since'] or '…'} – {report['until']}", markup=False)
+    out.print(
+        "overrides by reason: "
+        + (", ".join(f"{k} {v}" for k, v in report["overrides_by_reason"].items()) or "none"),
+        markup=False,
+    )
+    for path, n in report["overrides_by_path"].items():
+        out.print(f"  {path}: {n}", markup=False)
+    out.print(
+        f"moves against the recommendation: {len(report['against_recommendation'])}", markup=False
+    )
+    out.print(f"patients past their state's dwell norm: {len(report['overstays'])}", markup=False)
+    for key, v in report["per_version"].items():
+        scores = "; ".join(
+            f"{mid} {g} {r['score']}" for mid, gs in v["measures"].items() for g, r in gs.items()
+        )
+        out.print(
+            f"{key}: {v['patients']} patients, {v['moves']} moves, {v['overrides']} "
+            f"overrides, {v['against_recommendation']} against, {v['overstays']} overstays;"
+            f" {scores}",
+            markup=False,
+        )
