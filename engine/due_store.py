@@ -25,13 +25,13 @@ if TYPE_CHECKING:
 _COLUMNS = "patient_id, state, item, label, due_on, why, sources, seq"
 
 
-def _ranges(
-    conn: sa.Connection, as_of: dt.date, kinds: list[str], state: str | None, each: str
+def ranges_sql(
+    dialect: str, as_of: dt.date, kinds: list[str], state: str | None, each: str
 ) -> tuple[str, list[Any]]:
     """One SELECT per item kind over the index, glued with UNION ALL (`each` is appended to
-    every part: an ORDER BY … LIMIT, or nothing)."""
-    ph = "?" if conn.dialect.name == "sqlite" else "%s"
-    day: Any = as_of.isoformat() if conn.dialect.name == "sqlite" else as_of
+    every part: an ORDER BY … LIMIT, or nothing), for the driver of `dialect`."""
+    ph = "?" if dialect == "sqlite" else "%s"
+    day: Any = as_of.isoformat() if dialect == "sqlite" else as_of
     parts: list[str] = []
     params: list[Any] = []
     for kind in kinds:
@@ -55,7 +55,8 @@ def read_due(
     if not kinds:
         return []
     cap = f" LIMIT {int(limit) + int(offset)}" if limit is not None else ""
-    union, params = _ranges(conn, as_of, kinds, state, f" ORDER BY due_on, patient_id, seq{cap}")
+    each = f" ORDER BY due_on, patient_id, seq{cap}"
+    union, params = ranges_sql(conn.dialect.name, as_of, kinds, state, each)
     page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
     if limit is None and offset:  # SQLite takes an OFFSET only after a LIMIT
         page = (" LIMIT -1" if conn.dialect.name == "sqlite" else "") + f" OFFSET {int(offset)}"
@@ -80,19 +81,28 @@ def read_due(
 def count_due(
     conn: sa.Connection, as_of: dt.date, kinds: list[str], *, state: str | None = None
 ) -> tuple[dict[str, int], int]:
-    """Items due by kind (kinds with none left out), and how many patients have any."""
+    """Items due by kind (kinds with none left out), and how many patients have any: ranges of
+    the same index (`priority IN (…) AND due_on <= :as_of`), read from the index alone."""
     if not kinds:
         return {}, 0
-    union, params = _ranges(conn, as_of, kinds, state, "")
-    by_kind: dict[str, int] = dict(
-        conn.exec_driver_sql(
-            f"SELECT item, count(*) FROM ({union}) AS u GROUP BY item", tuple(params)
-        ).all()
-    )
+    sqlite = conn.dialect.name == "sqlite"
+    ph = "?" if sqlite else "%s"
+    where = f"priority IN ({', '.join([ph] * len(kinds))}) AND due_on <= {ph}"
+    params: list[Any] = [PRIORITY[k] for k in kinds]
+    params.append(as_of.isoformat() if sqlite else as_of)
+    if state is not None:
+        where += f" AND state = {ph}"
+        params.append(state)
+    args = tuple(params)
+    found = conn.exec_driver_sql(
+        f"SELECT priority, count(*) FROM due_item WHERE {where} GROUP BY priority", args
+    ).all()
+    by_priority = {int(p): int(n) for p, n in found}
     patients = conn.exec_driver_sql(
-        f"SELECT count(DISTINCT patient_id) FROM ({union}) AS u", tuple(params)
+        f"SELECT count(DISTINCT patient_id) FROM due_item WHERE {where}", args
     ).scalar()
-    return {k: by_kind[k] for k in kinds if by_kind.get(k)}, int(patients or 0)
+    counts = {k: by_priority[PRIORITY[k]] for k in kinds if by_priority.get(PRIORITY[k])}
+    return counts, int(patients or 0)
 
 
 def stored_due(uow: Any, patient_id: str) -> list[DueRow]:

@@ -440,9 +440,11 @@ def worklist(
     kinds: tuple[str, ...] | list[str] | None = None,
     limit: int | None = None,
     offset: int = 0,
+    totals: bool = True,
 ) -> Worklist:
     """The worklist from the database: the stored items due by `as_of` (default today), most
-    urgent first, optionally of some `kinds` and in one `state`; `limit` and `offset` page it.
+    urgent first, optionally of some `kinds` and in one `state`; `limit` and `offset` page it,
+    `totals=False` skips counting every due item (counts and patients are then of the page).
 
     One indexed range per item kind (`due_item`'s (priority, due_on, patient) index) gives each
     page without reading any log; the totals are counted over the same ranges.
@@ -454,7 +456,11 @@ def worklist(
     with svc.uow as uow:
         conn = uow.connection  # type: ignore[attr-defined]
         items = read_due(conn, day, wanted, state=state, limit=limit, offset=offset)
-        counts, patients = count_due(conn, day, wanted, state=state)
+        if totals:
+            counts, patients = count_due(conn, day, wanted, state=state)
+        else:
+            counts = {k: n for k in wanted if (n := sum(1 for i in items if i.item == k))}
+            patients = len({i.patient for i in items})
     return Worklist(
         counts=counts,
         as_of=day,
