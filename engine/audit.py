@@ -253,7 +253,11 @@ def _enabled(d: Definition, head: EnrollmentRow, record: PatientRecord, day: dt.
 
 
 def migrate_check(
-    svc: Services, new: Definition | str | Path, *, as_of: dt.date | None = None
+    svc: Services,
+    new: Definition | str | Path,
+    *,
+    as_of: dt.date | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> MigrationReport:
     """Patients on the same definition id who would sit in a removed state, or whose enabled
     transitions differ, under the new definition (as of a date, default today)."""
@@ -267,6 +271,8 @@ def migrate_check(
             if head.definition_id != target.metadata.id:
                 continue
             patients += 1
+            if on_progress is not None:
+                on_progress(patients)
             old = svc.definitions.get(head.definition_id, head.definition_version)
             removed |= set(old.state_by_id) - set(target.state_by_id)
             problem, old_on, new_on = compare(svc, head, log, target, day)

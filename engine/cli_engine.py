@@ -13,7 +13,7 @@ import datetime as dt
 import getpass
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -72,6 +72,17 @@ def actor_of(value: str | None) -> str:
         return os.environ.get("USER") or getpass.getuser()
     except Exception:  # no user database (containers)
         return "unknown"
+
+
+@contextlib.contextmanager
+def patients_progress(label: str, *, disable: bool) -> Iterator[Callable[[int], None]]:
+    """A transient count of the patients done so far, on stderr (a pass over every log)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    columns = (SpinnerColumn(), TextColumn(f"{label}: {{task.completed:,}} patients"))
+    with Progress(*columns, console=err, transient=True, disable=disable) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda n: bar.update(task, completed=n)
 
 
 @contextlib.contextmanager
@@ -453,8 +464,8 @@ def verify(
 ) -> None:
     """Replay every patient's log against the stored state and recount the board; exit 1 on any
     mismatch."""
-    with services(db) as svc:
-        report = svc.verify(deep=deep)
+    with services(db) as svc, patients_progress("verifying", disable=json_out) as tick:
+        report = svc.verify(deep=deep, on_progress=tick)
     if json_out:
         dump_json({**report.model_dump(mode="json"), "ok": report.ok})
     else:
@@ -481,8 +492,8 @@ def migrate_check(
     from pathway.loader import load_definition
 
     target = load_definition(new_definition)
-    with services(db) as svc:
-        report = svc.migrate_check(target, as_of=parse_date(as_of, "--as-of"))
+    with services(db) as svc, patients_progress("checking", disable=json_out) as tick:
+        report = svc.migrate_check(target, as_of=parse_date(as_of, "--as-of"), on_progress=tick)
     if json_out:
         dump_json(report)
         return

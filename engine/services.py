@@ -564,12 +564,16 @@ class Services:
         ]
 
     def migrate_check(
-        self, new: Definition | str | Path, *, as_of: dt.date | None = None
+        self,
+        new: Definition | str | Path,
+        *,
+        as_of: dt.date | None = None,
+        on_progress: Any = None,
     ) -> MigrationReport:
         """Who a new definition version would strand or treat differently (`engine.audit`)."""
         from engine.audit import migrate_check
 
-        return migrate_check(self, new, as_of=as_of)
+        return migrate_check(self, new, as_of=as_of, on_progress=on_progress)
 
     def pin(self, definition: Definition) -> str:
         """Store a definition the engine is about to use, once (DefinitionConflict if another
