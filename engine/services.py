@@ -61,6 +61,7 @@ from pathway.errors import Issue, RecordError, StaleVersion, UnknownPatient, exc
 from pathway.evaluation import evaluate_state, guard_results
 from pathway.facts import Facts, derive
 from pathway.record import PatientRecord, parse_record
+from pathway.results import construct
 from pathway.yamlio import did_you_mean
 
 # Log lines carry pseudonymous ids, kinds, states and versions only: never notes, actors or
@@ -424,7 +425,8 @@ class Services:
             uow.commit()
             log.info("%s: %s %s → %s (v%d)", patient_id, trigger, move.from_state, move.to_state, v)
         self.cache.put(p.at(head))
-        return Moved(
+        return construct(  # trusted values: no validation on the hot path
+            Moved,
             patient_id=patient_id,
             kind="transition",
             trigger=trigger,
@@ -432,6 +434,7 @@ class Services:
             to_state=move.to_state,
             version=v,
             effective_on=day,
+            reason_code=None,
             guard=move.guard,
         )
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict
 
 from pathway.definition import Definition
-from pathway.evaluation import GuardResult, guard_results
+from pathway.evaluation import GuardResult, enabled_triggers, guard_results
 from pathway.facts import Facts, derive
 from pathway.procedures import ProcedureAssessment
 from pathway.record import PatientRecord
@@ -124,7 +124,20 @@ def due_items(
         )
 
     risk = facts.life_threatening
-    results = guards if guards is not None else guard_results(definition, facts, state)
+    results = guards
+    on: tuple[str, ...] = ()
+    if results is None:
+        # the guards' results and reasons are built only when an item needs their words: a
+        # risk, a move into a decision, or a decision with nothing enabled
+        on = enabled_triggers(definition, facts, state)
+        states = definition.state_by_id
+        leads = {
+            t.trigger
+            for t in definition.transitions_from(state)
+            if (dest := states.get(t.dest)) is not None and dest.kind == "decision"
+        }
+        wanted = risk is not None or (kind == "decision" and not on) or bool(leads & set(on))
+        results = guard_results(definition, facts, state) if wanted else []
     if risk is not None:
         escalation = [g for g in results if g.result == "true" and _uses_risk(definition, g)]
         since = risk.evidence_date or day
@@ -151,7 +164,8 @@ def due_items(
                 label=f"{LABELS['evaluation_due']}: {dest.label.lower()}",
             )
 
-    if kind == "decision" and not any(g.result == "true" for g in results):
+    nothing = not on if guards is None else not any(g.result == "true" for g in results)
+    if kind == "decision" and nothing:
         add("decision_needed", entered_state_on, _nothing_enabled(results))
 
     if kind in _DECIDING:

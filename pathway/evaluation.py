@@ -205,6 +205,21 @@ def _run(
     return guards, outcome
 
 
+def enabled_triggers(definition: Definition, facts: Facts, state: str) -> tuple[str, ...]:
+    """The enabled triggers from a state, in the order `evaluate_state` lists them: the same
+    evaluation, without building the results and their reasons (for callers that only ask
+    whether a move is possible; the predicate results stay in `facts.memo`)."""
+    plan = _plan(definition, state)
+    memo = facts.memo
+    values = []
+    for key, run in zip(plan.keys, plan.runs, strict=True):
+        r = memo.get(key)
+        if r is None:
+            r = memo[key] = run(facts)
+        values.append(r.result)
+    return plan.outcome(tuple(values)).enabled
+
+
 def guard_results(definition: Definition, facts: Facts, state: str) -> list[GuardResult]:
     """One result per trigger from `state`: recommendation order first, then declaration order."""
     return _run(_plan(definition, state), facts)[0]
