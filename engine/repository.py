@@ -355,12 +355,13 @@ class SqlRepository:
             rows = [c.event_params(e) for _, evs, _ in pending for e in evs]
             if rows:
                 cur.executemany(c.insert_events, rows)
-            stale = [(r.patient_id,) for r, _, v in pending if v is not None and r.due is not None]
-            if stale:
-                cur.executemany(c.delete_due, stale)
-            due = [p for r, _, _ in pending if r.due is not None for p in c.due_params(r)]
-            if due:
-                cur.executemany(c.insert_due, due)
+            for row, _, expected in pending:
+                if row.due is None:
+                    continue
+                if expected is not None:  # an existing patient: replace the stored items
+                    cur.execute(c.delete_due, (row.patient_id,))
+                if row.due:
+                    cur.executemany(c.insert_due, c.due_params(row))
         except dbapi.IntegrityError:
             _rollback(raw, c.sqlite, cur)
             raise _Refused(None) from None

@@ -128,6 +128,7 @@ class DueItemRecord(SQLModel, table=True):
     __tablename__ = "due_item"
     __table_args__ = (
         sa.Index("ix_due_item_priority_due", "priority", "due_on", "patient_id", "seq"),
+        {"sqlite_with_rowid": False},  # the key is the table: one b-tree less per write
     )
 
     patient_id: str = Field(primary_key=True, foreign_key="enrollment.patient_id", max_length=64)
