@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from functools import lru_cache
 from typing import Any
 
 from engine.repository import DueRow
@@ -72,9 +73,15 @@ def next_due(
             i.state,
             i.label,
             i.why,
-            json.dumps(list(i.sources), ensure_ascii=False),
+            _json_list(i.sources),
             as_of,
         )
         for i in items
     )
     return min((i.due_on for i in items), default=None), rows
+
+
+@lru_cache(maxsize=256)
+def _json_list(sources: tuple[str, ...]) -> str:
+    """A JSON list of sources (a handful of distinct tuples: each encoded once)."""
+    return json.dumps(list(sources), ensure_ascii=False)

@@ -116,16 +116,23 @@ class _StatePlan:
 _MAX_OUTCOMES = 4096  # distinct combinations remembered per state (3^predicates at most)
 
 
-def _plan(definition: Definition, state: str, trigger: str | None = None) -> _StatePlan:
-    """The compiled plan of every trigger from a state, or (`trigger`) of that one alone."""
+def _plan(
+    definition: Definition, state: str, trigger: str | None = None, *, recommend: bool = True
+) -> _StatePlan:
+    """The compiled plan of every trigger from a state, or (`trigger`) of that one alone;
+    `recommend=False` leaves out the recommendation's own conditions."""
     cache = definition._evaluation_cache
-    plan: _StatePlan | None = cache.get(("plan", state, trigger))
+    plan: _StatePlan | None = cache.get(("plan", state, trigger, recommend))
     if plan is None:
-        plan = cache["plan", state, trigger] = _compile(definition, state, trigger)
+        plan = cache["plan", state, trigger, recommend] = _compile(
+            definition, state, trigger, recommend=recommend
+        )
     return plan
 
 
-def _compile(definition: Definition, state: str, only: str | None = None) -> _StatePlan:
+def _compile(
+    definition: Definition, state: str, only: str | None = None, *, recommend: bool = True
+) -> _StatePlan:
     table: dict[str, Predicate] = {}
     triggers, options, spans = [], [], []
     order: list[int] = []  # the leaves of every guard, trigger after trigger
@@ -142,7 +149,8 @@ def _compile(definition: Definition, state: str, only: str | None = None) -> _St
         spans.append(slice(start, len(order)))
     rec = definition.recommendation
     steps: tuple[tuple[str, Expr | None], ...] | None = None
-    decision = state == rec.state and only is None  # one trigger alone recommends nothing
+    # one trigger alone recommends nothing
+    decision = state == rec.state and only is None and recommend
     if decision:  # a `when` guard's own predicates join the table (evaluated, not reported)
         steps = tuple(
             (s.trigger, None if s.when is None else flatten(s.when, table, [])) for s in rec.order
@@ -206,10 +214,10 @@ def _run(
 
 
 def enabled_triggers(definition: Definition, facts: Facts, state: str) -> tuple[str, ...]:
-    """The enabled triggers from a state, in the order `evaluate_state` lists them: the same
-    evaluation, without building the results and their reasons (for callers that only ask
-    whether a move is possible; the predicate results stay in `facts.memo`)."""
-    plan = _plan(definition, state)
+    """The enabled triggers from a state (in plan order): the guards' evaluation without the
+    recommendation's conditions, the results or their reasons, for callers that only ask
+    whether a move is possible (the predicate results stay in `facts.memo`)."""
+    plan = _plan(definition, state, recommend=False)
     memo = facts.memo
     values = []
     for key, run in zip(plan.keys, plan.runs, strict=True):
