@@ -172,12 +172,9 @@ def main() -> None:
         finally:
             engine.dispose()
     if not args.no_pg:
-        with scratch_schema(args.pg) as url:
-            engine = make_engine(url)
-            try:
+        with scratch_schema(args.pg) as engine:
+            if engine is not None:
                 run(engine, args.n, "PostgreSQL")
-            finally:
-                engine.dispose()
 
 
 if __name__ == "__main__":
