@@ -127,7 +127,10 @@ _CountKey = tuple[str, str, str, str, dt.date]  # definition, version, state, ki
 
 
 def count_drift(conn: sa.Connection) -> list[str]:
-    """Where `board_count` disagrees with the enrollments (empty when it is exact)."""
+    """Where `board_count` disagrees with the enrollments (empty when it is exact).
+
+    A stored count of zero is drift too: the triggers delete a count that falls to zero
+    (migration 0006), so the rows the board reads do not grow with time."""
     import sqlalchemy as sa
 
     from engine.tables import board_count_table
@@ -150,7 +153,7 @@ def count_drift(conn: sa.Connection) -> list[str]:
     kinds = {"e": "entered", "d": "next due"}
     out = []
     for key in sorted(set(have) | set(want)):
-        if have.get(key, 0) != want.get(key, 0):
+        if have.get(key, 0) != want.get(key, 0) or have.get(key) == 0:
             definition, version, state, kind, day = key
             out.append(
                 f"board count {definition} {version} {state} ({kinds[kind]} {day.isoformat()}) "

@@ -35,7 +35,7 @@ SQLITE_WAL_AUTOCHECKPOINT = 4000  # pages
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The schema revision this code reads and writes (the newest migration; a test checks it). Every
 # command but `init-db` refuses a database at another revision.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 # init-db's lock on PostgreSQL (pg_advisory_xact_lock key): concurrent runs wait for each other
 _INIT_LOCK = 0x70617468
 
@@ -198,7 +198,7 @@ def grant_role(conn: sa.Connection, role: str) -> None:
         f"GRANT SELECT, INSERT ON event TO {who}",
         f"GRANT SELECT, INSERT ON definition_version TO {who}",
         f"GRANT SELECT, INSERT, UPDATE ON enrollment TO {who}",
-        f"GRANT SELECT, INSERT, UPDATE ON board_count TO {who}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON board_count TO {who}",
         f"GRANT SELECT ON alembic_version TO {who}",
     ):
         conn.exec_driver_sql(sql)
