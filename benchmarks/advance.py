@@ -45,6 +45,7 @@ from _postgres import scratch_schema  # noqa: E402
 
 from engine.clock import FixedClock  # noqa: E402
 from engine.db import SQLITE_SYNCHRONOUS, init_db, make_engine  # noqa: E402
+from engine.overlay_rollup import install  # noqa: E402
 from engine.services import Services  # noqa: E402
 from engine.uow import SqlUnitOfWork  # noqa: E402
 
@@ -130,8 +131,11 @@ class Tail:
         gc.callbacks.remove(self._seen)
 
 
-def run(engine: sa.Engine, n: int, warm: int, label: str) -> None:
+def run(engine: sa.Engine, n: int, warm: int, label: str, *, rollup: bool) -> None:
     init_db(engine)
+    if rollup:
+        install(engine)
+        label += ", with the cohort rollup"
     svc = Services(SqlUnitOfWork(engine), clock=FixedClock(TODAY))
     report = svc.bulk_enroll(
         [(f"r{i}", record(f"ADV-{i:06d}")) for i in range(n + warm)], actor="bench", batch_size=500
@@ -185,18 +189,21 @@ def main() -> None:
     ap.add_argument("--warm", type=int, default=1200, help="patients moved before timing")
     ap.add_argument("--pg", default=os.environ.get("PATHWAY_TEST_POSTGRES_URL", PG_DEFAULT))
     ap.add_argument("--no-pg", action="store_true", help="SQLite only")
+    ap.add_argument("--rollup", action="store_true", help="install the cohort rollup first")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'advance.db'}")
         try:
-            run(engine, args.n, args.warm, f"SQLite (WAL, synchronous={SQLITE_SYNCHRONOUS})")
+            label = f"SQLite (WAL, synchronous={SQLITE_SYNCHRONOUS})"
+            run(engine, args.n, args.warm, label, rollup=args.rollup)
         finally:
             engine.dispose()
     if args.no_pg:
         return
     with scratch_schema(args.pg) as engine:
         if engine is not None:
-            run(engine, args.n, args.warm, "PostgreSQL (server defaults, loopback)")
+            label = "PostgreSQL (server defaults, loopback)"
+            run(engine, args.n, args.warm, label, rollup=args.rollup)
 
 
 if __name__ == "__main__":
