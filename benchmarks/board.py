@@ -144,7 +144,9 @@ def measure(engine: sa.Engine, label: str, data: list[tuple[Any, ...]], runs: in
     floor_sql = "SELECT state, count(*) FROM enrollment GROUP BY state"
     # the board's own statement, compiled once, run through the driver
     own = str(
-        counts_query().compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+        counts_query(END, dialect=engine.dialect.name).compile(
+            dialect=engine.dialect, compile_kwargs={"literal_binds": True}
+        )
     )
     states = [r.state for r in result.rows if r.patients]
 
