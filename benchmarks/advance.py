@@ -1,6 +1,7 @@
 """Benchmark: interactive `advance` (read, evaluate, write, commit) against a durable insert.
 
-Run: .venv/bin/python benchmarks/advance.py [--n N] [--warm W] [--pg URL | --no-pg]
+Run: .venv/bin/python benchmarks/advance.py [--n N] [--warm W] [--cli K] [--rollup]
+                                            [--pg URL | --no-pg]
 
 N patients (default 300) are enrolled with a record whose first trial has reached its window and
 failed (PHQ-9 18 → 16). Each is then advanced twice through `Services.advance`: `reassess`
@@ -21,6 +22,11 @@ or the local server).
 The tail is explained, not trimmed: it counts the timed calls during which the cyclic garbage
 collector ran a generation-1 or -2 collection, and (SQLite) those that ran a WAL checkpoint (the
 database file changes only then), and prints the p99 of the calls with neither beside the real one.
+
+Beside the warm service path (`Services.status` and `Services.advance` p50), `--cli K` (default
+10) times the command line cold: K `pathway status` and K `pathway advance … reassess` on other
+patients, each in a fresh process (interpreter start-up, imports, engine, one command).
+`--rollup` installs the opt-in cohort rollup first, to measure what its triggers cost a move.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import datetime as dt
 import gc
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +52,7 @@ from _postgres import scratch_schema  # noqa: E402
 
 from engine.clock import FixedClock  # noqa: E402
 from engine.db import SQLITE_SYNCHRONOUS, init_db, make_engine  # noqa: E402
+from engine.overlay_rollup import install  # noqa: E402
 from engine.services import Services  # noqa: E402
 from engine.uow import SqlUnitOfWork  # noqa: E402
 
@@ -130,13 +138,38 @@ class Tail:
         gc.callbacks.remove(self._seen)
 
 
-def run(engine: sa.Engine, n: int, warm: int, label: str) -> None:
+def cold_cli(engine: sa.Engine, ids: list[str]) -> tuple[list[float], list[float]]:
+    """`pathway status` then `pathway advance … reassess` per patient, each a fresh process."""
+    url = engine.url.render_as_string(hide_password=False)
+    cli = str(Path(sys.executable).with_name("pathway"))
+    status, advance = [], []
+    for pid in ids:
+        for command, out in (([pid], status), ([pid, "reassess"], advance)):
+            verb = "status" if out is status else "advance"
+            t0 = time.perf_counter()
+            subprocess.run([cli, verb, *command, "--db", url], check=True, capture_output=True)
+            out.append(time.perf_counter() - t0)
+    return status, advance
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def run(engine: sa.Engine, n: int, warm: int, label: str, *, rollup: bool, cli: int = 0) -> None:
     init_db(engine)
+    if rollup:
+        install(engine)
+        label += ", with the cohort rollup"
     svc = Services(SqlUnitOfWork(engine), clock=FixedClock(TODAY))
     report = svc.bulk_enroll(
-        [(f"r{i}", record(f"ADV-{i:06d}")) for i in range(n + warm)], actor="bench", batch_size=500
+        [(f"r{i}", record(f"ADV-{i:06d}")) for i in range(n + warm + cli)],
+        actor="bench",
+        batch_size=500,
     )
-    assert report.enrolled == n + warm, report.problems[:3]
+    assert report.enrolled == n + warm + cli, report.problems[:3]
     floor = floor_insert(engine)
     for trigger in ("reassess", "switch"):  # the warm-up: the same moves on other patients
         for i in range(n, n + warm):
@@ -156,6 +189,7 @@ def run(engine: sa.Engine, n: int, warm: int, label: str) -> None:
                 base.append(tail.time(floor))
     finally:
         tail.close()
+    status = [timed(lambda: svc.status(f"ADV-{i:06d}")) for i in range(n)]  # noqa: B023
     a, b = [t for t, _, _ in ours], [t for t, _, _ in base]
     a50, a99, b50, b99 = pct(a, 0.5), pct(a, 0.99), pct(b, 0.5), pct(b, 0.99)
     start = f"after a warm-up of {warm} patients" if warm else "in a fresh process (no warm-up)"
@@ -177,6 +211,19 @@ def run(engine: sa.Engine, n: int, warm: int, label: str) -> None:
             + ("" if db_file is not None else " (not tracked)")
             + f"; p99 of the {len(quiet)} others {pct(quiet, 0.99) * 1e3:.3f} ms"
         )
+    print(
+        f"  warm service: status p50 {pct(status, 0.5) * 1e3:.3f} ms, "
+        f"advance p50 {a50 * 1e3:.3f} ms"
+    )
+    if cli:
+        cold_status, cold_advance = cold_cli(
+            engine, [f"ADV-{i:06d}" for i in range(n + warm, n + warm + cli)]
+        )
+        print(
+            f"  cold CLI, one process per command ({cli} each): status p50 "
+            f"{pct(cold_status, 0.5) * 1e3:.0f} ms, "
+            f"advance p50 {pct(cold_advance, 0.5) * 1e3:.0f} ms"
+        )
 
 
 def main() -> None:
@@ -185,18 +232,22 @@ def main() -> None:
     ap.add_argument("--warm", type=int, default=1200, help="patients moved before timing")
     ap.add_argument("--pg", default=os.environ.get("PATHWAY_TEST_POSTGRES_URL", PG_DEFAULT))
     ap.add_argument("--no-pg", action="store_true", help="SQLite only")
+    ap.add_argument("--rollup", action="store_true", help="install the cohort rollup first")
+    ap.add_argument("--cli", type=int, default=10, help="cold CLI status + advance, each")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'advance.db'}")
         try:
-            run(engine, args.n, args.warm, f"SQLite (WAL, synchronous={SQLITE_SYNCHRONOUS})")
+            label = f"SQLite (WAL, synchronous={SQLITE_SYNCHRONOUS})"
+            run(engine, args.n, args.warm, label, rollup=args.rollup, cli=args.cli)
         finally:
             engine.dispose()
     if args.no_pg:
         return
     with scratch_schema(args.pg) as engine:
         if engine is not None:
-            run(engine, args.n, args.warm, "PostgreSQL (server defaults, loopback)")
+            label = "PostgreSQL (server defaults, loopback)"
+            run(engine, args.n, args.warm, label, rollup=args.rollup, cli=args.cli)
 
 
 if __name__ == "__main__":

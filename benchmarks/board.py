@@ -3,7 +3,9 @@
 Run: .venv/bin/python benchmarks/board.py [--n N] [--pg URL | --no-pg] [--runs R]
 
 N enrollment rows (default 200,000; the issue's size is --n 1000000) with the states, entry dates
-and next-due dates of a simulated cohort, on SQLite (a file, the engine's pragmas) and on
+and next-due dates of a simulated cohort enrolled over five years (`--stories` distinct stories,
+each reused with its dates moved back by up to 59 days, so every day of the five years is used),
+on SQLite (a file, the engine's pragmas) and on
 PostgreSQL (a schema of its own, dropped afterwards; VACUUM ANALYZE after loading, as
 autovacuum would). Best of R runs, in one process:
 (a) `engine.board.board(svc)`: the API call (unit of work, SQL, percentiles in Python);
@@ -11,7 +13,7 @@ autovacuum would). Best of R runs, in one process:
 (c) the board's own SQL through the driver (what (a) costs beyond its query);
 (d) the floor again with an index on (state) made for it: the schema has none, since the board
     reads the counts the database keeps (`board_count`), so (b) scans the table.
-Goal: (a) ≤ 1.5× (b); (d) is printed so the ratio does not rest on a slow floor.
+Goal: (a) ≤ 1.5× (d), the indexed floor (the fair one); (b) is printed beside it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import datetime as dt
 import io
 import os
+import random
 import sys
 import tempfile
 import time
@@ -46,10 +49,12 @@ END = dt.date(2026, 6, 1)
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def rows(n: int, stories: int) -> list[tuple[Any, ...]]:
-    """Enrollment rows shaped like a simulated clinic's (state, entry date, next-due date)."""
+def rows(n: int, stories: int, years: int) -> list[tuple[Any, ...]]:
+    """Enrollment rows shaped like a clinic's: `stories` simulated patients enrolled over
+    `years` years (state, entry date, next-due date), each reused with its dates moved back by
+    0–59 days (seeded), so entry and due dates spread over every day of those years."""
     defn = load_definition()
-    params = SimParams(patients=stories, seed=5, end=END)
+    params = SimParams(patients=stories, seed=5, end=END, enroll_days=365 * years)
     shapes = []
     for sp in simulate_cohort(params, definition=defn, validate=False):
         due = next_due_on(
@@ -61,19 +66,14 @@ def rows(n: int, stories: int) -> list[tuple[Any, ...]]:
         )
         shapes.append((sp.state, sp.entered_state_on, due))
     now = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
-    return [
-        (
-            f"BD-{i:07d}",
-            "trd",
-            "1.0.0",
-            *shapes[i % stories][:1],
-            7,
-            *shapes[i % stories][1:],
-            now,
-            now,
-        )
-        for i in range(n)
-    ]
+    rng = random.Random(5)
+    out = []
+    for i in range(n):
+        state, entered, due = shapes[i % stories]
+        back = dt.timedelta(days=rng.randrange(60) if i >= stories else 0)
+        moved_due = None if due is None else due - back
+        out.append((f"BD-{i:07d}", "trd", "1.0.0", state, 7, entered - back, moved_due, now, now))
+    return out
 
 
 def best(fn: Callable[[], Any], runs: int) -> float:
@@ -144,7 +144,9 @@ def measure(engine: sa.Engine, label: str, data: list[tuple[Any, ...]], runs: in
     floor_sql = "SELECT state, count(*) FROM enrollment GROUP BY state"
     # the board's own statement, compiled once, run through the driver
     own = str(
-        counts_query().compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+        counts_query(END, dialect=engine.dialect.name).compile(
+            dialect=engine.dialect, compile_kwargs={"literal_binds": True}
+        )
     )
     states = [r.state for r in result.rows if r.patients]
 
@@ -159,22 +161,24 @@ def measure(engine: sa.Engine, label: str, data: list[tuple[Any, ...]], runs: in
     run("DROP INDEX bench_floor_state")
     raw.commit()
     raw.close()
-    print(f"{label}: {len(data):,} enrolled patients in {len(states)} states")
+    counters = run("SELECT count(*) FROM board_count")[0][0]
+    print(f"{label}: {len(data):,} enrolled patients in {len(states)} states, {counters:,} counts")
     print(f"  board (API)            {a * 1e3:8.1f} ms")
-    print(f"  raw GROUP BY state     {b * 1e3:8.1f} ms   → board {a / b:4.2f}× (goal ≤ 1.5×)")
-    print(f"  … with an index (state){d * 1e3:8.1f} ms   → board {a / d:4.2f}×")
+    print(f"  raw GROUP BY, index    {d * 1e3:8.1f} ms   → board {a / d:4.2f}× (goal ≤ 1.5×)")
+    print(f"  raw GROUP BY, no index {b * 1e3:8.1f} ms   → board {a / b:4.2f}×")
     print(f"  board's SQL, raw       {c * 1e3:8.1f} ms   → API overhead {a / c:4.2f}×")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200_000, help="enrolled patients (issue: 1000000)")
-    ap.add_argument("--stories", type=int, default=2_000, help="distinct simulated shapes")
+    ap.add_argument("--stories", type=int, default=20_000, help="distinct simulated stories")
+    ap.add_argument("--years", type=int, default=5, help="enrollment spread (default 5 years)")
     ap.add_argument("--runs", type=int, default=5, help="best of R runs (default 5)")
     ap.add_argument("--pg", default=os.environ.get("PATHWAY_TEST_POSTGRES_URL", PG_DEFAULT))
     ap.add_argument("--no-pg", action="store_true", help="SQLite only")
     args = ap.parse_args()
-    data = rows(args.n, min(args.stories, args.n))
+    data = rows(args.n, min(args.stories, args.n), args.years)
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'board.db'}")
         try:

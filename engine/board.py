@@ -83,25 +83,40 @@ def _filters(
 
 
 def counts_query(
+    as_of: dt.date,
     *,
+    dialect: str,
     state: str | None = None,
     definition_id: str | None = None,
     definition_version: str | None = None,
-) -> sa.Select[str, str, dt.date, int]:
-    """Per (state, kind, day): patients, from `board_count` ('e': entered the state that day,
-    'd': next due that day); rows that sum to zero are left out."""
+) -> sa.CompoundSelect[str, str, int, int]:
+    """From `board_count`, per state: ('e', days since entry, patients) for each entry day, and
+    ('d', 0, patients due by `as_of`); counts that sum to zero are left out. Days and due
+    counts are worked out in SQL, so no date reaches Python."""
     import sqlalchemy as sa
 
     from engine.tables import board_count_table
 
     bc = board_count_table()
     n = sa.func.sum(bc.c.patients)
-    return (
-        sa.select(bc.c.state, bc.c.day_kind, bc.c.day, n)
-        .where(*_filters(bc, state, definition_id, definition_version))
-        .group_by(bc.c.state, bc.c.day_kind, bc.c.day)
+    where = _filters(bc, state, definition_id, definition_version)
+    if dialect == "postgresql":
+        between = sa.literal(as_of, sa.Date) - bc.c.day
+    else:
+        between = sa.func.julianday(sa.literal(as_of.isoformat())) - sa.func.julianday(bc.c.day)
+    days = sa.cast(between, sa.Integer)
+    entered = (
+        sa.select(bc.c.state, sa.literal("e"), days, n)
+        .where(bc.c.day_kind == "e", *where)
+        .group_by(bc.c.state, bc.c.day)
         .having(n != 0)
     )
+    due = (
+        sa.select(bc.c.state, sa.literal("d"), sa.literal(0), n)
+        .where(bc.c.day_kind == "d", bc.c.day <= as_of, *where)
+        .group_by(bc.c.state)
+    )
+    return sa.union_all(entered, due)
 
 
 def recount_query() -> sa.Select[str, str, str, str, dt.date, int]:
@@ -127,7 +142,10 @@ _CountKey = tuple[str, str, str, str, dt.date]  # definition, version, state, ki
 
 
 def count_drift(conn: sa.Connection) -> list[str]:
-    """Where `board_count` disagrees with the enrollments (empty when it is exact)."""
+    """Where `board_count` disagrees with the enrollments (empty when it is exact).
+
+    A stored count of zero is drift too: the triggers delete a count that falls to zero
+    (migration 0006), so the rows the board reads do not grow with time."""
     import sqlalchemy as sa
 
     from engine.tables import board_count_table
@@ -150,7 +168,7 @@ def count_drift(conn: sa.Connection) -> list[str]:
     kinds = {"e": "entered", "d": "next due"}
     out = []
     for key in sorted(set(have) | set(want)):
-        if have.get(key, 0) != want.get(key, 0):
+        if have.get(key, 0) != want.get(key, 0) or have.get(key) == 0:
             definition, version, state, kind, day = key
             out.append(
                 f"board count {definition} {version} {state} ({kinds[kind]} {day.isoformat()}) "
@@ -214,14 +232,16 @@ def compute(
         for s, n, mid, high, due in conn.execute(native_query(as_of, **where)):
             stats[s] = (n, _days(mid), _days(high), due)
     else:
-        # `board_count` (kept by triggers): per state, patients by entry day and by due day
+        # `board_count` (kept by triggers): per state, patients by days since entry, and due
         hists: dict[str, list[tuple[int, int]]] = {}
         dues: dict[str, int] = {}
-        for s, kind, day, n in conn.execute(counts_query(**where)):
+        for s, kind, days, n in conn.execute(
+            counts_query(as_of, dialect=conn.dialect.name, **where)
+        ):
             if kind == "e":
-                hists.setdefault(s, []).append(((as_of - _date(day)).days, n))
-            elif _date(day) <= as_of:
-                dues[s] = dues.get(s, 0) + n
+                hists.setdefault(s, []).append((days, n))
+            else:
+                dues[s] = n
         for s, hist in hists.items():
             hist.sort()
             n = sum(c for _, c in hist)

@@ -181,8 +181,8 @@ def init_db(engine: sa.Engine, *, grant: str | None = None) -> str | None:
 
 def grant_role(conn: sa.Connection, role: str) -> None:
     """PostgreSQL: let `role` use the schema as the application does: read everything, insert
-    events and enrollments, update enrollments (and the board counts their triggers keep); never
-    update, delete or truncate events."""
+    events and enrollments, update enrollments (and the board counts their triggers keep, which
+    they delete at zero); never update, delete or truncate events."""
     if conn.dialect.name != "postgresql":
         raise PathwayError("--grant needs PostgreSQL (SQLite has no roles)")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", role):
@@ -199,7 +199,7 @@ def grant_role(conn: sa.Connection, role: str) -> None:
         f"GRANT SELECT, INSERT ON event TO {who}",
         f"GRANT SELECT, INSERT ON definition_version TO {who}",
         f"GRANT SELECT, INSERT, UPDATE ON enrollment TO {who}",
-        f"GRANT SELECT, INSERT, UPDATE ON board_count TO {who}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON board_count TO {who}",
         f"GRANT SELECT ON alembic_version TO {who}",
     ):
         conn.exec_driver_sql(sql)

@@ -207,7 +207,8 @@ def fresh_db(request: pytest.FixtureRequest) -> Iterator[Callable[[], sa.Engine]
 def test_board_count_always_equals_a_recount_of_the_enrollments(
     fresh_db: Callable[[], sa.Engine], writes: list[tuple[str, int, str, int, int | None, str]]
 ) -> None:
-    """Whatever is written to `enrollment`, by any statement, the triggers keep the counts exact."""
+    """Whatever is written to `enrollment`, by any statement, the triggers keep the counts exact
+    and keep no count of zero (`count_drift` reports one)."""
     engine = fresh_db()
     enr = enrollment_table()
     with engine.begin() as c:
@@ -236,6 +237,12 @@ def test_board_count_always_equals_a_recount_of_the_enrollments(
                     )
                 )
             assert count_drift(c) == []
+        # one statement moving many rows at once (the bulk paths' shape)
+        c.execute(sa.update(enr).values(state="reassess", entered_state_on=TODAY, next_due_on=None))
+        assert count_drift(c) == []
+        versions = c.execute(sa.select(sa.func.count(sa.distinct(enr.c.definition_version))))
+        # everyone entered `reassess` today: one count per version left, none kept at zero
+        assert c.exec_driver_sql("SELECT count(*) FROM board_count").scalar() == versions.scalar()
 
 
 def test_count_drift_is_reported(sqlite_url: str) -> None:
@@ -247,3 +254,18 @@ def test_count_drift_is_reported(sqlite_url: str) -> None:
         drift = count_drift(c)
     engine.dispose()
     assert drift and all("augment" in d and "but the enrollments give" in d for d in drift)
+
+
+def test_a_count_kept_at_zero_is_drift(sqlite_url: str) -> None:
+    """The triggers delete a count that falls to zero; one left behind is reported."""
+    engine = make_engine(sqlite_url)
+    init_db(engine)
+    with engine.begin() as c:
+        c.exec_driver_sql(
+            "INSERT INTO board_count VALUES ('trd', '1.0.0', 'augment', 'e', '2026-01-01', 0)"
+        )
+        drift = count_drift(c)
+    engine.dispose()
+    assert drift == [
+        "board count trd 1.0.0 augment (entered 2026-01-01) is 0 but the enrollments give 0"
+    ]

@@ -180,3 +180,37 @@ def test_0005_hashes_the_existing_log_and_makes_it_append_only(migrated: sa.Engi
         with pytest.raises(sa.exc.DBAPIError, match="append-only"), migrated.begin() as conn:
             conn.exec_driver_sql(sql)
     svc.close()
+
+
+def test_0006_deletes_board_counts_at_zero_and_keeps_none_after(migrated: sa.Engine) -> None:
+    """0005's triggers kept a count that fell to zero; 0006 deletes those kept so far, and its
+    triggers delete each one as it falls; the counts stay equal to a recount throughout."""
+    from engine.board import count_drift
+
+    def move(to: str, on: str) -> None:
+        with migrated.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE enrollment SET state = '{to}', entered_state_on = '{on}'")
+
+    def zeros() -> int:
+        with migrated.connect() as conn:
+            return int(
+                conn.exec_driver_sql(
+                    "SELECT count(*) FROM board_count WHERE patients = 0"
+                ).scalar_one()
+            )
+
+    with migrated.begin() as conn:
+        command.downgrade(alembic_config(conn), "0005")
+        conn.exec_driver_sql(
+            "INSERT INTO enrollment VALUES ('M-1', 'trd', '1.0.0', 'initial_trial', 1, "
+            "'2026-05-01', NULL, '2026-05-01 10:00:00', '2026-05-01 10:00:00')"
+        )
+    move("reassess", "2026-05-08")
+    assert zeros() == 1  # 0005: the count of initial_trial on 2026-05-01 stays, at zero
+    init_db(migrated)
+    assert zeros() == 0
+    move("augment", "2026-05-20")
+    assert zeros() == 0
+    with migrated.connect() as conn:
+        assert count_drift(conn) == []
+        assert conn.exec_driver_sql("SELECT count(*) FROM board_count").scalar_one() == 1
