@@ -48,6 +48,7 @@ def to_dot(diagram: Diagram, *, legend: bool = True) -> str:
         "fontsize": 18,
         "fontname": styles.FONT,
         "rankdir": "LR",
+        "newrank": "true",  # dot 2.43 fails to rank some overlays ("trouble in init_rank") without it
         "nodesep": 0.35,
         "ranksep": 0.45,
     }
