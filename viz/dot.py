@@ -48,7 +48,7 @@ def to_dot(diagram: Diagram, *, legend: bool = True) -> str:
         "fontsize": 18,
         "fontname": styles.FONT,
         "rankdir": "LR",
-        "newrank": "true",  # dot 2.43 fails to rank some overlays ("trouble in init_rank") without it
+        "newrank": "true",  # without it dot 2.43 cannot rank some overlays (init_rank)
         "nodesep": 0.35,
         "ranksep": 0.45,
     }
