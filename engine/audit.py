@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.definition_store import fingerprint
 from engine.factlog import apply, new_document
 from engine.machine import enabled_triggers, guard_for
 from engine.replay import replay
@@ -166,6 +167,12 @@ def check_patient(
         definition = svc.definitions.get(head.definition_id, head.definition_version)
     except PathwayError as exc:
         return [*problems, str(exc)]
+    sha = fingerprint(definition)[0]
+    if rp.definition_sha256 is not None and rp.definition_sha256 != sha:
+        problems.append(
+            f"the log pinned definition {head.definition_id} {head.definition_version} with "
+            f"sha256 {rp.definition_sha256}, but its content now hashes to {sha}"
+        )
     if head.state not in definition.state_by_id:
         problems.append(f"state '{head.state}' is not declared in the definition")
     try:

@@ -40,7 +40,25 @@ class StoredDefinition:
 
 def fingerprint(definition: Definition) -> tuple[str, str]:
     """(SHA-256, canonical JSON) of a definition with its catalogs: what the files set, so a
-    field the code adds later (with a default) does not change the hash of old content."""
+    field the code adds later (with a default) does not change the hash of old content. Worked
+    out once per loaded definition (it never changes once loaded)."""
+    cache = definition._evaluation_cache
+    found: tuple[str, str] | None = cache.get("fingerprint")
+    if found is None:
+        found = cache["fingerprint"] = _fingerprint(definition)
+    return found
+
+
+def pinned(definition: Definition) -> dict[str, str]:
+    """A patient's pin, as the log records it: the definition's id, version and content hash."""
+    return {
+        "id": definition.metadata.id,
+        "version": definition.metadata.version,
+        "sha256": fingerprint(definition)[0],
+    }
+
+
+def _fingerprint(definition: Definition) -> tuple[str, str]:
     content = json.dumps(
         {
             "definition": definition.model_dump(mode="json", by_alias=True, exclude_unset=True),

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from engine.definition_store import pinned
 from engine.due import next_due
 from engine.errors import FutureDate, InvalidOverride
 from engine.factlog import fact_date, facts_of, header_of
@@ -148,7 +149,7 @@ def build_enrollment(
     refuse_future([header["profile"], *facts], today, what="record")
     state = definition.initial_state
     enrolled = {
-        "definition": {"id": definition.metadata.id, "version": definition.metadata.version},
+        "definition": pinned(definition),  # id, version and content hash
         **header,
     }
     events = [

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engine.audit import compare
+from engine.definition_store import pinned
 from engine.enrolling import event_row
 from engine.repository import EnrollmentRow
 from engine.views import MigratedPatient, MigrationFinding, MigrationResult
@@ -119,7 +120,7 @@ def _move(
             recorded_at=svc.clock.now(),
             payload={
                 "from": {"id": head.definition_id, "version": head.definition_version},
-                "to": {"id": target.metadata.id, "version": target.metadata.version},
+                "to": pinned(target),
                 "old_enabled": old_on,
                 "new_enabled": new_on,
             },

@@ -23,6 +23,7 @@ class Replayed:
     version: int = 0
     entered_state_on: dt.date | None = None
     definition: tuple[str, str] | None = None
+    definition_sha256: str | None = None  # the content hash the log pinned (from 1.1's engine)
     header: dict[str, Any] = field(default_factory=dict)
     facts: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -45,6 +46,7 @@ def replay(patient_id: str, events: Sequence[EventRow]) -> Replayed:
             data = e.data()
             ref = data.get("definition", {})
             out.definition = (ref.get("id", ""), ref.get("version", ""))
+            out.definition_sha256 = ref.get("sha256")
             out.header = {"profile": data.get("profile", {}), "history": data.get("history", {})}
             out.state, out.entered_state_on = e.to_state, e.effective_on
         elif i == 0:
@@ -60,6 +62,7 @@ def replay(patient_id: str, events: Sequence[EventRow]) -> Replayed:
         elif e.kind == "migrated":
             ref = e.data().get("to", {})
             out.definition = (ref.get("id", ""), ref.get("version", ""))
+            out.definition_sha256 = ref.get("sha256")
     if not events:
         out.problems.append("no events")
     return out

@@ -45,12 +45,13 @@ def patient_rows(
     compute_due: bool = True,
 ) -> tuple[EnrollmentRow, list[EventRow]]:
     """The enrollment row and log of one simulated patient, as the services would write them."""
+    from engine.definition_store import pinned
     from engine.due import next_due
     from engine.enrolling import event_row
     from engine.factlog import fact_date
     from engine.repository import EnrollmentRow
 
-    pid, ref = sp.patient_id, {"id": definition.metadata.id, "version": definition.metadata.version}
+    pid, ref = sp.patient_id, pinned(definition)
     events = [
         event_row(
             pid,

@@ -184,3 +184,32 @@ def test_verify_reports_a_stored_definition_edited_in_the_database(
         f"definition trd 1.0.0: its stored content no longer matches its sha256 "
         f"{fingerprint(v1)[0]}"
     ]
+
+
+def test_the_log_pins_the_content_hash_and_verify_checks_it(
+    sqlite_url: str, make_services: Callable[..., Services], v1: Definition
+) -> None:
+    import hashlib
+
+    svc = make_services(sqlite_url)
+    _on_v1(svc, v1, "04-two-adequate-failures.json")
+    with svc.uow as uow:  # the enrolled event's payload carries the content hash
+        payload = uow.connection.exec_driver_sql(
+            "SELECT payload FROM event WHERE patient_id = 'EX-04' AND version = 1"
+        ).scalar()
+    assert json.loads(payload)["definition"]["sha256"] == fingerprint(v1)[0]
+    # a coordinated edit of the stored content and its hash: the stored row is consistent
+    # again, but the log (hash-chained) still names the content it was enrolled on
+    with svc.uow as uow:
+        conn = uow.connection
+        content = conn.exec_driver_sql("SELECT content FROM definition_version").scalar()
+        edited = content.replace('"value":0.8', '"value":0.5')
+        assert edited != content
+        sha = hashlib.sha256(edited.encode("utf-8")).hexdigest()
+        conn.exec_driver_sql("UPDATE definition_version SET content = ?, sha256 = ?", (edited, sha))
+        conn.commit()
+    other = make_services(sqlite_url)  # another machine: 1.0.0 comes from the database
+    report = other.verify()
+    assert report.definitions == []  # the row agrees with itself
+    assert [m.patient_id for m in report.mismatches] == ["EX-04"]
+    assert "the log pinned definition trd 1.0.0 with sha256" in report.mismatches[0].problem
