@@ -177,7 +177,7 @@ def from_db(
         with engine.connect() as conn:
             versions = dict(conn.execute(sa.select(en.c.patient_id, en.c.definition_version)).all())
             building: _Building | None = None
-            rows = conn.execution_options(yield_per=10_000).execute(query)
+            rows = _stream(conn, query, kinds)
             # A measurement's effective date is its `date` (engine.factlog.fact_date).
             for pid, fact_kind, effective_on, payload, instrument, score in rows:
                 if fact_kind is None:  # the enrollment event: a new patient
@@ -196,6 +196,30 @@ def from_db(
                 yield building.done(rx, today)
     finally:
         engine.dispose()
+
+
+def _stream(conn: Any, query: Any, kinds: tuple[str, ...]) -> Iterator[tuple[Any, ...]]:
+    """The rows of the log scan, streamed: on SQLite the same query written for the driver's
+    own cursor (its rows are plain tuples; SQLAlchemy's row objects cost more than the scan),
+    on PostgreSQL through a server-side cursor."""
+    if conn.dialect.name != "sqlite":
+        yield from conn.execution_options(yield_per=10_000).execute(query)
+        return
+    m = "fact_kind = 'measurement'"
+    sql = (
+        f"SELECT patient_id, fact_kind, effective_on, CASE WHEN {m} THEN NULL ELSE payload END, "
+        f"CASE WHEN {m} THEN json_extract(payload, '$.instrument') END, "
+        f"CASE WHEN {m} THEN json_extract(payload, '$.score') END "
+        f"FROM event WHERE kind = 'enrolled' OR fact_kind IN ({', '.join('?' * len(kinds))}) "
+        "ORDER BY patient_id, version"
+    )
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        cur.execute(sql, kinds)
+        while batch := cur.fetchmany(10_000):
+            yield from batch
+    finally:
+        cur.close()
 
 
 class _Building:
