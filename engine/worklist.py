@@ -203,18 +203,22 @@ def due_items(
 
 
 def _nothing_enabled(results: list[GuardResult]) -> str:
-    """Why a decision state has nothing enabled: the missing data of each unknown guard."""
-    unknown = [g for g in results if g.result == "unknown"]
-    if not unknown:
+    """Why a decision state has nothing enabled: each piece of missing data, and the moves it
+    holds up (an unknown guard waits on it)."""
+    missing: dict[str, list[str]] = {}
+    for g in results:
+        if g.result == "unknown":
+            for r in g.reasons:
+                if r.result == "unknown" and g.trigger not in missing.setdefault(r.detail, []):
+                    missing[r.detail].append(g.trigger)
+    if not missing:
         return (
             "no transition's guard holds and none is unknown: an unforeseen case; review the "
             "record and decide (an override records why)"
         )
-    parts = []
-    for g in unknown:
-        missing = [r.detail for r in g.reasons if r.result == "unknown"]
-        parts.append(f"{g.trigger} → {g.to} is unknown: {'; '.join(dict.fromkeys(missing))}")
-    return "nothing is enabled; " + " | ".join(parts)
+    return "nothing is enabled; missing: " + "; ".join(
+        f"{detail} (holds up {', '.join(triggers)})" for detail, triggers in missing.items()
+    )
 
 
 def _uses_risk(definition: Definition, g: GuardResult) -> bool:

@@ -273,7 +273,7 @@ class EngineMachine(RuleBasedStateMachine):
                 continue
             assert any(g.result == "unknown" for g in status.guards), status.guards
             needed = [d for d in status.due if d["item"] == "decision_needed"]
-            assert needed and "is unknown" in needed[0]["why"]
+            assert needed and "missing: " in needed[0]["why"]
 
 
 class SqliteEngineMachine(EngineMachine):

@@ -315,7 +315,7 @@ def test_reassess_with_nothing_enabled_is_a_decision_needed_the_same_day(
     assert kinds(found) == ["decision_needed"]
     [item] = found
     assert item.due_on == TODAY and item.overdue_days == 0
-    assert "augment → augment is unknown" in item.why
+    assert "(holds up remit, optimize, augment, switch)" in item.why
     assert "no baseline and end scores and no stop reason" in item.why
     record = parse_record(rec, catalog=trd.catalog)
     assert (
