@@ -177,6 +177,7 @@ def from_db(
         with engine.connect() as conn:
             versions = dict(conn.execute(sa.select(en.c.patient_id, en.c.definition_version)).all())
             building: _Building | None = None
+            days: dict[Any, dt.date] = {}
             rows = _stream(conn, query, kinds)
             # A measurement's effective date is its `date` (engine.factlog.fact_date).
             for pid, fact_kind, effective_on, payload, instrument, score in rows:
@@ -188,7 +189,9 @@ def from_db(
                     continue
                 elif fact_kind == "measurement":
                     if instrument == "PHQ-9":
-                        d = dt.date.fromisoformat(str(effective_on)[:10])
+                        d = days.get(effective_on)
+                        if d is None:  # a few thousand distinct days, parsed once each
+                            d = days[effective_on] = dt.date.fromisoformat(str(effective_on)[:10])
                         building.obs.append(Item("Observation", PHQ9, "final", d, d, float(score)))
                 else:
                     building.fact(json.loads(payload))
