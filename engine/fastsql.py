@@ -15,6 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from engine.chain import HASHED
+
 ENROLLMENT_COLUMNS = (
     "patient_id",
     "definition_id",
@@ -26,22 +28,7 @@ ENROLLMENT_COLUMNS = (
     "created_at",
     "updated_at",
 )
-EVENT_COLUMNS = (
-    "patient_id",
-    "version",
-    "kind",
-    "actor",
-    "effective_on",
-    "recorded_at",
-    "payload",
-    "fact_kind",
-    "trigger",
-    "from_state",
-    "to_state",
-    "reason_code",
-    "note",
-    "hash",
-)
+EVENT_COLUMNS = (*HASHED, "hash")  # the hash covers every other column
 DUE_COLUMNS = (
     "patient_id",
     "seq",
