@@ -114,6 +114,14 @@ def _unverified(d: object) -> list[dict[str, object]]:
                     "source": drug.source,
                 }
             )
+        if drug.max_daily_mg is not None and not drug.max_daily_mg.verified:
+            rows.append(
+                {
+                    "where": f"drugs.{drug.name}.max_daily_mg",
+                    "value": drug.max_daily_mg.mg,
+                    "source": drug.max_daily_mg.basis,
+                }
+            )
         if drug.augmentation and not drug.augmentation.verified:
             rows.append(
                 {
