@@ -9,9 +9,12 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import importlib.util
-from collections.abc import Callable
+import os
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -134,3 +137,57 @@ def assess_json_problems() -> Callable[[Any], list[str]]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.problems  # type: ignore[no-any-return]
+
+
+# -- databases (engine, FHIR and measure tests) ------------------------------------------
+
+PG_ENV = "PATHWAY_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite file database at the latest schema."""
+    from engine.db import init_db, make_engine
+
+    url = f"sqlite:///{tmp_path / 'pathway.db'}"
+    engine = make_engine(url)
+    init_db(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_base() -> Iterator[str]:
+    """The PostgreSQL server URL with a schema of its own for this test run."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        if os.environ.get("PATHWAY_REQUIRE_POSTGRES"):
+            pytest.fail(f"${PG_ENV} is not set but PATHWAY_REQUIRE_POSTGRES is")
+        pytest.skip(
+            f"PostgreSQL tests need ${PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
+    yield base
+
+
+@pytest.fixture
+def pg_url(pg_base: str) -> Iterator[str]:
+    """A fresh schema on the PostgreSQL server, as a URL whose search_path points at it."""
+    import sqlalchemy as sa
+
+    from engine.db import init_db, make_engine
+
+    schema = "pw_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(pg_base)
+    with admin.begin() as c:
+        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in pg_base else "?"
+    url = f"{pg_base}{sep}options={quote(f'-csearch_path={schema}')}"
+    engine = make_engine(url)
+    init_db(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.begin() as c:
+            c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()

@@ -1,4 +1,5 @@
-"""Engine fixtures: clocks, services on each backend (in-memory fake, SQLite file, PostgreSQL).
+"""Engine fixtures: clocks, services on each backend (in-memory fake, SQLite file, PostgreSQL;
+the databases come from tests/conftest.py).
 
 PostgreSQL tests need $PATHWAY_TEST_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test);
 each test run works in its own schema, dropped at the end. Without the variable they skip, unless
@@ -8,19 +9,15 @@ $PATHWAY_REQUIRE_POSTGRES is set (CI), where a skip is a failure.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
-from engine_support import PG_ENV, TODAY, registry
+from engine_support import TODAY, registry
 
 from engine.clock import FixedClock
-from engine.db import init_db, make_engine
+from engine.db import make_engine
 from engine.fake import FakeUnitOfWork
 from engine.services import Services
 from engine.uow import SqlUnitOfWork
@@ -62,49 +59,6 @@ def record_factory() -> Callable[..., dict[str, Any]]:
 
 
 # -- databases ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    """A fresh SQLite file database at the latest schema."""
-    url = f"sqlite:///{tmp_path / 'pathway.db'}"
-    engine = make_engine(url)
-    init_db(engine)
-    engine.dispose()
-    return url
-
-
-@pytest.fixture(scope="session")
-def pg_base() -> Iterator[str]:
-    """The PostgreSQL server URL with a schema of its own for this test run."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        if os.environ.get("PATHWAY_REQUIRE_POSTGRES"):
-            pytest.fail(f"${PG_ENV} is not set but PATHWAY_REQUIRE_POSTGRES is")
-        pytest.skip(
-            f"PostgreSQL tests need ${PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
-        )
-    yield base
-
-
-@pytest.fixture
-def pg_url(pg_base: str) -> Iterator[str]:
-    """A fresh schema on the PostgreSQL server, as a URL whose search_path points at it."""
-    schema = "pw_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(pg_base)
-    with admin.begin() as c:
-        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in pg_base else "?"
-    url = f"{pg_base}{sep}options={quote(f'-csearch_path={schema}')}"
-    engine = make_engine(url)
-    init_db(engine)
-    engine.dispose()
-    try:
-        yield url
-    finally:
-        with admin.begin() as c:
-            c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
 
 
 @pytest.fixture

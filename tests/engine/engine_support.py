@@ -12,7 +12,6 @@ from engine.services import Services
 
 TODAY = dt.date(2026, 6, 1)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-PG_ENV = "PATHWAY_TEST_POSTGRES_URL"
 
 
 def registry() -> DefinitionRegistry:

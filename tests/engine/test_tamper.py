@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from engine.db import SCHEMA_REVISION, SchemaMismatch, check_revision, head_revision, make_engine
+from engine.fastsql import EVENT_COLUMNS
 from engine.services import Services
 
 
@@ -159,22 +160,7 @@ def test_the_database_refuses_update_delete_and_truncate_on_the_log(clinic: Serv
 
 # -- any byte of any stored event --------------------------------------------------------------
 
-COLUMNS = (
-    "patient_id",
-    "version",
-    "kind",
-    "actor",
-    "effective_on",
-    "recorded_at",
-    "payload",
-    "fact_kind",
-    "trigger",
-    "from_state",
-    "to_state",
-    "reason_code",
-    "note",
-    "hash",
-)
+COLUMNS = EVENT_COLUMNS  # every stored column of an event, the hash included
 
 
 @pytest.fixture(scope="module")

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from urllib.parse import quote
+from collections.abc import Callable
 
 import pytest
-import sqlalchemy as sa
 from measure_support import Chart
-
-from engine.db import init_db, make_engine
 
 
 @pytest.fixture
@@ -22,31 +15,7 @@ def chart() -> Callable[..., Chart]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database at the latest schema: SQLite, and PostgreSQL when
-    $PATHWAY_TEST_POSTGRES_URL is set (a schema of its own, dropped afterwards)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'p.db'}"
-        engine = make_engine(url)
-        init_db(engine)
-        engine.dispose()
-        yield url
-        return
-    base = os.environ.get("PATHWAY_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("PostgreSQL tests need $PATHWAY_TEST_POSTGRES_URL")
-    schema = "pw_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(base)
-    with admin.begin() as c:
-        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in base else "?"
-    url = f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
-    engine = make_engine(url)
-    init_db(engine)
-    engine.dispose()
-    try:
-        yield url
-    finally:
-        with admin.begin() as c:
-            c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+def db_url(request: pytest.FixtureRequest) -> str:
+    """A fresh database at the latest schema: SQLite, and PostgreSQL (tests/conftest.py)."""
+    name = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    return str(request.getfixturevalue(name))
