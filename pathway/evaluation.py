@@ -46,7 +46,7 @@ class _Outcome:
     # per trigger, in plan order: its GuardResult's fields but the reasons (to copy), and its
     # slice of the reasons
     guards: tuple[tuple[dict[str, Any], slice], ...]
-    enabled: tuple[str, ...]  # as `enabled_in_order` lists them
+    enabled: tuple[str, ...]  # in the order the recommendation walks them
     recommended: str | None  # as `recommend` picks it
 
 
@@ -245,37 +245,15 @@ def guard_result(definition: Definition, facts: Facts, state: str, trigger: str)
 def evaluate_state(
     definition: Definition, facts: Facts, state: str, *, remember: bool = True
 ) -> tuple[list[GuardResult], list[str], str | None]:
-    """`guard_results`, `enabled_in_order` and `recommend` of a state in one pass.
+    """`guard_results`, the enabled triggers (in the order the recommendation walks them: a
+    conditional step places its trigger where its condition holds, so the recommendation is
+    always the first listed) and `recommend` of a state in one pass.
 
     `remember=False` when nothing evaluates these facts afterwards (as in `assess`): the
     predicate results are then not kept in `facts.memo`.
     """
     guards, outcome = _run(_plan(definition, state), facts, remember=remember)
     return guards, list(outcome.enabled), outcome.recommended
-
-
-def enabled_in_order(
-    definition: Definition, facts: Facts, results: list[GuardResult], state: str
-) -> list[str]:
-    """The enabled triggers, in the order the recommendation walks them.
-
-    A conditional step (`augment` when the outcome is partial or a response) places its trigger
-    where its condition holds, so the recommendation is always the first one listed. Outside the
-    decision state, the order of `results`.
-    """
-    enabled = [g.trigger for g in results if g.result == "true"]
-    rec = definition.recommendation
-    if state != rec.state or not enabled:
-        return enabled
-    out: list[str] = []
-    for step in rec.order:
-        if (
-            step.trigger in enabled
-            and step.trigger not in out
-            and (step.when is None or evaluate(step.when, facts)[0] == "true")
-        ):
-            out.append(step.trigger)
-    return out + [t for t in enabled if t not in out]
 
 
 def recommend(
