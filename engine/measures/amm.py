@@ -115,7 +115,8 @@ def cms128(p: MeasurePatient, period: Period, vs: ValueSets) -> list[GroupResult
 
 
 def _amm_hospice(p: MeasurePatient, period: Period, vs: ValueSets) -> bool:
-    """Hospice."Has Hospice Services" over the measurement period."""
+    """Hospice."Has Hospice Services" over the measurement period (Hospice.cql 6.12.000 with
+    Status.cql's status rules; CMS159 writes its own, wider variant: `logic.Depression`)."""
     lo, hi = period.start, period.end
     performed = ("finished", "arrived", "triaged", "in-progress", "onleave")
     return (
@@ -142,7 +143,8 @@ def _amm_hospice(p: MeasurePatient, period: Period, vs: ValueSets) -> bool:
         )
         or any(
             has_code(s.codes, vs["HospiceCareAmbulatory"])
-            and s.status in ("active", "completed")
+            and s.status in ("active", "completed")  # Status.isInterventionOrder
+            and s.intent == "order"
             and s.start is not None
             and lo <= s.start <= hi
             for s in p.of("ServiceRequest")

@@ -61,6 +61,7 @@ def from_record_doc(
     rx: dict[str, frozenset[tuple[str, str]]] | None = None,
     today: dt.date | None = None,
     phq9: list[Item] | None = None,
+    visits: dict[tuple[dt.date | None, dt.date | None], Item] | None = None,
 ) -> MeasurePatient:
     """The measure view of a record document (README: which approximations and why).
 
@@ -71,6 +72,8 @@ def from_record_doc(
       today), coded with the drug's RxNorm codes; ongoing trials are active orders;
     - bipolar disorder: contributor entries (confirmed / active → confirmed active);
     - hospice, palliative care and death are not in the record: never excluded for them.
+
+    `visits` may share the (immutable) encounter items between patients, one per day.
     """
     rx = rx if rx is not None else _rx_by_drug(catalog or default_catalog())
     today = today or dt.date.today()
@@ -89,9 +92,15 @@ def from_record_doc(
                 d = dt.date.fromisoformat(m["date"])
                 phq9.append(Item("Observation", PHQ9, "final", d, d, float(m["score"])))
     add("Observation").extend(phq9)
-    add("Encounter").extend(
-        Item("Encounter", OFFICE_VISIT, "finished", o.start, o.end) for o in phq9
-    )
+    visits = {} if visits is None else visits
+    encounters = add("Encounter")
+    for o in phq9:
+        visit = visits.get((o.start, o.end))
+        if visit is None:
+            visit = visits[o.start, o.end] = Item(
+                "Encounter", OFFICE_VISIT, "finished", o.start, o.end
+            )
+        encounters.append(visit)
     for k in doc.get("contributors", []):
         if k["kind"] != "bipolar_disorder":
             continue
@@ -177,26 +186,31 @@ def from_db(
         with engine.connect() as conn:
             versions = dict(conn.execute(sa.select(en.c.patient_id, en.c.definition_version)).all())
             building: _Building | None = None
-            days: dict[Any, dt.date] = {}
+            # Items are immutable: one per (day, score) and one visit per day, shared.
+            observations: dict[tuple[Any, Any], Item] = {}
+            visits: dict[tuple[dt.date | None, dt.date | None], Item] = {}
             rows = _stream(conn, query, kinds)
             # A measurement's effective date is its `date` (engine.factlog.fact_date).
             for pid, fact_kind, effective_on, payload, instrument, score in rows:
                 if fact_kind is None:  # the enrollment event: a new patient
                     if building is not None:
-                        yield building.done(rx, today)
+                        yield building.done(rx, today, visits)
                     building = _Building(pid, versions.get(pid), effective_on, payload)
                 elif building is None:
                     continue
                 elif fact_kind == "measurement":
                     if instrument == "PHQ-9":
-                        d = days.get(effective_on)
-                        if d is None:  # a few thousand distinct days, parsed once each
-                            d = days[effective_on] = dt.date.fromisoformat(str(effective_on)[:10])
-                        building.obs.append(Item("Observation", PHQ9, "final", d, d, float(score)))
+                        o = observations.get((effective_on, score))
+                        if o is None:  # a few thousand distinct (day, score) pairs
+                            d = dt.date.fromisoformat(str(effective_on)[:10])
+                            o = observations[effective_on, score] = Item(
+                                "Observation", PHQ9, "final", d, d, float(score)
+                            )
+                        building.obs.append(o)
                 else:
                     building.fact(json.loads(payload))
             if building is not None:
-                yield building.done(rx, today)
+                yield building.done(rx, today, visits)
     finally:
         engine.dispose()
 
@@ -241,9 +255,14 @@ class _Building:
     def fact(self, body: dict[str, Any]) -> None:
         apply(self.doc, body)
 
-    def done(self, rx: dict[str, frozenset[tuple[str, str]]], today: dt.date) -> MeasurePatient:
+    def done(
+        self,
+        rx: dict[str, frozenset[tuple[str, str]]],
+        today: dt.date,
+        visits: dict[tuple[dt.date | None, dt.date | None], Item],
+    ) -> MeasurePatient:
         p = from_record_doc(
-            self.doc, enrolled_on=self.enrolled_on, rx=rx, today=today, phq9=self.obs
+            self.doc, enrolled_on=self.enrolled_on, rx=rx, today=today, phq9=self.obs, visits=visits
         )
         p.version = self.version
         return p

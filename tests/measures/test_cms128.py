@@ -176,3 +176,19 @@ def test_request_period_from_expected_supply_and_refills(chart):
         }
     )
     assert c.run("CMS128")[ACUTE].populations["denominator-exclusion"]
+
+
+@pytest.mark.parametrize(("intent", "excluded"), [("order", True), ("plan", False)])
+def test_a_hospice_order_excludes_only_as_an_order(chart, intent, excluded):
+    # Hospice.cql: [ServiceRequest: "Hospice Care Ambulatory"].isInterventionOrder(), which
+    # Status.cql defines as status active/completed and intent = 'order'.
+    c = treated(chart)._add(
+        {
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": intent,
+            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "99377"}]},
+            "authoredOn": "2025-02-01",
+        }
+    )
+    assert c.run("CMS128")[ACUTE].populations["denominator-exclusion"] is excluded
