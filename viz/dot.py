@@ -84,17 +84,19 @@ def to_dot(diagram: Diagram, *, legend: bool = True) -> str:
         out.append(f"  subgraph {quote('cluster_' + c.id)} {{")
         out.append(f"    graph [{_attrs(box)}];")
         out += [f"    {_node(by_id[nid], diagram)}" for nid in c.nodes]
+        junctions = [h for h in c.nodes if h in bundled]
+        out += [f"    {_junction_node(by_id[h], bundled[h], diagram)}" for h in junctions]
         # a phase is a rank (a column): the phases in the order paths reach them
         for rank in sorted({column[n] for n in c.nodes}):
             same = [n for n in c.nodes if column[n] == rank]
+            same += [junction_id(h) for h in junctions if column[h] == rank]
             out.append(f"    {{ rank=same; {'; '.join(map(quote, same))}; }}")
         out.append("  }")
     out += [f"  {_node(n, diagram)}" for n in diagram.nodes if n.id not in clustered]
     for hub, back in bundled.items():
-        # beside the hub, in its rank, but outside its phase's box: `dot` would put the label
-        # of an edge to it from the same phase on the box's title
-        out.append(f"  {_junction_node(by_id[hub], back, diagram)}")
-        out.append(f"  {{ rank=same; {quote(hub)}; {quote(junction_id(hub))}; }}")
+        if hub not in clustered:
+            out.append(f"  {_junction_node(by_id[hub], back, diagram)}")
+            out.append(f"  {{ rank=same; {quote(hub)}; {quote(junction_id(hub))}; }}")
     out += _edges(diagram, bundled, column)
     if legend:
         out += _legend(diagram)
