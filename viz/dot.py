@@ -44,7 +44,8 @@ def _attrs(attrs: Attrs) -> str:
 
 
 def to_dot(diagram: Diagram, *, legend: bool = True) -> str:
-    """The DOT text of a diagram: phases as clusters, states styled by kind, a legend."""
+    """The DOT text of a diagram: phases as clusters laid out as columns, states styled by kind,
+    returns to a hub through one junction, parallel edges as one (`viz.layout`), a legend strip."""
     title = [diagram.title, *([diagram.subtitle] if diagram.subtitle else [])]
     graph: Attrs = {
         "id": "pathway",
