@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from viz import styles
 from viz.labels import edge_lines, node_lines
+from viz.layout import Column, columns, junction_id, returns
 from viz.model import Diagram, Edge, Node
 from viz.styles import KINDS, STATE_KINDS, dimmed
 
@@ -13,6 +16,8 @@ class Raw(str):
 
 
 Attrs = dict[str, str | int | float]
+EDGE_WIDTH = 26
+"""Characters per line of an edge label: narrow, since the labels of a column stack."""
 
 
 def quote(text: str) -> str:
@@ -39,7 +44,8 @@ def _attrs(attrs: Attrs) -> str:
 
 
 def to_dot(diagram: Diagram, *, legend: bool = True) -> str:
-    """The DOT text of a diagram: phases as clusters, states styled by kind, a legend."""
+    """The DOT text of a diagram: phases as clusters laid out as columns, states styled by kind,
+    returns to a hub through one junction, parallel edges as one (`viz.layout`), a legend strip."""
     title = [diagram.title, *([diagram.subtitle] if diagram.subtitle else [])]
     graph: Attrs = {
         "id": "pathway",
@@ -50,7 +56,7 @@ def to_dot(diagram: Diagram, *, legend: bool = True) -> str:
         "rankdir": "LR",
         "newrank": "true",  # without it dot 2.43 cannot rank some overlays (init_rank)
         "nodesep": 0.35,
-        "ranksep": 0.45,
+        "ranksep": 0.3,
     }
     nodes: Attrs = {"fontname": styles.FONT, "fontsize": 11, "margin": "0.12,0.06"}
     edges: Attrs = {"fontname": styles.FONT, "fontsize": 9, "color": styles.INK}
@@ -62,10 +68,14 @@ def to_dot(diagram: Diagram, *, legend: bool = True) -> str:
     ]
     by_id = {n.id: n for n in diagram.nodes}
     clustered = {nid for c in diagram.clusters for nid in c.nodes}
+    bundled = returns(diagram)
+    column = columns(diagram)
+    column.update({junction_id(h): column[h] for h in bundled if h in column})
     for c in diagram.clusters:
         color = styles.CHANGES[c.change] if c.change else "#94a3b8"
         label = c.label + (f" [{c.change}]" if c.change else "")
         box: Attrs = {
+            "id": f"phase-{c.id}",
             "label": label,
             "style": "rounded",
             "color": color,
@@ -75,9 +85,20 @@ def to_dot(diagram: Diagram, *, legend: bool = True) -> str:
         out.append(f"  subgraph {quote('cluster_' + c.id)} {{")
         out.append(f"    graph [{_attrs(box)}];")
         out += [f"    {_node(by_id[nid], diagram)}" for nid in c.nodes]
+        junctions = [h for h in c.nodes if h in bundled]
+        out += [f"    {_junction_node(by_id[h], bundled[h], diagram)}" for h in junctions]
+        # a phase is a rank (a column): the phases in the order paths reach them
+        for rank in sorted({column[n] for n in c.nodes}):
+            same = [n for n in c.nodes if column[n] == rank]
+            same += [junction_id(h) for h in junctions if column[h] == rank]
+            out.append(f"    {{ rank=same; {'; '.join(map(quote, same))}; }}")
         out.append("  }")
     out += [f"  {_node(n, diagram)}" for n in diagram.nodes if n.id not in clustered]
-    out += [f"  {_edge(e, diagram)}" for e in diagram.edges]
+    for hub, back in bundled.items():
+        if hub not in clustered:
+            out.append(f"  {_junction_node(by_id[hub], back, diagram)}")
+            out.append(f"  {{ rank=same; {quote(hub)}; {quote(junction_id(hub))}; }}")
+    out += _edges(diagram, bundled, column)
     if legend:
         out += _legend(diagram)
     out.append("}")
@@ -86,9 +107,12 @@ def to_dot(diagram: Diagram, *, legend: bool = True) -> str:
 
 def _node(n: Node, d: Diagram) -> str:
     k = KINDS[n.kind]
+    lines = node_lines(n)
+    if k.shape == "diamond":  # a diamond is twice as wide as its widest line: split that
+        lines = [part for line in lines for part in line.split(" · ")]
     attrs: Attrs = {
         "id": f"node-{n.id}",
-        "label": _label(node_lines(n)),
+        "label": _label(lines),
         "shape": k.shape,
         "style": k.style,
         "fillcolor": k.fill,
@@ -113,8 +137,8 @@ def _node(n: Node, d: Diagram) -> str:
     return f"{quote(n.id)} [{_attrs(attrs)}];"
 
 
-def _edge(e: Edge, d: Diagram) -> str:
-    attrs: Attrs = {"id": f"edge-{e.id}", "label": _label(edge_lines(e))}
+def _edge(e: Edge, d: Diagram) -> Attrs:
+    attrs: Attrs = {"id": f"edge-{e.id}", "label": _label(edge_lines(e, width=EDGE_WIDTH))}
     if e.guard:
         attrs["tooltip"] = f"{e.trigger}: {e.guard}"
     if e.style == "any":
@@ -143,16 +167,108 @@ def _edge(e: Edge, d: Diagram) -> str:
                 attrs["style"] = "dashed"
         elif e.style != "start":
             attrs.update(color=styles.DIM, fontcolor=styles.DIM)
-    return f"{quote(e.source)} -> {quote(e.dest)} [{_attrs(attrs)}];"
+    return attrs
+
+
+def _edges(d: Diagram, bundled: dict[str, list[Edge]], column: dict[str, Column]) -> list[str]:
+    """The edges, the returns to a hub through its junction, and the order of the columns: an
+    edge against it is written backwards (`dir=back`), so that only forward edges rank."""
+    # invisible links keep the phases in order, even two that no edge joins; a further column
+    # of a phase is not linked, so it may share a rank with the next phase (drawn beside it)
+    firsts: dict[int, str] = {}
+    for node, (phase, _) in sorted(column.items(), key=lambda item: item[1]):
+        firsts.setdefault(phase, node)
+    out = [
+        f"  {quote(firsts[a])} -> {quote(firsts[b])} [style=invis];"
+        for a, b in pairwise(sorted(firsts))
+    ]
+    via = {e.id: junction_id(hub) for hub, back in bundled.items() for e in back}
+    parallel: dict[tuple[str, str], list[Edge]] = {}
+    for e in d.edges:
+        parallel.setdefault((e.source, via.get(e.id, e.dest)), []).append(e)
+    for (source, dest), group in parallel.items():
+        attrs = _edge(group[0], d) if len(group) == 1 else _merged(group, d)
+        if dest != group[0].dest:
+            attrs["dir"] = "none"  # the arrowhead is on the junction's one arrow
+        out.append(_arrow(source, dest, attrs, column))
+    by_id = {n.id: n for n in d.nodes}
+    for hub, back in bundled.items():
+        out.append(_arrow(junction_id(hub), hub, _junction_edge(by_id[hub], back, d), column))
+    return out
+
+
+def _merged(group: list[Edge], d: Diagram) -> Attrs:
+    """Edges between the same two states drawn as one (`dot` would stack their labels on top of
+    each other): its label lists each edge's, its id names them all (joined by `+`), and it is
+    drawn like the most travelled of them (a plain one before a dashed one)."""
+    drawn = [_edge(e, d) for e in group]
+    attrs = max(drawn, key=lambda a: (float(a.get("penwidth", 1.0)), a.get("style") is None)).copy()
+    if len({a.get("fontcolor") for a in drawn}) > 1:  # mixed: the text in ink
+        attrs.pop("fontcolor", None)
+    attrs["id"] = "edge-" + "+".join(e.id for e in group)
+    attrs["label"] = _label([line for e in group for line in edge_lines(e, width=EDGE_WIDTH)])
+    tips = [str(a["tooltip"]) for a in drawn if "tooltip" in a]
+    if tips:
+        attrs["tooltip"] = "; ".join(tips)
+    return attrs
+
+
+def _arrow(source: str, dest: str, attrs: Attrs, column: dict[str, Column]) -> str:
+    a, b = column.get(source), column.get(dest)
+    if a is not None and b is not None:
+        if a[0] != b[0] and (a[1] or b[1]):
+            # a further column of a phase does not push the next phase along: it may share
+            # that phase's rank (Differential review beside the next-line treatments)
+            attrs["constraint"] = "false"
+        elif a > b:
+            attrs.setdefault("dir", "back")
+            source, dest = dest, source
+    return f"  {quote(source)} -> {quote(dest)} [{_attrs(attrs)}];"
+
+
+def _bundle_color(back: list[Edge], d: Diagram) -> str:
+    """The colour of the edges meeting at a junction: grey only when all of them are."""
+    colors = [str(_edge(e, d).get("color", styles.INK)) for e in back]
+    return next((c for c in colors if c != styles.DIM), styles.DIM)
+
+
+def _junction_node(hub: Node, back: list[Edge], d: Diagram) -> str:
+    """The point, beside `hub` in its rank, where the edges back to it meet."""
+    attrs: Attrs = {
+        "id": f"junction-{hub.id}",
+        "label": "",
+        "shape": "point",
+        "width": 0.08,
+        "color": _bundle_color(back, d),
+        "tooltip": f"back to {hub.label}",
+    }
+    return f"{quote(junction_id(hub.id))} [{_attrs(attrs)}];"
+
+
+def _junction_edge(hub: Node, back: list[Edge], d: Diagram) -> Attrs:
+    """The one arrow from the junction into the hub, as wide as the widest edge into it."""
+    return {
+        "id": f"returns-{hub.id}",
+        "tooltip": f"back to {hub.label}: "
+        + ", ".join(f"{e.trigger} from {e.source}" for e in back),
+        "color": _bundle_color(back, d),
+        "penwidth": max(float(_edge(e, d).get("penwidth", 1.0)) for e in back),
+    }
 
 
 def _legend(d: Diagram) -> list[str]:
+    """A strip across the graph (above it, where `dot` puts an unlinked cluster): one small node
+    per kind side by side, on successive ranks, and the overlay's notes as its caption."""
+    caption = ["Legend", *d.notes] if d.notes else ["Legend"]
     box: Attrs = {
-        "label": "Legend",
+        "id": "legend",
+        "label": _label(caption, end="\\l"),
+        "labeljust": "l",
+        "labelloc": "b",
         "style": "dashed",
         "color": "#cbd5e1",
         "fontcolor": "#475569",
-        "fontsize": 11,
+        "fontsize": 9,
     }
     out = ['  subgraph "cluster_legend" {', f"    graph [{_attrs(box)}];"]
     names = []
@@ -166,20 +282,13 @@ def _legend(d: Diagram) -> list[str]:
             "fillcolor": k.fill,
             "color": k.stroke,
             "fontsize": 9,
+            "margin": "0.04,0.02",
+            "height": 0.3,
         }
         if k.peripheries > 1:
             attrs["peripheries"] = k.peripheries
         names.append(f"legend_{kind}")
         out.append(f"    {names[-1]} [{_attrs(attrs)}];")
-    if d.notes:
-        notes: Attrs = {
-            "id": "legend-notes",
-            "shape": "plaintext",
-            "fontsize": 9,
-            "label": _label(d.notes, end="\\l"),
-        }
-        out.append(f"    legend_notes [{_attrs(notes)}];")
-        names.append("legend_notes")
-    out.append(f"    {{ rank=same; {'; '.join(names)}; }}")
+    out.append(f"    {' -> '.join(names)} [style=invis];")
     out.append("  }")
     return out

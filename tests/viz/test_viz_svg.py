@@ -36,13 +36,31 @@ def test_every_state_is_drawn_with_its_label(trd: Definition) -> None:
 
 def test_every_transition_is_drawn_with_trigger_and_guard(trd: Definition) -> None:
     drawn = groups(viz.render(trd, fmt="svg"))
-    edges = {k: v for k, v in drawn.items() if k.startswith("edge-")}
+    # edges between the same two states are drawn as one: `edge-<id>+<id>`, labels in order
+    expected = {"_start--start->initial_trial": ""}
     for t in trd.transitions:
         sources = ["_any_" + t.trigger + "_" + t.dest] if t.source == "*" else t.source
         for src in sources:
-            text = edges.pop(f"edge-{src}--{t.trigger}->{t.dest}")
-            assert text == f"{t.trigger} [{t.guard_text()}]"
-    assert list(edges) == ["edge-_start--start->initial_trial"]
+            expected[f"{src}--{t.trigger}->{t.dest}"] = f"{t.trigger} [{t.guard_text()}]"
+    edges = {k: v for k, v in drawn.items() if k.startswith("edge-")}
+    for key, text in edges.items():
+        ids = key.removeprefix("edge-").split("+")
+        assert text == " ".join(expected.pop(i) for i in ids).strip()
+    assert expected == {}
+    assert "edge-reassess--complete->complete_trial+reassess--optimize->complete_trial" in edges
+
+
+def test_returns_to_reassess_meet_at_one_junction(trd: Definition) -> None:
+    svg = viz.render(trd, fmt="svg")
+    drawn = groups(svg)
+    assert "junction-reassess" in drawn
+    assert "returns-reassess" in drawn
+    root = ET.fromstring(svg)
+    titles = {g.get("id"): g.findtext(f"{SVG}title") for g in root.iter(f"{SVG}g")}
+    # each return keeps its own label, and ends at the junction (`dot` writes it reversed)
+    assert titles["edge-switch--reassess->reassess"] == "_returns_reassess->switch"
+    assert drawn["edge-switch--reassess->reassess"].startswith("reassess [the trial reached")
+    assert titles["edge-initial_trial--reassess->reassess"] == "initial_trial->reassess"
 
 
 def test_escalate_is_one_dashed_edge_from_an_any_state_node(trd: Definition) -> None:
@@ -97,7 +115,10 @@ def test_patient_overlay_in_svg_numbers_moves(
     assert drawn["edge-initial_trial--reassess->reassess"].startswith("#1 reassess")
     assert drawn["edge-reassess--switch->switch"].startswith("#2 switch")
     assert drawn["edge-switch--reassess->reassess"].startswith("#3 reassess")
-    assert drawn["edge-reassess==override=>maintenance"] == "#4 override: CLINICIAN_JUDGEMENT"
+    assert drawn["edge-reassess--remit->maintenance+reassess==override=>maintenance"] == (
+        "remit [remission in the current step (trial or procedure course)] "
+        "#4 override: CLINICIAN_JUDGEMENT"
+    )
     assert drawn["node-maintenance"] == "Maintenance ● current state 10 days"
 
 
@@ -117,4 +138,5 @@ def test_cohort_overlay_in_svg_shows_counts_and_hides_small_ones(
     drawn = groups(viz.render(trd, fmt="svg", cohort=cohort))
     assert drawn["edge-initial_trial--reassess->reassess"].endswith("32 (100%)")
     assert drawn["edge-reassess--exit->exited"].endswith("≤10")
-    assert drawn["node-reassess"] == "Reassess now * · entered 32"
+    # a diamond's overlay line is split in two (it grows with its widest line)
+    assert drawn["node-reassess"] == "Reassess now * entered 32"
