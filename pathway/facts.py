@@ -17,7 +17,7 @@ from pathway.procedures import ProcedureAssessment, assess_procedures
 from pathway.record import Contributor, Lab, MDQScreen, PatientRecord, ScoreScreen
 from pathway.results import PredicateResult, reason
 from pathway.staging import Staging, stage
-from pathway.trials import TrialAssessment, assess_trial_with, trial_rules
+from pathway.trials import TrialAssessment, TrialRules, assess_trial_with, trial_rules
 
 Flag = Literal[
     "active_stressor",
@@ -132,11 +132,13 @@ def derive(
     params: Parameters,
     catalog: Catalog,
     entered_state_on: dt.date | None = None,
+    rules: TrialRules | None = None,
 ) -> Facts:
     """Compute every fact the guards need, as of a date (data dated after it is ignored).
 
     `entered_state_on`: when the patient entered their current state, for the guards that
     judge only what happened since (a trial that ended before does not re-open a decision).
+    `rules`: `trial_rules(params)`, when the caller has them (`Definition.compiled.rules`).
     """
     scores: dict[str, list[tuple[int, int]]] = defaultdict(list)
     latest_m = latest_day = None
@@ -153,7 +155,9 @@ def derive(
     for s in scores.values():
         s.sort(key=_first)
 
-    as_of_o, rules = as_of.toordinal(), trial_rules(params)
+    as_of_o = as_of.toordinal()
+    if rules is None:
+        rules = trial_rules(params)
     age = as_of.year - record.birth_year if record.birth_year is not None else None
     trials = [
         assess_trial_with(t, i, as_of_o, rules, catalog, scores, age)

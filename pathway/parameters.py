@@ -15,7 +15,7 @@ Instrument = Literal["PHQ-9", "QIDS-SR16", "HAM-D17", "MADRS"]
 class Param(BaseModel, Generic[T]):
     """A value with the public source it comes from; `verified: false` if the source is weak."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     value: T
     source: str = Field(min_length=1)
@@ -30,7 +30,7 @@ class Param(BaseModel, Generic[T]):
 class MDQRule(BaseModel):
     """What makes an MDQ positive."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     min_score: int = Field(ge=0)
     require_same_period: bool
@@ -40,7 +40,7 @@ class MDQRule(BaseModel):
 class BySex(BaseModel):
     """A cut-off that differs for men and everyone else."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     male: float = Field(gt=0)
     other: float = Field(gt=0)
@@ -49,7 +49,7 @@ class BySex(BaseModel):
 class Range(BaseModel):
     """A closed reference range."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     low: float
     high: float
@@ -82,7 +82,7 @@ class EarlyImprovement(BaseModel):
     """Early improvement: a fall of at least `reduction` by `weeks` at an effective dose (a
     procedure course: once an outcome can be judged, `min_days_to_outcome` after its start)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     weeks: float = Field(gt=0)
     reduction: float = Field(ge=0, le=1)
@@ -91,7 +91,7 @@ class EarlyImprovement(BaseModel):
 class OlderAdultLevel(BaseModel):
     """A lower adequate serum level from an age on."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     from_age: int = Field(gt=0)
     min_serum_mmol_l: float = Field(gt=0)
@@ -100,7 +100,7 @@ class OlderAdultLevel(BaseModel):
 class Parameters(BaseModel):
     """Every number the generic predicates use. All are required: the YAML cites each one."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     # trial adequacy
     min_weeks_at_adequate_dose: Param[float]

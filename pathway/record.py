@@ -99,7 +99,7 @@ LAB_UNITS: dict[str, tuple[str, ...]] = {
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", populate_by_name=True)
 
 
 def _catalog(info: ValidationInfo) -> Catalog:

@@ -20,7 +20,7 @@ _SEVERITY_POINTS = {"subsyndromal": 1, "mild": 2, "moderate": 3, "severe": 4, "s
 class Maudsley(BaseModel):
     """MSM total (3–15) and band; `None` when the episode start or severity is unknown."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     score: int | None
     band: Literal["mild", "moderate", "severe"] | None
@@ -32,7 +32,7 @@ class Maudsley(BaseModel):
 class Staging(BaseModel):
     """Both staging models side by side."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     maudsley: Maudsley
     thase_rush: Literal["0", "I", "II", "III", "IV", "V"] | None
