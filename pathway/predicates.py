@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pathway.facts import ARTICLE, Facts, Flag
+from pathway.facts import ARTICLE, Facts
+from pathway.parameters import Flag
 from pathway.procedures import ProcedureAssessment
 from pathway.record import ProcedureKind, StopReason
 from pathway.results import PredicateResult, Tri, reason, result_from

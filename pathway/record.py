@@ -207,9 +207,17 @@ class Trial(_Model):
 
     @field_validator("serum_level")
     @classmethod
-    def _lithium_only(cls, v: float | None, info: ValidationInfo) -> float | None:
-        if v is not None and info.data.get("drug", "lithium") != "lithium":
-            raise ValueError("serum_level is recorded for lithium only")
+    def _serum_level_drugs_only(cls, v: float | None, info: ValidationInfo) -> float | None:
+        # only a drug the catalog judges by serum level (`augmentation.min_serum_mmol_l`) has one
+        if v is None or "drug" not in info.data:
+            return v
+        catalog = _catalog(info)
+        drug = catalog.drug(info.data["drug"])
+        if drug is not None and not (drug.augmentation and drug.augmentation.min_serum_mmol_l):
+            names = [
+                d.name for d in catalog.drugs if d.augmentation and d.augmentation.min_serum_mmol_l
+            ]
+            raise ValueError(f"serum_level is recorded for {' and '.join(names)} only")
         return v
 
 

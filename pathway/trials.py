@@ -23,12 +23,6 @@ from pathway.results import builder, field_template
 Status = Literal["adequate", "in_progress", "inadequate"]
 Outcome = Literal["remission", "relapsed", "response", "partial", "none", "unknown"]
 ReasonCode = Literal["dose_below_effective", "duration_short", "dose_reduced", "adherence_low"]
-INSTRUMENT_PREFERENCE = ("PHQ-9", "QIDS-SR16", "HAM-D17", "MADRS")
-STOP_REASON_OUTCOME: dict[str, Outcome] = {
-    "remission": "remission",
-    "partial_response": "partial",
-    "no_response": "none",
-}
 # Scores by instrument, sorted by date: (ordinal date, score).
 Scores = Mapping[str, Sequence[tuple[int, int]]]
 _day = itemgetter(0)
@@ -104,6 +98,8 @@ class TrialRules:
     partial: float
     older_from_age: int | None  # serum levels: a lower minimum from this age
     older_min_serum: float | None
+    instruments: tuple[str, ...]  # an outcome is read from the first with the scores it needs
+    stop_reason_outcomes: Mapping[Any, Outcome]  # without scores
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +130,8 @@ def trial_rules(params: Parameters) -> TrialRules:
         partial=params.partial_reduction.value,
         older_from_age=older.value.from_age if older else None,
         older_min_serum=older.value.min_serum_mmol_l if older else None,
+        instruments=tuple(params.instrument_preference.value),
+        stop_reason_outcomes=params.stop_reason_outcomes.value,
     )
 
 
@@ -325,7 +323,7 @@ def step_outcome(
     days in, on or before the stop); else from the stop reason; else unknown. A remission
     followed by a score at or above the relapse threshold is `relapsed`.
     """
-    for inst in INSTRUMENT_PREFERENCE:
+    for inst in rules.instruments:
         series = scores.get(inst)
         if not series:
             continue
@@ -371,8 +369,9 @@ def step_outcome(
             basis["relapse"] = relapse[1]
             basis["relapse_date"] = _from_ordinal(relapse[0])
         return cat, basis
-    if stop_reason in STOP_REASON_OUTCOME:
-        return STOP_REASON_OUTCOME[stop_reason], {"stop_reason": stop_reason}
+    by_stop = rules.stop_reason_outcomes.get(stop_reason) if stop_reason else None
+    if by_stop is not None:
+        return by_stop, {"stop_reason": stop_reason}
     return "unknown", None
 
 
