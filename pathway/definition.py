@@ -97,7 +97,7 @@ class Definition(_Model):
     """A whole pathway definition (one YAML file)."""
 
     metadata: Metadata
-    catalog_files: CatalogFiles = Field(default=CatalogFiles(), alias="catalog")
+    catalog_files: CatalogFiles = Field(default_factory=CatalogFiles, alias="catalog")
     parameters: Parameters
     phases: list[Phase] = []
     states: list[State] = Field(min_length=1)

@@ -53,9 +53,7 @@ Guard = Annotated[
     Discriminator(_kind),
 ]
 _TAGS: dict[type, str] = {All: "guard[all]", AnyOf: "guard[any]", Not: "guard[not]"}
-All.model_rebuild()
-AnyOf.model_rebuild()
-Not.model_rebuild()
+# (the recursive references resolve when the models are first built: `defer_build`)
 
 
 def evaluate(guard: Guard | None, facts: Facts) -> tuple[Tri, list[PredicateResult]]:

@@ -369,7 +369,7 @@ class PatientRecord(_Model):
     measurements: list[Measurement] = Field(default=[], max_length=MAX_ENTRIES)
     screens: list[Screen] = Field(default=[], max_length=MAX_ENTRIES)
     labs: list[Lab] = Field(default=[], max_length=MAX_ENTRIES)
-    history: History = History()
+    history: History = Field(default_factory=History)
     contributors: list[Contributor] = Field(default=[], max_length=MAX_ENTRIES)
     risk: Risk | None = None
     procedures: list[Procedure] = Field(default=[], max_length=MAX_ENTRIES)
