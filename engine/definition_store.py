@@ -42,11 +42,7 @@ def fingerprint(definition: Definition) -> tuple[str, str]:
     """(SHA-256, canonical JSON) of a definition with its catalogs: what the files set, so a
     field the code adds later (with a default) does not change the hash of old content. Worked
     out once per loaded definition (it never changes once loaded)."""
-    cache = definition._evaluation_cache
-    found: tuple[str, str] | None = cache.get("fingerprint")
-    if found is None:
-        found = cache["fingerprint"] = _fingerprint(definition)
-    return found
+    return definition.compiled.derived("fingerprint", lambda: _fingerprint(definition))
 
 
 def pinned(definition: Definition) -> dict[str, str]:

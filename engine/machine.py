@@ -21,8 +21,7 @@ from transitions import Machine
 
 from pathway.definition import Definition
 from pathway.errors import InvalidTrigger, TransitionBlocked
-from pathway.evaluation import GuardResult, guard_result, guard_results
-from pathway.evaluation import evaluate_state as pathway_evaluate_state
+from pathway.evaluation import GuardResult, decide, guard_result, guard_results
 from pathway.facts import Facts
 from pathway.results import construct
 
@@ -165,4 +164,4 @@ def evaluate_state(definition: Definition, state: str, facts: Facts) -> list[Gua
 
 def enabled_triggers(definition: Definition, state: str, facts: Facts) -> list[str]:
     """The triggers whose guard is true from a state, in recommendation order (no database)."""
-    return pathway_evaluate_state(definition, facts, state)[1]
+    return decide(definition, facts, state).enabled

@@ -58,7 +58,7 @@ from engine.views import (
 from pathway.assess import DefinitionRef
 from pathway.definition import Definition
 from pathway.errors import Issue, RecordError, StaleVersion, UnknownPatient, excerpt
-from pathway.evaluation import evaluate_state, guard_results
+from pathway.evaluation import decide, guard_results
 from pathway.facts import Facts, derive
 from pathway.record import PatientRecord, parse_record
 from pathway.results import construct
@@ -230,7 +230,7 @@ class Services:
         p = self.load(patient_id)
         d, state = p.definition, p.head.state
         facts = p.facts(day)
-        guards, enabled, recommended = evaluate_state(d, facts, state)
+        guards, enabled, recommended = decide(d, facts, state)
         st = d.state_by_id[state]
         return PatientStatus(
             patient_id=patient_id,

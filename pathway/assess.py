@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from pathway.catalog import Catalog
+from pathway.compiled import CompiledDefinition
 from pathway.definition import Definition
-from pathway.evaluation import GuardResult, evaluate_state
+from pathway.evaluation import GuardResult, decide
 from pathway.facts import Facts, derive
 from pathway.loader import load_definition
-from pathway.parameters import Parameters
 from pathway.procedures import ProcedureAssessment
 from pathway.record import PatientRecord, parse_record
-from pathway.results import builder, construct_from
+from pathway.results import builder
 from pathway.staging import Staging
 from pathway.trials import Outcome, TrialAssessment
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True, serialize_by_alias=True, populate_by_name=True)
+    model_config = ConfigDict(
+        defer_build=True, frozen=True, serialize_by_alias=True, populate_by_name=True
+    )
 
 
 class DefinitionRef(_Out):
@@ -105,7 +105,7 @@ def assess(
 ) -> Assessment:
     """Evaluate a patient record (model, raw mapping or file path) as of a date (default today)."""
     defn = definition if isinstance(definition, Definition) else load_definition(definition)
-    setup = _setup(defn)
+    setup = defn.compiled
     if isinstance(record, (str, Path)):
         from pathway.record import load_record
 
@@ -113,7 +113,9 @@ def assess(
     elif isinstance(record, dict):
         record = parse_record(record, catalog=setup.catalog)
     day = as_of or dt.date.today()
-    facts = derive(record, as_of=day, params=setup.parameters, catalog=setup.catalog)
+    facts = derive(
+        record, as_of=day, params=setup.parameters, catalog=setup.catalog, rules=setup.rules
+    )
     # the facts go no further
     return _build(record.id, facts, defn, setup, remember=False, warnings=ignored(record, day))
 
@@ -145,34 +147,11 @@ def ignored(record: PatientRecord, as_of: dt.date) -> list[str]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class _Setup:
-    """What every assessment with a definition reads from it, read once (attributes of pydantic
-    models are slow to read, its catalog especially)."""
-
-    catalog: Catalog
-    parameters: Parameters
-    state: str  # the decision state
-    ref: DefinitionRef  # immutable: shared by the definition's assessments
-
-
-def _setup(defn: Definition) -> _Setup:
-    cache = defn._evaluation_cache
-    setup: _Setup | None = cache.get("assess")
-    if setup is None:  # a definition is not changed once loaded
-        ref = construct_from(
-            DefinitionRef, {"id": defn.metadata.id, "version": defn.metadata.version}
-        )
-        setup = cache["assess"] = _Setup(
-            defn.catalog, defn.parameters, defn.recommendation.state, ref
-        )
-    return setup
-
-
-def _staging_result(staging: Staging) -> StagingResult:
+def _staging_result(staging: Staging, results: dict[int, tuple[object, Any]]) -> StagingResult:
     """The public part of a staging; like stagings (see `pathway.staging`), an immutable value
-    from a small set: one object per distinct staging, shared by every assessment with it."""
-    hit = _STAGING_RESULTS.get(id(staging))
+    from a small set: one object per distinct staging, shared by every assessment of a
+    definition with it (`results`: the definition's, in its compiled form)."""
+    hit = results.get(id(staging))
     if hit is None:
         maudsley = staging.maudsley
         result = _new_staging(
@@ -181,21 +160,19 @@ def _staging_result(staging: Staging) -> StagingResult:
                 "thase_rush": staging.thase_rush,
             }
         )
-        if len(_STAGING_RESULTS) >= 10_000:
+        if len(results) >= 10_000:
             return result
         # the staging is kept alive with its result, so its id is never reused for another
-        hit = _STAGING_RESULTS[id(staging)] = (staging, result)
-    return hit[1]
-
-
-_STAGING_RESULTS: dict[int, tuple[Staging, StagingResult]] = {}
+        hit = results[id(staging)] = (staging, result)
+    found: StagingResult = hit[1]
+    return found
 
 
 def build(
     patient_id: str, facts: Facts, defn: Definition, warnings: list[str] | None = None
 ) -> Assessment:
     """Assemble the Assessment from derived facts (no validation: values are trusted)."""
-    return _build(patient_id, facts, defn, _setup(defn), remember=True, warnings=warnings or [])
+    return _build(patient_id, facts, defn, defn.compiled, remember=True, warnings=warnings or [])
 
 
 def _procedure_result(p: ProcedureAssessment) -> ProcedureResult:
@@ -216,12 +193,12 @@ def _build(
     patient_id: str,
     facts: Facts,
     defn: Definition,
-    setup: _Setup,
+    setup: CompiledDefinition,
     *,
     remember: bool,
     warnings: list[str],
 ) -> Assessment:
-    guards, enabled, recommended = evaluate_state(defn, facts, setup.state, remember=remember)
+    guards, enabled, recommended = decide(defn, facts, setup.decision_state, remember=remember)
     step = facts.current_step
     step_ref = None
     if step is not None:
@@ -241,7 +218,7 @@ def _build(
             "bipolar_confirmed": facts.bipolar_confirmed is not None,
             "life_threatening": facts.life_threatening is not None,
             "current_outcome": step.outcome if step else None,
-            "staging": _staging_result(facts.staging),
+            "staging": _staging_result(facts.staging, setup.staging_results),
             "enabled": enabled,
             "recommended": recommended,
             "guards": guards,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,7 +18,7 @@ Role = Literal["antidepressant", "augmentation"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", populate_by_name=True)
 
 
 class AugmentationUse(_Frozen):
@@ -124,6 +124,12 @@ class Catalog(_Frozen):
             for n in (d.name, *d.brands, *d.aliases):
                 out[n.casefold()] = d
         return out
+
+    @cached_property
+    def drug_uses(self) -> dict[tuple[str, str], Any]:
+        """Drugs as trials of them are judged, by (name as recorded, role): filled on first use
+        by `pathway.trials`; it lives and dies with this catalog."""
+        return {}
 
     @cached_property
     def instrument_by_name(self) -> dict[str, Instrument]:

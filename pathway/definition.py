@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -14,12 +14,15 @@ from pathway.parameters import Param, Parameters
 from pathway.predicates import FailedTrialsAtLeast
 from pathway.yamlio import Problem, located
 
+if TYPE_CHECKING:
+    from pathway.compiled import CompiledDefinition
+
 StateKind = Literal["treatment", "decision", "evaluation", "procedure", "continuing", "final"]
 _ID = r"^[a-z][a-z0-9_]*$"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", populate_by_name=True)
 
 
 class Metadata(_Model):
@@ -69,7 +72,7 @@ class Transition(_Model):
         return self.label or describe(self.guard)
 
 
-class Step(_Model):
+class RecommendationStep(_Model):
     """One entry of the recommendation order: `trigger`, optionally only `when` a guard holds."""
 
     trigger: str
@@ -80,7 +83,7 @@ class Recommendation(_Model):
     """At the decision `state`, the first enabled trigger in `order` is recommended."""
 
     state: str
-    order: list[Step] = Field(min_length=1)
+    order: list[RecommendationStep] = Field(min_length=1)
 
 
 class CatalogFiles(_Model):
@@ -94,7 +97,7 @@ class Definition(_Model):
     """A whole pathway definition (one YAML file)."""
 
     metadata: Metadata
-    catalog_files: CatalogFiles = Field(default=CatalogFiles(), alias="catalog")
+    catalog_files: CatalogFiles = Field(default_factory=CatalogFiles, alias="catalog")
     parameters: Parameters
     phases: list[Phase] = []
     states: list[State] = Field(min_length=1)
@@ -193,11 +196,12 @@ class Definition(_Model):
         return plans
 
     @cached_property
-    def _evaluation_cache(self) -> dict[Any, Any]:
-        """What evaluation precomputes once per definition (the compiled guards of each state,
-        what `assess` reads from it), filled on first use by `pathway.evaluation` and
-        `pathway.assess`."""
-        return {}
+    def compiled(self) -> CompiledDefinition:
+        """What evaluation precomputes from this definition (guard plans, trial rules): built by
+        the loader, or on first use; it lives and dies with this object."""
+        from pathway.compiled import CompiledDefinition
+
+        return CompiledDefinition(self)
 
     def plan(self, state: str) -> list[tuple[str, list[Transition]]]:
         """(trigger, its transitions) from a state: recommendation order, then declaration."""

@@ -44,7 +44,7 @@ def printable(text: str) -> str:
 class Issue(BaseModel):
     """One problem in an input: where it is, what was found, what was expected."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     loc: str
     message: str

@@ -5,30 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from pathway.definition import Definition
 from pathway.facts import Facts
-from pathway.guards import Expr, evaluate, flatten, tri_of
+from pathway.guards import Expr, flatten, tri_of
 from pathway.predicates import Predicate
-from pathway.results import (
-    PredicateResult,
-    Tri,
-    _new,
-    _set_dict,
-    _set_extra,
-    _set_fields_set,
-    _set_private,
-    tri_or,
-)
+from pathway.results import PredicateResult, Tri, builder, tri_or
 
 
 class GuardResult(BaseModel):
     """A trigger out of a state: where it leads, whether its guard holds, and why."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     trigger: str
     to: str
@@ -36,7 +27,16 @@ class GuardResult(BaseModel):
     reasons: list[PredicateResult]
 
 
-_GUARD_FIELDS = set(GuardResult.model_fields)  # shared by all (see `results.builder`)
+_new_guard = builder(GuardResult)
+
+
+class Decision(NamedTuple):
+    """What the guards out of a state decide for one patient: every trigger's result, the
+    enabled triggers (in the order the recommendation walks them) and the recommendation."""
+
+    guards: list[GuardResult]
+    enabled: list[str]
+    recommended: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +120,12 @@ def _plan(
     definition: Definition, state: str, trigger: str | None = None, *, recommend: bool = True
 ) -> _StatePlan:
     """The compiled plan of every trigger from a state, or (`trigger`) of that one alone;
-    `recommend=False` leaves out the recommendation's own conditions."""
-    cache = definition._evaluation_cache
-    plan: _StatePlan | None = cache.get(("plan", state, trigger, recommend))
-    if plan is None:
-        plan = cache["plan", state, trigger, recommend] = _compile(
-            definition, state, trigger, recommend=recommend
-        )
-    return plan
+    `recommend=False` leaves out the recommendation's own conditions. Plans belong to the
+    definition's compiled form (`Definition.compiled`) and die with it."""
+    return definition.compiled.plan(state, trigger, recommend=recommend)
 
 
-def _compile(
+def compile_plan(
     definition: Definition, state: str, only: str | None = None, *, recommend: bool = True
 ) -> _StatePlan:
     table: dict[str, Predicate] = {}
@@ -202,14 +197,7 @@ def _run(
     for fields, span in outcome.guards:
         values = fields.copy()  # (copying a small dict is cheaper than building it)
         values["reasons"] = reasons[span]
-        # `builder(GuardResult)`, inlined: this loop builds ~10 results per patient. The dict
-        # becomes the model's __dict__; keys in field order (model_dump follows it).
-        g = _new(GuardResult)
-        _set_dict(g, values)
-        _set_fields_set(g, _GUARD_FIELDS)
-        _set_extra(g, None)
-        _set_private(g, None)
-        guards.append(g)
+        guards.append(_new_guard(values))  # keys in field order (model_dump follows it)
     return guards, outcome
 
 
@@ -242,9 +230,7 @@ def guard_result(definition: Definition, facts: Facts, state: str, trigger: str)
     return guards[0]
 
 
-def evaluate_state(
-    definition: Definition, facts: Facts, state: str, *, remember: bool = True
-) -> tuple[list[GuardResult], list[str], str | None]:
+def decide(definition: Definition, facts: Facts, state: str, *, remember: bool = True) -> Decision:
     """`guard_results`, the enabled triggers (in the order the recommendation walks them: a
     conditional step places its trigger where its condition holds, so the recommendation is
     always the first listed) and `recommend` of a state in one pass.
@@ -253,20 +239,15 @@ def evaluate_state(
     predicate results are then not kept in `facts.memo`.
     """
     guards, outcome = _run(_plan(definition, state), facts, remember=remember)
-    return guards, list(outcome.enabled), outcome.recommended
+    return Decision(guards, list(outcome.enabled), outcome.recommended)
 
 
 def recommend(
     definition: Definition, facts: Facts, results: list[GuardResult], state: str
 ) -> str | None:
-    """The first enabled trigger in the recommendation order (None outside the decision state)."""
-    rec = definition.recommendation
-    enabled = {g.trigger for g in results if g.result == "true"}
-    if state != rec.state:
-        return next((g.trigger for g in results if g.result == "true"), None)
-    for step in rec.order:
-        if step.trigger in enabled and (
-            step.when is None or evaluate(step.when, facts)[0] == "true"
-        ):
-            return step.trigger
-    return None
+    """The first enabled trigger in the recommendation order (None outside the decision state:
+    there, the first enabled trigger). `results` are `guard_results(definition, facts, state)`:
+    the recommendation is the one `decide` gives (the predicates' results are read from
+    `facts.memo`, so nothing is evaluated twice)."""
+    del results  # decided from the same plan as the results themselves
+    return _run(_plan(definition, state), facts)[1].recommended

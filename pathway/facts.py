@@ -9,7 +9,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
 from pathway.catalog import Catalog
 from pathway.parameters import Parameters
@@ -17,43 +17,21 @@ from pathway.procedures import ProcedureAssessment, assess_procedures
 from pathway.record import Contributor, Lab, MDQScreen, PatientRecord, ScoreScreen
 from pathway.results import PredicateResult, reason
 from pathway.staging import Staging, stage
-from pathway.trials import TrialAssessment, assess_trial_with, trial_rules
+from pathway.trials import TrialAssessment, TrialRules, assess_trial_with, trial_rules
 
-Flag = Literal[
-    "active_stressor",
-    "bipolar_features",
-    "incomplete_trial",
-    "medical_contributor",
-    "substance_use",
-]
 ARTICLE = "source article (shared/clinical/000_d817ea9ba5dd5b8a.txt)"
 _SOURCE_INCOMPLETE = ARTICLE + ": incomplete trials"
 _SOURCE_STRESSOR = ARTICLE + ": active stressor"
 _SOURCE_BIPOLAR = ARTICLE + ": missed bipolar disorder"
-_MEDICAL = (
-    "hypothyroidism",
-    "sleep_apnea",
-    "vitamin_d_deficiency",
-    "anemia",
-    "chronic_pain",
-    "other_medical",
-)
-_SUBSTANCE = ("alcohol_use", "cannabis_use", "other_substance_use")
+# how the source article names each flag a contributor raises
+_ARTICLE_SECTION = {
+    "medical_contributor": "untreated medical contributors",
+    "substance_use": "active substance use",
+}
 _RAISING = ("suspected", "active", "confirmed")
 _CLEARING = ("addressed", "ruled_out")
 Flags: TypeAlias = dict[str, list[PredicateResult]]
 Screens: TypeAlias = dict[str, MDQScreen | ScoreScreen]
-# screen, the contributor kind that clears it, the flag it raises, its cut-off parameter
-_SCREEN_RULES = (
-    ("STOP-Bang", "sleep_apnea", "medical_contributor", "stop_bang_positive_min"),
-    ("AUDIT-C", "alcohol_use", "substance_use", "audit_c_positive_min"),
-    ("CUDIT-R", "cannabis_use", "substance_use", "cudit_r_positive_min"),
-)
-_LAB_KIND = {
-    "TSH": "hypothyroidism",
-    "vitamin_d_25oh": "vitamin_d_deficiency",
-    "hemoglobin": "anemia",
-}
 
 
 @dataclass(slots=True)
@@ -132,11 +110,13 @@ def derive(
     params: Parameters,
     catalog: Catalog,
     entered_state_on: dt.date | None = None,
+    rules: TrialRules | None = None,
 ) -> Facts:
     """Compute every fact the guards need, as of a date (data dated after it is ignored).
 
     `entered_state_on`: when the patient entered their current state, for the guards that
     judge only what happened since (a trial that ended before does not re-open a decision).
+    `rules`: `trial_rules(params)`, when the caller has them (`Definition.compiled.rules`).
     """
     scores: dict[str, list[tuple[int, int]]] = defaultdict(list)
     latest_m = latest_day = None
@@ -153,7 +133,9 @@ def derive(
     for s in scores.values():
         s.sort(key=_first)
 
-    as_of_o, rules = as_of.toordinal(), trial_rules(params)
+    as_of_o = as_of.toordinal()
+    if rules is None:
+        rules = trial_rules(params)
     age = as_of.year - record.birth_year if record.birth_year is not None else None
     trials = [
         assess_trial_with(t, i, as_of_o, rules, catalog, scores, age)
@@ -229,34 +211,26 @@ def derive(
 
     life = None
     risk = record.risk
-    if (
-        risk is not None
-        and risk.date <= as_of
-        and (
-            risk.suicidality == "active"
-            or risk.psychotic_features
-            or risk.catatonia
-            or risk.not_eating_or_drinking
-        )
-    ):
+    if risk is not None and risk.date <= as_of:
+        life_param = params.life_threatening_features
         found = [
-            name
-            for name, on in (
-                ("active suicidality", risk.suicidality == "active"),
-                ("psychotic features", risk.psychotic_features),
-                ("catatonia", risk.catatonia),
-                ("not eating or drinking", risk.not_eating_or_drinking),
+            feature.replace("_", " ")
+            for feature in life_param.value
+            if (
+                risk.suicidality == "active"
+                if feature == "active_suicidality"
+                else getattr(risk, feature)
             )
-            if on
         ]
-        life = reason(
-            "life_threatening",
-            "true",
-            f"risk assessment of {risk.date.isoformat()}: {', '.join(found)}",
-            value=found,
-            evidence_date=risk.date,
-            source="NICE NG222 §1.13.1; CANMAT 2023 §Q.8.b (reference.md §9)",
-        )
+        if found:
+            life = reason(
+                "life_threatening",
+                "true",
+                f"risk assessment of {risk.date.isoformat()}: {', '.join(found)}",
+                value=found,
+                evidence_date=risk.date,
+                source=life_param.source,
+            )
 
     need = params.trd_min_failed_trials.value
     enough = len(failed) >= need and (
@@ -387,25 +361,21 @@ def _medical_and_substance(
     flags: Flags,
 ) -> None:
     if latest:
-        for kinds, flag, what in (
-            (_MEDICAL, "medical_contributor", "untreated medical contributors"),
-            (_SUBSTANCE, "substance_use", "active substance use"),
-        ):
-            for kind in kinds:
-                c = latest.get(kind)
-                if c is not None and c.status in _RAISING:
-                    _raise(
-                        flags,
+        for kind, flag in params.contributor_flags.value.items():
+            c = latest.get(kind)
+            if c is not None and c.status in _RAISING:
+                _raise(
+                    flags,
+                    flag,
+                    reason(
                         flag,
-                        reason(
-                            flag,
-                            "true",
-                            _describe(c),
-                            value=c.status,
-                            evidence_date=c.date,
-                            source=f"{ARTICLE}: {what}",
-                        ),
-                    )
+                        "true",
+                        _describe(c),
+                        value=c.status,
+                        evidence_date=c.date,
+                        source=f"{ARTICLE}: {_ARTICLE_SECTION.get(flag, flag.replace('_', ' '))}",
+                    ),
+                )
     sex_male = record.sex == "male"
     latest_lab: dict[str, Lab] = {}
     for lab in record.labs:
@@ -413,9 +383,12 @@ def _medical_and_substance(
             cur = latest_lab.get(lab.test)
             if cur is None or lab.date >= cur.date:
                 latest_lab[lab.test] = lab
+    lab_kinds = params.lab_contributors.value
     for test, lab in sorted(latest_lab.items()) if len(latest_lab) > 1 else latest_lab.items():
+        kind = lab_kinds.get(test)  # type: ignore[call-overload]
+        if kind is None:  # a lab this definition does not read
+            continue
         value, unit, date = lab.value, lab.unit, lab.date
-        kind = _LAB_KIND[test]
         if test == "TSH":
             rng = params.tsh_normal
             normal = rng.value
@@ -457,11 +430,12 @@ def _medical_and_substance(
         )
     if not screens:
         return
-    for inst, kind, flag, cut_name in _SCREEN_RULES:
+    for inst, rule in params.screen_flags.value.items():
         s = screens.get(inst)
-        if s is None or (contributors and _cleared(contributors, kind, s.date)):
+        if s is None or (contributors and _cleared(contributors, rule.cleared_by, s.date)):
             continue
-        cut_p = getattr(params, cut_name)
+        flag = rule.flag
+        cut_p = getattr(params, rule.cutoff)
         v = cut_p.value
         cut = v if isinstance(v, (int, float)) else (v.male if sex_male else v.other)
         if s.score >= cut:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -13,7 +13,7 @@ from pathway.results import PredicateResult, Tri, tri_and, tri_not, tri_or
 
 
 class _Node(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", populate_by_name=True)
 
 
 class All(_Node):
@@ -53,55 +53,26 @@ Guard = Annotated[
     Discriminator(_kind),
 ]
 _TAGS: dict[type, str] = {All: "guard[all]", AnyOf: "guard[any]", Not: "guard[not]"}
-All.model_rebuild()
-AnyOf.model_rebuild()
-Not.model_rebuild()
-
-
-Compiled = Callable[[Facts, list[PredicateResult]], Tri]
-_COMPILED: dict[int, tuple[object, Compiled]] = {}
+# (the recursive references resolve when the models are first built: `defer_build`)
 
 
 def evaluate(guard: Guard | None, facts: Facts) -> tuple[Tri, list[PredicateResult]]:
-    """Evaluate a guard; every predicate is evaluated so every reason is reported."""
-    reasons: list[PredicateResult] = []
+    """Evaluate a guard; every predicate is evaluated so every reason is reported (in leaf
+    order). Equal predicates share one result, kept in `facts.memo`. Transitions are evaluated
+    through their state's compiled plan (`pathway.evaluation`); this is for a guard alone."""
     if guard is None:
-        return "true", reasons
-    hit = _COMPILED.get(id(guard))
-    if hit is None:  # keep the guard alive so its id is never reused for another
-        hit = _COMPILED[id(guard)] = (guard, _compile(guard))
-    return hit[1](facts, reasons), reasons
-
-
-def _compile(g: Guard) -> Compiled:
-    """Turn a guard tree into nested closures once; equal predicates share a memo key."""
-    kind = type(g)
-    if kind is All or kind is AnyOf:
-        parts = [_compile(p) for p in (g.all if kind is All else g.any)]  # type: ignore[union-attr]
-        combine = tri_and if kind is All else tri_or
-
-        def group(facts: Facts, out: list[PredicateResult]) -> Tri:
-            return combine([p(facts, out) for p in parts])
-
-        return group
-    if kind is Not:
-        inner = _compile(g.not_)  # type: ignore[union-attr]
-
-        def negate(facts: Facts, out: list[PredicateResult]) -> Tri:
-            return tri_not(inner(facts, out))
-
-        return negate
-    key, run = g.key, g.runner()  # type: ignore[union-attr]
-
-    def leaf(facts: Facts, out: list[PredicateResult]) -> Tri:
-        memo = facts.memo
+        return "true", []
+    table: dict[str, Predicate] = {}
+    order: list[int] = []
+    expr = flatten(guard, table, order)
+    memo = facts.memo
+    results = []
+    for key, predicate in table.items():
         r = memo.get(key)
         if r is None:
-            r = memo[key] = run(facts)
-        out.append(r)
-        return r.result
-
-    return leaf
+            r = memo[key] = predicate.runner()(facts)
+        results.append(r)
+    return tri_of(expr, [r.result for r in results]), [results[i] for i in order]
 
 
 # A guard compiled over a table of distinct predicates (see `flatten`): a leaf is the index of its

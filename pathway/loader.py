@@ -109,6 +109,7 @@ def _load(path: Path, _mtime: int) -> Definition:
         issues.sort(key=lambda i: (i.file != name, i.line or 0, i.loc))
         raise DefinitionError(_dedupe(issues), source=name)
     assert definition is not None  # for mypy: issues is empty only when validation passed
+    definition.compiled  # noqa: B018 - compiled once, here, with its catalog
     return definition
 
 

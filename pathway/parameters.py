@@ -6,6 +6,13 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pathway.record import (
+    ContributorKind,
+    MeasurementInstrument,
+    ProcedureKind,
+    Severity,
+    StopReason,
+)
 from pathway.yamlio import Problem, located
 
 T = TypeVar("T")
@@ -15,7 +22,7 @@ Instrument = Literal["PHQ-9", "QIDS-SR16", "HAM-D17", "MADRS"]
 class Param(BaseModel, Generic[T]):
     """A value with the public source it comes from; `verified: false` if the source is weak."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     value: T
     source: str = Field(min_length=1)
@@ -30,7 +37,7 @@ class Param(BaseModel, Generic[T]):
 class MDQRule(BaseModel):
     """What makes an MDQ positive."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     min_score: int = Field(ge=0)
     require_same_period: bool
@@ -40,7 +47,7 @@ class MDQRule(BaseModel):
 class BySex(BaseModel):
     """A cut-off that differs for men and everyone else."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     male: float = Field(gt=0)
     other: float = Field(gt=0)
@@ -49,7 +56,7 @@ class BySex(BaseModel):
 class Range(BaseModel):
     """A closed reference range."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     low: float
     high: float
@@ -82,7 +89,7 @@ class EarlyImprovement(BaseModel):
     """Early improvement: a fall of at least `reduction` by `weeks` at an effective dose (a
     procedure course: once an outcome can be judged, `min_days_to_outcome` after its start)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     weeks: float = Field(gt=0)
     reduction: float = Field(ge=0, le=1)
@@ -91,16 +98,52 @@ class EarlyImprovement(BaseModel):
 class OlderAdultLevel(BaseModel):
     """A lower adequate serum level from an age on."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     from_age: int = Field(gt=0)
     min_serum_mmol_l: float = Field(gt=0)
 
 
+Outcome = Literal["remission", "relapsed", "response", "partial", "none", "unknown"]
+Flag = Literal[
+    "active_stressor",
+    "bipolar_features",
+    "incomplete_trial",
+    "medical_contributor",
+    "substance_use",
+]
+# what a risk assessment records: active suicidality (`suicidality: active`), or a feature flag
+RiskFeature = Literal[
+    "active_suicidality", "psychotic_features", "catatonia", "not_eating_or_drinking"
+]
+
+
+class ScreenRule(BaseModel):
+    """A screen that raises a flag at or above a cut-off parameter, unless a contributor entry
+    of the kind it screens for clears it (addressed or ruled out on or after the screen)."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+
+    flag: Flag
+    cleared_by: ContributorKind
+    cutoff: str = Field(description="the name of the cut-off parameter")
+
+
+class ThaseRushStages(BaseModel):
+    """What each Thase–Rush stage above II adds: a failed trial of a class (III, IV), then a
+    completed procedure course (V)."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+
+    stage_iii_class: str
+    stage_iv_class: str
+    stage_v_procedure: ProcedureKind
+
+
 class Parameters(BaseModel):
     """Every number the generic predicates use. All are required: the YAML cites each one."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     # trial adequacy
     min_weeks_at_adequate_dose: Param[float]
@@ -114,6 +157,10 @@ class Parameters(BaseModel):
     min_days_to_outcome: Param[int]
     remission_max: Param[dict[Instrument, int]]
     relapse_min: Param[dict[Instrument, int]]
+    # the instruments a step's outcome (and a Maudsley baseline severity) is read from, in order
+    instrument_preference: Param[list[MeasurementInstrument]]
+    # the outcome a stop reason stands for when there are no scores to judge by
+    stop_reason_outcomes: Param[dict[StopReason, Outcome]]
     # resistance
     trd_min_failed_trials: Param[int]
     trd_require_distinct_classes: Param[bool]
@@ -121,6 +168,13 @@ class Parameters(BaseModel):
     neurostimulation_after_failed_trials: Param[int] | None = None
     # augmentation by serum level (1.1): a lower minimum in older adults
     serum_level_older_adults: Param[OlderAdultLevel] | None = None
+    # risk: what makes depression life-threatening
+    life_threatening_features: Param[list[RiskFeature]]
+    # differential: which contributor raises which flag, which lab points to which contributor
+    # (a lab out of range raises `medical_contributor`), which screen raises which flag
+    contributor_flags: Param[dict[ContributorKind, Flag]]
+    lab_contributors: Param[dict[Literal["TSH", "vitamin_d_25oh", "hemoglobin"], ContributorKind]]
+    screen_flags: Param[dict[Literal["STOP-Bang", "AUDIT-C", "CUDIT-R"], ScreenRule]]
     # differential screens and labs
     tsh_normal: Param[Range]
     vitamin_d_deficient_below: Param[dict[Literal["ng/mL", "nmol/L"], float]]
@@ -137,6 +191,8 @@ class Parameters(BaseModel):
     maudsley_duration_months: Param[list[int]]
     maudsley_failed_antidepressants: Param[list[int]]
     maudsley_bands: Param[list[int]]
+    maudsley_severity_points: Param[dict[Severity, int]]
+    thase_rush_stages: Param[ThaseRushStages]
     # worklist (engine)
     decision_pending_days: Param[int]
     measurement_overdue_days: Param[int]
@@ -175,6 +231,15 @@ class Parameters(BaseModel):
             if (lo is not None and v < lo) or (hi is not None and v > hi):
                 span = f"{'-∞' if lo is None else f'{lo:g}'}–{'∞' if hi is None else f'{hi:g}'}"
                 problems.append(((name, "value"), f"must be within {span}", v))
+        for screen, rule in self.screen_flags.value.items():
+            if not isinstance(getattr(self, rule.cutoff, None), Param):
+                problems.append(
+                    (
+                        ("screen_flags", "value", screen, "cutoff"),
+                        "must name a cut-off parameter of this definition",
+                        rule.cutoff,
+                    )
+                )
         if self.partial_reduction.value > self.response_reduction.value:
             problems.append(
                 (

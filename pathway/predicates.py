@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pathway.facts import ARTICLE, Facts, Flag
+from pathway.facts import ARTICLE, Facts
+from pathway.parameters import Flag
 from pathway.procedures import ProcedureAssessment
 from pathway.record import ProcedureKind, StopReason
 from pathway.results import PredicateResult, Tri, reason, result_from
@@ -24,35 +25,25 @@ StepKind = Literal["antidepressant", ProcedureKind]
 
 
 class _Predicate(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     @property
     def key(self) -> str:
-        """Identity by content: equal predicates anywhere in a definition share one result."""
-        hit = _KEYS.get(id(self))
-        if hit is None:  # keep the predicate alive so its id is never reused for another
-            hit = _KEYS[id(self)] = (self, self.model_dump_json())
-        return hit[1]
+        """Identity by content: equal predicates anywhere in a definition share one result
+        (read when a guard is compiled, not per patient)."""
+        return self.model_dump_json()
 
     def evaluate(self, facts: Facts) -> PredicateResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def runner(self) -> Runner:
-        """A function evaluating this predicate, built once (guards call it per patient)."""
-        hit = _RUNNERS.get(id(self))
-        if hit is None:  # keep the predicate alive so its id is never reused for another
-            hit = _RUNNERS[id(self)] = (self, self._bind())
-        return hit[1]
-
-    def _bind(self) -> Runner:
-        """`evaluate`, or for a predicate with parameters, a closure over their values: it then
-        reads them once, not on every call (attributes of pydantic models are slow to read)."""
+        """A function evaluating this predicate: `evaluate`, or for a predicate with parameters,
+        a closure over their values, which then reads them once, not on every call (attributes
+        of pydantic models are slow to read). A compiled plan keeps the runners it uses."""
         return self.evaluate
 
 
 Runner: TypeAlias = Callable[[Facts], PredicateResult]
-_KEYS: dict[int, tuple[_Predicate, str]] = {}
-_RUNNERS: dict[int, tuple[_Predicate, Runner]] = {}
 
 
 def _trial(facts: Facts, role: TrialRole) -> TrialAssessment | None:
@@ -177,19 +168,6 @@ class TreatmentResistant(_Predicate):
     pred: Literal["treatment_resistant"]
 
     def evaluate(self, facts: Facts) -> PredicateResult:
-        if facts.failed_trials:
-            return self._evaluate(facts)
-        # With no failed trial, the result depends on the parameters only, and is immutable: one
-        # object per parameter values, shared by every patient without a failed trial.
-        p = facts.params
-        need, distinct = p.trd_min_failed_trials, p.trd_require_distinct_classes.value
-        key = (need.value, need.source, distinct, facts.treatment_resistant)
-        hit = _NO_FAILED_TRIAL.get(key)
-        if hit is None:
-            hit = _NO_FAILED_TRIAL[key] = self._evaluate(facts)
-        return hit
-
-    def _evaluate(self, facts: Facts) -> PredicateResult:
         p = facts.params
         need = p.trd_min_failed_trials.value
         n = len(facts.failed_trials)
@@ -215,9 +193,6 @@ class TreatmentResistant(_Predicate):
         )
 
 
-_NO_FAILED_TRIAL: dict[tuple[object, ...], PredicateResult] = {}
-
-
 class TrialStatusIs(_Predicate):
     """The current trial of a role has one of the given adequacy statuses (`none`: there is no
     trial of that role)."""
@@ -229,7 +204,7 @@ class TrialStatusIs(_Predicate):
     def evaluate(self, facts: Facts) -> PredicateResult:
         return self.runner()(facts)
 
-    def _bind(self) -> Runner:
+    def runner(self) -> Runner:
         role, wanted = self.role, tuple(self.is_)
         key = ("trial_status", role)
 
@@ -284,7 +259,7 @@ class OutcomeIs(_Predicate):
     def evaluate(self, facts: Facts) -> PredicateResult:
         return self.runner()(facts)
 
-    def _bind(self) -> Runner:
+    def runner(self) -> Runner:
         role, wanted, when_unknown = self.role, tuple(self.is_), self.when_unknown
         # an unknown outcome gives `when_unknown`, unless "unknown" is asked for
         if_unknown: Tri = "true" if "unknown" in wanted else when_unknown
@@ -354,7 +329,7 @@ class StoppedFor(_Predicate):
     def evaluate(self, facts: Facts) -> PredicateResult:
         return self.runner()(facts)
 
-    def _bind(self) -> Runner:
+    def runner(self) -> Runner:
         role, wanted = self.role, tuple(self.reasons)
 
         def evaluate(facts: Facts) -> PredicateResult:

@@ -99,7 +99,7 @@ LAB_UNITS: dict[str, tuple[str, ...]] = {
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", populate_by_name=True)
 
 
 def _catalog(info: ValidationInfo) -> Catalog:
@@ -207,9 +207,17 @@ class Trial(_Model):
 
     @field_validator("serum_level")
     @classmethod
-    def _lithium_only(cls, v: float | None, info: ValidationInfo) -> float | None:
-        if v is not None and info.data.get("drug", "lithium") != "lithium":
-            raise ValueError("serum_level is recorded for lithium only")
+    def _serum_level_drugs_only(cls, v: float | None, info: ValidationInfo) -> float | None:
+        # only a drug the catalog judges by serum level (`augmentation.min_serum_mmol_l`) has one
+        if v is None or "drug" not in info.data:
+            return v
+        catalog = _catalog(info)
+        drug = catalog.drug(info.data["drug"])
+        if drug is not None and not (drug.augmentation and drug.augmentation.min_serum_mmol_l):
+            names = [
+                d.name for d in catalog.drugs if d.augmentation and d.augmentation.min_serum_mmol_l
+            ]
+            raise ValueError(f"serum_level is recorded for {' and '.join(names)} only")
         return v
 
 
@@ -361,7 +369,7 @@ class PatientRecord(_Model):
     measurements: list[Measurement] = Field(default=[], max_length=MAX_ENTRIES)
     screens: list[Screen] = Field(default=[], max_length=MAX_ENTRIES)
     labs: list[Lab] = Field(default=[], max_length=MAX_ENTRIES)
-    history: History = History()
+    history: History = Field(default_factory=History)
     contributors: list[Contributor] = Field(default=[], max_length=MAX_ENTRIES)
     risk: Risk | None = None
     procedures: list[Procedure] = Field(default=[], max_length=MAX_ENTRIES)

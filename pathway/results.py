@@ -11,21 +11,13 @@ from pydantic import BaseModel, ConfigDict
 Tri = Literal["true", "false", "unknown"]
 M = TypeVar("M", bound=BaseModel)
 
-# BaseModel keeps its instance state in four slots; their descriptors set them directly, which
-# is cheaper than `object.__setattr__` by name (hot path: an assessment builds ~30 models).
-_new = object.__new__
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-
 
 def construct(cls: type[M], **values: Any) -> M:
     """Build a model from trusted, complete values without validation (hot paths only).
 
     Like `model_construct`, but several times cheaper: callers pass every field.
     """
-    return construct_from(cls, values)
+    return builder(cls)(values)
 
 
 def construct_from(cls: type[M], values: dict[str, Any]) -> M:
@@ -36,28 +28,37 @@ def construct_from(cls: type[M], values: dict[str, Any]) -> M:
 def builder(cls: type[M]) -> Callable[[dict[str, Any]], M]:
     """A function building `cls` instances from trusted, complete field dicts, unvalidated.
 
+    The one place that reaches into pydantic's internals (its major version is pinned in
+    pyproject.toml; tests/pathway/test_results.py checks the result against `model_validate`).
+    A BaseModel keeps its instance state in four slots (`__dict__`, `__pydantic_fields_set__`,
+    `__pydantic_extra__`, `__pydantic_private__`), which `model_construct` fills after checking
+    and defaulting every field: ~10 µs a model. Setting the slots through their descriptors
+    takes ~0.9 µs (`object.__setattr__` by name: ~1.6 µs); an assessment builds ~30 models, so
+    this is ~8% of `assess` (measured with benchmarks/assess.py, pydantic 2.14).
+
     The dict becomes the instance's `__dict__`, and its key order is the order `model_dump`
     emits: pass the fields in declaration order. All instances share one `fields_set` (every
     field is given): it is only ever read (the models are frozen; `model_copy` copies it), and
     one set per class instead of one per instance leaves less for the cyclic GC to track.
     """
-    build = _BUILDERS.get(cls)
-    if build is None:
-        fields_set = set(cls.model_fields)
+    new = object.__new__
+    slots = BaseModel.__dict__
+    set_dict = slots["__dict__"].__set__
+    set_fields_set = slots["__pydantic_fields_set__"].__set__
+    set_extra = slots["__pydantic_extra__"].__set__
+    set_private = slots["__pydantic_private__"].__set__
+    fields_set = set(cls.model_fields)
+    n = len(fields_set)
 
-        def build(values: dict[str, Any]) -> M:
-            obj = _new(cls)
-            _set_dict(obj, values)
-            _set_fields_set(obj, fields_set if len(values) == len(fields_set) else set(values))
-            _set_extra(obj, None)
-            _set_private(obj, None)
-            return obj
+    def build(values: dict[str, Any]) -> M:
+        obj = new(cls)
+        set_dict(obj, values)
+        set_fields_set(obj, fields_set if len(values) == n else set(values))
+        set_extra(obj, None)
+        set_private(obj, None)
+        return obj
 
-        _BUILDERS[cls] = build
     return build
-
-
-_BUILDERS: dict[type[Any], Callable[[dict[str, Any]], Any]] = {}
 
 
 def field_template(cls: type[BaseModel], order: Iterable[str] | None = None) -> dict[str, Any]:
@@ -107,7 +108,7 @@ _NOT: dict[Tri, Tri] = {"true": "false", "false": "true", "unknown": "unknown"}
 class PredicateResult(BaseModel):
     """Why a named predicate came out as it did: the value it used, the threshold, the evidence."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     predicate: str
     result: Tri
@@ -129,10 +130,7 @@ def reason(
     evidence_date: dt.date | None = None,
 ) -> PredicateResult:
     """Build a PredicateResult without re-validating trusted values (hot path)."""
-    # `construct_from`, inlined: ~15 of these per assessment
-    obj = _new(PredicateResult)
-    _set_dict(
-        obj,
+    return _new_result(
         {
             "predicate": predicate,
             "result": result,
@@ -141,22 +139,9 @@ def reason(
             "value": value,
             "threshold": threshold,
             "evidence_date": evidence_date,
-        },
+        }
     )
-    _set_fields_set(obj, _PREDICATE_FIELDS)
-    _set_extra(obj, None)
-    _set_private(obj, None)
-    return obj
 
 
-def result_from(values: dict[str, Any]) -> PredicateResult:
-    """`reason`, from the result's field dict (every field, in field order)."""
-    obj = _new(PredicateResult)
-    _set_dict(obj, values)
-    _set_fields_set(obj, _PREDICATE_FIELDS)
-    _set_extra(obj, None)
-    _set_private(obj, None)
-    return obj
-
-
-_PREDICATE_FIELDS = set(PredicateResult.model_fields)
+_new_result = builder(PredicateResult)
+result_from = _new_result  # `reason`, from the result's field dict (every field, in field order)

@@ -11,16 +11,15 @@ from pathway.catalog import Catalog
 from pathway.parameters import Parameters
 from pathway.record import PatientRecord
 from pathway.results import builder
-from pathway.trials import INSTRUMENT_PREFERENCE, TrialAssessment
+from pathway.trials import TrialAssessment
 
 _BANDS: tuple[Literal["mild", "moderate", "severe"], ...] = ("mild", "moderate", "severe")
-_SEVERITY_POINTS = {"subsyndromal": 1, "mild": 2, "moderate": 3, "severe": 4, "severe_psychotic": 5}
 
 
 class Maudsley(BaseModel):
     """MSM total (3–15) and band; `None` when the episode start or severity is unknown."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     score: int | None
     band: Literal["mild", "moderate", "severe"] | None
@@ -32,7 +31,7 @@ class Maudsley(BaseModel):
 class Staging(BaseModel):
     """Both staging models side by side."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     maudsley: Maudsley
     thase_rush: Literal["0", "I", "II", "III", "IV", "V"] | None
@@ -55,11 +54,14 @@ def _bucket(value: float, upper_bounds: list[int]) -> int:
     return len(upper_bounds) + 1
 
 
-def _severity(record: PatientRecord, catalog: Catalog, as_of: dt.date) -> int | None:
+def _severity(
+    record: PatientRecord, catalog: Catalog, as_of: dt.date, params: Parameters
+) -> int | None:
+    points = params.maudsley_severity_points.value
     if record.severity is not None:
-        return _SEVERITY_POINTS[record.severity]
+        return points[record.severity]
     first = min((t.start for t in record.trials), default=None)
-    for inst in INSTRUMENT_PREFERENCE:  # baseline band: the first score of the episode
+    for inst in params.instrument_preference.value:  # baseline band: the first score of the episode
         scores = sorted(
             (m.date, m.score)
             for m in record.measurements
@@ -74,7 +76,7 @@ def _severity(record: PatientRecord, catalog: Catalog, as_of: dt.date) -> int | 
             pick = scores[0]
         for band in catalog.instrument_by_name[inst].bands:
             if band.min <= pick[1] <= band.max:
-                return _SEVERITY_POINTS[band.severity]
+                return points[band.severity]
     return None
 
 
@@ -95,7 +97,7 @@ def stage(
             (as_of.year - start.year) * 12 + (as_of.month - start.month) - (as_of.day < start.day)
         )
         duration = _bucket(max(months, 0), params.maudsley_duration_months.value)
-    severity = _severity(record, catalog, as_of)
+    severity = _severity(record, catalog, as_of, params)
     n_failed = len(failed)
     treatment = _bucket(n_failed, params.maudsley_failed_antidepressants.value)
     for t in trials:
@@ -109,7 +111,14 @@ def stage(
     band = None
     if score is not None:
         band = _BANDS[_bucket(score, params.maudsley_bands.value) - 1]
-    key = (score, band, duration, severity, treatment, _thase_rush(trials, failed, record, as_of))
+    key = (
+        score,
+        band,
+        duration,
+        severity,
+        treatment,
+        _thase_rush(trials, failed, record, as_of, params),
+    )
     staging = _STAGINGS.get(key)
     if staging is None:
         staging = _new_staging(
@@ -141,6 +150,7 @@ def _thase_rush(
     failed: list[TrialAssessment],
     record: PatientRecord,
     as_of: dt.date,
+    params: Parameters,
 ) -> Literal["0", "I", "II", "III", "IV", "V"] | None:
     if not failed:
         for t in trials:  # any adequate antidepressant trial that worked
@@ -155,10 +165,14 @@ def _thase_rush(
     if len(classes) < 2:
         return "I"
     # Each stage adds to the one before: III is stage II (two classes besides the TCA) plus a
-    # failed TCA, so an SSRI and a TCA alone are stage II; IV adds an MAOI; V an ECT course.
-    if "TCA" not in classes or len(classes - {"TCA"}) < 2:
+    # failed TCA, so an SSRI and a TCA alone are stage II; IV adds an MAOI; V an ECT course
+    # (the classes and the procedure are the definition's `thase_rush_stages`).
+    stages = params.thase_rush_stages.value
+    iii, iv = stages.stage_iii_class, stages.stage_iv_class
+    if iii not in classes or len(classes - {iii}) < 2:
         return "II"
-    if "MAOI" not in classes or len(classes - {"TCA", "MAOI"}) < 2:
+    if iv not in classes or len(classes - {iii, iv}) < 2:
         return "III"
-    ect = any(p.kind == "ECT" and p.end is not None and p.end <= as_of for p in record.procedures)
-    return "V" if ect else "IV"
+    kind = stages.stage_v_procedure
+    done = any(p.kind == kind and p.end is not None and p.end <= as_of for p in record.procedures)
+    return "V" if done else "IV"

@@ -23,12 +23,6 @@ from pathway.results import builder, field_template
 Status = Literal["adequate", "in_progress", "inadequate"]
 Outcome = Literal["remission", "relapsed", "response", "partial", "none", "unknown"]
 ReasonCode = Literal["dose_below_effective", "duration_short", "dose_reduced", "adherence_low"]
-INSTRUMENT_PREFERENCE = ("PHQ-9", "QIDS-SR16", "HAM-D17", "MADRS")
-STOP_REASON_OUTCOME: dict[str, Outcome] = {
-    "remission": "remission",
-    "partial_response": "partial",
-    "no_response": "none",
-}
 # Scores by instrument, sorted by date: (ordinal date, score).
 Scores = Mapping[str, Sequence[tuple[int, int]]]
 _day = itemgetter(0)
@@ -38,7 +32,9 @@ _from_ordinal = dt.date.fromordinal
 class TrialAssessment(BaseModel):
     """The verdict on one trial: the `assess-output.md` fields, then internals kept out of JSON."""
 
-    model_config = ConfigDict(frozen=True, serialize_by_alias=True, populate_by_name=True)
+    model_config = ConfigDict(
+        defer_build=True, frozen=True, serialize_by_alias=True, populate_by_name=True
+    )
 
     index: int
     drug: str
@@ -102,6 +98,8 @@ class TrialRules:
     partial: float
     older_from_age: int | None  # serum levels: a lower minimum from this age
     older_min_serum: float | None
+    instruments: tuple[str, ...]  # an outcome is read from the first with the scores it needs
+    stop_reason_outcomes: Mapping[Any, Outcome]  # without scores
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,37 +113,31 @@ class _DrugUse:
     min_serum: float | None  # minimum serum level (lithium augmentation)
 
 
-_RULES: dict[int, tuple[Parameters, TrialRules]] = {}
-_DRUGS: dict[tuple[int, str, str], _DrugUse] = {}  # by (catalog, drug name, role)
-_CATALOGS: dict[int, Catalog] = {}  # keeps the catalogs of `_DRUGS` alive, so ids stay unique
-
-
 def trial_rules(params: Parameters) -> TrialRules:
-    """The parameters a trial assessment reads, unwrapped (once per set of parameters)."""
-    hit = _RULES.get(id(params))
-    if hit is None:  # keep the parameters alive so their id is never reused for another set
-        older = params.serum_level_older_adults
-        rules = TrialRules(
-            min_days=round(7 * params.min_weeks_at_adequate_dose.value),
-            min_days_augmentation=round(7 * params.min_weeks_augmentation.value),
-            min_adherence=params.min_adherence.value,
-            lookback=params.baseline_lookback_days.value,
-            grace=params.baseline_grace_days.value,
-            min_gap=params.min_days_to_outcome.value,
-            remission_max=params.remission_max.value,
-            relapse_min=params.relapse_min.value,
-            response=params.response_reduction.value,
-            partial=params.partial_reduction.value,
-            older_from_age=older.value.from_age if older else None,
-            older_min_serum=older.value.min_serum_mmol_l if older else None,
-        )
-        hit = _RULES[id(params)] = (params, rules)
-    return hit[1]
+    """The parameters a trial assessment reads, unwrapped (a definition's compiled form keeps
+    one: `Definition.compiled.rules`)."""
+    older = params.serum_level_older_adults
+    return TrialRules(
+        min_days=round(7 * params.min_weeks_at_adequate_dose.value),
+        min_days_augmentation=round(7 * params.min_weeks_augmentation.value),
+        min_adherence=params.min_adherence.value,
+        lookback=params.baseline_lookback_days.value,
+        grace=params.baseline_grace_days.value,
+        min_gap=params.min_days_to_outcome.value,
+        remission_max=params.remission_max.value,
+        relapse_min=params.relapse_min.value,
+        response=params.response_reduction.value,
+        partial=params.partial_reduction.value,
+        older_from_age=older.value.from_age if older else None,
+        older_min_serum=older.value.min_serum_mmol_l if older else None,
+        instruments=tuple(params.instrument_preference.value),
+        stop_reason_outcomes=params.stop_reason_outcomes.value,
+    )
 
 
 def _drug(catalog: Catalog, name: str, role: Role) -> _DrugUse:
-    key = (id(catalog), name, role)
-    hit = _DRUGS.get(key)
+    uses = catalog.drug_uses  # (name, role) → use, worked out once per catalog
+    hit: _DrugUse | None = uses.get((name, role))
     if hit is None:
         drug = catalog.drug(name)
         if drug is None:  # records are validated against a catalog; a different one may lack it
@@ -153,8 +145,9 @@ def _drug(catalog: Catalog, name: str, role: Role) -> _DrugUse:
         aug = drug.augmentation if role == "augmentation" else None
         min_mg = drug.min_dose(role) or drug.min_adequate_mg
         min_serum = aug.min_serum_mmol_l if aug else None
-        _CATALOGS[id(catalog)] = catalog
-        hit = _DRUGS[key] = _DrugUse(drug.name, drug.drug_class, min_mg, _num(min_mg), min_serum)
+        hit = uses[name, role] = _DrugUse(
+            drug.name, drug.drug_class, min_mg, _num(min_mg), min_serum
+        )
     return hit
 
 
@@ -330,7 +323,7 @@ def step_outcome(
     days in, on or before the stop); else from the stop reason; else unknown. A remission
     followed by a score at or above the relapse threshold is `relapsed`.
     """
-    for inst in INSTRUMENT_PREFERENCE:
+    for inst in rules.instruments:
         series = scores.get(inst)
         if not series:
             continue
@@ -376,8 +369,9 @@ def step_outcome(
             basis["relapse"] = relapse[1]
             basis["relapse_date"] = _from_ordinal(relapse[0])
         return cat, basis
-    if stop_reason in STOP_REASON_OUTCOME:
-        return STOP_REASON_OUTCOME[stop_reason], {"stop_reason": stop_reason}
+    by_stop = rules.stop_reason_outcomes.get(stop_reason) if stop_reason else None
+    if by_stop is not None:
+        return by_stop, {"stop_reason": stop_reason}
     return "unknown", None
 
 

@@ -36,7 +36,7 @@ def deviation_report(
     from engine.measures.report import evaluate
     from engine.measures.sources import from_db
     from engine.tables import enrollment_table, event_table
-    from pathway.evaluation import evaluate_state
+    from pathway.evaluation import decide
     from pathway.facts import derive
     from pathway.record import parse_record
 
@@ -124,7 +124,7 @@ def deviation_report(
             last = (prefix, parse_record(doc, catalog=d.catalog))
         record = last[1]
         facts = derive(record, as_of=m.effective_on, params=d.parameters, catalog=d.catalog)
-        _, _, recommended = evaluate_state(d, facts, m.from_state)
+        recommended = decide(d, facts, m.from_state).recommended
         dest = next(
             (t.dest for t in d.transitions_from(m.from_state) if t.trigger == recommended), None
         )

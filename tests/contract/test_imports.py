@@ -33,6 +33,19 @@ def test_import_pathway_does_not_import_heavy_libraries():
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
 
 
+def test_import_pathway_is_lazy_and_assess_stays_the_function():
+    code = (
+        "import sys; import pathway; loaded = 'pathway.definition' in sys.modules; "
+        "from pathway.assess import build; import pathway.assess; "
+        "from pathway import assess; "
+        "print(loaded, callable(pathway.assess), assess is pathway.assess)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["False", "True", "True"]
+
+
 EXPECTED_ALL = [
     "Assessment",
     "Catalog",

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pathway import RecordError, assess, default_catalog, derive, load_definition, parse_record
-from pathway.evaluation import evaluate_state, guard_result, guard_results
+from pathway.evaluation import decide, guard_result, guard_results
 
 CATALOG = default_catalog()
 TRD = load_definition()  # module-level, so failing examples do not print it
@@ -321,7 +321,7 @@ def test_reassess_has_a_move_unless_data_is_missing(record, as_of):
     """With every outcome known, `reassess` always has an enabled transition; when nothing is
     enabled, some guard is unknown (the missing data the worklist's `decision_needed` names)."""
     facts = derive(parse_record(record), as_of=as_of, params=TRD.parameters, catalog=TRD.catalog)
-    guards, enabled, recommended = evaluate_state(TRD, facts, "reassess")
+    guards, enabled, recommended = decide(TRD, facts, "reassess")
     assert recommended == (enabled[0] if enabled else None)
     if enabled:
         return

@@ -1,0 +1,97 @@
+"""A definition's compiled form lives and dies with it: reloading edited definitions leaks
+nothing; and the one shortcut into pydantic's internals builds what validation builds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import tracemalloc
+import weakref
+from pathlib import Path
+
+from pathway import PredicateResult, assess, load_definition
+from pathway.compiled import CompiledDefinition
+from pathway.definition import Definition
+from pathway.loader import _load
+from pathway.results import builder
+from pathway.yamlio import definitions_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORD = json.loads((ROOT / "examples" / "04-two-adequate-failures.json").read_text())
+WEEKS = "  min_weeks_at_adequate_dose:\n    value: 6\n"
+
+
+def _live(kind: type) -> int:
+    return sum(1 for o in gc.get_objects() if type(o) is kind)
+
+
+def _load_edited(folder: Path, n: int, start: int) -> list[weakref.ref[Definition]]:
+    """Load `n` edited copies of trd.yaml (a different minimum trial length each), assess a
+    patient with each, and drop them; weak references to the definitions."""
+    text = (definitions_dir() / "trd.yaml").read_text(encoding="utf-8")
+    assert text.count(WEEKS) == 1
+    for name in ("drugs", "instruments"):
+        text = text.replace(f"{name}: {name}.yaml", f"{name}: {definitions_dir() / name}.yaml")
+    refs = []
+    for i in range(start, start + n):
+        path = folder / f"d{i}.yaml"
+        path.write_text(text.replace(WEEKS, WEEKS.replace("6", str(4 + i % 9))), "utf-8")
+        d = load_definition(path)
+        assert d.parameters.min_weeks_at_adequate_dose.value == 4 + i % 9
+        assess(RECORD, definition=d, as_of=dt.date(2026, 6, 1))
+        refs.append(weakref.ref(d))
+        del d
+    return refs
+
+
+def _settle() -> None:
+    _load.cache_clear()  # the loader keeps the last 32 files read
+    gc.collect()
+
+
+def test_reloading_edited_definitions_leaks_nothing(tmp_path: Path) -> None:
+    _settle()
+    definitions, compiled = _live(Definition), _live(CompiledDefinition)
+    tracemalloc.start()
+    try:
+        refs = _load_edited(tmp_path, 20, 0)
+        _settle()
+        after_20 = tracemalloc.get_traced_memory()[0]
+        refs += _load_edited(tmp_path, 200, 20)
+        _settle()
+        after_220 = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert [r for r in refs if r() is not None] == []
+    assert (_live(Definition), _live(CompiledDefinition)) == (definitions, compiled)
+    # 200 more definitions (each ~440 KB with its catalog while alive) leave next to nothing
+    assert after_220 - after_20 < 64 * 1024, (after_20, after_220)
+
+
+def test_a_definition_holds_its_compiled_form() -> None:
+    d = load_definition()
+    assert d.compiled is d.compiled
+    assert d.compiled.ref.model_dump() == {"id": "trd", "version": "1.1.0"}
+    assert d.compiled.decision_state == "reassess"
+
+
+def test_builder_makes_what_validation_makes() -> None:
+    # `builder` sets pydantic's instance slots directly (pinned major version): the result must
+    # be indistinguishable from a validated model.
+    values = {
+        "predicate": "relapse",
+        "result": "true",
+        "detail": "latest PHQ-9 12",
+        "source": "s",
+        "value": 12,
+        "threshold": 10,
+        "evidence_date": dt.date(2026, 1, 2),
+    }
+    built = builder(PredicateResult)(dict(values))
+    validated = PredicateResult.model_validate(values)
+    assert built == validated
+    assert built.model_dump(mode="json") == validated.model_dump(mode="json")
+    assert built.model_fields_set == validated.model_fields_set
+    assert built.model_copy(update={"value": 1}).value == 1
+    assert hash(built.model_dump_json()) == hash(validated.model_dump_json())
