@@ -21,6 +21,7 @@ from engine.errors import DefinitionConflict
 from engine.tables import definition_version_table
 from pathway.catalog import Catalog
 from pathway.definition import Definition
+from pathway.implied import with_implied, without_implied
 
 if TYPE_CHECKING:
     from engine.fake import FakeStore
@@ -57,7 +58,9 @@ def pinned(definition: Definition) -> dict[str, str]:
 def _fingerprint(definition: Definition) -> tuple[str, str]:
     content = json.dumps(
         {
-            "definition": definition.model_dump(mode="json", by_alias=True, exclude_unset=True),
+            "definition": without_implied(
+                definition.model_dump(mode="json", by_alias=True, exclude_unset=True)
+            ),
             "catalog": definition.catalog.model_dump(
                 mode="json", by_alias=True, exclude_unset=True
             ),
@@ -70,9 +73,10 @@ def _fingerprint(definition: Definition) -> tuple[str, str]:
 
 
 def restore(content: str) -> Definition:
-    """The definition a stored content describes (validated again, catalogs included)."""
+    """The definition a stored content describes (validated again, catalogs included), with the
+    parameters earlier releases implied filled in (`pathway.implied`)."""
     data = json.loads(content)
-    definition = Definition.model_validate(data["definition"])
+    definition = Definition.model_validate(with_implied(data["definition"]))
     definition._catalog = Catalog.model_validate(data["catalog"])
     return definition
 

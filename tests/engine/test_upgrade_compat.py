@@ -54,3 +54,23 @@ def test_a_new_enrollment_pins_the_shipped_definition_beside_the_old_ones(
     enrolled = services.enroll("NEW-1", record=record, actor="test")
     assert enrolled.definition.version == "1.1.0"
     assert services.verify(deep=True).ok
+
+
+def test_only_a_knowledge_value_other_than_the_implied_one_changes_the_hash(
+    tmp_path: Path,
+) -> None:
+    from engine.definition_store import fingerprint
+    from pathway.loader import load_definition
+    from pathway.yamlio import definitions_dir
+
+    shipped = definitions_dir() / "trd.yaml"
+    text = shipped.read_text(encoding="utf-8")
+    old = "value: [PHQ-9, QIDS-SR16, HAM-D17, MADRS]"
+    assert text.count(old) == 1
+    for catalog in ("drugs.yaml", "instruments.yaml"):
+        (tmp_path / catalog).write_bytes((definitions_dir() / catalog).read_bytes())
+    edited = tmp_path / "trd.yaml"
+    edited.write_text(text.replace(old, "value: [QIDS-SR16, PHQ-9, HAM-D17, MADRS]"), "utf-8")
+    stored = {"1.1.0": "5ca0a4d3791202d3"}  # the hash the 0007 release stored (see the .db)
+    assert fingerprint(load_definition(shipped))[0].startswith(stored["1.1.0"])
+    assert not fingerprint(load_definition(edited))[0].startswith(stored["1.1.0"])
