@@ -129,7 +129,7 @@ def test_imports_point_one_way(package):
 
 def test_the_import_direction_check_sees_lazy_imports(tmp_path):
     module = tmp_path / "m.py"
-    module.write_text("def f():\n    from engine.db import x\n    import graphviz\n")
+    module.write_text("def f():\n    from engine.store.db import x\n    import graphviz\n")
     assert _imports(module) == [(2, "engine"), (3, "graphviz")]
 
 

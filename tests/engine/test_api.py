@@ -73,7 +73,8 @@ def test_importing_the_engine_and_its_cli_loads_no_database_or_machine() -> None
 
 def test_nothing_connects_at_import(tmp_path: Any) -> None:
     code = (
-        "import engine.services, engine.uow, engine.db, engine.tables, engine.repository; "
+        "import engine.services, engine.store.uow, engine.store.db, engine.store.tables, "
+        "engine.store.repository; "
         "import os; print(os.listdir('.'))"
     )
     out = subprocess.run(
