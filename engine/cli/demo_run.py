@@ -19,8 +19,7 @@ if TYPE_CHECKING:
     from engine.services import Services
     from engine.views import PatientHistory
 
-from engine.cli.demo import DEMO_SEED
-
+DEMO_SEED = 20261126
 DEMO_DB = "demo.db"
 
 
