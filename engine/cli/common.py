@@ -7,10 +7,12 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -26,17 +28,43 @@ def terminal_safe(text: str) -> str:
     return "\n".join(printable(line) for line in text.split("\n"))
 
 
-class SafeConsole(Console):
+def _safe_console(**options: Any) -> Console:
     """A rich Console whose string arguments are made `terminal_safe` before printing."""
+    from rich.console import Console
 
-    def print(self, *objects: Any, **kwargs: Any) -> None:
-        super().print(*(terminal_safe(o) if isinstance(o, str) else o for o in objects), **kwargs)
+    class SafeConsole(Console):
+        def print(self, *objects: Any, **kwargs: Any) -> None:
+            safe = (terminal_safe(o) if isinstance(o, str) else o for o in objects)
+            super().print(*safe, **kwargs)
+
+    return SafeConsole(**options)
 
 
 # Piped output (logs, CI, `make demo | less`) gets room for tables instead of rich's 80 columns.
 _WIDTH = None if sys.stdout.isatty() else 132
-out = SafeConsole(highlight=False, soft_wrap=True, width=_WIDTH)
-err = SafeConsole(stderr=True, highlight=False, soft_wrap=True)
+_CONSOLES: dict[str, Callable[[], Console]] = {
+    "out": lambda: _safe_console(highlight=False, soft_wrap=True, width=_WIDTH),
+    "err": lambda: _safe_console(stderr=True, highlight=False, soft_wrap=True),
+}
+if TYPE_CHECKING:
+    out: Console  # the standard output console
+    err: Console  # the standard error console
+
+
+def __getattr__(name: str) -> Console:
+    """`out` and `err`, made on first use: importing rich's console takes longer than the rest
+    of `pathway --help`, which prints none (benchmarks/startup.py)."""
+    make = _CONSOLES.get(name)
+    if make is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    console = globals()[name] = make()
+    return console
+
+
+def _console(name: str) -> Console:
+    """`out` or `err` from inside this module (module `__getattr__` serves only importers)."""
+    made: Console | None = globals().get(name)
+    return made if made is not None else __getattr__(name)
 
 
 def dump_json(value: Any) -> None:
@@ -60,24 +88,24 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except (typer.Exit, typer.Abort):
             raise
         except (DefinitionError, RecordError) as exc:
-            err.print(
+            _console("err").print(
                 f"[bold red]error:[/] {exc.source + ': ' if exc.source else ''}"
                 f"{len(exc.issues)} problem{'s' if len(exc.issues) != 1 else ''}",
                 markup=True,
             )
             for issue in exc.issues:
-                err.print(f"  {issue}", markup=False)
+                _console("err").print(f"  {issue}", markup=False)
             raise typer.Exit(EXIT_INVALID) from None
         except PathwayError as exc:
-            err.print(f"error: {exc}", markup=False)
+            _console("err").print(f"error: {exc}", markup=False)
             raise typer.Exit(EXIT_INVALID) from None
         except KeyboardInterrupt:
-            err.print("interrupted", markup=False)
+            _console("err").print("interrupted", markup=False)
             raise typer.Exit(130) from None
         except Exception as exc:  # last resort: no bare traceback for users
             if os.environ.get("PATHWAY_DEBUG"):
                 raise
-            err.print(
+            _console("err").print(
                 f"internal error: {type(exc).__name__}: {excerpt_text(str(exc), 200)} "
                 "(set PATHWAY_DEBUG=1 for a traceback)",
                 markup=False,

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer as _typer
 
-from engine.cli.common import dump_json, handle_errors, out
+from engine.cli import common
+from engine.cli.common import dump_json, handle_errors
 from engine.cli.patients import ActorOpt, DbOpt, JsonOpt, actor_of, services
 
 
@@ -21,9 +22,9 @@ def register(app: _typer.Typer) -> None:
             dump_json([r.model_dump(mode="json") for r in rows])
             return
         if not rows:
-            out.print("no definition stored yet (one is stored when a patient enrolls)")
+            common.out.print("no definition stored yet (one is stored when a patient enrolls)")
         for r in rows:
-            out.print(
+            common.out.print(
                 f"{r.id} {r.version}  {r.patients} patient{'s' if r.patients != 1 else ''}  "
                 f"sha256 {r.sha256[:16]}…  first used {r.first_seen:%Y-%m-%d %H:%M}",
                 markup=False,
@@ -54,7 +55,7 @@ def register(app: _typer.Typer) -> None:
             return
         d = result.definition
         verb = "would move" if result.dry_run else "moved"
-        out.print(
+        common.out.print(
             f"{verb} {len(result.moved)} patients to {d.id} {d.version}; "
             f"{len(result.refused)} refused"
             + (
@@ -66,15 +67,15 @@ def register(app: _typer.Typer) -> None:
         )
         changed = [m for m in result.moved if m.old_enabled != m.new_enabled]
         if changed:
-            out.print(f"  {len(changed)} with other enabled moves:", markup=False)
+            common.out.print(f"  {len(changed)} with other enabled moves:", markup=False)
         for m in changed:
-            out.print(
+            common.out.print(
                 f"  {m.patient_id} in '{m.state}' ({m.from_version}): "
                 f"{', '.join(m.old_enabled) or '-'} → {', '.join(m.new_enabled) or '-'}",
                 markup=False,
             )
         for f in result.refused:
-            out.print(
+            common.out.print(
                 f"  refused {f.patient_id} in '{f.state}': {f.problem.replace('_', ' ')}",
                 markup=False,
             )

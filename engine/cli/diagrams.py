@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from engine.cli.common import handle_errors, out
+from engine.cli import common
+from engine.cli.common import handle_errors
 from engine.cli.patients import DbOpt, parse_date
 
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ def render(
     )
     write_output(data, output)
     if output != STDOUT:
-        out.print(f"wrote {output} ({fmt})", markup=False)
+        common.out.print(f"wrote {output} ({fmt})", markup=False)
 
 
 def _patient_overlay(
@@ -289,14 +290,14 @@ def diff_defs(
     if output == STDOUT:
         return
     summary = changes.diagram.subtitle
-    out.print(f"{changes.old} → {changes.new}: {summary}", markup=False)
+    common.out.print(f"{changes.old} → {changes.new}: {summary}", markup=False)
     for c in changes.changes:
         fields = "; ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in c.fields.items())
-        out.print(
+        common.out.print(
             f"  {c.change} {c.item} {c.id}{' (' + fields + ')' if fields else ''}", markup=False
         )
     if output is not None:
-        out.print(f"wrote {output} ({chosen})", markup=False)
+        common.out.print(f"wrote {output} ({chosen})", markup=False)
 
 
 __all__ = ["register"]

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from engine.cli.common import EXIT_INVALID, dump_json, err, handle_errors, out
+from engine.cli import common
+from engine.cli.common import EXIT_INVALID, dump_json, handle_errors
 from engine.cli.patients import ActorOpt, DbOpt, JsonOpt, PatientArg, actor_of, parse_date, services
 
 fhir_app = typer.Typer(no_args_is_help=True, help="FHIR R4 import and export.")
@@ -46,7 +47,7 @@ def import_command(
         dump_json(report)
     else:
         verb = "would import" if dry_run else "imported"
-        out.print(
+        common.out.print(
             f"read {report.resources} resources for {report.patients} patients: {verb} "
             f"{len(report.imported)}, added {report.facts_added} facts to "
             f"{len(report.updated)} enrolled ({len(report.unchanged)} unchanged), refused "
@@ -56,7 +57,9 @@ def import_command(
         )
     for r in report.refused:
         who = r.patient_id or "(no patient)"
-        err.print(f"refused {who}: {r.resource} {r.path}: {r.reason} [{r.source}]", markup=False)
+        common.err.print(
+            f"refused {who}: {r.resource} {r.path}: {r.reason} [{r.source}]", markup=False
+        )
     if report.refused:
         raise typer.Exit(EXIT_INVALID)
 

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 import typer
 
-from engine.cli.common import handle_errors, out
+from engine.cli import common
+from engine.cli.common import handle_errors
 from engine.cli.patients import DbOpt, JsonOpt, parse_date
 
 
@@ -52,10 +53,10 @@ def measure(
     elif json_out:
         _print(result)
     else:
-        out.print(f"{mid} {span.start} – {span.end}", markup=False)
+        common.out.print(f"{mid} {span.start} – {span.end}", markup=False)
         for g in result["groups"]:
             counts = ", ".join(f"{k} {v}" for k, v in g["populations"].items())
-            out.print(f"  {g['id']}: {counts}; score {g['score']}", markup=False)
+            common.out.print(f"  {g['id']}: {counts}; score {g['score']}", markup=False)
 
 
 @handle_errors
@@ -74,7 +75,7 @@ def deviations(
     if json_out:
         _print(report)
     else:
-        render(report, out)
+        render(report, common.out)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from engine.cli.common import EXIT_INTERNAL, EXIT_INVALID, dump_json, err, handle_errors, out
+from engine.cli import common
+from engine.cli.common import EXIT_INTERNAL, EXIT_INVALID, dump_json, handle_errors
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -81,7 +82,7 @@ def patients_progress(label: str, *, disable: bool) -> Iterator[Callable[[int], 
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     columns = (SpinnerColumn(), TextColumn(f"{label}: {{task.completed:,}} patients"))
-    with Progress(*columns, console=err, transient=True, disable=disable) as bar:
+    with Progress(*columns, console=common.err, transient=True, disable=disable) as bar:
         task = bar.add_task(label, total=None)
         yield lambda n: bar.update(task, completed=n)
 
@@ -176,7 +177,7 @@ def init_db(
         dump_json({"database": redact(url), "revision": rev, "cohort_rollup": has_rollup})
     else:
         rollup = "with" if has_rollup else "without"
-        out.print(
+        common.out.print(
             f"database ready: {redact(url)} (schema revision {rev}, {rollup} cohort rollup)",
             markup=False,
         )
@@ -208,7 +209,7 @@ def enroll(
     if json_out:
         dump_json(result)
     else:
-        out.print(
+        common.out.print(
             f"enrolled {result.patient_id} on {result.definition.id} "
             f"{result.definition.version} in '{result.state}' with {result.facts} facts "
             f"(version {result.version})",
@@ -295,7 +296,9 @@ def record(
         dump_json(result)
         return
     for e in result.entries:
-        out.print(f"{result.patient_id} v{e.version} {e.effective_on}: {e.summary}", markup=False)
+        common.out.print(
+            f"{result.patient_id} v{e.version} {e.effective_on}: {e.summary}", markup=False
+        )
 
 
 def status(
@@ -312,7 +315,7 @@ def status(
     else:
         from engine.cli.render import render_status
 
-        render_status(result, out)
+        render_status(result, common.out)
 
 
 def advance(
@@ -337,7 +340,7 @@ def advance(
     if json_out:
         dump_json(result)
     else:
-        out.print(
+        common.out.print(
             f"{patient_id}: {trigger}: {result.from_state} → {result.to_state} "
             f"(version {result.version}, effective {result.effective_on})",
             markup=False,
@@ -370,7 +373,7 @@ def override(
     if json_out:
         dump_json(result)
     else:
-        out.print(
+        common.out.print(
             f"{patient_id}: override {result.from_state} → {result.to_state} "
             f"({reason}; version {result.version})",
             markup=False,
@@ -386,7 +389,7 @@ def history(patient_id: PatientArg, db: DbOpt = None, json_out: JsonOpt = False)
     else:
         from engine.cli.render import render_history
 
-        render_history(result, out)
+        render_history(result, common.out)
 
 
 def import_records(
@@ -429,7 +432,7 @@ def import_records(
             TextColumn("importing"),
             BarColumn(),
             MofNCompleteColumn(),
-            console=err,
+            console=common.err,
             transient=True,
             disable=json_out,
         ) as bar,
@@ -446,14 +449,14 @@ def import_records(
     if json_out:
         dump_json(report)
     else:
-        out.print(
+        common.out.print(
             f"read {report.read} records: enrolled {report.enrolled} "
             f"({report.events} events), skipped {report.skipped_existing} already enrolled,"
             f" refused {len(report.problems)} in {report.seconds:.2f} s",
             markup=False,
         )
     for p in report.problems:
-        err.print(f"refused {p.source}: {p.message}", markup=False)
+        common.err.print(f"refused {p.source}: {p.message}", markup=False)
     if report.problems:
         raise typer.Exit(EXIT_INVALID)
 
@@ -472,15 +475,15 @@ def verify(
     if json_out:
         dump_json({**report.model_dump(mode="json"), "ok": report.ok})
     else:
-        out.print(
+        common.out.print(
             f"verified {report.patients} patients, {report.events} events: "
             f"{len(report.mismatches)} mismatch(es)",
             markup=False,
         )
         for m in report.mismatches:
-            out.print(f"  {m.patient_id}: {m.problem}", markup=False)
+            common.out.print(f"  {m.patient_id}: {m.problem}", markup=False)
         for problem in [*report.board_counts, *report.definitions]:
-            out.print(f"  {problem}", markup=False)
+            common.out.print(f"  {problem}", markup=False)
     if not report.ok:
         raise typer.Exit(EXIT_INTERNAL)
 
@@ -501,15 +504,15 @@ def migrate_check(
         dump_json(report)
         return
     d = report.definition
-    out.print(
+    common.out.print(
         f"{report.patients} patients on {d.id} checked against {d.version} as of "
         f"{report.as_of}: {len(report.findings)} affected",
         markup=False,
     )
     if report.removed_states:
-        out.print(f"  removed states: {', '.join(report.removed_states)}", markup=False)
+        common.out.print(f"  removed states: {', '.join(report.removed_states)}", markup=False)
     for f in report.findings:
-        out.print(
+        common.out.print(
             f"  {f.patient_id} in '{f.state}': {f.problem.replace('_', ' ')} "
             f"({', '.join(f.old_enabled) or '-'} → {', '.join(f.new_enabled) or '-'})",
             markup=False,

@@ -11,6 +11,7 @@ import typer
 
 from engine.cli import (
     board,
+    common,
     definitions,
     demo,
     diagrams,
@@ -20,12 +21,16 @@ from engine.cli import (
     simulate,
     worklist,
 )
-from engine.cli.common import EXIT_INVALID, dump_json, err, handle_errors, out
+from engine.cli.common import EXIT_INVALID, dump_json, handle_errors
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain (click) help and usage errors: typer's rich help loads rich's markdown and syntax
+    # modules and lays out every command in panels, which alone takes three times as long as
+    # importing typer and rich (benchmarks/startup.py, benchmarks/README.md).
+    rich_markup_mode=None,
     help="Declarative clinical pathway engine for treatment-resistant depression.",
 )
 
@@ -88,15 +93,15 @@ def validate(
             }
         )
         return
-    out.print(
+    common.out.print(
         f"{path.name}: valid — {d.metadata.id} {d.metadata.version}, {len(d.states)} states,"
         f" {len(d.edges)} edges",
         markup=False,
     )
     if strict:
-        out.print(f"{len(unverified)} value(s) marked verified: false:", markup=False)
+        common.out.print(f"{len(unverified)} value(s) marked verified: false:", markup=False)
         for u in unverified:
-            out.print(f"  {u['where']}: {u['value']} — {u['source']}", markup=False)
+            common.out.print(f"  {u['where']}: {u['value']} — {u['source']}", markup=False)
 
 
 def _unverified(d: object) -> list[dict[str, object]]:
@@ -188,7 +193,7 @@ def assess(
     else:
         from engine.cli.report import render_assessment
 
-        render_assessment(result, out)
+        render_assessment(result, common.out)
 
 
 patients.register(app)
@@ -204,4 +209,4 @@ def main() -> None:
         raise SystemExit(exc.code) from None
 
 
-__all__ = ["app", "err", "main"]
+__all__ = ["app", "main"]
