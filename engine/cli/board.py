@@ -42,7 +42,8 @@ def register(app: typer.Typer) -> None:
     """Add `pathway board [--state S] [--version V] [--as-of D] [--json] [--db URL]`."""
     import typer as _typer
 
-    from engine.cli.common import dump_json, handle_errors, out
+    from engine.cli import common
+    from engine.cli.common import dump_json, handle_errors
 
     def board_command(
         state: str | None = _typer.Option(None, "--state", help="Only this state."),
@@ -67,6 +68,6 @@ def register(app: typer.Typer) -> None:
         if json_out:
             dump_json(result)
         else:
-            render(result, out)
+            render(result, common.out)
 
     app.command("board")(handle_errors(board_command))

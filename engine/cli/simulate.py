@@ -12,7 +12,8 @@ def register(app: typer.Typer) -> None:
     """Add `pathway simulate --patients N --seed S [--db URL] [--end D] [--json]` to an app."""
     import typer as _typer
 
-    from engine.cli.common import dump_json, handle_errors, out
+    from engine.cli import common
+    from engine.cli.common import dump_json, handle_errors
 
     def simulate_command(
         patients: int = _typer.Option(2000, "--patients", min=1, help="How many patients."),
@@ -56,6 +57,6 @@ def register(app: typer.Typer) -> None:
                 }
             )
         else:
-            out.print(describe(report, preset=preset), markup=False)
+            common.out.print(describe(report, preset=preset), markup=False)
 
     app.command("simulate")(handle_errors(simulate_command))

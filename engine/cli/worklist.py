@@ -50,7 +50,8 @@ def register(app: typer.Typer) -> None:
     """Add `pathway worklist [--as-of D] [--state S] [--limit N] [--json] [--db URL]`."""
     import typer as _typer
 
-    from engine.cli.common import dump_json, handle_errors, out
+    from engine.cli import common
+    from engine.cli.common import dump_json, handle_errors
 
     def worklist_command(
         as_of: str | None = _typer.Option(None, "--as-of", help="Date YYYY-MM-DD (today)."),
@@ -79,7 +80,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             dump_json(result)
         else:
-            render(result, out)
+            render(result, common.out)
 
     app.command("worklist")(handle_errors(worklist_command))
 

@@ -502,3 +502,11 @@ def test_demo_prints_board_worklist_and_a_history(tmp_path: Any) -> None:
         None, tmp_path, patients=120, seed=3, end=TODAY, console=console, progress=False
     )
     assert again.board == result.board  # a fresh database each time, same seed, same board
+
+
+def test_the_commands_item_kinds_are_the_rules_kinds_in_priority_order() -> None:
+    from engine.cli.worklist import KINDS
+    from pathway.due import LABELS, PRIORITY
+
+    assert tuple(PRIORITY) == KINDS == tuple(LABELS)
+    assert sorted(PRIORITY.values()) == list(PRIORITY.values())
