@@ -42,8 +42,7 @@ def register(app: typer.Typer) -> None:
     """Add `pathway board [--state S] [--version V] [--as-of D] [--json] [--db URL]`."""
     import typer as _typer
 
-    from engine.cli import common
-    from engine.cli.common import dump_json, handle_errors
+    from engine.cli.common import handle_errors, show
 
     def board_command(
         state: str | None = _typer.Option(None, "--state", help="Only this state."),
@@ -65,9 +64,6 @@ def register(app: typer.Typer) -> None:
                 definition_id=definition_id,
                 definition_version=version,
             )
-        if json_out:
-            dump_json(result)
-        else:
-            render(result, common.out)
+        show(result, json_out=json_out, render=render)
 
     app.command("board")(handle_errors(board_command))

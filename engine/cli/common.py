@@ -76,6 +76,14 @@ def dump_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+def show(result: R, *, json_out: bool, render: Callable[[R, Console], None]) -> None:
+    """A command's result: its JSON with `--json`, else `render` on standard output."""
+    if json_out:
+        dump_json(result)
+    else:
+        render(result, _console("out"))
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn our errors into a clear message on stderr and exit 2; anything else exits 1."""
 

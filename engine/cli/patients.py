@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from engine.cli import common
-from engine.cli.common import EXIT_INTERNAL, EXIT_INVALID, dump_json, handle_errors
+from engine.cli.common import EXIT_INTERNAL, EXIT_INVALID, dump_json, handle_errors, show
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -308,14 +308,11 @@ def status(
     json_out: JsonOpt = False,
 ) -> None:
     """Where a patient is, for how long, the guards from here with reasons, and what is due."""
+    from engine.cli.render import render_status
+
     with services(db) as svc:
         result = svc.status(patient_id, as_of=parse_date(as_of, "--as-of"))
-    if json_out:
-        dump_json(result)
-    else:
-        from engine.cli.render import render_status
-
-        render_status(result, common.out)
+    show(result, json_out=json_out, render=render_status)
 
 
 def advance(
@@ -382,14 +379,11 @@ def override(
 
 def history(patient_id: PatientArg, db: DbOpt = None, json_out: JsonOpt = False) -> None:
     """The patient's timeline: facts and moves, with the reasons for each move."""
+    from engine.cli.render import render_history
+
     with services(db) as svc:
         result = svc.history(patient_id)
-    if json_out:
-        dump_json(result)
-    else:
-        from engine.cli.render import render_history
-
-        render_history(result, common.out)
+    show(result, json_out=json_out, render=render_history)
 
 
 def import_records(

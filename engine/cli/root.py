@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,7 +20,8 @@ from engine.cli import (
     simulate,
     worklist,
 )
-from engine.cli.common import EXIT_INVALID, dump_json, handle_errors
+from engine.cli.common import EXIT_INVALID, dump_json, handle_errors, show
+from engine.cli.patients import parse_date
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -37,19 +37,6 @@ app = typer.Typer(
 DefinitionOpt = Annotated[
     str, typer.Option("--definition", "-d", help="Definition id (e.g. trd) or YAML path.")
 ]
-
-
-def _date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        from pathway.errors import Issue, RecordError
-
-        raise RecordError(
-            [Issue(loc="--as-of", value=value, message="expected a date YYYY-MM-DD")]
-        ) from None
 
 
 @app.command()
@@ -183,17 +170,12 @@ def assess(
     json_out: Annotated[bool, typer.Option("--json", help="Print the JSON object.")] = False,
 ) -> None:
     """Evaluate one patient record against the pathway; writes nothing."""
+    from engine.cli.report import render_assessment
     from pathway.assess import assess as assess_record
 
-    result = assess_record(
-        Path(record) if record != "-" else "-", definition=definition, as_of=_date(as_of)
-    )
-    if json_out:
-        dump_json(result)
-    else:
-        from engine.cli.report import render_assessment
-
-        render_assessment(result, common.out)
+    day = parse_date(as_of, "--as-of")
+    result = assess_record(Path(record) if record != "-" else "-", definition=definition, as_of=day)
+    show(result, json_out=json_out, render=render_assessment)
 
 
 patients.register(app)

@@ -50,8 +50,7 @@ def register(app: typer.Typer) -> None:
     """Add `pathway worklist [--as-of D] [--state S] [--limit N] [--json] [--db URL]`."""
     import typer as _typer
 
-    from engine.cli import common
-    from engine.cli.common import dump_json, handle_errors
+    from engine.cli.common import handle_errors, show
 
     def worklist_command(
         as_of: str | None = _typer.Option(None, "--as-of", help="Date YYYY-MM-DD (today)."),
@@ -77,10 +76,7 @@ def register(app: typer.Typer) -> None:
                 limit=limit,
                 offset=offset,
             )
-        if json_out:
-            dump_json(result)
-        else:
-            render(result, common.out)
+        show(result, json_out=json_out, render=render)
 
     app.command("worklist")(handle_errors(worklist_command))
 
