@@ -1,7 +1,9 @@
 """Runtime: the pathway's state machine, persistence (sqlmodel), services and the `pathway` command.
 
-The public API is re-exported here lazily (importing `engine` loads neither SQLAlchemy nor
-transitions until a name is used), so `pathway assess` starts fast.
+Subpackages: `store/` (persistence), `queries/` (read-only answers), `cli/` (the command),
+`simulator/`, `fhir/`, `measures/`; the services are at the top (docs/architecture.md). The public
+API is re-exported here lazily (importing `engine` loads neither SQLAlchemy nor transitions until
+a name is used), so `pathway --help` starts fast.
 """
 
 from __future__ import annotations

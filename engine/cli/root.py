@@ -1,4 +1,5 @@
-"""The `pathway` command: validate, schema, assess (and the engine's services)."""
+"""The `pathway` app: validate, schema and assess here; every other command group registered
+from its module in `engine/cli/`; `main`, the console entry point."""
 
 from __future__ import annotations
 

@@ -32,11 +32,11 @@ from pathway.record import PatientRecord, parse_record
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-    from engine.services import Services
+    from engine.queries.source import ReadSource
 
 
 def verify(
-    svc: Services, *, deep: bool = False, on_progress: Callable[[int], None] | None = None
+    svc: ReadSource, *, deep: bool = False, on_progress: Callable[[int], None] | None = None
 ) -> VerifyReport:
     """Replay every patient: state, version, entry date, definition and record must agree; and
     the board's counts must equal a recount of the enrollments (SQL units of work).
@@ -81,7 +81,7 @@ def verify(
 
 
 def check_due(
-    svc: Services, head: EnrollmentRow, log: list[EventRow], stored: list[DueRow]
+    svc: ReadSource, head: EnrollmentRow, log: list[EventRow], stored: list[DueRow]
 ) -> list[str]:
     """The stored worklist items must be what the patient's record and state give, worked out
     again as of the day they were stored."""
@@ -107,7 +107,7 @@ def check_due(
     return [f"stored worklist items ({have}) differ from the record's ({want}) as of {computed}"]
 
 
-def check_stored_definitions(svc: Services) -> list[str]:
+def check_stored_definitions(svc: ReadSource) -> list[str]:
     """Each stored definition version's content must still hash to its recorded SHA-256 and
     still be a valid definition (an edited row would change the rules of pinned patients)."""
     import hashlib
@@ -145,7 +145,7 @@ def _patients(
 
 
 def check_patient(
-    svc: Services, head: EnrollmentRow, log: list[EventRow], *, deep: bool = False
+    svc: ReadSource, head: EnrollmentRow, log: list[EventRow], *, deep: bool = False
 ) -> list[str]:
     """What is wrong with one patient's enrollment row and log (empty when consistent)."""
     rp = replay(head.patient_id, log)
@@ -191,7 +191,7 @@ def check_patient(
 
 
 def _recheck_guards(
-    svc: Services, patient_id: str, header: dict[str, object], log: list[EventRow]
+    svc: ReadSource, patient_id: str, header: dict[str, object], log: list[EventRow]
 ) -> list[str]:
     """Each transition's guard, evaluated again under the definition version in force then."""
     out: list[str] = []
@@ -230,7 +230,7 @@ def _recheck_guards(
 
 
 def compare(
-    svc: Services, head: EnrollmentRow, log: list[EventRow], target: Definition, day: dt.date
+    svc: ReadSource, head: EnrollmentRow, log: list[EventRow], target: Definition, day: dt.date
 ) -> tuple[MigrationProblem | None, list[str], list[str]]:
     """What a patient's move to `target` would change: (problem or None, enabled triggers
     under their definition, under the target). The problems: their state is removed, their
@@ -260,7 +260,7 @@ def _enabled(d: Definition, head: EnrollmentRow, record: PatientRecord, day: dt.
 
 
 def migrate_check(
-    svc: Services,
+    svc: ReadSource,
     new: Definition | str | Path,
     *,
     as_of: dt.date | None = None,

@@ -35,7 +35,7 @@ from pathway.errors import PathwayError
 from viz.overlays import OVERRIDE, CohortSummary
 
 if TYPE_CHECKING:
-    from engine.services import Services
+    from engine.queries.source import ReadSource
     from engine.store.uow import UnitOfWork
 
 
@@ -76,7 +76,7 @@ def cohort_query(
 
 
 def cohort_summary(
-    svc: Services,
+    svc: ReadSource,
     *,
     as_of: dt.date | None = None,
     state: str | None = None,

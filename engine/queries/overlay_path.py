@@ -18,7 +18,7 @@ from pathway.errors import PathwayError, UnknownPatient
 from viz.overlays import PathStep, PatientPath
 
 if TYPE_CHECKING:
-    from engine.services import Services
+    from engine.queries.source import ReadSource
 
 MOVE_KINDS = ("enrolled", "transition", "override")
 """The events that put a patient in a state (enrollment) or move them (the others)."""
@@ -88,7 +88,7 @@ def window_path(
     )
 
 
-def patient_path(svc: Services, patient_id: str, *, as_of: dt.date | None = None) -> PatientPath:
+def patient_path(svc: ReadSource, patient_id: str, *, as_of: dt.date | None = None) -> PatientPath:
     """The patient's path from enrollment to `as_of` (default today), for `viz.render(patient=…)`.
 
     Steps are the transitions and overrides effective on or before `as_of`, in log order, each
