@@ -52,10 +52,11 @@ def _must_be_empty(svc: Services, url: str) -> None:
 
     from engine.store.db import redact
     from engine.store.tables import enrollment_table
+    from engine.store.uow import sql_connection
     from pathway.errors import PathwayError
 
     with svc.uow as uow:
-        conn: sa.Connection = uow.connection  # type: ignore[attr-defined]
+        conn = sql_connection(uow, "the demo")
         n = conn.execute(sa.select(sa.func.count()).select_from(enrollment_table())).scalar()
     if n:
         raise PathwayError(f"the demo needs an empty database; {redact(url)} has {n} patients")
@@ -67,6 +68,7 @@ def pick_patient(svc: Services) -> str | None:
     import sqlalchemy as sa
 
     from engine.store.tables import enrollment_table, event_table
+    from engine.store.uow import sql_connection
 
     enr, ev = enrollment_table(), event_table()
     moves = sa.func.count().label("moves")
@@ -81,8 +83,8 @@ def pick_patient(svc: Services) -> str | None:
         .limit(1)
     )
     with svc.uow as uow:
-        conn: sa.Connection = uow.connection  # type: ignore[attr-defined]
-        return conn.execute(query).scalar()
+        found: str | None = sql_connection(uow, "the demo").execute(query).scalar()
+        return found
 
 
 def run_demo(
