@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 
-from engine.db import make_engine
+from engine.store.db import make_engine
 
 
 @contextmanager

@@ -51,10 +51,10 @@ import sqlalchemy as sa  # noqa: E402
 from _postgres import scratch_schema  # noqa: E402
 
 from engine.clock import FixedClock  # noqa: E402
-from engine.db import SQLITE_SYNCHRONOUS, init_db, make_engine  # noqa: E402
-from engine.overlay_rollup import install  # noqa: E402
 from engine.services import Services  # noqa: E402
-from engine.uow import SqlUnitOfWork  # noqa: E402
+from engine.store.db import SQLITE_SYNCHRONOUS, init_db, make_engine  # noqa: E402
+from engine.store.overlay_rollup import install  # noqa: E402
+from engine.store.uow import SqlUnitOfWork  # noqa: E402
 
 TODAY = dt.date(2026, 6, 1)
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

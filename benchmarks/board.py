@@ -8,7 +8,7 @@ each reused with its dates moved back by up to 59 days, so every day of the five
 on SQLite (a file, the engine's pragmas) and on
 PostgreSQL (a schema of its own, dropped afterwards; VACUUM ANALYZE after loading, as
 autovacuum would). Best of R runs, in one process:
-(a) `engine.board.board(svc)`: the API call (unit of work, SQL, percentiles in Python);
+(a) `engine.queries.board.board(svc)`: the API call (unit of work, SQL, percentiles in Python);
 (b) the floor: `SELECT state, count(*) FROM enrollment GROUP BY state` through the driver;
 (c) the board's own SQL through the driver (what (a) costs beyond its query);
 (d) the floor again with an index on (state) made for it: the schema has none, since the board
@@ -36,14 +36,15 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 from _postgres import scratch_schema  # noqa: E402
 
-from engine.board import board, counts_query  # noqa: E402
 from engine.clock import FixedClock  # noqa: E402
-from engine.db import init_db, make_engine  # noqa: E402
+from engine.queries.board import board  # noqa: E402
 from engine.services import Services  # noqa: E402
 from engine.simulator import SimParams, simulate_cohort  # noqa: E402
-from engine.uow import SqlUnitOfWork  # noqa: E402
-from engine.worklist import next_due_on  # noqa: E402
+from engine.store.board_sql import counts_query  # noqa: E402
+from engine.store.db import init_db, make_engine  # noqa: E402
+from engine.store.uow import SqlUnitOfWork  # noqa: E402
 from pathway import load_definition  # noqa: E402
+from pathway.due import next_due_on  # noqa: E402
 
 END = dt.date(2026, 6, 1)
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -31,8 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.clock import FixedClock  # noqa: E402
-from engine.db import init_db, make_engine  # noqa: E402
-from engine.overlay_rollup import install  # noqa: E402
 from engine.services import Services  # noqa: E402
 from engine.simulator import (  # noqa: E402
     SimParams,
@@ -41,7 +39,9 @@ from engine.simulator import (  # noqa: E402
     persist,
     simulate_cohort,
 )
-from engine.uow import SqlUnitOfWork  # noqa: E402
+from engine.store.db import init_db, make_engine  # noqa: E402
+from engine.store.overlay_rollup import install  # noqa: E402
+from engine.store.uow import SqlUnitOfWork  # noqa: E402
 from pathway import Definition, load_definition  # noqa: E402
 
 END = dt.date(2026, 6, 1)

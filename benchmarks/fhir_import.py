@@ -65,10 +65,10 @@ def floor(path: Path, *, paused: bool) -> float:
 
 def full(path: Path, folder: Path, run: int) -> tuple[float, int]:
     """The whole import into a fresh SQLite database; returns seconds and patients imported."""
-    from engine.db import init_db, make_engine
     from engine.fhir.importing import import_fhir
     from engine.fhir.reading import read_paths
     from engine.services import Services
+    from engine.store.db import init_db, make_engine
 
     url = f"sqlite:///{folder / f'bench-{run}.db'}"
     engine = make_engine(url)

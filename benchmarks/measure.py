@@ -34,7 +34,7 @@ END = dt.date(2026, 6, 1)
 
 def floor(url: str) -> tuple[float, int]:
     """One scan of the measurements (rows fetched, not decoded)."""
-    from engine.db import make_engine
+    from engine.store.db import make_engine
 
     engine = make_engine(url, create=False)
     started = time.perf_counter()

@@ -7,7 +7,7 @@ SQLite file through the simulator's bulk path (`engine.simulator.persist`); ever
 distinct unless `--stories S` reuses S of them under new ids (faster to build, but every count
 becomes a multiple of N/S, which changes how many small cells the suppression has to protect).
 `--db FILE` keeps the database for the next run. Each run times, in this process, interleaved:
-(a) the default path, unfiltered: `engine.overlays.cohort_summary` as shipped (it reads the
+(a) the default path, unfiltered: `engine.queries.overlays.cohort_summary` as shipped (it reads the
     event log: the cohort rollup is opt-in) + `viz.build` (the diagram model, with small-cell
     suppression) + `viz.render_diagram` to SVG;
 (w) the default path with a window, `--since`/`--until` (the last year but one month);
@@ -39,12 +39,12 @@ import sqlalchemy as sa  # noqa: E402
 
 import viz  # noqa: E402
 from engine.clock import FixedClock  # noqa: E402
-from engine.db import init_db, make_engine  # noqa: E402
-from engine.overlay_rollup import install, uninstall  # noqa: E402
-from engine.overlays import cohort_summary  # noqa: E402
+from engine.queries.overlays import cohort_summary  # noqa: E402
 from engine.services import Services  # noqa: E402
 from engine.simulator import SimParams, SimulatedPatient, persist, simulate_cohort  # noqa: E402
-from engine.uow import SqlUnitOfWork  # noqa: E402
+from engine.store.db import init_db, make_engine  # noqa: E402
+from engine.store.overlay_rollup import install, uninstall  # noqa: E402
+from engine.store.uow import SqlUnitOfWork  # noqa: E402
 from pathway import Definition, load_definition  # noqa: E402
 from viz.dot import to_dot  # noqa: E402
 

@@ -34,11 +34,12 @@ import sqlalchemy as sa  # noqa: E402
 from _postgres import scratch_schema  # noqa: E402
 
 from engine.clock import FixedClock  # noqa: E402
-from engine.db import init_db, make_engine  # noqa: E402
-from engine.due_store import ranges_sql  # noqa: E402
+from engine.queries.worklist import worklist  # noqa: E402
 from engine.services import Services  # noqa: E402
-from engine.uow import SqlUnitOfWork  # noqa: E402
-from engine.worklist import PRIORITY, worklist  # noqa: E402
+from engine.store.db import init_db, make_engine  # noqa: E402
+from engine.store.due_store import ranges_sql  # noqa: E402
+from engine.store.uow import SqlUnitOfWork  # noqa: E402
+from pathway.due import PRIORITY  # noqa: E402
 
 TODAY = dt.date(2026, 6, 1)
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -1,7 +1,9 @@
 """Runtime: the pathway's state machine, persistence (sqlmodel), services and the `pathway` command.
 
-The public API is re-exported here lazily (importing `engine` loads neither SQLAlchemy nor
-transitions until a name is used), so `pathway assess` starts fast.
+Subpackages: `store/` (persistence), `queries/` (read-only answers), `cli/` (the command),
+`simulator/`, `fhir/`, `measures/`; the services are at the top (docs/architecture.md). The public
+API is re-exported here lazily (importing `engine` loads neither SQLAlchemy nor transitions until
+a name is used), so `pathway --help` starts fast.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.clock import Clock, FixedClock, SystemClock
-    from engine.db import database_url, init_db, make_engine
     from engine.definitions import DefinitionRegistry
     from engine.errors import (
         AlreadyEnrolled,
@@ -23,11 +24,12 @@ if TYPE_CHECKING:
         UnknownReasonCode,
     )
     from engine.factlog import Fact, parse_facts
-    from engine.fake import FakeUnitOfWork
     from engine.machine import Step, enabled_triggers, evaluate_state, step
     from engine.reasons import REASON_CODES
     from engine.services import Services
-    from engine.uow import SqlUnitOfWork, UnitOfWork
+    from engine.store.db import database_url, init_db, make_engine
+    from engine.store.fake import FakeUnitOfWork
+    from engine.store.uow import SqlUnitOfWork, UnitOfWork
     from engine.views import (
         Enrolled,
         HistoryEntry,
@@ -49,7 +51,7 @@ _EXPORTS = {
     "DefinitionUnavailable": "engine.errors",
     "Enrolled": "engine.views",
     "Fact": "engine.factlog",
-    "FakeUnitOfWork": "engine.fake",
+    "FakeUnitOfWork": "engine.store.fake",
     "FixedClock": "engine.clock",
     "FutureDate": "engine.errors",
     "HistoryEntry": "engine.views",
@@ -62,17 +64,17 @@ _EXPORTS = {
     "REASON_CODES": "engine.reasons",
     "Recorded": "engine.views",
     "Services": "engine.services",
-    "SqlUnitOfWork": "engine.uow",
+    "SqlUnitOfWork": "engine.store.uow",
     "Step": "engine.machine",
     "SystemClock": "engine.clock",
-    "UnitOfWork": "engine.uow",
+    "UnitOfWork": "engine.store.uow",
     "UnknownReasonCode": "engine.errors",
     "VerifyReport": "engine.views",
-    "database_url": "engine.db",
+    "database_url": "engine.store.db",
     "enabled_triggers": "engine.machine",
     "evaluate_state": "engine.machine",
-    "init_db": "engine.db",
-    "make_engine": "engine.db",
+    "init_db": "engine.store.db",
+    "make_engine": "engine.store.db",
     "parse_facts": "engine.factlog",
     "step": "engine.machine",
 }

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from engine.enrolling import PATIENT_ID, build_enrollment
 from engine.errors import AlreadyEnrolled, FutureDate
-from engine.repository import EnrollmentRow, EventRow
+from engine.store.repository import EnrollmentRow, EventRow
 from engine.views import ImportProblem, ImportReport
 from pathway.errors import DefinitionError, PathwayError, RecordError
 from pathway.record import PatientRecord, parse_record

@@ -1,8 +1,8 @@
 """Which definitions the engine knows: the shipped ones plus any named files, by (id, version).
 
 A patient is pinned to a (definition id, version) at enrollment. The engine stores every version
-it uses in the database (`engine.definition_store`), so a version no file here provides is read
-from there; a file whose content differs from the stored version of its id and version is
+it uses in the database (`engine.store.definition_store`), so a version no file here provides
+is read from there; a file whose content differs from the stored version of its id and version is
 refused ($PATHWAY_DEFINITIONS lists extra YAML files, separated by ':').
 """
 
@@ -12,8 +12,8 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from engine.definition_store import StoredDefinition, fingerprint, restore
 from engine.errors import DefinitionConflict, DefinitionUnavailable
+from engine.store.definition_store import StoredDefinition, fingerprint, restore
 from pathway.definition import Definition
 from pathway.loader import load_definition, resolve
 from pathway.yamlio import definitions_dir

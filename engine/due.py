@@ -1,18 +1,23 @@
-"""The bridge to the worklist: what is due for one patient now, and the items to store with a
-write. The rules live in `engine.worklist`."""
+"""The worklist items of a write: what is due for one patient now, the items to store with the
+write, and their backfill for databases written before they were stored. The rules live in
+`pathway.due`."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.repository import DueRow
+from engine.store.repository import DueRow
 from pathway.definition import Definition
+from pathway.due import PRIORITY, due_items, schedule
 from pathway.evaluation import GuardResult
 from pathway.facts import Facts
 from pathway.record import PatientRecord
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 
 def due_list(
@@ -26,10 +31,6 @@ def due_list(
     guards: list[GuardResult] | None = None,
 ) -> list[dict[str, Any]]:
     """The worklist items due for this patient now, most urgent first, as JSON-ready dicts."""
-    try:
-        from engine.worklist import due_items
-    except ImportError:  # pragma: no cover - the worklist ships with the engine
-        return []
     items = due_items(
         state,
         entered_state_on=entered_state_on,
@@ -54,8 +55,6 @@ def next_due(
 ) -> tuple[dt.date | None, tuple[DueRow, ...]]:
     """The patient's worklist items to store with a write (each due now or on a later date, if
     nothing new is recorded), and the first of their dates (kept on the enrollment row)."""
-    from engine.worklist import PRIORITY, schedule
-
     items = schedule(
         record,
         state=state,
@@ -85,3 +84,64 @@ def next_due(
 def _json_list(sources: tuple[str, ...]) -> str:
     """A JSON list of sources (a handful of distinct tuples: each encoded once)."""
     return json.dumps(list(sources), ensure_ascii=False)
+
+
+def backfill(svc: Services, *, as_of: dt.date | None = None) -> int:
+    """Work out and store the items of every patient who has none stored (a database written
+    before migration 0007); return how many patients were filled. Patients in a final state
+    have none, and get none."""
+    import sqlalchemy as sa
+
+    from engine.store.tables import due_item_table, enrollment_table
+    from engine.store.uow import sql_connection
+
+    day = as_of or svc.clock.today()
+    enr, due = enrollment_table(), due_item_table()
+    with svc.uow as uow:
+        conn = sql_connection(uow, "backfill")
+        missing = [
+            r[0]
+            for r in conn.execute(
+                sa.select(enr.c.patient_id).where(
+                    ~sa.exists().where(due.c.patient_id == enr.c.patient_id)
+                )
+            )
+        ]
+    filled = 0
+    for pid in missing:
+        p = svc.load(pid)
+        if p.definition.state_by_id[p.head.state].kind == "final":
+            continue
+        _, items = next_due(
+            p.definition,
+            record=p.record,
+            state=p.head.state,
+            entered_state_on=p.head.entered_state_on,
+            as_of=day,
+            patient=pid,
+        )
+        if not items:
+            continue
+        with svc.uow as uow:
+            conn = sql_connection(uow, "backfill")
+            conn.execute(
+                sa.insert(due),
+                [
+                    {
+                        "patient_id": pid,
+                        "seq": seq,
+                        "item": d.item,
+                        "priority": d.priority,
+                        "due_on": d.due_on,
+                        "state": d.state,
+                        "label": d.label,
+                        "why": d.why,
+                        "sources": d.sources,
+                        "computed_on": d.computed_on,
+                    }
+                    for seq, d in enumerate(items)
+                ],
+            )
+            conn.commit()
+        filled += 1
+    return filled

@@ -11,11 +11,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from engine.definition_store import pinned
 from engine.due import next_due
 from engine.errors import FutureDate, InvalidOverride
 from engine.factlog import fact_date, facts_of, header_of
-from engine.repository import EnrollmentRow, EventRow
+from engine.store.definition_store import pinned
+from engine.store.repository import EnrollmentRow, EventRow
 from pathway.definition import Definition
 from pathway.errors import Issue, RecordError
 from pathway.record import PatientRecord

@@ -95,3 +95,8 @@ class DefinitionConflict(PathwayError):
 
 class MigrationRefused(PathwayError):
     """`pathway migrate` cannot move any patient (unknown target, nothing to move)."""
+
+
+class RenderOptionError(PathwayError):
+    """`pathway render` options that do not go together (e.g. a cohort filter without
+    --cohort)."""

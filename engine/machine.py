@@ -4,10 +4,11 @@ No machine and no registered model per patient. Guards are evaluated by `pathway
 with reasons) before the machine is consulted; a move whose guard is not true raises
 `TransitionBlocked`, a trigger that does not leave the current state raises `InvalidTrigger`.
 
-A command then reads the destination from the machine's own event table (`events[trigger]
-.transitions[state]`). Measured here: `add_model` + trigger + `remove_model` on the shared
-machine costs ~55 µs per command, the table lookup ~0.1 µs, for the same answer (a test drives
-both paths over every edge); `step_with_model` keeps the model path for that check.
+A move then fires through the machine, the one move path: a throwaway subject holding the
+patient's state is added to the shared machine, triggered, and removed again; the machine picks
+the edge (of those the trigger has from the state) whose destination the guards chose, and the
+subject's new state is the move's destination. It costs ~55 µs per command against an `advance`
+of several milliseconds (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -53,13 +54,6 @@ class PathwayMachine:
         """Triggers that leave `state`, in declaration order."""
         return self.triggers.get(state, ())
 
-    def destinations(self, trigger: str, state: str) -> list[str]:
-        """Where `trigger` may lead from `state`, from the machine's event table."""
-        event = self.machine.events.get(trigger)
-        if event is None:
-            return []
-        return [t.dest for t in event.transitions.get(state, [])]
-
 
 _MACHINES: dict[tuple[str, str], PathwayMachine] = {}
 
@@ -69,7 +63,7 @@ def _fingerprint(definition: Definition) -> tuple[tuple[str, str, str], ...]:
 
 
 def _chosen(event: Any) -> bool:
-    """Machine condition on the model path: take the edge whose destination the guards chose."""
+    """Machine condition: take the edge whose destination the guards chose."""
     return bool(event.transition.dest == event.model.chosen)
 
 
@@ -123,38 +117,30 @@ def guard_for(definition: Definition, facts: Facts, state: str, trigger: str) ->
     return guard_result(definition, facts, state, trigger)
 
 
-def step(definition: Definition, state: str, trigger: str, facts: Facts) -> Step:
-    """Check a move against the guards and return it (TransitionBlocked / InvalidTrigger)."""
-    guard = guard_for(definition, facts, state, trigger)
-    if guard.result != "true":
-        raise TransitionBlocked(trigger, state, guard.result, guard.reasons)
-    dests = machine_for(definition).destinations(trigger, state)
-    if guard.to not in dests:  # pragma: no cover - the machine is built from the same edges
-        raise RuntimeError(f"machine and definition disagree on {trigger} from {state}")
-    return construct(Step, trigger=trigger, from_state=state, to_state=guard.to, guard=guard)
-
-
 class _Subject:
     """A throwaway model holding one patient's state for the duration of one command."""
 
-    def __init__(self, chosen: str) -> None:
+    def __init__(self, state: str, chosen: str) -> None:
+        self.state = state
         self.chosen = chosen
-        self.state = ""
 
 
-def step_with_model(definition: Definition, state: str, trigger: str, facts: Facts) -> Step:
-    """`step`, but fired through the machine (add_model, trigger, remove_model): ~55 µs more."""
+def step(definition: Definition, state: str, trigger: str, facts: Facts) -> Step:
+    """Check a move against the guards and fire it through the machine, which decides the
+    destination (TransitionBlocked / InvalidTrigger)."""
     guard = guard_for(definition, facts, state, trigger)
     if guard.result != "true":
         raise TransitionBlocked(trigger, state, guard.result, guard.reasons)
-    pm = machine_for(definition)
-    subject = _Subject(guard.to)
-    pm.machine.add_model(subject, initial=state)
+    machine = machine_for(definition).machine
+    subject = _Subject(state, guard.to)
+    machine.add_model(subject, initial=state)
     try:
-        subject.trigger(trigger)  # type: ignore[attr-defined]
+        moved = subject.trigger(trigger)  # type: ignore[attr-defined]
     finally:
-        pm.machine.remove_model(subject)
-    return Step(trigger=trigger, from_state=state, to_state=subject.state, guard=guard)
+        machine.remove_model(subject)
+    if not moved:  # no edge of this trigger leads where the guards chose
+        raise TransitionBlocked(trigger, state, "false", guard.reasons)
+    return construct(Step, trigger=trigger, from_state=state, to_state=subject.state, guard=guard)
 
 
 def evaluate_state(definition: Definition, state: str, facts: Facts) -> list[GuardResult]:

@@ -1,9 +1,9 @@
 """`pathway migrate`: move pinned patients to another version of their definition.
 
-The same analysis as `migrate-check` (`engine.audit.compare`) decides, per patient: a patient
-whose state the target lacks, or whose record the target's catalog refuses, is not moved. Each
-move is one audited `migrated` event (who, when, from → to version, the enabled moves before and
-after) written with the patient's compare-and-swap, so it is all-or-nothing per patient and a
+The same analysis as `migrate-check` (`engine.queries.audit.compare`) decides, per patient: a
+patient whose state the target lacks, or whose record the target's catalog refuses, is not moved.
+Each move is one audited `migrated` event (who, when, from → to version, the enabled moves before
+and after) written with the patient's compare-and-swap, so it is all-or-nothing per patient and a
 patient changed meanwhile is reported, not overwritten.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.audit import compare
-from engine.definition_store import pinned
 from engine.enrolling import event_row
-from engine.repository import EnrollmentRow
+from engine.queries.audit import compare
+from engine.store.definition_store import pinned
+from engine.store.repository import EnrollmentRow
 from engine.views import MigratedPatient, MigrationFinding, MigrationResult
 from pathway.assess import DefinitionRef
 from pathway.definition import Definition

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.factlog import rebuild
-from engine.repository import EventRow
+from engine.store.repository import EventRow
 
 
 @dataclass

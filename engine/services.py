@@ -39,10 +39,10 @@ from engine.factlog import (
     rebuild,
 )
 from engine.machine import step
+from engine.queries.timeline import history_entry
 from engine.reasons import REASON_CODES
-from engine.repository import EnrollmentRow
-from engine.timeline import history_entry
-from engine.uow import UnitOfWork
+from engine.store.repository import EnrollmentRow
+from engine.store.uow import UnitOfWork
 from engine.views import (
     Enrolled,
     ImportReport,
@@ -177,8 +177,8 @@ class Services:
         definitions: DefinitionRegistry | None = None,
     ) -> Services:
         """Services on a database URL (default $PATHWAY_DATABASE_URL, else ./pathway.db)."""
-        from engine.db import check_revision, database_url, make_engine
-        from engine.uow import SqlUnitOfWork
+        from engine.store.db import check_revision, database_url, make_engine
+        from engine.store.uow import SqlUnitOfWork
 
         engine = make_engine(database_url(url), create=False)
         try:
@@ -500,7 +500,7 @@ class Services:
             reason_code=reason,
         )
 
-    # -- bulk and audit (engine.bulk, engine.audit) ----------------------------------------
+    # -- bulk and audit (engine.bulk, engine.queries.audit) ----------------------------------------
 
     def bulk_enroll(
         self,
@@ -529,8 +529,8 @@ class Services:
         )
 
     def verify(self, *, deep: bool = False, on_progress: Any = None) -> VerifyReport:
-        """Replay every patient and report mismatches; see `engine.audit.verify`."""
-        from engine.audit import verify
+        """Replay every patient and report mismatches; see `engine.queries.audit.verify`."""
+        from engine.queries.audit import verify
 
         return verify(self, deep=deep, on_progress=on_progress)
 
@@ -573,8 +573,9 @@ class Services:
         as_of: dt.date | None = None,
         on_progress: Any = None,
     ) -> MigrationReport:
-        """Who a new definition version would strand or treat differently (`engine.audit`)."""
-        from engine.audit import migrate_check
+        """Who a new definition version would strand or treat differently
+        (`engine.queries.audit`)."""
+        from engine.queries.audit import migrate_check
 
         return migrate_check(self, new, as_of=as_of, on_progress=on_progress)
 

@@ -147,7 +147,7 @@ PG_ENV = "PATHWAY_TEST_POSTGRES_URL"
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite file database at the latest schema."""
-    from engine.db import init_db, make_engine
+    from engine.store.db import init_db, make_engine
 
     url = f"sqlite:///{tmp_path / 'pathway.db'}"
     engine = make_engine(url)
@@ -174,7 +174,7 @@ def pg_url(pg_base: str) -> Iterator[str]:
     """A fresh schema on the PostgreSQL server, as a URL whose search_path points at it."""
     import sqlalchemy as sa
 
-    from engine.db import init_db, make_engine
+    from engine.store.db import init_db, make_engine
 
     schema = "pw_" + uuid.uuid4().hex[:12]
     admin = sa.create_engine(pg_base)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from engine.demo import run_demo
+from engine.cli.demo_run import run_demo
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 AS_OF = dt.date(2026, 11, 26)  # fixed, so the images only change when the code does

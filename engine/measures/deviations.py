@@ -29,13 +29,13 @@ def deviation_report(
     """The quality-review report over moves with an effective date in [since, until]."""
     import sqlalchemy as sa
 
-    from engine.db import database_url, make_engine
     from engine.definitions import DefinitionRegistry
     from engine.measures.logic import Period
     from engine.measures.registry import MEASURES
     from engine.measures.report import evaluate
     from engine.measures.sources import from_db
-    from engine.tables import enrollment_table, event_table
+    from engine.store.db import database_url, make_engine
+    from engine.store.tables import enrollment_table, event_table
     from pathway.evaluation import decide
     from pathway.facts import derive
     from pathway.record import parse_record

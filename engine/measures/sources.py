@@ -153,8 +153,8 @@ def from_db(
     import sqlalchemy as sa
     from sqlalchemy.dialects import postgresql
 
-    from engine.db import database_url, make_engine
-    from engine.tables import enrollment_table, event_table
+    from engine.store.db import database_url, make_engine
+    from engine.store.tables import enrollment_table, event_table
 
     rx = _rx_by_drug(catalog or default_catalog())
     today = today or dt.date.today()

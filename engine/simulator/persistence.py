@@ -16,8 +16,8 @@ from engine.simulator.params import SimParams
 from pathway.definition import Definition
 
 if TYPE_CHECKING:
-    from engine.repository import EnrollmentRow, EventRow
     from engine.services import Services
+    from engine.store.repository import EnrollmentRow, EventRow
 
 
 class PersistReport(BaseModel):
@@ -45,11 +45,11 @@ def patient_rows(
     compute_due: bool = True,
 ) -> tuple[EnrollmentRow, list[EventRow]]:
     """The enrollment row and log of one simulated patient, as the services would write them."""
-    from engine.definition_store import pinned
     from engine.due import next_due
     from engine.enrolling import event_row
     from engine.factlog import fact_date
-    from engine.repository import EnrollmentRow
+    from engine.store.definition_store import pinned
+    from engine.store.repository import EnrollmentRow
 
     pid, ref = sp.patient_id, pinned(definition)
     events = [
@@ -238,9 +238,9 @@ def simulate_to(
     preset: str | None = None,
 ) -> PersistReport:
     """Open a database by URL (creating the schema), simulate and persist: the CLI's body."""
-    from engine.db import database_url, init_db, make_engine
     from engine.services import Services
-    from engine.uow import SqlUnitOfWork
+    from engine.store.db import database_url, init_db, make_engine
+    from engine.store.uow import SqlUnitOfWork
 
     engine = make_engine(database_url(url))
     try:

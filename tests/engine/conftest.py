@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from engine_support import TODAY, registry
 
 from engine.clock import FixedClock
-from engine.db import make_engine
-from engine.fake import FakeUnitOfWork
 from engine.services import Services
-from engine.uow import SqlUnitOfWork
+from engine.store.db import make_engine
+from engine.store.fake import FakeUnitOfWork
+from engine.store.uow import SqlUnitOfWork
 
 
 @pytest.fixture

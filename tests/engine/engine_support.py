@@ -51,7 +51,7 @@ def tamper(engine: Any, *statements: str, params: dict[str, Any] | None = None) 
     the foreign keys are off for it (the hash chain is what must still notice)."""
     import sqlalchemy as sa
 
-    from engine.migrations.versions.v0005_event_chain import SQLITE_TRIGGERS
+    from engine.store.migrations.versions.v0005_event_chain import SQLITE_TRIGGERS
 
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as c:

@@ -13,12 +13,13 @@ from engine_support import TODAY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.board import Board, compute, count_drift, percentile
-from engine.board import board as board_of
 from engine.clock import FixedClock
-from engine.db import init_db, make_engine
+from engine.queries.board import Board, compute, percentile
+from engine.queries.board import board as board_of
 from engine.services import Services
-from engine.tables import enrollment_table
+from engine.store.board_sql import count_drift
+from engine.store.db import init_db, make_engine
+from engine.store.tables import enrollment_table
 
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
 

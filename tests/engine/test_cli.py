@@ -14,8 +14,8 @@ from engine_support import dump, snapshot
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.db import SCHEMA_REVISION
 from engine.services import Services
+from engine.store.db import SCHEMA_REVISION
 
 runner = CliRunner()
 Record = dict[str, Any]

@@ -17,13 +17,13 @@ import yaml
 from engine_support import TODAY, registry
 from typer.testing import CliRunner
 
-from engine.cli_viz import register
+from engine.cli.diagrams import register
 from engine.clock import FixedClock
-from engine.db import init_db, make_engine
-from engine.overlays import cohort_summary, patient_path
+from engine.queries.overlays import cohort_summary, patient_path
 from engine.services import Services
 from engine.simulator import SimParams, simulate
-from engine.uow import SqlUnitOfWork
+from engine.store.db import init_db, make_engine
+from engine.store.uow import SqlUnitOfWork
 from pathway.yamlio import read_data
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,9 +15,9 @@ import pytest
 from engine_support import TODAY, registry
 
 from engine.clock import FixedClock
-from engine.db import make_engine
 from engine.services import Services
-from engine.uow import SqlUnitOfWork
+from engine.store.db import make_engine
+from engine.store.uow import SqlUnitOfWork
 from pathway.errors import StaleVersion
 
 N = 8
@@ -143,7 +143,7 @@ def test_a_writer_that_read_an_old_version_is_told_before_anything_is_written(
 def test_writers_moving_different_patients_crosswise_keep_the_board_counts(db_url: str) -> None:
     """Moves in opposite directions at once (A: reassess → augment, B: augment → reassess, …)
     touch the same counter rows; all succeed, none deadlocks, and the counts stay exact."""
-    from engine.board import count_drift
+    from engine.store.board_sql import count_drift
 
     setup = services(db_url)
     for i in range(N):

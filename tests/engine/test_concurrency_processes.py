@@ -14,9 +14,9 @@ import pytest
 from engine_support import TODAY, registry
 
 from engine.clock import FixedClock
-from engine.db import make_engine
 from engine.services import Services
-from engine.uow import SqlUnitOfWork
+from engine.store.db import make_engine
+from engine.store.uow import SqlUnitOfWork
 from pathway.errors import StaleVersion
 
 WRITERS = 32

@@ -12,11 +12,11 @@ from engine_support import EXAMPLES, registry, snapshot
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.definition_store import fingerprint
 from engine.definitions import DefinitionRegistry
 from engine.errors import DefinitionConflict
-from engine.fake import FakeStore
 from engine.services import Services
+from engine.store.definition_store import fingerprint
+from engine.store.fake import FakeStore
 from pathway import Definition, load_definition
 from pathway.record import load_record
 from pathway.yamlio import definitions_dir

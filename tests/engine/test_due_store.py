@@ -8,9 +8,11 @@ from collections.abc import Callable
 from engine_support import EXAMPLES, TODAY
 
 from engine.clock import FixedClock
-from engine.due_store import backfill, stored_due
+from engine.due import backfill
+from engine.queries.worklist import worklist
 from engine.services import Services
-from engine.worklist import schedule, worklist
+from engine.store.due_store import stored_due
+from pathway.due import schedule
 from pathway.record import load_record
 
 

@@ -344,7 +344,7 @@ def test_fuzzing_the_record_reader_finds_no_exit_but_0_or_2(
 def test_a_read_only_or_full_database_is_a_clear_refusal(sqlite_url: str, text: str) -> None:
     import sqlite3
 
-    from engine.db import DatabaseUnavailable, clearer_error, make_engine
+    from engine.store.db import DatabaseUnavailable, clearer_error, make_engine
 
     engine = make_engine(sqlite_url)
     wrapped = sa.exc.OperationalError("INSERT …", {}, sqlite3.OperationalError(text))

@@ -33,7 +33,7 @@ def test_an_equal_definition_loaded_again_shares_the_machine(trd: Definition) ->
     assert m.machine_for(copy).machine is m.machine_for(trd).machine
 
 
-def test_the_table_path_and_the_model_path_agree_on_every_edge(
+def test_the_machine_moves_along_every_edge_and_keeps_no_model(
     trd: Definition, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chosen = {"dest": ""}  # the edge under test (a trigger may lead to several places)
@@ -45,10 +45,21 @@ def test_the_table_path_and_the_model_path_agree_on_every_edge(
     facts = facts_of(trd)
     for src, t in trd.edges:
         chosen["dest"] = t.dest
-        fast = m.step(trd, src, t.trigger, facts)
-        slow = m.step_with_model(trd, src, t.trigger, facts)
-        assert fast.to_state == slow.to_state == t.dest
+        moved = m.step(trd, src, t.trigger, facts)
+        assert (moved.from_state, moved.to_state) == (src, t.dest)
     assert m.machine_for(trd).machine.models == []  # every throwaway model was removed
+
+
+def test_the_machine_refuses_a_destination_no_edge_of_the_trigger_has(
+    trd: Definition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def elsewhere(d: Definition, facts: Facts, state: str, trigger: str) -> GuardResult:
+        return GuardResult(trigger=trigger, to="maintenance", result="true", reasons=[])
+
+    monkeypatch.setattr(m, "guard_for", elsewhere)
+    with pytest.raises(TransitionBlocked):
+        m.step(trd, "initial_trial", "reassess", facts_of(trd))
+    assert m.machine_for(trd).machine.models == []
 
 
 def test_an_unknown_trigger_lists_the_allowed_ones(trd: Definition) -> None:

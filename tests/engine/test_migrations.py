@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from engine.db import alembic_config, current_revision, head_revision, init_db, make_engine
+from engine.store.db import alembic_config, current_revision, head_revision, init_db, make_engine
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -86,7 +86,7 @@ def test_0002_replaces_the_enrollment_indexes_with_the_boards(migrated: sa.Engin
 
 def test_0003_fills_board_count_from_the_enrollments_and_keeps_it(migrated: sa.Engine) -> None:
     """Enrollments written before 0003 are counted by its backfill; later writes by triggers."""
-    from engine.board import count_drift
+    from engine.store.board_sql import count_drift
 
     with migrated.begin() as conn:
         command.downgrade(alembic_config(conn), "0002")
@@ -156,7 +156,7 @@ def test_0005_hashes_the_existing_log_and_makes_it_append_only(migrated: sa.Engi
     UPDATE and DELETE on the event table, whoever asks."""
     from engine.clock import FixedClock
     from engine.services import Services
-    from engine.uow import SqlUnitOfWork
+    from engine.store.uow import SqlUnitOfWork
 
     with migrated.begin() as conn:
         command.downgrade(alembic_config(conn), "0003")
@@ -185,7 +185,7 @@ def test_0005_hashes_the_existing_log_and_makes_it_append_only(migrated: sa.Engi
 def test_0006_deletes_board_counts_at_zero_and_keeps_none_after(migrated: sa.Engine) -> None:
     """0005's triggers kept a count that fell to zero; 0006 deletes those kept so far, and its
     triggers delete each one as it falls; the counts stay equal to a recount throughout."""
-    from engine.board import count_drift
+    from engine.store.board_sql import count_drift
 
     def move(to: str, on: str) -> None:
         with migrated.begin() as conn:

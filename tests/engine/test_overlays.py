@@ -21,17 +21,17 @@ import sqlalchemy as sa
 from engine_support import TODAY, registry
 
 import viz
-from engine.board import board
 from engine.clock import FixedClock
-from engine.db import init_db, make_engine
-from engine.fake import FakeStore, FakeUnitOfWork
-from engine.overlay_cohort import cohort_query, summary_of
-from engine.overlay_rollup import install, installed, read_rollup, uninstall
-from engine.overlay_sql import count_cohort
-from engine.overlays import InvalidWindow, NotEnrolledYet, cohort_summary, patient_path
+from engine.queries.board import board
+from engine.queries.overlay_cohort import cohort_query, summary_of
+from engine.queries.overlays import InvalidWindow, NotEnrolledYet, cohort_summary, patient_path
 from engine.services import Services
 from engine.simulator import SimParams, simulate
-from engine.uow import SqlUnitOfWork
+from engine.store.db import init_db, make_engine
+from engine.store.fake import FakeStore, FakeUnitOfWork
+from engine.store.overlay_rollup import install, installed, read_rollup, uninstall
+from engine.store.overlay_sql import count_cohort
+from engine.store.uow import SqlUnitOfWork
 from engine.views import PatientHistory
 from pathway import Definition, UnknownPatient, load_definition
 

@@ -178,7 +178,7 @@ def test_stored_guards_are_what_the_services_write(
     import sqlalchemy as sa
 
     from engine.enrolling import dumps
-    from engine.tables import event_table
+    from engine.store.tables import event_table
 
     svc = make_services(sqlite_url, clock=FixedClock(TODAY))
     simulate(svc, SimParams(patients=20, seed=4, end=TODAY), progress=False)
@@ -197,10 +197,10 @@ def test_simulate_command(sqlite_url: str, tmp_path: object) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from engine import simulator
+    from engine.cli import simulate
 
     app = typer.Typer()
-    simulator.register(app)
+    simulate.register(app)
     app.command("noop")(lambda: None)  # a group, so the command is addressed by name
     result = CliRunner().invoke(
         app,

@@ -20,15 +20,15 @@ from hypothesis import event as hyp_event
 from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from engine.audit import check_patient
-from engine.board import count_drift
 from engine.clock import FixedClock
-from engine.db import init_db, make_engine
 from engine.errors import BeforeEntry, FutureDate, InvalidOverride, UnknownReasonCode
-from engine.fake import FakeUnitOfWork
+from engine.queries.audit import check_patient
 from engine.reasons import REASON_CODES
 from engine.services import Services
-from engine.uow import SqlUnitOfWork, UnitOfWork
+from engine.store.board_sql import count_drift
+from engine.store.db import init_db, make_engine
+from engine.store.fake import FakeUnitOfWork
+from engine.store.uow import SqlUnitOfWork, UnitOfWork
 from pathway.errors import InvalidTrigger, RecordError, StaleVersion, TransitionBlocked
 
 TRD = registry().default

@@ -20,9 +20,15 @@ from engine_support import TODAY, tamper
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from engine.db import SCHEMA_REVISION, SchemaMismatch, check_revision, head_revision, make_engine
-from engine.fastsql import EVENT_COLUMNS
 from engine.services import Services
+from engine.store.db import (
+    SCHEMA_REVISION,
+    SchemaMismatch,
+    check_revision,
+    head_revision,
+    make_engine,
+)
+from engine.store.fastsql import EVENT_COLUMNS
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -169,8 +175,8 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from engine_support import registry
 
     from engine.clock import FixedClock
-    from engine.db import init_db
-    from engine.uow import SqlUnitOfWork
+    from engine.store.db import init_db
+    from engine.store.uow import SqlUnitOfWork
 
     path = tmp_path_factory.mktemp("flip") / "pristine.db"
     engine = make_engine(f"sqlite:///{path}")
@@ -204,7 +210,7 @@ def test_flipping_any_byte_of_any_stored_event_is_caught_and_names_its_patient(
     from engine_support import registry
 
     from engine.clock import FixedClock
-    from engine.uow import SqlUnitOfWork
+    from engine.store.uow import SqlUnitOfWork
 
     path = tmp_path / f"{uuid.uuid4().hex}.db"
     path.write_bytes(pristine.read_bytes())
@@ -268,7 +274,7 @@ def test_a_new_sqlite_database_is_readable_by_its_owner_only(sqlite_url: str) ->
 
 
 def _init(url: str, q: Any) -> None:
-    from engine.db import init_db
+    from engine.store.db import init_db
 
     engine = make_engine(url)
     try:
@@ -321,7 +327,7 @@ def test_init_db_grant_gives_the_application_role_insert_and_select_on_the_log(
     record_factory: Callable[..., dict[str, Any]],
     make_services: Callable[..., Services],
 ) -> None:
-    from engine.db import init_db
+    from engine.store.db import init_db
 
     role = "pw_app_" + uuid.uuid4().hex[:8]
     admin = sa.create_engine(pg_base)

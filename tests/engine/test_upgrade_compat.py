@@ -59,7 +59,7 @@ def test_a_new_enrollment_pins_the_shipped_definition_beside_the_old_ones(
 def test_only_a_knowledge_value_other_than_the_implied_one_changes_the_hash(
     tmp_path: Path,
 ) -> None:
-    from engine.definition_store import fingerprint
+    from engine.store.definition_store import fingerprint
     from pathway.loader import load_definition
     from pathway.yamlio import definitions_dir
 

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from engine_support import TODAY
 
-from engine.board import board
 from engine.clock import FixedClock
+from engine.queries.board import board
+from engine.queries.worklist import worklist
 from engine.services import Services
 from engine.simulator import SimParams, simulate
-from engine.worklist import DueItem, due_items, next_due_on, sort_key, worklist
 from pathway import Definition, Facts, derive
+from pathway.due import DueItem, due_items, next_due_on, sort_key
 from pathway.record import parse_record
 
 Record = dict[str, Any]
@@ -461,8 +462,8 @@ def test_worklist_and_board_commands(simulated: Services, sqlite_url: str) -> No
     import typer
     from typer.testing import CliRunner
 
-    from engine import board as board_module
-    from engine import worklist as worklist_module
+    from engine.cli import board as board_module
+    from engine.cli import worklist as worklist_module
 
     app = typer.Typer()
     worklist_module.register(app)
@@ -486,7 +487,7 @@ def test_worklist_and_board_commands(simulated: Services, sqlite_url: str) -> No
 def test_demo_prints_board_worklist_and_a_history(tmp_path: Any) -> None:
     from rich.console import Console
 
-    from engine.demo import run_demo
+    from engine.cli.demo_run import run_demo
 
     console = Console(record=True, width=160)
     result = run_demo(
@@ -501,3 +502,11 @@ def test_demo_prints_board_worklist_and_a_history(tmp_path: Any) -> None:
         None, tmp_path, patients=120, seed=3, end=TODAY, console=console, progress=False
     )
     assert again.board == result.board  # a fresh database each time, same seed, same board
+
+
+def test_the_commands_item_kinds_are_the_rules_kinds_in_priority_order() -> None:
+    from engine.cli.worklist import KINDS
+    from pathway.due import LABELS, PRIORITY
+
+    assert tuple(PRIORITY) == KINDS == tuple(LABELS)
+    assert sorted(PRIORITY.values()) == list(PRIORITY.values())

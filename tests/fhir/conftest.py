@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from engine.db import init_db, make_engine
 from engine.fhir import codes as c
+from engine.store.db import init_db, make_engine
 
 Resource = dict[str, Any]
 
