@@ -161,6 +161,10 @@ def init_db(
             from engine.uow import SqlUnitOfWork
 
             backfill(Services(SqlUnitOfWork(engine)))
+        if before is not None and before < "0009":  # written before the caseload summary
+            from engine.summary import backfill as backfill_summaries
+
+            backfill_summaries(Services(SqlUnitOfWork(engine)))
         with engine.connect() as conn:
             has_rollup = overlay_rollup.installed(conn)
         if cohort_rollup is True and not has_rollup:

@@ -11,7 +11,7 @@ from typing import Any
 from engine.repository import DueRow
 from pathway.definition import Definition
 from pathway.evaluation import GuardResult
-from pathway.facts import Facts
+from pathway.facts import Facts, derive
 from pathway.record import PatientRecord
 
 
@@ -53,9 +53,19 @@ def next_due(
     patient: str = "",
 ) -> tuple[dt.date | None, tuple[DueRow, ...]]:
     """The patient's worklist items to store with a write (each due now or on a later date, if
-    nothing new is recorded), and the first of their dates (kept on the enrollment row)."""
+    nothing new is recorded), and the first of their dates (kept on the enrollment row). The
+    items carry the caseload summary worked out from the same facts (`engine.summary`)."""
+    from engine.summary import Scheduled, summarize
     from engine.worklist import PRIORITY, schedule
 
+    if facts is None or facts.as_of != as_of:  # derived once, for the items and the summary
+        facts = derive(
+            record,
+            as_of=as_of,
+            params=definition.parameters,
+            catalog=definition.catalog,
+            entered_state_on=definition.judged_since(state, entered_state_on),
+        )
     items = schedule(
         record,
         state=state,
@@ -65,7 +75,7 @@ def next_due(
         facts=facts,
         patient=patient,
     )
-    rows = tuple(
+    rows = Scheduled(
         DueRow(
             i.item,
             PRIORITY[i.item],
@@ -78,6 +88,7 @@ def next_due(
         )
         for i in items
     )
+    rows.summary = summarize(record, facts, items, as_of=as_of)
     return min((i.due_on for i in items), default=None), rows
 
 

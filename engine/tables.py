@@ -53,6 +53,19 @@ class Enrollment(SQLModel, table=True):
     next_due_on: dt.date | None = Field(default=None)
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(sa_type=UTCDateTime)
+    # the caseload summary (engine.summary, migration 0009), written by every write's UPDATE
+    dose_since: dt.date | None = Field(default=None)
+    score_instrument: str | None = Field(default=None, max_length=16)
+    baseline_score: int | None = Field(default=None)
+    baseline_on: dt.date | None = Field(default=None)
+    last_score: int | None = Field(default=None)
+    last_on: dt.date | None = Field(default=None)
+    score_change_pct: int | None = Field(default=None)
+    flags: int | None = Field(default=None)
+    not_improving_on: dt.date | None = Field(default=None)
+    next_due_item: str | None = Field(default=None, max_length=32)
+    last_contact_on: dt.date | None = Field(default=None)
+    summary_on: dt.date | None = Field(default=None)
 
 
 class Event(SQLModel, table=True):

@@ -133,6 +133,10 @@ def require(*roles: Role) -> Callable[[Request], Principal]:
     def dependency(request: Request) -> Principal:
         principal = current_principal(request)
         if principal.role not in allowed:
+            route = request.scope.get("route")
+            action = f"{request.method} {getattr(route, 'path', request.url.path)}"
+            pid = request.path_params.get("patient_id")
+            audit(request, principal, action, patient_id=pid, outcome="forbidden")
             raise HTTPException(status_code=403, detail=f"the {principal.role} role cannot do this")
         return principal
 

@@ -133,12 +133,21 @@ async def _pathway_error(request: Request, exc: Exception) -> Response:
     return problem_response(status, None, str(exc), **extra)
 
 
+class FieldError(StarletteHTTPException):
+    """A 422 naming one field (a header or a query parameter) and its value."""
+
+    def __init__(self, field: str, value: str, message: str) -> None:
+        super().__init__(422, f"{field}: {message} (got {value[:80]!r})")
+        self.errors = [{"field": field, "value": value[:200], "message": message}]
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
     if not _is_api(request):
         return _page(exc.status_code, detail)
-    return problem_response(exc.status_code, None, detail, headers=exc.headers)
+    extra = {"errors": exc.errors} if isinstance(exc, FieldError) else {}
+    return problem_response(exc.status_code, None, detail, headers=exc.headers, **extra)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
