@@ -14,6 +14,7 @@ from engine.cli_common import EXIT_INVALID, dump_json, err, handle_errors, out
 from engine.cli_engine import register as register_engine_commands
 from engine.fhir import cli as fhir_cli
 from engine.measures import cli as measures_cli
+from engine.web import cli as web_cli
 from pathway.assess import assess as assess_record
 from pathway.errors import DefinitionError, RecordError
 from pathway.loader import load_definition, resolve
@@ -184,6 +185,7 @@ def assess(
 register_engine_commands(app)
 for _module in (worklist, board, simulator, demo, cli_viz, cli_definitions, fhir_cli, measures_cli):
     _module.register(app)
+web_cli.register(app)  # serve, user, token, audit
 
 
 def main() -> None:

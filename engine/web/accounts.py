@@ -31,7 +31,7 @@ MIN_PASSWORD = 8
 # a hash to verify against when the user does not exist, so that an unknown name costs as much
 # time as a wrong password (no user enumeration by timing)
 _HASHER = PasswordHasher()  # argon2id with the library's current parameters (RFC 9106 low-memory)
-_DUMMY_HASH = _HASHER.hash("not a password of anyone")
+_DUMMY: list[str] = []  # made on first use: hashing at import would slow every command
 
 
 class Role(StrEnum):
@@ -158,7 +158,9 @@ class Accounts:
                 ).where(u.c.name == name)
             ).first()
             if row is None:
-                _verify(_DUMMY_HASH, password)
+                if not _DUMMY:
+                    _DUMMY.append(_HASHER.hash("not a password of anyone"))
+                _verify(_DUMMY[0], password)
                 return None
             role, stored, failed, locked_until, disabled = row
             if disabled or (locked_until is not None and locked_until > now):
