@@ -20,7 +20,7 @@ PeriodKind = Literal["trial", "augmentation", "procedure"]
 
 # Geometry of the drawing (user units; the SVG scales to its container through viewBox).
 WIDTH, HEIGHT = 720, 300
-LEFT, RIGHT, TOP, BOTTOM = 48, 16, 40, 44
+LEFT, RIGHT, TOP, BOTTOM = 48, 32, 40, 44
 PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 # Colours chosen for contrast on white paper and screen (WCAG AA against #fff for text).
 _INK, _GRID, _LINE = "#1f2933", "#d9dee3", "#1d4ed8"
