@@ -39,7 +39,6 @@ PAGE_ROLES: dict[str, tuple[Role, ...]] = {
     "GET /quality": AGGREGATES,
     "GET /quality/cohort.{fmt}": AGGREGATES,
     "GET /quality/definition": AGGREGATES,
-    "GET /quality/definition.svg": AGGREGATES,
     "GET /admin": (Role.admin,),
     "GET /admin/audit": (Role.admin,),
     "POST /admin/users": (Role.admin,),
