@@ -162,7 +162,9 @@ def init_db(
 
             backfill(Services(SqlUnitOfWork(engine)))
         if before is not None and before < "0009":  # written before the caseload summary
+            from engine.services import Services
             from engine.summary import backfill as backfill_summaries
+            from engine.uow import SqlUnitOfWork
 
             backfill_summaries(Services(SqlUnitOfWork(engine)))
         with engine.connect() as conn:
