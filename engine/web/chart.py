@@ -206,27 +206,18 @@ def trend_svg(data: ChartData, *, title_id: str = "trend") -> str:
         f'<text x="{LEFT}" y="{HEIGHT - 8}" font-size="11" fill="{_INK}">{escape(inst)} score; '
         f"{first.isoformat()} to {last.isoformat()}</text>"
     )
-    # thresholds
+    # thresholds; the remission label goes under its line when the two lines are close
+    close = (
+        data.remission_max is not None
+        and data.response_at is not None
+        and abs(y_of(data.remission_max, data.y_max) - y_of(data.response_at, data.y_max)) < 14
+    )
     if data.remission_max is not None:
-        add(
-            _threshold(
-                "remission",
-                data.remission_max,
-                data.y_max,
-                _REMISSION,
-                f"remission ≤ {data.remission_max}",
-            )
-        )
+        label = f"remission ≤ {data.remission_max}"
+        add(_threshold("remission", data.remission_max, data.y_max, _REMISSION, label, close))
     if data.response_at is not None:
-        add(
-            _threshold(
-                "response",
-                data.response_at,
-                data.y_max,
-                _RESPONSE,
-                f"50% response ≤ {_num(data.response_at)}",
-            )
-        )
+        label = f"50% response ≤ {_num(data.response_at)}"
+        add(_threshold("response", data.response_at, data.y_max, _RESPONSE, label, False))
     # the scores
     xy = [(x_of(pt.on, first, last), y_of(pt.score, data.y_max), pt) for pt in data.points]
     if len(xy) > 1:
@@ -247,12 +238,13 @@ def trend_svg(data: ChartData, *, title_id: str = "trend") -> str:
     return "".join(parts)
 
 
-def _threshold(kind: str, score: float, y_max: int, colour: str, label: str) -> str:
+def _threshold(kind: str, score: float, y_max: int, colour: str, label: str, below: bool) -> str:
     y = _num(y_of(score, y_max))
+    dy = "12" if below else "-4"
     return (
         f'<g class="threshold threshold-{kind}"><line x1="{LEFT}" x2="{LEFT + PLOT_W}" '
         f'y1="{y}" y2="{y}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="6 4"/>'
-        f'<text x="{LEFT + PLOT_W - 4}" y="{y}" dy="-4" font-size="11" text-anchor="end" '
+        f'<text x="{LEFT + PLOT_W - 4}" y="{y}" dy="{dy}" font-size="11" text-anchor="end" '
         f'fill="{colour}">{escape(label)}</text></g>'
     )
 

@@ -150,7 +150,7 @@ def screenshot(page: Any, name: str) -> None:
     if os.environ.get("UPDATE_SCREENSHOTS") != "1":
         return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))  # the first screen: small files
 
 
 def slug(text: str) -> str:
