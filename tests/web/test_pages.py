@@ -240,7 +240,7 @@ def test_quality_exports_are_suppressed_and_identify_no_one(clinic: tuple[str, F
     assert board.status_code == 200 and board.headers["content-type"].startswith("text/csv")
     assert "≤10" in board.text
     for body in (board.text, c.get("/quality").text, c.get("/quality/cohort.json").text):
-        assert not re.search(r"\b(EX-\d\d|P-\d{4})\b", body)
+        assert not re.search(r"\b(EX-\d\d|P-\d{4}|V1-\d{4})\b", body)
     assert "≤10" in c.get("/quality").text
     svg = c.get("/quality/cohort.svg?state=reassess")
     assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
@@ -257,6 +257,8 @@ def test_definition_page_shows_parameters_and_a_diff(clinic: tuple[str, FastAPI]
     assert "not verified" in page and "response reduction" in page
     r = c.get("/quality/definition?version=1.1.0&against=nope")
     assert r.status_code == 422
+    page = c.get("/quality/definition?version=1.1.0&against=1.0.0").text
+    assert "Changes from 1.0.0 to 1.1.0" in page and "No differences" not in page
 
 
 def test_admin_adds_a_user_and_a_token(clinic: tuple[str, FastAPI]) -> None:

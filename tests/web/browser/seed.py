@@ -22,6 +22,8 @@ USERS = {
     "admin": "admin",
 }
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+DEFINITIONS = Path(__file__).resolve().parents[3] / "definitions"
+LEGACY = "V1-0001"
 FRESH = "P-0001"  # at reassess with a baseline score only: the tests record a PHQ-9 for them
 
 
@@ -70,6 +72,17 @@ def seed(url: str) -> list[str]:
         # at reassess the guards turn on the trial's outcome: unknown until a score is recorded
         svc.advance(FRESH, trigger="reassess", actor="seed", effective=dt.date(2026, 5, 25))
         ids.append(FRESH)
+        # one patient still on version 1.0.0, so two versions are stored (the definition diff)
+        legacy = json.loads((EXAMPLES / "05-remission.json").read_text(encoding="utf-8"))
+        legacy["id"] = LEGACY
+        svc.enroll(
+            LEGACY,
+            actor="seed",
+            record=legacy,
+            definition=DEFINITIONS / "trd-1.0.0.yaml",
+            effective=dt.date(2026, 1, 5),
+        )
+        ids.append(LEGACY)
         accounts = Accounts(engine)
         for name, role in USERS.items():
             accounts.add_user(name, role=role, password=PASSWORD)

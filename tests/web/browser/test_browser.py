@@ -100,6 +100,7 @@ def test_two_coordinators_one_wins(login: Login) -> None:
     text = second.locator("#stale").inner_text()
     assert f"changed since you read it (version {version} → {version + 1})" in text
     assert "Nothing was written" in text
+    assert second.evaluate("document.activeElement.id") == "stale"  # focus on the message
     assert int(second.locator("#version").inner_text()) == version + 1
     screenshot(second, "stale-version")
     # nothing written: the log has exactly the first coordinator's move on top
