@@ -79,12 +79,17 @@ def test_advance(login: Login) -> None:
     page = login("coord1")
     pid = _patient_with_a_move(page)
     before = page.locator("#state").inner_text()
-    page.locator("#guards form button").first.click()
+    version = int(page.locator("#version").inner_text())
+    button = page.locator("#guards form button").first
+    trigger = button.inner_text().removeprefix("Move: ").split(" → ")[0]
+    button.click()
     page.wait_for_selector("p.notice")
     assert page.locator("#state").inner_text() != before
     assert "Moved." in page.locator("p.notice").inner_text()
-    page.goto(f"/patients/{pid}")
-    assert page.locator("#timeline tbody tr").first.inner_text().count("→") >= 0
+    assert int(page.locator("#version").inner_text()) == version + 1
+    page.goto(f"/patients/{pid}")  # the log says so, newest first
+    newest = page.locator("#timeline tbody tr").first.inner_text()
+    assert newest.startswith(str(version + 1)) and trigger.replace(" ", "_") in newest
 
 
 def test_two_coordinators_one_wins(login: Login) -> None:
