@@ -7,9 +7,11 @@ worker process builds its own). Security headers go on every response; errors of
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine import Clock, Services, SqlUnitOfWork, database_url, make_engine
-from engine.web.accounts import Accounts
+from engine.web.accounts import Accounts, relaxed_commits
 from engine.web.deps import CSRF_COOKIE, LoginRequired, WebContext, is_api
 from engine.web.problems import problem_handlers, problem_response
 
@@ -92,6 +94,7 @@ def create_app(
 
     engine = make_engine(database_url(url), create=False)
     check_revision(engine)
+    audit_engine = relaxed_commits(make_engine(database_url(url), create=False))
 
     def make_services() -> Services:
         return Services(SqlUnitOfWork(engine), clock=clock)
@@ -99,12 +102,20 @@ def create_app(
     now = (lambda: clock.now()) if clock is not None else None
     web = WebContext(
         engine=engine,
-        accounts=Accounts(engine, now=now),
+        accounts=Accounts(engine, now=now, audit_engine=audit_engine),
         secure_cookies=secure_cookies,
         make_services=make_services,
         _local=threading.local(),
     )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+        audit_engine.dispose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="pathway",
         version="1",
         openapi_url="/api/v1/openapi.json",
