@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from engine.board import Board
 from engine.web.accounts import Principal, Role
+from engine.web.deps import get_services
 from engine.web.templating import render
 from pathway.errors import UnknownPatient
 from viz.suppression import protect
@@ -143,20 +144,24 @@ def board_lines(board: Board, *, suppress: bool) -> tuple[list[BoardLine], str, 
 
 def page_errors(func: Callable[P, HTMLResponse | Response]) -> Callable[P, HTMLResponse | Response]:
     """Wrap a page route: a bad query parameter is a 422 page naming it, an unknown patient a
-    404 page (the wrapper keeps the signature FastAPI reads)."""
+    404 page; the thread's database connection goes back to the pool at the end (the wrapper
+    keeps the signature FastAPI reads)."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> HTMLResponse | Response:
         request = kwargs.get("request")
+        if not isinstance(request, Request):
+            raise TypeError(f"{func.__name__} needs its `request` as a keyword argument")
         try:
             return func(*args, **kwargs)
         except BadQuery as exc:
-            if not isinstance(request, Request):
-                raise
             return error_page(request, 422, "Cannot read this request", str(exc))
         except UnknownPatient as exc:
-            if not isinstance(request, Request):
-                raise
             return error_page(request, 404, "Unknown patient", str(exc))
+        finally:
+            # This thread's services keep their database connection between uses; give it back
+            # to the pool after each page, or a server with more threads than the pool has
+            # connections waits for one that never comes back.
+            get_services(request).close()
 
     return wrapper

@@ -77,14 +77,14 @@ def patient_context(svc: Services, patient_id: str, principal: Principal) -> dic
     definition = loaded.definition
     history = svc.history(patient_id)
     facts = loaded.facts(status.as_of)
-    chart = trend_svg(chart_data(facts, definition.catalog), title_id="trend")
+    data = chart_data(facts, definition.catalog)
     states = [(s.id, s.label) for s in definition.states if s.id != status.state]
     return {
         "title": f"Patient {patient_id}",
         "status": status,
         "rows": guard_rows(status, definition),
-        "chart": chart,
-        "points": chart_data(facts, definition.catalog).points,
+        "chart": trend_svg(data, title_id="trend"),
+        "points": data.points,
         "history": list(reversed(history.entries)),
         "trials": [(i, t.drug, t.start, t.end) for i, t in enumerate(loaded.record.trials)],
         "forms": FORMS,
@@ -121,6 +121,7 @@ def patient_page(
 
 
 @router.get("/patients/{patient_id}/path.svg")
+@page_errors
 def patient_path_svg(
     request: Request,
     patient_id: str,
@@ -259,6 +260,7 @@ def _write(
 
 
 @router.post("/patients/{patient_id}/record/{form}", dependencies=[Depends(verify_csrf)])
+@page_errors
 def record_fact(
     request: Request,
     patient_id: str,
@@ -287,6 +289,7 @@ def record_fact(
 
 
 @router.post("/patients/{patient_id}/advance", dependencies=[Depends(verify_csrf)])
+@page_errors
 def advance(
     request: Request,
     patient_id: str,
@@ -314,6 +317,7 @@ def advance(
 
 
 @router.post("/patients/{patient_id}/override", dependencies=[Depends(verify_csrf)])
+@page_errors
 def override(
     request: Request,
     patient_id: str,
