@@ -244,6 +244,10 @@ def test_quality_exports_are_suppressed_and_identify_no_one(clinic: tuple[str, F
     assert "≤10" in c.get("/quality").text
     svg = c.get("/quality/cohort.svg?state=reassess")
     assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    for query in ("version=1.0.0", "since=2026-01-01&until=2026-06-01", "state=reassess"):
+        page = c.get(f"/quality?{query}")
+        assert page.status_code == 200 and 'id="cohort-diagram"' in page.text, query
+    assert c.get("/quality?version=9.9.9").status_code == 422
     assert c.get("/quality/cohort.exe").status_code == 422
     assert c.get("/quality?since=yesterday").status_code == 422
     rows = app.state.web.accounts.audit_log(action="export_cohort_svg", limit=1)
