@@ -30,6 +30,10 @@ from engine.web.problems import problem_handlers, problem_response
 STATIC = Path(__file__).resolve().parent / "static"
 ENV_SECURE = "PATHWAY_SECURE_COOKIES"
 ENV_BENCH = "PATHWAY_WEB_BENCH"  # "1" registers the bare benchmark endpoint (benchmarks/web.py)
+# Requests run in at most this many threads per process, each with its own Services (and the
+# database connection its unit of work keeps): 4 workers stay under PostgreSQL's default 100
+# connections (per worker: 8 held + 8 short lookups + 8 for the audit).
+THREADS = int(os.environ.get("PATHWAY_WEB_THREADS", "8"))
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
@@ -92,9 +96,10 @@ def create_app(
     the bare endpoint the benchmark compares against."""
     from engine.db import check_revision
 
-    engine = make_engine(database_url(url), create=False)
+    db = database_url(url)
+    engine = make_engine(db, create=False, **_pool(db, THREADS, THREADS))
     check_revision(engine)
-    audit_engine = relaxed_commits(make_engine(database_url(url), create=False))
+    audit_engine = relaxed_commits(make_engine(db, create=False, **_pool(db, 2, THREADS - 2)))
 
     def make_services() -> Services:
         return Services(SqlUnitOfWork(engine), clock=clock)
@@ -110,6 +115,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         yield
         engine.dispose()
         audit_engine.dispose()
@@ -138,6 +146,13 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     app.add_middleware(SecurityHeaders, secure_cookies=secure_cookies)
     return app
+
+
+def _pool(url: str, size: int, overflow: int) -> dict[str, Any]:
+    """Connection pool sizes (an in-memory SQLite database has one connection, no pool)."""
+    if url.startswith("sqlite") and (url.endswith(":memory:") or url.rstrip("/") == "sqlite:"):
+        return {}
+    return {"pool_size": size, "max_overflow": overflow, "pool_timeout": 60}
 
 
 def create_app_from_env() -> FastAPI:
