@@ -62,24 +62,30 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serving(url: str, *, workers: int = 1, bench: bool = True) -> Iterator[str]:
-    """`pathway serve` in a subprocess on a free port; its base URL once it answers."""
+    """`pathway serve` in a subprocess on a free port; its base URL once it answers (its
+    stderr goes to a temporary file, printed if it fails)."""
     port = free_port()
     env = {**os.environ, "PATHWAY_WEB_BENCH": "1" if bench else "0"}
     cmd = [PATHWAY, "serve", "--db", url, "--port", str(port), "--workers", str(workers)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(base + "/login", timeout=1).status_code == 200:
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(600):
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(base + "/login", timeout=1).status_code == 200:
+                        break
+                if proc.poll() is not None:
                     break
-            if proc.poll() is not None:
-                raise RuntimeError(f"pathway serve exited: {proc.stderr.read().decode()[:400]}")  # type: ignore[union-attr]
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+                time.sleep(0.1)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            log.seek(0)
+            text = log.read().decode(errors="replace").strip()
+            if text:
+                print("pathway serve said:\n" + text[-3000:])
 
 
 @contextlib.contextmanager

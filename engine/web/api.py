@@ -23,7 +23,6 @@ from engine import (
     PatientHistory,
     PatientStatus,
     Recorded,
-    Services,
 )
 from engine.web import caseload as caseload_queries
 from engine.web.deps import CLINICAL, Principal, Role, audit, get_services, require
@@ -41,7 +40,6 @@ Clinical = Annotated[Principal, Depends(require(*CLINICAL))]
 Clinician = Annotated[Principal, Depends(require(Role.clinician))]
 Aggregates = Annotated[Principal, Depends(require(Role.coordinator, Role.clinician, Role.quality))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
-Svc = Annotated[Services, Depends(get_services)]
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": what, "content": {PROBLEM: {}}}
@@ -150,17 +148,19 @@ def expected_version(if_match: str | None) -> int:
     summary="Status: state, days in state, guards with reasons, recommended move, what is due",
 )
 def get_status(
-    request: Request, patient_id: PatientId, principal: Clinical, svc: Svc, as_of: AsOf = None
+    request: Request, patient_id: PatientId, principal: Clinical, as_of: AsOf = None
 ) -> Response:
     """`pathway status --json`; the ETag is the patient's version."""
+    svc = get_services(request)
     with audited(request, principal, "api.status", patient_id=patient_id):
         status = svc.status(patient_id, as_of=as_of)
     return _json(status, version=status.version)
 
 
 @router.get("/patients/{patient_id}/history", response_model=PatientHistory, responses=_ERRORS)
-def get_history(request: Request, patient_id: PatientId, principal: Clinical, svc: Svc) -> Response:
+def get_history(request: Request, patient_id: PatientId, principal: Clinical) -> Response:
     """`pathway history --json`: the timeline of facts and moves."""
+    svc = get_services(request)
     with audited(request, principal, "api.history", patient_id=patient_id):
         history = svc.history(patient_id)
     return _json(history, version=history.version)
@@ -168,9 +168,10 @@ def get_history(request: Request, patient_id: PatientId, principal: Clinical, sv
 
 @router.get("/patients/{patient_id}/assess", responses=_ERRORS)
 def get_assessment(
-    request: Request, patient_id: PatientId, principal: Clinical, svc: Svc, as_of: AsOf = None
+    request: Request, patient_id: PatientId, principal: Clinical, as_of: AsOf = None
 ) -> Response:
     """`pathway assess --json` of the patient's record rebuilt from the log."""
+    svc = get_services(request)
     from pathway.assess import assess
 
     with audited(request, principal, "api.assess", patient_id=patient_id):
@@ -180,8 +181,9 @@ def get_assessment(
 
 
 @router.post("/patients", response_model=Enrolled, status_code=201, responses=_WRITE_ERRORS)
-def enroll(request: Request, body: EnrollBody, principal: Clinical, svc: Svc) -> Response:
+def enroll(request: Request, body: EnrollBody, principal: Clinical) -> Response:
     """`pathway enroll`: a new patient at the pathway's first state."""
+    svc = get_services(request)
     with audited(request, principal, "api.enroll", patient_id=body.patient_id):
         done = svc.enroll(
             body.patient_id, actor=principal.name, record=body.record, effective=body.effective
@@ -195,10 +197,10 @@ def record(
     patient_id: PatientId,
     body: RecordBody,
     principal: Clinical,
-    svc: Svc,
     if_match: IfMatch = None,
 ) -> Response:
     """`pathway record`: append facts (all or nothing)."""
+    svc = get_services(request)
     with audited(request, principal, "api.record", patient_id=patient_id):
         expect = expected_version(if_match)
         done = svc.record(
@@ -217,10 +219,10 @@ def advance(
     patient_id: PatientId,
     body: AdvanceBody,
     principal: Clinical,
-    svc: Svc,
     if_match: IfMatch = None,
 ) -> Response:
     """`pathway advance`: take a transition whose guard is true."""
+    svc = get_services(request)
     with audited(request, principal, "api.advance", patient_id=patient_id):
         expect = expected_version(if_match)
         done = svc.advance(
@@ -239,10 +241,10 @@ def override(
     patient_id: PatientId,
     body: OverrideBody,
     principal: Clinician,
-    svc: Svc,
     if_match: IfMatch = None,
 ) -> Response:
     """`pathway override` (clinicians only): a reasoned move against the guards."""
+    svc = get_services(request)
     with audited(request, principal, "api.override", patient_id=patient_id):
         expect = expected_version(if_match)
         done = svc.override(
@@ -262,11 +264,11 @@ def patient_diagram(
     request: Request,
     patient_id: PatientId,
     principal: Clinical,
-    svc: Svc,
     format: Literal["svg", "dot", "mermaid", "json"] = "svg",
     as_of: AsOf = None,
 ) -> Response:
     """`pathway render --patient`: the patient's path on their definition."""
+    svc = get_services(request)
     import viz
     from engine.overlays import patient_path
 
@@ -297,7 +299,6 @@ def _media(data: bytes | str, fmt: str, *, version: int | None = None) -> Respon
 def get_worklist(
     request: Request,
     principal: Clinical,
-    svc: Svc,
     as_of: AsOf = None,
     kind: Annotated[list[str] | None, Query(max_length=10)] = None,
     state: Annotated[str | None, Query(max_length=64)] = None,
@@ -305,6 +306,7 @@ def get_worklist(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
     """`pathway worklist --json`: due items, most urgent first, with why."""
+    svc = get_services(request)
     from engine.worklist import PRIORITY, worklist
 
     for k in kind or ():
@@ -320,12 +322,12 @@ def get_worklist(
 def get_board(
     request: Request,
     principal: Aggregates,
-    svc: Svc,
     as_of: AsOf = None,
     state: Annotated[str | None, Query(max_length=64)] = None,
     version: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     """`pathway board --json`: patients per state (small cells suppressed for quality)."""
+    svc = get_services(request)
     from engine.board import board
 
     cohort = {"as_of": as_of, "state": state, "version": version}
@@ -340,7 +342,6 @@ def get_board(
 def get_caseload(
     request: Request,
     principal: Clinical,
-    svc: Svc,
     state: Annotated[str | None, Query(max_length=64)] = None,
     flag: Annotated[caseload_queries.Flag | None, Query()] = None,
     due: Annotated[caseload_queries.Due | None, Query()] = None,
@@ -351,6 +352,7 @@ def get_caseload(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
     """The caseload list: one row per patient (stored summary), sortable, filtered, paged."""
+    svc = get_services(request)
     cohort = {"state": state, "flag": flag, "due": due, "sort": sort, "offset": offset}
     with audited(request, principal, "api.caseload", cohort=cohort):
         page = caseload_queries.caseload(
@@ -371,7 +373,6 @@ def get_caseload(
 def cohort_diagram(
     request: Request,
     principal: Aggregates,
-    svc: Svc,
     format: Literal["svg", "dot", "mermaid", "json"] = "svg",
     state: Annotated[str | None, Query(max_length=64)] = None,
     version: Annotated[str | None, Query(max_length=32)] = None,
@@ -380,6 +381,7 @@ def cohort_diagram(
     as_of: AsOf = None,
 ) -> Response:
     """`pathway render --cohort`: the cohort's counts on the diagram (cells 1–10 suppressed)."""
+    svc = get_services(request)
     import viz
     from engine.overlays import cohort_summary
 

@@ -80,7 +80,9 @@ def context(request: Request) -> WebContext:
 
 
 def get_services(request: Request) -> Services:
-    """The engine's services for this request's thread."""
+    """The engine's services of the calling thread: call it in the endpoint's body, not through
+    `Depends` (FastAPI resolves a sync dependency in another worker thread than the endpoint,
+    and a unit of work must not serve two threads at once)."""
     return context(request).services()
 
 
