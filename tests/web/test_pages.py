@@ -91,6 +91,18 @@ def test_every_page_answers_each_role_as_the_table_says(
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
 
+def test_a_refused_page_is_a_page_and_is_audited(clinic: tuple[str, FastAPI]) -> None:
+    _, app = clinic
+    r = client(app, Role.quality).get(f"/patients/{FRESH}")
+    assert r.status_code == 403
+    assert '<main id="main"' in r.text and "Not for your role" in r.text
+    assert FRESH not in r.text  # the refused role never sees the id it asked for
+    rows = app.state.web.accounts.audit_log(patient=FRESH, action="page_refused", limit=1)
+    assert rows[0]["actor"] == "qual" and rows[0]["outcome"] == "forbidden"
+    r = client(app, Role.coordinator).get("/worklist?page=0")
+    assert r.status_code == 422 and "page" in r.text and '<main id="main"' in r.text
+
+
 def test_home_sends_each_role_to_its_page(clinic: tuple[str, FastAPI]) -> None:
     _, app = clinic
     landing = {"coordinator": "/board", "clinician": "/board", "quality": "/quality"}

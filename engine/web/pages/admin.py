@@ -12,11 +12,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.web.accounts import AccountError, Principal, Role
 from engine.web.deps import audit, get_accounts, require, verify_csrf
-from engine.web.pages.common import page_errors, parse_day
+from engine.web.pages.common import PageRoute, page_errors, parse_day
 from engine.web.pages.patient import Fields
 from engine.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 ADMIN = require(Role.admin)
 AUDIT_PAGE = 100
 

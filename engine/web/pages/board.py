@@ -16,6 +16,7 @@ from engine.web.deps import audit, get_services, require
 from engine.web.pages.common import (
     AGGREGATES,
     THRESHOLD,
+    PageRoute,
     board_lines,
     page_errors,
     parse_day,
@@ -23,7 +24,7 @@ from engine.web.pages.common import (
 )
 from engine.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 
 @router.get("/board", response_class=HTMLResponse)

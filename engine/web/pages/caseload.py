@@ -12,10 +12,10 @@ from fastapi.responses import HTMLResponse, Response
 from engine.web import caseload as queries
 from engine.web.accounts import Principal
 from engine.web.deps import audit, get_services, require
-from engine.web.pages.common import CLINICAL, BadQuery, page_errors, parse_day
+from engine.web.pages.common import CLINICAL, BadQuery, PageRoute, page_errors, parse_day
 from engine.web.templating import is_htmx, render
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 PAGE_SIZE = 50
 DUE = {"now": "due now", "week": "due within a week", "none": "nothing scheduled"}
 # (sort key, column heading) in the table's order

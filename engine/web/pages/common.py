@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ParamSpec
 
-from fastapi import Request
+from fastapi import HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
 
 from engine.board import Board
 from engine.web.accounts import Principal, Role
-from engine.web.deps import get_services
+from engine.web.deps import audit, get_services, optional_principal
 from engine.web.templating import render
 from pathway.errors import UnknownPatient
 from viz.suppression import protect
@@ -165,3 +167,39 @@ def page_errors(func: Callable[P, HTMLResponse | Response]) -> Callable[P, HTMLR
             get_services(request).close()
 
     return wrapper
+
+
+class PageRoute(APIRoute):
+    """A page route: a refusal (403 for another role, 404, 422 for a query parameter FastAPI
+    could not read) is answered with a page in the app's layout, not bare text; a refused
+    role is audited with the path's patient, if any."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await original(request)
+            except HTTPException as exc:
+                if exc.status_code not in (403, 404, 422):
+                    raise
+                detail = exc.detail if isinstance(exc.detail, str) else "refused"
+                if exc.status_code == 403:
+                    patient = request.path_params.get("patient_id")
+                    who = optional_principal(request)
+                    audit(request, who, "page_refused", patient_id=patient, outcome="forbidden")
+                    # no patient id on the page: the person asking may not see one
+                    return error_page(request, 403, "Not for your role", _sentence(detail))
+                return error_page(request, exc.status_code, "Cannot answer", _sentence(detail))
+            except RequestValidationError as exc:
+                fields = "; ".join(
+                    f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}"
+                    for e in exc.errors()
+                )
+                return error_page(request, 422, "Cannot read this request", fields)
+
+        return handler
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

@@ -9,8 +9,9 @@ from fastapi.responses import RedirectResponse
 
 from engine.web.accounts import Principal, Role
 from engine.web.deps import current_principal
+from engine.web.pages.common import PageRoute
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 LANDING = {
     Role.coordinator: "/board",
     Role.clinician: "/board",

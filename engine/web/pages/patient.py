@@ -19,7 +19,7 @@ from engine.views import PatientStatus
 from engine.web.accounts import Principal, Role
 from engine.web.chart import chart_data, trend_svg
 from engine.web.deps import audit, get_services, require, verify_csrf
-from engine.web.pages.common import CLINICAL, error_page, page_errors
+from engine.web.pages.common import CLINICAL, PageRoute, error_page, page_errors
 from engine.web.pages.facts_form import FORMS, FormProblem, fact_from_form, form_options
 from engine.web.templating import render
 from pathway.definition import Definition
@@ -32,7 +32,7 @@ from pathway.errors import (
     UnknownPatient,
 )
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 DONE = {
     "recorded": "Recorded.",
     "advanced": "Moved.",

@@ -16,12 +16,19 @@ from fastapi.responses import HTMLResponse, Response
 from engine import Services
 from engine.web.accounts import Principal
 from engine.web.deps import audit, get_services, require
-from engine.web.pages.common import AGGREGATES, THRESHOLD, BadQuery, page_errors, parse_day
+from engine.web.pages.common import (
+    AGGREGATES,
+    THRESHOLD,
+    BadQuery,
+    PageRoute,
+    page_errors,
+    parse_day,
+)
 from engine.web.templating import render
 from pathway.definition import Definition
 from pathway.errors import PathwayError
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 EXPORTS = {
     "svg": ("svg", "image/svg+xml"),
     "png": ("png", "image/png"),

@@ -10,10 +10,10 @@ from fastapi.responses import HTMLResponse, Response
 from engine import worklist as worklist_mod
 from engine.web.accounts import Principal
 from engine.web.deps import audit, get_services, require
-from engine.web.pages.common import CLINICAL, BadQuery, page_errors, parse_day
+from engine.web.pages.common import CLINICAL, BadQuery, PageRoute, page_errors, parse_day
 from engine.web.templating import is_htmx, render
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 PAGE_SIZE = 50
 
 
