@@ -6,7 +6,6 @@ differences between stored versions. Aggregates only: counts from 1 to 10 are al
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -24,6 +23,7 @@ from engine.web.pages.common import (
     page_errors,
     parse_day,
 )
+from engine.web.pages.diagrams import Drawn, drawn
 from engine.web.templating import render
 from pathway.definition import Definition
 from pathway.errors import PathwayError
@@ -36,16 +36,6 @@ EXPORTS = {
     "mmd": ("mermaid", "text/plain; charset=utf-8"),
     "json": ("json", "application/json"),
 }
-_PROLOG = re.compile(r"\A.*?(?=<svg)", re.S)
-_COMMENT = re.compile(r"<!--.*?-->", re.S)
-
-
-def inline_svg(data: bytes | str, label: str) -> str:
-    """Graphviz SVG for inline use: no XML prolog or comments, an accessible name."""
-    text = data.decode() if isinstance(data, bytes) else data
-    text = _COMMENT.sub("", _PROLOG.sub("", text, count=1))
-    label = label.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-    return text.replace("<svg", f'<svg role="img" aria-label="{label}"', 1)
 
 
 def _filters(
@@ -116,9 +106,9 @@ def quality_page(
     svc = get_services(request)
     f = _filters(svc, state, version, since, until)
     try:
-        drawn, summary = _cohort(svc, f)
-        diagram = inline_svg(
-            viz.render(drawn, fmt="svg", cohort=summary, suppress=True, threshold=THRESHOLD),
+        definition, summary = _cohort(svc, f)
+        diagram: Drawn | None = drawn(
+            viz.build(definition, cohort=summary, suppress=True, threshold=THRESHOLD),
             f"The pathway with the cohort's counts ({_described(f)}); small counts hidden.",
         )
         problem = None
@@ -219,8 +209,8 @@ def definition_page(
         raise BadQuery("against", against, "not a stored definition version")
     definition = svc.definitions.get(default.metadata.id, chosen)
     try:
-        diagram: str | None = inline_svg(
-            viz.render(definition, fmt="svg"),
+        diagram: Drawn | None = drawn(
+            viz.build(definition),
             f"The pathway {definition.metadata.id} {chosen}: states and moves.",
         )
     except viz.GraphvizNotInstalled:
