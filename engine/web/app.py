@@ -30,9 +30,11 @@ from engine.web.problems import problem_handlers, problem_response
 STATIC = Path(__file__).resolve().parent / "static"
 ENV_SECURE = "PATHWAY_SECURE_COOKIES"
 ENV_BENCH = "PATHWAY_WEB_BENCH"  # "1" registers the bare benchmark endpoint (benchmarks/web.py)
-# Requests run in at most this many threads per process, each with its own Services (and the
-# database connection its unit of work keeps): 4 workers stay under PostgreSQL's default 100
-# connections (per worker: 8 held + 8 short lookups + 8 for the audit).
+# Requests run in at most this many threads per process (set at start-up, in the lifespan), each
+# with its own Services and the database connection its unit of work keeps: 4 workers stay under
+# PostgreSQL's default 100 connections (per worker: 8 held + 8 short lookups + 8 for the audit).
+# The pools may still grow past that (overflow unbounded) where the limit is not set (a test
+# client without its lifespan runs 40 threads): a held connection never starves a request.
 THREADS = int(os.environ.get("PATHWAY_WEB_THREADS", "8"))
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -97,9 +99,9 @@ def create_app(
     from engine.db import check_revision
 
     db = database_url(url)
-    engine = make_engine(db, create=False, **_pool(db, THREADS, THREADS))
+    engine = make_engine(db, create=False, **_pool(db, 2 * THREADS, -1))
     check_revision(engine)
-    audit_engine = relaxed_commits(make_engine(db, create=False, **_pool(db, 2, THREADS - 2)))
+    audit_engine = relaxed_commits(make_engine(db, create=False, **_pool(db, 2, -1)))
 
     def make_services() -> Services:
         return Services(SqlUnitOfWork(engine), clock=clock)
