@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from engine.summary import FLAG_BITS, FLAGS
+from pathway.results import construct
 
 if TYPE_CHECKING:
     from engine import Services
@@ -174,9 +175,16 @@ def caseload(
             limit=limit,
             offset=offset,
         )
-        rows = conn.exec_driver_sql(select, tuple(params)).all()
-        total = int(conn.exec_driver_sql(count, tuple(params)).scalar() or 0)
-    return Page(
+        cur = conn.connection.dbapi_connection.cursor()  # the driver: no per-row type work
+        try:
+            cur.execute(select, params)
+            rows = cur.fetchall()
+            cur.execute(count, params)
+            total = int(cur.fetchone()[0])
+        finally:
+            cur.close()
+    return construct(  # trusted values, built here: no validation on the read path
+        Page,
         as_of=day,
         total=total,
         limit=limit,
@@ -190,19 +198,24 @@ def caseload(
 def _date(value: Any) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value
-    return dt.date.fromisoformat(value)
+    return _iso(value)
+
+
+_iso = dt.date.fromisoformat
 
 
 def _row(r: Any, day: dt.date) -> CaseloadRow:
     (pid, state, entered, dose, instrument, base, base_on, last, last_on, change, flags, ni_on,
      item, due_on, contact) = r  # fmt: skip
     entered_on, dose_on, ni = _date(entered), _date(dose), _date(ni_on)
-    assert entered_on is not None
+    if entered_on is None:
+        raise ValueError(f"enrollment {pid} has no entered_state_on")
     bits = int(flags or 0)
     names: list[Any] = [f for f, b in FLAG_BITS.items() if bits & b]
     if ni is not None and ni <= day:
         names.append("not_improving")
-    return CaseloadRow(
+    return construct(
+        CaseloadRow,
         patient_id=pid,
         state=state,
         entered_state_on=entered_on,
