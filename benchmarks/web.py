@@ -197,6 +197,42 @@ def latency(url: str, label: str, patients: int, n: int) -> None:
 # -- (c) caseload ---------------------------------------------------------------------------
 
 
+def copy_enrollments(sqlite_file: str, url: str) -> None:
+    """Copy the enrollment rows of a simulated SQLite database into a fresh PostgreSQL schema
+    (simulating 100,000 patients again takes half an hour here; the caseload reads only them)."""
+    import sqlite3
+
+    from engine import init_db
+    from engine.tables import enrollment_table
+
+    engine = make_engine(url)
+    init_db(engine)
+    cols = [c.name for c in enrollment_table().columns]
+    dates = {c.name for c in enrollment_table().columns if isinstance(c.type, sa.Date)}
+    src = sqlite3.connect(sqlite_file)
+    rows = src.execute(f"SELECT {', '.join(cols)} FROM enrollment").fetchall()
+    src.close()
+
+    def typed(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        out = []
+        for name, v in zip(cols, row, strict=True):
+            if v is not None and name in dates:
+                v = dt.date.fromisoformat(v)
+            elif v is not None and name in ("created_at", "updated_at"):
+                v = dt.datetime.fromisoformat(v).replace(tzinfo=dt.UTC)
+            out.append(v)
+        return tuple(out)
+
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        with raw.cursor() as cur, cur.copy(f"COPY enrollment ({', '.join(cols)}) FROM STDIN") as cp:  # type: ignore[attr-defined]
+            for r in rows:
+                cp.write_row(typed(r))
+        raw.commit()
+    engine.dispose()
+
+
 def caseload_bench(url: str, label: str, n: int, *, keep: bool) -> None:
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -412,7 +448,10 @@ def main() -> None:
                 caseload_bench(f"sqlite:///{folder}/caseload.db", "SQLite", args.n, keep=False)
         if not args.no_pg:
             with pg_schema(args.pg_url) as url:
-                if url:
+                if url and args.db:
+                    copy_enrollments(args.db, url)
+                    caseload_bench(url, "PostgreSQL (the same enrollments)", args.n, keep=True)
+                elif url:
                     caseload_bench(url, "PostgreSQL", args.n, keep=False)
     else:
         with pg_schema(args.pg_url) as url:
