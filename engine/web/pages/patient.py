@@ -20,6 +20,7 @@ from engine.web.accounts import Principal, Role
 from engine.web.chart import chart_data, trend_svg
 from engine.web.deps import audit, get_services, require, verify_csrf
 from engine.web.pages.common import CLINICAL, PageRoute, error_page, page_errors
+from engine.web.pages.diagrams import swatch
 from engine.web.pages.facts_form import FORMS, FormProblem, fact_from_form, form_options
 from engine.web.templating import render
 from pathway.definition import Definition
@@ -31,6 +32,7 @@ from pathway.errors import (
     TransitionBlocked,
     UnknownPatient,
 )
+from viz.styles import STATE_KINDS
 
 router = APIRouter(route_class=PageRoute)
 DONE = {
@@ -97,6 +99,7 @@ def patient_context(svc: Services, patient_id: str, principal: Principal) -> dic
         "problems": [],
         "done": None,
         "open_form": None,
+        "legend": {"kinds": [(k, swatch(k)) for k in STATE_KINDS], "notes": ()},
     }
 
 
@@ -130,6 +133,8 @@ def patient_path_svg(
     """The patient's path drawn on their definition (SVG through Graphviz)."""
     import viz
     from engine.overlays import patient_path
+    from viz.dot import to_dot
+    from viz.graphviz_run import run_dot
 
     svc = get_services(request)
     try:
@@ -138,8 +143,8 @@ def patient_path_svg(
     except UnknownPatient:
         audit(request, principal, "patient_path", patient_id=patient_id, outcome="not_found")
         return Response("unknown patient", status_code=404, media_type="text/plain")
-    try:
-        data = viz.render(definition, fmt="svg", patient=path)
+    try:  # the page shows the legend next to the image: the drawing keeps the width
+        data = run_dot(to_dot(viz.build(definition, patient=path), legend=False), "svg")
     except viz.GraphvizNotInstalled as exc:
         return Response(str(exc), status_code=503, media_type="text/plain")
     audit(request, principal, "patient_path", patient_id=patient_id)
