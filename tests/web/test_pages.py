@@ -157,6 +157,58 @@ def test_stale_version_writes_nothing_and_says_what_changed(clinic: tuple[str, F
     assert rows[0]["outcome"] == "stale" and rows[0]["actor"] == "clin"
 
 
+FORM_POSTS = {
+    "measurement": {"date": "2026-05-20", "instrument": "QIDS-SR16", "score": "12"},
+    "screen": {
+        "date": "2026-05-20",
+        "instrument": "MDQ",
+        "score": "4",
+        "same_period": "on",
+        "impairment": "minor",
+    },
+    "lab": {"date": "2026-05-20", "test": "TSH", "value": "3.1", "unit": "mIU/L"},
+    "contributor": {"kind": "chronic_pain", "status": "active", "date": "2026-05-20", "note": ""},
+    "risk": {"date": "2026-05-20", "suicidality": "passive", "catatonia": "on"},
+    "trial_started": {
+        "drug": "Zoloft",
+        "role": "augmentation",
+        "start": "2026-05-21",
+        "mg_per_day": "50",
+        "adherence": "85",
+    },
+    "dose_changed": {"trial": "2", "from": "2026-05-22", "mg_per_day": "100"},
+    "trial_ended": {"trial": "2", "end": "2026-05-23", "stop_reason": "", "adherence": ""},
+    "procedure": {"kind": "rTMS", "start": "2026-05-24", "end": "", "sessions": "3"},
+}
+
+
+def test_every_record_form_writes_its_fact(clinic: tuple[str, FastAPI]) -> None:
+    url, app = clinic
+    c = client(app, Role.coordinator)
+    pid = "EX-09"
+    for form, fields in FORM_POSTS.items():
+        page = c.get(f"/patients/{pid}").text
+        assert f'id="form-{form}"' in page
+        v = version_of(url, pid)
+        r = c.post(
+            f"/patients/{pid}/record/{form}",
+            data={"csrf_token": csrf(page), "version": str(v), **fields},
+        )
+        assert r.status_code == 303, (form, r.text[r.text.find('class="alert"') :][:400])
+        assert version_of(url, pid) == v + 1, form
+    svc = Services.from_url(url, clock=FixedClock(TODAY))
+    try:
+        record = svc.record_of(pid)
+    finally:
+        svc.close()
+    assert record.risk is not None and record.risk.catatonia and not record.risk.psychotic_features
+    sertraline = record.trials[-1]
+    assert sertraline.drug == "sertraline" and sertraline.adherence == 0.85
+    assert sertraline.end is not None and sertraline.doses[-1].mg_per_day == 100
+    assert record.procedures[-1].sessions == 3 and record.procedures[-1].end is None
+    assert record.screens[-1].instrument == "MDQ"
+
+
 def test_invalid_input_is_named_and_nothing_written(clinic: tuple[str, FastAPI]) -> None:
     url, app = clinic
     c = client(app, Role.coordinator)
