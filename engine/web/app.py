@@ -31,10 +31,11 @@ STATIC = Path(__file__).resolve().parent / "static"
 ENV_SECURE = "PATHWAY_SECURE_COOKIES"
 ENV_BENCH = "PATHWAY_WEB_BENCH"  # "1" registers the bare benchmark endpoint (benchmarks/web.py)
 # Requests run in at most this many threads per process (set at start-up, in the lifespan), each
-# with its own Services and the database connection its unit of work keeps: 4 workers stay under
-# PostgreSQL's default 100 connections (per worker: 8 held + 8 short lookups + 8 for the audit).
-# The pools may still grow past that (overflow unbounded) where the limit is not set (a test
-# client without its lifespan runs 40 threads): a held connection never starves a request.
+# with its own Services and the database connection its unit of work keeps; the account lookups
+# and the audit rows take short-lived connections from two small pools of their own. Per worker
+# at most THREADS + 2 + 2 connections stay open (4 workers: 40, under PostgreSQL's default 100).
+# The pools may grow past that (overflow unbounded) where the limit is not set (a test client
+# without its lifespan runs 40 threads): a held connection never starves a request.
 THREADS = int(os.environ.get("PATHWAY_WEB_THREADS", "8"))
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -99,8 +100,9 @@ def create_app(
     from engine.db import check_revision
 
     db = database_url(url)
-    engine = make_engine(db, create=False, **_pool(db, 2 * THREADS, -1))
+    engine = make_engine(db, create=False, **_pool(db, THREADS, -1))
     check_revision(engine)
+    side = make_engine(db, create=False, **_pool(db, 2, -1))
     audit_engine = relaxed_commits(make_engine(db, create=False, **_pool(db, 2, -1)))
 
     def make_services() -> Services:
@@ -109,7 +111,7 @@ def create_app(
     now = (lambda: clock.now()) if clock is not None else None
     web = WebContext(
         engine=engine,
-        accounts=Accounts(engine, now=now, audit_engine=audit_engine),
+        accounts=Accounts(side, now=now, audit_engine=audit_engine),
         secure_cookies=secure_cookies,
         make_services=make_services,
         _local=threading.local(),
@@ -122,6 +124,7 @@ def create_app(
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         yield
         engine.dispose()
+        side.dispose()
         audit_engine.dispose()
 
     app = FastAPI(

@@ -94,6 +94,7 @@ def make_clinic() -> Iterator[Callable[..., Clinic]]:
     yield make
     for app in made:
         app.state.web.engine.dispose()
+        app.state.web.accounts.engine.dispose()
         app.state.web.accounts.audit_engine.dispose()
 
 
