@@ -214,6 +214,8 @@ class Accounts:
                 values["password_hash"] = hash_password(password)
             conn.execute(u.update().where(u.c.name == name).values(**values))
             cookie = secrets.token_urlsafe(32)
+            # expired sessions go when someone logs in: the table holds live sessions only
+            conn.execute(self.sessions.delete().where(self.sessions.c.expires_at <= now))
             conn.execute(
                 self.sessions.insert().values(
                     sha256=sha256(cookie),

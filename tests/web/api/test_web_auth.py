@@ -178,3 +178,16 @@ def test_no_patient_data_in_application_logs(
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert note not in text and PASSWORD not in text
     assert not any(t in text for t in clinic.tokens.values())
+
+
+def test_sessions_expire_and_are_cleared_at_the_next_login(clinic: Clinic) -> None:
+    client = clinic.browser(Role.coordinator)
+    cookie = client.cookies["pathway_session"]
+    later = Accounts(
+        clinic.accounts.engine, now=lambda: dt.datetime(2026, 6, 2, 1, tzinfo=dt.UTC)
+    )  # 13 hours on: past the 12-hour lifetime
+    assert later.session(cookie) is None
+    assert later.login("user-quality", PASSWORD) is not None
+    with clinic.accounts.engine.connect() as conn:
+        left = conn.exec_driver_sql("SELECT count(*) FROM web_session").scalar()
+    assert left == 1
