@@ -308,7 +308,11 @@ async def coordinator(
     while time.perf_counter() < stop:
         pid = rng.choice(hot)
         t0 = time.perf_counter()
-        r = await client.get(f"/api/v1/patients/{pid}")
+        try:
+            r = await client.get(f"/api/v1/patients/{pid}")
+        except httpx.TransportError as exc:  # a dropped connection: counted, not fatal
+            stats["transport"][type(exc).__name__] += 1
+            continue
         stats["lat"].append(time.perf_counter() - t0)
         stats["codes"][r.status_code] += 1
         if r.status_code != 200:
@@ -331,7 +335,12 @@ async def coordinator(
             }
             path, body, events = f"/api/v1/patients/{pid}/facts", {"facts": [fact]}, 1
         t0 = time.perf_counter()
-        w = await client.post(path, json=body, headers={"If-Match": etag})
+        try:
+            w = await client.post(path, json=body, headers={"If-Match": etag})
+        except httpx.TransportError as exc:  # outcome unknown: not counted as acknowledged
+            stats["transport"][type(exc).__name__] += 1
+            stats["unknown_writes"] += 1
+            continue
         stats["lat"].append(time.perf_counter() - t0)
         stats["codes"][w.status_code] += 1
         if w.status_code == 200:
@@ -350,6 +359,8 @@ async def drive(
         "refused": Counter(),
         "acked_events": 0,
         "writes_ok": 0,
+        "transport": Counter(),
+        "unknown_writes": 0,
     }
     limits = httpx.Limits(max_connections=coordinators, max_keepalive_connections=coordinators)
     headers = {"Authorization": f"Bearer {token}"}
@@ -398,11 +409,16 @@ def load(
         f"p50 {p(stats['lat'], 0.5):.1f} ms, p99 {p(stats['lat'], 0.99):.1f} ms"
     )
     print(f"  status codes {codes}; 5xx: {five}")
+    if stats["transport"]:
+        print(
+            f"  dropped connections {dict(stats['transport'])} "
+            f"({stats['unknown_writes']} of them writes whose outcome the client never saw)"
+        )
     print(
         f"  writes acknowledged {stats['writes_ok']:,}; refused {dict(stats['refused'])} "
         f"(every refusal a 412: {not refused_other})"
     )
-    lost = before + stats["acked_events"] - after
+    lost = before + stats["acked_events"] - after  # < 0: writes done but never acknowledged
     print(
         f"  events: {before:,} before + {stats['acked_events']:,} acknowledged = "
         f"{before + stats['acked_events']:,}; in the database {after:,} (lost: {lost})"
