@@ -98,3 +98,22 @@ def test_init_db_backfills_the_summary_of_older_databases(clinic: Clinic) -> Non
     assert backfill(svc) == 0  # nothing left to fill
     svc.close()
     engine.dispose()
+
+
+def test_the_bulk_import_writes_the_summary_too(sqlite_url: str) -> None:
+    import json
+    from pathlib import Path
+
+    svc = Services(SqlUnitOfWork(make_engine(sqlite_url)), clock=FixedClock(TODAY))
+    examples = sorted(Path(__file__).resolve().parents[3].joinpath("examples").glob("*.json"))
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in examples]
+    report = svc.bulk_enroll(records, actor="import", batch_size=3)
+    assert report.enrolled == len(records) and not report.problems
+    with svc.uow as uow:
+        missing = uow.connection.exec_driver_sql(  # type: ignore[attr-defined]
+            "SELECT count(*) FROM enrollment WHERE summary_on IS NULL OR flags IS NULL"
+        ).scalar()
+    assert missing == 0
+    rows = caseload(svc, limit=100).rows
+    assert any(r.last_score is not None for r in rows)
+    svc.close()
