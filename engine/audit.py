@@ -46,6 +46,7 @@ def verify(
     """
     from engine.board import count_drift
     from engine.due_store import stored_due
+    from engine.summary import check_summary
 
     patients = events = 0
     mismatches: list[Mismatch] = []
@@ -66,6 +67,7 @@ def verify(
                     problems += check_patient(svc, head, log, deep=deep)
                     if deep:
                         problems += check_due(svc, head, log, stored_due(uow, pid))
+                        problems += check_summary(svc, uow, head, log)
                 except Exception as exc:  # a corrupt payload: this patient is reported, go on
                     problems.append(f"the log cannot be replayed ({type(exc).__name__})")
             mismatches += [Mismatch(patient_id=pid, problem=p) for p in problems]

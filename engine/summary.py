@@ -193,3 +193,56 @@ def backfill(svc: Services, *, as_of: dt.date | None = None) -> int:
             conn.execute(sa.update(enr).where(enr.c.patient_id == pid).values(**values))
             conn.commit()
     return len(missing)
+
+
+def stored_summary(uow: Any, patient_id: str) -> Summary | None:
+    """A patient's stored summary (None: none stored, or a unit of work without SQL)."""
+    conn = getattr(uow, "connection", None)
+    if conn is None:
+        return None
+    row = conn.exec_driver_sql(
+        f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM enrollment WHERE patient_id = "
+        + ("?" if conn.dialect.name == "sqlite" else "%s"),
+        (patient_id,),
+    ).first()
+    if row is None or row[-1] is None:
+        return None
+    values: list[Any] = [
+        dt.date.fromisoformat(v) if is_date and isinstance(v, str) else v
+        for v, is_date in zip(row, date_values(SUMMARY_COLUMNS), strict=True)
+    ]
+    return Summary(*values)
+
+
+def check_summary(svc: Services, uow: Any, head: Any, log: Sequence[Any]) -> list[str]:
+    """`verify --deep`: the stored caseload summary must be what the record and state give,
+    worked out again as of the day it was stored."""
+    from engine.due import next_due
+    from engine.replay import replay
+    from pathway.record import parse_record
+
+    stored = stored_summary(uow, head.patient_id)
+    if stored is None:
+        conn = getattr(uow, "connection", None)
+        return [] if conn is None else ["no caseload summary is stored (run `pathway init-db`)"]
+    definition = svc.definitions.get(head.definition_id, head.definition_version)
+    record = parse_record(replay(head.patient_id, list(log)).document(), catalog=definition.catalog)
+    _, items = next_due(
+        definition,
+        record=record,
+        state=head.state,
+        entered_state_on=head.entered_state_on,
+        as_of=stored.summary_on,
+        patient=head.patient_id,
+    )
+    fresh = summary_of(items)
+    if fresh == stored:
+        return []
+    diff = ", ".join(
+        f"{name} {a!r} ≠ {b!r}"
+        for name, a, b in zip(
+            SUMMARY_COLUMNS, astuple(stored), astuple(fresh or stored), strict=True
+        )
+        if a != b
+    )
+    return [f"the stored caseload summary differs from the record's: {diff}"]

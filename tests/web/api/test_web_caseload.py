@@ -117,3 +117,18 @@ def test_the_bulk_import_writes_the_summary_too(sqlite_url: str) -> None:
     rows = caseload(svc, limit=100).rows
     assert any(r.last_score is not None for r in rows)
     svc.close()
+
+
+def test_verify_deep_checks_the_stored_summary(clinic: Clinic) -> None:
+    svc = _svc(clinic)
+    assert svc.verify(deep=True).ok
+    with svc.uow as uow:
+        uow.connection.exec_driver_sql(  # type: ignore[attr-defined]
+            f"UPDATE enrollment SET score_change_pct = 999 WHERE patient_id = '{PATIENT}'"
+        )
+        uow.connection.commit()  # type: ignore[attr-defined]
+    report = svc.verify(deep=True)
+    assert [(m.patient_id, "score_change_pct 999" in m.problem) for m in report.mismatches] == [
+        (PATIENT, True)
+    ]
+    svc.close()
