@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: setup demo test lint clean graphviz schemas docs
+.PHONY: setup demo test lint clean graphviz chromium schemas docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,12 +19,20 @@ graphviz:
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null); \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq graphviz >/dev/null; fi; }
 
+# Debian's Chromium for the browser tests (Playwright drives it by path: no browser download).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+
 setup: $(STAMP) graphviz
 
+# The main job: the demo clinic (built by `pathway demo` if $(OUT)/demo.db is missing) served
+# on http://127.0.0.1:$(PORT)/ with one account per role; `pathway demo --out DIR` is the batch job.
+PORT ?= 8000
 demo: setup
 	$(BIN)/pathway validate definitions/trd.yaml
-	$(BIN)/pathway assess examples/04-two-adequate-failures.json --as-of 2026-06-01
-	$(BIN)/pathway demo --out $(OUT)
+	$(BIN)/python tools/web_demo.py --out $(OUT) --port $(PORT)
 
 schemas: setup
 	$(BIN)/python tools/gen_schemas.py
@@ -37,7 +45,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint chromium
 	$(BIN)/pytest
 
 clean:

@@ -1,6 +1,6 @@
-"""The worklist items of a write: what is due for one patient now, the items to store with the
-write, and their backfill for databases written before they were stored. The rules live in
-`pathway.due`."""
+"""The worklist items of a write: what is due for one patient now, the items (and the caseload
+summary) to store with the write, and their backfill for databases written before they were
+stored. The rules live in `pathway.due`."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from engine.store.repository import DueRow
+from engine.store.summary import SUMMARY_COLUMNS, Scheduled, summarize, summary_of
 from pathway.definition import Definition
 from pathway.due import PRIORITY, due_items, schedule
 from pathway.evaluation import GuardResult
-from pathway.facts import Facts
+from pathway.facts import Facts, derive
 from pathway.record import PatientRecord
 
 if TYPE_CHECKING:
@@ -54,7 +55,16 @@ def next_due(
     patient: str = "",
 ) -> tuple[dt.date | None, tuple[DueRow, ...]]:
     """The patient's worklist items to store with a write (each due now or on a later date, if
-    nothing new is recorded), and the first of their dates (kept on the enrollment row)."""
+    nothing new is recorded), and the first of their dates (kept on the enrollment row). The
+    items carry the caseload summary worked out from the same facts (`engine.store.summary`)."""
+    if facts is None or facts.as_of != as_of:  # derived once, for the items and the summary
+        facts = derive(
+            record,
+            as_of=as_of,
+            params=definition.parameters,
+            catalog=definition.catalog,
+            entered_state_on=definition.judged_since(state, entered_state_on),
+        )
     items = schedule(
         record,
         state=state,
@@ -64,7 +74,7 @@ def next_due(
         facts=facts,
         patient=patient,
     )
-    rows = tuple(
+    rows = Scheduled(
         DueRow(
             i.item,
             PRIORITY[i.item],
@@ -77,6 +87,7 @@ def next_due(
         )
         for i in items
     )
+    rows.summary = summarize(record, facts, items, as_of=as_of)
     return min((i.due_on for i in items), default=None), rows
 
 
@@ -145,3 +156,42 @@ def backfill(svc: Services, *, as_of: dt.date | None = None) -> int:
             conn.commit()
         filled += 1
     return filled
+
+
+def backfill_summary(svc: Services, *, as_of: dt.date | None = None) -> int:
+    """Work out and store the summary of every patient who has none (a database written before
+    migration 0009); return how many were filled. Each is its own short transaction."""
+    from dataclasses import astuple
+
+    import sqlalchemy as sa
+
+    from engine.store.tables import enrollment_table
+    from engine.store.uow import sql_connection
+
+    day = as_of or svc.clock.today()
+    enr = enrollment_table()
+    with svc.uow as uow:
+        conn = sql_connection(uow, "backfill")
+        missing = list(
+            conn.execute(sa.select(enr.c.patient_id).where(enr.c.summary_on.is_(None))).scalars()
+        )
+    for pid in missing:
+        p = svc.load(pid)
+        _, items = next_due(
+            p.definition,
+            record=p.record,
+            state=p.head.state,
+            entered_state_on=p.head.entered_state_on,
+            as_of=day,
+            patient=pid,
+        )
+        summary = summary_of(items)
+        if summary is None:
+            continue
+        values = dict(zip(SUMMARY_COLUMNS, astuple(summary), strict=True))
+        with svc.uow as uow:
+            conn = sql_connection(uow, "backfill")
+            # the version stays: a summary is derived data, not an event of the patient
+            conn.execute(sa.update(enr).where(enr.c.patient_id == pid).values(**values))
+            conn.commit()
+    return len(missing)

@@ -9,7 +9,6 @@ database work).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import shutil
 import sys
@@ -175,12 +174,13 @@ def render(
     summary: CohortSummary | None = None
     if patient is not None or cohort:
         from engine.cli.patients import services
+        from engine.queries.overlays import cohort_overlay
 
         with services(db) as svc:
             if patient is not None:
                 drawn, path = _patient_overlay(svc, patient, definition, day)
             else:
-                drawn, summary = _cohort_overlay(
+                drawn, summary = cohort_overlay(
                     svc,
                     definition,
                     state=state,
@@ -218,46 +218,6 @@ def _patient_overlay(
     if head is None:  # deleted in between: not possible with an append-only log, but be clear
         raise UnknownPatient(patient_id)
     return svc.definitions.get(head.definition_id, head.definition_version), path
-
-
-def _cohort_overlay(
-    svc: Services,
-    definition: str | None,
-    *,
-    state: str | None,
-    version: str | None,
-    as_of: dt.date | None,
-    since: dt.date | None,
-    until: dt.date | None,
-) -> tuple[Definition, CohortSummary]:
-    """The cohort on the drawn definition's id (and --version, else every version)."""
-    from engine.errors import DefinitionUnavailable, RenderOptionError
-    from engine.queries.overlays import cohort_summary
-    from pathway.yamlio import did_you_mean
-
-    if definition is not None:
-        drawn = svc.definitions.load(definition)
-    else:
-        drawn = svc.definitions.default
-        if version is not None and version != drawn.metadata.version:
-            # unknown here: draw the default definition (the overlay says if the states differ)
-            with contextlib.suppress(DefinitionUnavailable):
-                drawn = svc.definitions.get(drawn.metadata.id, version)
-    if state is not None and state not in drawn.state_by_id:
-        raise RenderOptionError(
-            f"--state: unknown state '{state}' in {drawn.metadata.id} {drawn.metadata.version}"
-            f"{did_you_mean(state, drawn.state_by_id)}"
-        )
-    summary = cohort_summary(
-        svc,
-        as_of=as_of,
-        state=state,
-        definition_id=drawn.metadata.id,
-        definition_version=version,
-        since=since,
-        until=until,
-    )
-    return drawn, summary
 
 
 def diff_defs(

@@ -150,19 +150,13 @@ def init_db(
 ) -> None:
     """Create or upgrade the database schema (alembic upgrade head); concurrent runs wait."""
     from engine.store import overlay_rollup
-    from engine.store.db import current_revision, database_url, init_db, make_engine, redact
+    from engine.store.db import database_url, make_engine, redact
+    from engine.upgrade import upgrade
 
     url = database_url(db)
     engine = make_engine(url)
     try:
-        before = current_revision(engine)
-        rev = init_db(engine, grant=grant)
-        if before is not None and before < "0007":  # written before due items were stored
-            from engine.due import backfill
-            from engine.services import Services
-            from engine.store.uow import SqlUnitOfWork
-
-            backfill(Services(SqlUnitOfWork(engine)))
+        rev = upgrade(engine, grant=grant)
         with engine.connect() as conn:
             has_rollup = overlay_rollup.installed(conn)
         if cohort_rollup is True and not has_rollup:

@@ -19,6 +19,7 @@ from engine.cli import (
     measures,
     patients,
     simulate,
+    web,
     worklist,
 )
 from engine.cli.common import EXIT_INVALID, dump_json, handle_errors, show
@@ -180,7 +181,7 @@ def assess(
 
 
 patients.register(app)
-for _module in (worklist, board, simulate, demo, diagrams, definitions, fhir, measures):
+for _module in (worklist, board, simulate, demo, diagrams, definitions, fhir, measures, web):
     _module.register(app)
 
 

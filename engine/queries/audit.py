@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.factlog import apply, new_document
 from engine.machine import enabled_triggers, guard_for
@@ -66,6 +66,7 @@ def verify(
                     problems += check_patient(svc, head, log, deep=deep)
                     if deep:
                         problems += check_due(svc, head, log, stored_due(uow, pid))
+                        problems += check_summary(svc, uow, head, log)
                 except Exception as exc:  # a corrupt payload: this patient is reported, go on
                     problems.append(f"the log cannot be replayed ({type(exc).__name__})")
             mismatches += [Mismatch(patient_id=pid, problem=p) for p in problems]
@@ -300,3 +301,40 @@ def migrate_check(
         removed_states=sorted(removed),
         findings=findings,
     )
+
+
+def check_summary(svc: ReadSource, uow: Any, head: EnrollmentRow, log: list[EventRow]) -> list[str]:
+    """`verify --deep`: the stored caseload summary must be what the record and state give,
+    worked out again as of the day it was stored."""
+    from dataclasses import astuple
+
+    from engine.due import next_due
+    from engine.replay import replay
+    from engine.store.summary import SUMMARY_COLUMNS, stored_summary, summary_of
+    from pathway.record import parse_record
+
+    stored = stored_summary(uow, head.patient_id)
+    if stored is None:
+        conn = getattr(uow, "connection", None)
+        return [] if conn is None else ["no caseload summary is stored (run `pathway init-db`)"]
+    definition = svc.definitions.get(head.definition_id, head.definition_version)
+    record = parse_record(replay(head.patient_id, list(log)).document(), catalog=definition.catalog)
+    _, items = next_due(
+        definition,
+        record=record,
+        state=head.state,
+        entered_state_on=head.entered_state_on,
+        as_of=stored.summary_on,
+        patient=head.patient_id,
+    )
+    fresh = summary_of(items)
+    if fresh == stored:
+        return []
+    diff = ", ".join(
+        f"{name} {a!r} ≠ {b!r}"
+        for name, a, b in zip(
+            SUMMARY_COLUMNS, astuple(stored), astuple(fresh or stored), strict=True
+        )
+        if a != b
+    )
+    return [f"the stored caseload summary differs from the record's: {diff}"]

@@ -37,6 +37,7 @@ from viz.overlays import OVERRIDE, CohortSummary
 if TYPE_CHECKING:
     from engine.queries.source import ReadSource
     from engine.store.uow import UnitOfWork
+    from pathway.definition import Definition
 
 
 class InvalidWindow(PathwayError):
@@ -195,3 +196,46 @@ def count_in_python(uow: UnitOfWork, q: CohortQuery) -> CohortCounts:
         for state, days in path.days.items():
             counts.stays[state].append((days, 1))
     return counts
+
+
+def cohort_overlay(
+    svc: ReadSource,
+    definition: str | None,
+    *,
+    state: str | None,
+    version: str | None,
+    as_of: dt.date | None,
+    since: dt.date | None,
+    until: dt.date | None,
+) -> tuple[Definition, CohortSummary]:
+    """The definition to draw and the cohort on its id (and `version`, else every version):
+    `definition` a YAML path or shipped id, else the default definition, or the stored `version`
+    of it when one is asked for (RenderOptionError for a state the drawn definition lacks)."""
+    import contextlib
+
+    from engine.errors import DefinitionUnavailable, RenderOptionError
+    from pathway.yamlio import did_you_mean
+
+    if definition is not None:
+        drawn = svc.definitions.load(definition)
+    else:
+        drawn = svc.definitions.default
+        if version is not None and version != drawn.metadata.version:
+            # unknown here: draw the default definition (the overlay says if the states differ)
+            with contextlib.suppress(DefinitionUnavailable):
+                drawn = svc.definitions.get(drawn.metadata.id, version)
+    if state is not None and state not in drawn.state_by_id:
+        raise RenderOptionError(
+            f"--state: unknown state '{state}' in {drawn.metadata.id} {drawn.metadata.version}"
+            f"{did_you_mean(state, drawn.state_by_id)}"
+        )
+    summary = cohort_summary(
+        svc,
+        as_of=as_of,
+        state=state,
+        definition_id=drawn.metadata.id,
+        definition_version=version,
+        since=since,
+        until=until,
+    )
+    return drawn, summary

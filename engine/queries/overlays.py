@@ -7,7 +7,13 @@ What each filter means: `engine.queries.overlay_cohort`. The optional counters t
 unfiltered summary cheap at any size: `engine.store.overlay_rollup`.
 """
 
-from engine.queries.overlay_cohort import InvalidWindow, cohort_summary
+from engine.queries.overlay_cohort import InvalidWindow, cohort_overlay, cohort_summary
 from engine.queries.overlay_path import NotEnrolledYet, patient_path
 
-__all__ = ["InvalidWindow", "NotEnrolledYet", "cohort_summary", "patient_path"]
+__all__ = [
+    "InvalidWindow",
+    "NotEnrolledYet",
+    "cohort_overlay",
+    "cohort_summary",
+    "patient_path",
+]

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.store.chain import HASHED
+from engine.store.summary import SUMMARY_COLUMNS, summary_of
 
 ENROLLMENT_COLUMNS = (
     "patient_id",
@@ -67,6 +68,11 @@ class Codec:
         self.prev_hash = f"SELECT hash FROM event WHERE patient_id = {ph} AND version = {ph}"
         sets = ", ".join(f"{c} = {ph}" for c in _MOVED)
         self.swap = f"UPDATE enrollment SET {sets} WHERE patient_id = {ph} AND version = {ph}"
+        # the same UPDATE writing the caseload summary too (engine.store.summary)
+        sets = ", ".join(f"{c} = {ph}" for c in (*_MOVED, *SUMMARY_COLUMNS))
+        self.swap_summary = (
+            f"UPDATE enrollment SET {sets} WHERE patient_id = {ph} AND version = {ph}"
+        )
         self.insert_events = (
             f"INSERT INTO event ({', '.join(_q(c) for c in EVENT_COLUMNS)}) "
             f"VALUES ({', '.join([ph] * len(EVENT_COLUMNS))})"
@@ -86,9 +92,10 @@ class Codec:
         deadlock with a concurrent move). On SQLite it writes as fast as an executemany (measured),
         so both databases take the same path.
         """
-        row = "(" + ", ".join([self._ph] * len(ENROLLMENT_COLUMNS)) + ")"
-        params = [v for r in rows for v in self.enrollment_params(r)]
-        sql = f"INSERT INTO enrollment ({', '.join(ENROLLMENT_COLUMNS)}) VALUES "
+        cols = (*ENROLLMENT_COLUMNS, *SUMMARY_COLUMNS)
+        row = "(" + ", ".join([self._ph] * len(cols)) + ")"
+        params = [v for r in rows for v in (*self.enrollment_params(r), *self.summary_params(r))]
+        sql = f"INSERT INTO enrollment ({', '.join(cols)}) VALUES "
         return sql + ", ".join([row] * len(rows)), params
 
     def swap_and_insert(
@@ -105,7 +112,8 @@ class Codec:
         ph = "%s"
         values = ", ".join("(" + ", ".join([ph] * len(EVENT_COLUMNS)) + ")" for _ in events)
         cols = ", ".join(_q(c) for c in EVENT_COLUMNS)
-        sets = ", ".join(f"{c} = {ph}" for c in _MOVED)
+        moved = (*_MOVED, *SUMMARY_COLUMNS) if summary_of(row.due) else _MOVED
+        sets = ", ".join(f"{c} = {ph}" for c in moved)
         params = list(self.swap_params(row, expected))
         due = ""
         if row.due is not None:
@@ -213,8 +221,13 @@ class Codec:
             e.hash,
         )
 
+    def swap_sql(self, row: Any) -> str:
+        """The compare-and-swap UPDATE for a row: with the caseload summary when it has one."""
+        return self.swap_summary if summary_of(row.due) is not None else self.swap
+
     def swap_params(self, row: Any, expected: int) -> tuple[Any, ...]:
-        """Parameters of the compare-and-swap UPDATE."""
+        """Parameters of the compare-and-swap UPDATE (`swap_sql`)."""
+        summary = summary_of(row.due)
         return (
             row.definition_version,
             row.state,
@@ -222,9 +235,17 @@ class Codec:
             self.date_out(row.entered_state_on),
             self.date_out(row.next_due_on),
             self.instant_out(row.updated_at),
+            *(summary.params(self.sqlite) if summary is not None else ()),
             row.patient_id,
             expected,
         )
+
+    def summary_params(self, row: Any) -> tuple[Any, ...]:
+        """The caseload summary of a new enrollment (NULLs without one: the backfill fills)."""
+        summary = summary_of(row.due)
+        if summary is None:
+            return (None,) * len(SUMMARY_COLUMNS)
+        return summary.params(self.sqlite)
 
     def enrollment_in(self, values: Sequence[Any]) -> tuple[Any, ...]:
         """A selected enrollment (ENROLLMENT_COLUMNS order) with typed dates and instants."""

@@ -349,7 +349,7 @@ class SqlRepository:
                 cur.execute(*c.insert_enrollment_rows([r for r, _ in adds[i : i + 1000]]))
             for row, _, expected in pending:
                 if expected is not None:
-                    cur.execute(c.swap, c.swap_params(row, expected))
+                    cur.execute(c.swap_sql(row), c.swap_params(row, expected))
                     if cur.rowcount != 1:
                         raise _Refused((row.patient_id, expected))
             rows = [c.event_params(e) for _, evs, _ in pending for e in evs]

@@ -53,6 +53,19 @@ class Enrollment(SQLModel, table=True):
     next_due_on: dt.date | None = Field(default=None)
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(sa_type=UTCDateTime)
+    # the caseload summary (engine.store.summary, migration 0009), written by every write's UPDATE
+    dose_since: dt.date | None = Field(default=None)
+    score_instrument: str | None = Field(default=None, max_length=16)
+    baseline_score: int | None = Field(default=None)
+    baseline_on: dt.date | None = Field(default=None)
+    last_score: int | None = Field(default=None)
+    last_on: dt.date | None = Field(default=None)
+    score_change_pct: int | None = Field(default=None)
+    flags: int | None = Field(default=None)
+    not_improving_on: dt.date | None = Field(default=None)
+    next_due_item: str | None = Field(default=None, max_length=32)
+    last_contact_on: dt.date | None = Field(default=None)
+    summary_on: dt.date | None = Field(default=None)
 
 
 class Event(SQLModel, table=True):
@@ -166,3 +179,84 @@ def board_count_table() -> sa.Table:
 def event_table() -> sa.Table:
     """The event table (typed access for Core statements)."""
     return SQLModel.metadata.tables["event"]
+
+
+# -- the web app's accounts and access audit (migration 0008, engine/web) -----------------------
+
+
+class WebUser(SQLModel, table=True):
+    """A person who logs in to the web app: role, argon2id password hash, lockout counters."""
+
+    __tablename__ = "web_user"
+
+    name: str = Field(primary_key=True, max_length=64)
+    role: str = Field(max_length=16)
+    password_hash: str = Field(max_length=256)
+    failed_count: int = Field(default=0)
+    locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    disabled: bool = Field(default=False)
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for another app, scoped to a role; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+
+    name: str = Field(primary_key=True, max_length=64)
+    role: str = Field(max_length=16)
+    sha256: str = Field(max_length=64, unique=True)
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebSession(SQLModel, table=True):
+    """A logged-in browser: the SHA-256 of its cookie, who, its CSRF token, when it expires."""
+
+    __tablename__ = "web_session"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    user_name: str = Field(foreign_key="web_user.name", max_length=64)
+    csrf: str = Field(max_length=64)
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+    expires_at: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+class AccessAudit(SQLModel, table=True):
+    """Append-only: who read, wrote or exported what, when, with which outcome (triggers refuse
+    UPDATE and DELETE, as on `event`)."""
+
+    __tablename__ = "access_audit"
+    __table_args__ = (
+        sa.Index("ix_access_audit_at", "at"),
+        sa.Index("ix_access_audit_patient", "patient_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(sa_type=UTCDateTime)
+    actor: str = Field(max_length=128)
+    role: str = Field(max_length=16)
+    action: str = Field(max_length=64)
+    patient_id: str | None = Field(default=None, max_length=64)
+    cohort: str | None = Field(default=None, sa_type=sa.Text)  # the filter, as JSON
+    outcome: str = Field(max_length=32)
+
+
+def access_audit_table() -> sa.Table:
+    """The access audit (typed access for Core statements)."""
+    return SQLModel.metadata.tables["access_audit"]
+
+
+def web_user_table() -> sa.Table:
+    """The web app's accounts."""
+    return SQLModel.metadata.tables["web_user"]
+
+
+def api_token_table() -> sa.Table:
+    """The API's bearer tokens (hashed)."""
+    return SQLModel.metadata.tables["api_token"]
+
+
+def web_session_table() -> sa.Table:
+    """The web app's sessions (hashed cookie values)."""
+    return SQLModel.metadata.tables["web_session"]

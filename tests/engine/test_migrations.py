@@ -24,7 +24,7 @@ def migrated(request: pytest.FixtureRequest) -> sa.Engine:
 
 
 def test_init_db_reaches_the_single_head(migrated: sa.Engine) -> None:
-    assert head_revision() == "0007"
+    assert head_revision() == "0009"
     assert current_revision(migrated) == head_revision()
     assert init_db(migrated) == head_revision()  # idempotent
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import FixedClock, Services, init_db, make_engine
+from engine import FixedClock, Services, make_engine
+from engine.upgrade import upgrade
 
 OLD = Path(__file__).parent / "data" / "pathway-0007.db"
 TODAY = dt.date(2026, 3, 1)
@@ -25,7 +26,7 @@ def services(tmp_path: Path):
     db = tmp_path / "old.db"
     shutil.copy(OLD, db)
     url = f"sqlite:///{db}"
-    init_db(make_engine(url))
+    upgrade(make_engine(url))  # what `pathway init-db` does
     svc = Services.from_url(url, clock=FixedClock(TODAY))
     yield svc
     svc.close()

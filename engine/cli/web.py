@@ -1,0 +1,235 @@
+"""`pathway serve`, `pathway user add`, `pathway token create|revoke|list`, `pathway audit`.
+
+Refused input prints one message naming the field and value on stderr, exits 2 and writes
+nothing. Passwords are read from a prompt (twice) or from stdin, never from the command line;
+a token is printed once and only its hash is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from engine.cli import common
+from engine.cli.common import EXIT_INVALID, dump_json, handle_errors
+from engine.cli.patients import DbOpt, JsonOpt, parse_date
+
+if TYPE_CHECKING:
+    from engine.web.accounts import Accounts
+
+user_app = typer.Typer(no_args_is_help=True, help="Web app accounts.")
+token_app = typer.Typer(no_args_is_help=True, help="API bearer tokens.")
+# the roles of engine.web.accounts.Role (not imported here: `pathway` starts without SQLAlchemy)
+RoleOpt = Annotated[str, typer.Option("--role", help="coordinator, clinician, quality or admin.")]
+
+
+@contextlib.contextmanager
+def accounts(db: str | None) -> Iterator[Accounts]:
+    """The account store on the chosen database (schema checked; disposed at the end)."""
+    from engine import database_url, make_engine
+    from engine.store.db import check_revision
+    from engine.web.accounts import Accounts
+
+    engine = make_engine(database_url(db), create=False)
+    try:
+        check_revision(engine)
+        yield Accounts(engine)
+    finally:
+        engine.dispose()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the web app's commands to `pathway`."""
+    app.command("serve")(handle_errors(serve))
+    app.command("audit")(handle_errors(audit_command))
+    app.add_typer(user_app, name="user")
+    app.add_typer(token_app, name="token")
+
+
+def serve(
+    db: DbOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes (use PostgreSQL for > 1).")
+    ] = 1,
+    secure_cookies: Annotated[
+        bool, typer.Option("--secure-cookies", help="Mark cookies Secure (behind HTTPS).")
+    ] = False,
+) -> None:
+    """Serve the web app and the REST API (uvicorn)."""
+    import uvicorn
+
+    from engine import database_url, make_engine
+    from engine.store.db import check_revision, redact
+    from engine.web.app import ENV_SECURE
+
+    url = database_url(db)
+    engine = make_engine(url, create=False)
+    try:
+        check_revision(engine)  # refuse before starting workers: one clear message
+        sqlite = engine.dialect.name == "sqlite"
+    finally:
+        engine.dispose()
+    if sqlite and workers > 1:
+        common.err.print(
+            f"note: {workers} workers on SQLite serialise their writes; PostgreSQL scales better",
+            markup=False,
+        )
+    os.environ["PATHWAY_DATABASE_URL"] = url
+    os.environ[ENV_SECURE] = "1" if secure_cookies else "0"
+    common.out.print(
+        f"serving {redact(url)} on http://{host}:{port}/ ({workers} worker(s))", markup=False
+    )
+    uvicorn.run(
+        "engine.web.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # request lines carry patient ids in their paths: none in the logs
+        log_level="warning",
+    )
+
+
+def _password(stdin: bool) -> str:
+    from engine.web.accounts import AccountError
+
+    if stdin:
+        text = sys.stdin.readline().rstrip("\r\n")
+        if not text:
+            raise AccountError("--password-stdin: no password on standard input")
+        return text
+    first = typer.prompt("Password", hide_input=True)
+    again = typer.prompt("Repeat the password", hide_input=True)
+    if first != again:
+        raise AccountError("password: the two entries differ")
+    return str(first)
+
+
+@user_app.command("add")
+@handle_errors
+def user_add(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    role: RoleOpt,
+    db: DbOpt = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create an account (argon2id password hash)."""
+    from engine.web.accounts import check_name, check_role
+
+    check_name(name)
+    check_role(role)
+    password = _password(password_stdin)
+    with accounts(db) as store:
+        store.add_user(name, role=role, password=password)
+    if json_out:
+        dump_json({"name": name, "role": role})
+    else:
+        common.out.print(f"added user {name} ({role})", markup=False)
+
+
+@user_app.command("list")
+@handle_errors
+def user_list(db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """The accounts (no hashes)."""
+    with accounts(db) as store:
+        rows = store.list_users()
+    if json_out:
+        dump_json(rows)
+        return
+    for r in rows:
+        state = "disabled" if r["disabled"] else "active"
+        common.out.print(f"{r['name']}  {r['role']}  {state}", markup=False)
+
+
+@token_app.command("create")
+@handle_errors
+def token_create(
+    name: Annotated[str, typer.Argument(help="The app the token is for.")],
+    role: RoleOpt,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a bearer token and print it once (only its SHA-256 is stored)."""
+    from engine.web.accounts import check_name, check_role
+
+    check_name(name)
+    check_role(role)
+    with accounts(db) as store:
+        token = store.create_token(name, role=role)
+    if json_out:
+        dump_json({"name": name, "role": role, "token": token})
+    else:
+        sys.stdout.write(token + "\n")
+        common.err.print(f"token {name} ({role}) created: it is shown only this once", markup=False)
+
+
+@token_app.command("revoke")
+@handle_errors
+def token_revoke(
+    name: Annotated[str, typer.Argument(help="The token's name.")],
+    db: DbOpt = None,
+) -> None:
+    """Revoke a token: it stops working at once."""
+    with accounts(db) as store:
+        store.revoke_token(name)
+    common.out.print(f"revoked token {name}", markup=False)
+
+
+@token_app.command("list")
+@handle_errors
+def token_list(db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """The tokens (names, roles, when created and revoked; never the tokens)."""
+    with accounts(db) as store:
+        rows = store.list_tokens()
+    if json_out:
+        dump_json(rows)
+        return
+    for r in rows:
+        state = f"revoked {r['revoked_at']:%Y-%m-%d}" if r["revoked_at"] else "live"
+        common.out.print(f"{r['name']}  {r['role']}  {state}", markup=False)
+
+
+def audit_command(
+    db: DbOpt = None,
+    user: Annotated[str | None, typer.Option("--user", help="Only this account or token.")] = None,
+    patient: Annotated[str | None, typer.Option("--patient", help="Only this patient.")] = None,
+    action: Annotated[str | None, typer.Option("--action", help="Only this action.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="From this date (YYYY-MM-DD, UTC).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most N rows.")] = 1000,
+    json_out: JsonOpt = False,
+) -> None:
+    """The access audit, newest first: who read, wrote or exported what, and the outcome."""
+    day = parse_date(since, "--since")
+    start = dt.datetime.combine(day, dt.time(), dt.UTC) if day else None
+    with accounts(db) as store:
+        rows = store.audit_log(user=user, patient=patient, action=action, since=start, limit=limit)
+    if json_out:
+        dump_json(rows)
+        return
+    if not rows:
+        common.out.print("no audit rows match", markup=False)
+    for r in rows:
+        what = r["patient_id"] or ("" if r["cohort"] is None else str(r["cohort"]))
+        common.out.print(
+            f"{r['at']:%Y-%m-%d %H:%M:%S}  {r['actor']} ({r['role']})  {r['action']}  "
+            f"{what}  {r['outcome']}",
+            markup=False,
+        )
+
+
+__all__ = ["EXIT_INVALID", "register"]

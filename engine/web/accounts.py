@@ -1,0 +1,377 @@
+"""Accounts, API tokens, sessions and the access audit of the web app (tables of migration 0008).
+
+Passwords are argon2id hashes (argon2-cffi); tokens and session cookies are random and stored as
+their SHA-256 only, so a copy of the database gives no way in. Five failed logins in a row lock
+an account for 15 minutes. Nothing here logs a password, a token or a patient id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from engine.store.tables import (
+    access_audit_table,
+    api_token_table,
+    web_session_table,
+    web_user_table,
+)
+from pathway.errors import PathwayError
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT = dt.timedelta(minutes=15)
+SESSION_LIFETIME = dt.timedelta(hours=12)
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
+MIN_PASSWORD = 8
+# a hash to verify against when the user does not exist, so that an unknown name costs as much
+# time as a wrong password (no user enumeration by timing)
+_HASHER = PasswordHasher()  # argon2id with the library's current parameters (RFC 9106 low-memory)
+_DUMMY: list[str] = []  # made on first use: hashing at import would slow every command
+
+
+class Role(StrEnum):
+    """What a person or an app may do (engine/web/README.md has the table)."""
+
+    coordinator = "coordinator"
+    clinician = "clinician"
+    quality = "quality"
+    admin = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: an account (session cookie) or an API token, with its role."""
+
+    name: str
+    role: Role
+
+
+class AccountError(PathwayError):
+    """An account or token command refused: the message names the field and the value."""
+
+
+def sha256(text: str) -> str:
+    """The hex SHA-256 of a secret (how tokens and session cookies are stored)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash (`$argon2id$…`)."""
+    return _HASHER.hash(password)
+
+
+def check_role(role: str) -> Role:
+    """The Role named, or AccountError naming the value and the allowed ones."""
+    try:
+        return Role(role)
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        raise AccountError(f"--role: unknown role {role!r}; allowed: {allowed}") from None
+
+
+def check_name(name: str, what: str = "NAME") -> str:
+    """A user or token name: letters, digits and . _ @ - (at most 64)."""
+    import re
+
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise AccountError(
+            f"{what}: {name[:80]!r} is not a valid name (letters, digits, . _ @ -; at most 64)"
+        )
+    return name
+
+
+def relaxed_commits(engine: sa.Engine) -> sa.Engine:
+    """Make an engine's commits skip the fsync (for the access audit's own engine).
+
+    An audit row is written on every read, and a durable commit costs an fsync (SQLite with
+    `synchronous=FULL`: ~0.2–0.8 ms, more than the read it records). On this engine SQLite runs
+    with `synchronous=NORMAL` and PostgreSQL with `synchronous_commit=off`: a row survives the
+    app crashing, and is made durable by the next fsync (every clinical write's FULL commit
+    fsyncs the shared WAL, and PostgreSQL's WAL writer within ~0.2 s); only an OS crash or power
+    cut in that window can lose the newest audit rows, never a clinical event.
+    """
+    from sqlalchemy import event
+
+    def relax(dbapi_connection: Any, _record: Any) -> None:
+        cur = dbapi_connection.cursor()
+        try:
+            if engine.dialect.name == "sqlite":
+                cur.execute("PRAGMA synchronous=NORMAL")
+            else:
+                cur.execute("SET synchronous_commit = off")
+        finally:
+            cur.close()
+        if engine.dialect.name != "sqlite":
+            dbapi_connection.commit()
+
+    event.listen(engine, "connect", relax)
+    return engine
+
+
+class Accounts:
+    """The account tables on an engine; each call is its own short transaction. Audit rows go
+    through `audit_engine` when given (`relaxed_commits`), else the same engine."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        now: Callable[[], dt.datetime] | None = None,
+        audit_engine: sa.Engine | None = None,
+    ) -> None:
+        self.engine = engine
+        self.audit_engine = audit_engine or engine
+        self.now = now or (lambda: dt.datetime.now(dt.UTC))
+        self.users, self.tokens = web_user_table(), api_token_table()
+        self.sessions, self.audit_rows = web_session_table(), access_audit_table()
+        self._insert_audit = self.audit_rows.insert()
+
+    # -- users ----------------------------------------------------------------------------
+
+    def add_user(self, name: str, *, role: str, password: str) -> None:
+        """Create an account (AccountError if the name is taken or the input is invalid)."""
+        check_name(name)
+        r = check_role(role)
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"password: at least {MIN_PASSWORD} characters are needed")
+        row = {
+            "name": name,
+            "role": r.value,
+            "password_hash": hash_password(password),
+            "failed_count": 0,
+            "locked_until": None,
+            "disabled": False,
+            "created_at": self.now(),
+        }
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                sa.select(self.users.c.name).where(self.users.c.name == name)
+            ).first()
+            if taken is not None:
+                raise AccountError(f"NAME: a user {name!r} exists already")
+            conn.execute(self.users.insert().values(**row))
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every account (no hashes), by name."""
+        u = self.users
+        cols = (
+            u.c.name,
+            u.c.role,
+            u.c.failed_count,
+            u.c.locked_until,
+            u.c.disabled,
+            u.c.created_at,
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*cols).order_by(u.c.name)).all()
+        return [dict(r._mapping) for r in rows]
+
+    def set_disabled(self, name: str, disabled: bool) -> None:
+        """Disable (or enable again) an account; its sessions end."""
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                self.users.update().where(self.users.c.name == name).values(disabled=disabled)
+            ).rowcount
+            if n == 0:
+                raise AccountError(f"NAME: no user {name!r}")
+            if disabled:
+                conn.execute(self.sessions.delete().where(self.sessions.c.user_name == name))
+
+    def login(self, name: str, password: str) -> tuple[str, Principal] | None:
+        """Check a password; on success a new session (cookie value, principal), else None.
+
+        A locked or disabled account is refused even with the right password; every failure
+        counts, and the fifth in a row locks the account for `LOCKOUT`."""
+        u, now = self.users, self.now()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(
+                    u.c.role, u.c.password_hash, u.c.failed_count, u.c.locked_until, u.c.disabled
+                ).where(u.c.name == name)
+            ).first()
+            if row is None:
+                if not _DUMMY:
+                    _DUMMY.append(_HASHER.hash("not a password of anyone"))
+                _verify(_DUMMY[0], password)
+                return None
+            role, stored, failed, locked_until, disabled = row
+            if disabled or (locked_until is not None and locked_until > now):
+                return None
+            if not _verify(stored, password):
+                failed += 1
+                values: dict[str, Any] = {"failed_count": failed}
+                if failed >= MAX_FAILED_LOGINS:
+                    values = {"failed_count": 0, "locked_until": now + LOCKOUT}
+                conn.execute(u.update().where(u.c.name == name).values(**values))
+                return None
+            values = {"failed_count": 0, "locked_until": None}
+            if _HASHER.check_needs_rehash(stored):
+                values["password_hash"] = hash_password(password)
+            conn.execute(u.update().where(u.c.name == name).values(**values))
+            cookie = secrets.token_urlsafe(32)
+            # expired sessions go when someone logs in: the table holds live sessions only
+            conn.execute(self.sessions.delete().where(self.sessions.c.expires_at <= now))
+            conn.execute(
+                self.sessions.insert().values(
+                    sha256=sha256(cookie),
+                    user_name=name,
+                    csrf=secrets.token_urlsafe(32),
+                    created_at=now,
+                    expires_at=now + SESSION_LIFETIME,
+                )
+            )
+        return cookie, Principal(name, Role(role))
+
+    def is_locked(self, name: str) -> bool:
+        """Whether the account is locked out now."""
+        u = self.users
+        with self.engine.connect() as conn:
+            until = conn.execute(sa.select(u.c.locked_until).where(u.c.name == name)).scalar()
+        return until is not None and until > self.now()
+
+    def session(self, cookie: str) -> tuple[Principal, str] | None:
+        """The principal and CSRF token of a live session cookie (None if unknown or expired)."""
+        s, u = self.sessions, self.users
+        stmt = (
+            sa.select(u.c.name, u.c.role, s.c.csrf)
+            .select_from(s.join(u, u.c.name == s.c.user_name))
+            .where(s.c.sha256 == sha256(cookie), s.c.expires_at > self.now(), ~u.c.disabled)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else (Principal(row[0], Role(row[1])), row[2])
+
+    def logout(self, cookie: str) -> None:
+        """End a session."""
+        with self.engine.begin() as conn:
+            conn.execute(self.sessions.delete().where(self.sessions.c.sha256 == sha256(cookie)))
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    def create_token(self, name: str, *, role: str) -> str:
+        """A new bearer token for an app (printed once; only its hash is kept)."""
+        check_name(name)
+        r = check_role(role)
+        token = "pw_" + secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                sa.select(self.tokens.c.name).where(self.tokens.c.name == name)
+            ).first()
+            if taken is not None:
+                raise AccountError(f"NAME: a token {name!r} exists already")
+            conn.execute(
+                self.tokens.insert().values(
+                    name=name, role=r.value, sha256=sha256(token), created_at=self.now()
+                )
+            )
+        return token
+
+    def revoke_token(self, name: str) -> None:
+        """Revoke a token by name (AccountError if there is none, or it is revoked already)."""
+        t = self.tokens
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                t.update()
+                .where(t.c.name == name, t.c.revoked_at.is_(None))
+                .values(revoked_at=self.now())
+            ).rowcount
+        if n == 0:
+            raise AccountError(f"NAME: no live token {name!r}")
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        """Every token (no hashes), by name."""
+        t = self.tokens
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.c.name, t.c.role, t.c.created_at, t.c.revoked_at).order_by(t.c.name)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def token(self, token: str) -> Principal | None:
+        """The principal of a live bearer token (None if unknown or revoked)."""
+        t = self.tokens
+        stmt = sa.select(t.c.name, t.c.role).where(
+            t.c.sha256 == sha256(token), t.c.revoked_at.is_(None)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else Principal(row[0], Role(row[1]))
+
+    # -- audit ----------------------------------------------------------------------------
+
+    def audit(
+        self,
+        principal: Principal | None,
+        action: str,
+        *,
+        patient_id: str | None = None,
+        cohort: dict[str, Any] | None = None,
+        outcome: str = "ok",
+        actor: str | None = None,
+    ) -> None:
+        """Append one access audit row (its own transaction); `actor` names someone who is not
+        logged in (a failed login)."""
+        row = {
+            "at": self.now(),
+            "actor": principal.name if principal else (actor or "(anonymous)"),
+            "role": principal.role.value if principal else "",
+            "action": action,
+            "patient_id": patient_id,
+            "cohort": None if cohort is None else json.dumps(cohort, sort_keys=True, default=str),
+            "outcome": outcome,
+        }
+        with self.audit_engine.begin() as conn:
+            conn.execute(self._insert_audit, row)
+
+    def audit_log(
+        self,
+        *,
+        user: str | None = None,
+        patient: str | None = None,
+        action: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Audit rows, newest first, filtered."""
+        a = self.audit_rows
+        stmt = sa.select(
+            a.c.id, a.c.at, a.c.actor, a.c.role, a.c.action, a.c.patient_id, a.c.cohort, a.c.outcome
+        )
+        if user is not None:
+            stmt = stmt.where(a.c.actor == user)
+        if patient is not None:
+            stmt = stmt.where(a.c.patient_id == patient)
+        if action is not None:
+            stmt = stmt.where(a.c.action == action)
+        if since is not None:
+            stmt = stmt.where(a.c.at >= since)
+        if until is not None:
+            stmt = stmt.where(a.c.at < until)
+        stmt = stmt.order_by(a.c.id.desc()).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        out = []
+        for r in rows:
+            d = dict(r._mapping)
+            d["cohort"] = None if d["cohort"] is None else json.loads(d["cohort"])
+            out.append(d)
+        return out
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False

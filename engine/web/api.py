@@ -1,0 +1,441 @@
+"""The REST API, `/api/v1`: the CLI's services and JSON contracts over HTTP.
+
+Reads send the patient's version as a strong ETag; writes need `If-Match` with it (428 without,
+412 when stale, both versions named). Every read, write and export appends an access audit row
+with its outcome. Routes are thin: parse, call a service, answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine import (
+    Enrolled,
+    Moved,
+    PatientHistory,
+    PatientStatus,
+    Recorded,
+)
+from engine.web import caseload as caseload_queries
+from engine.web.deps import CLINICAL, Principal, Role, audit, get_services, require
+from engine.web.problems import PROBLEM, FieldError, error_status
+from engine.web.suppress import suppressed_board
+from pathway.errors import PathwayError
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+PatientId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f/]+$")]
+AsOf = Annotated[dt.date | None, Query(description="Date YYYY-MM-DD (default today).")]
+IfMatch = Annotated[
+    str | None, Header(description='The version the client read, as its ETag: "7".')
+]
+Clinical = Annotated[Principal, Depends(require(*CLINICAL))]
+Clinician = Annotated[Principal, Depends(require(Role.clinician))]
+Aggregates = Annotated[Principal, Depends(require(Role.coordinator, Role.clinician, Role.quality))]
+Admin = Annotated[Principal, Depends(require(Role.admin))]
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": what, "content": {PROBLEM: {}}}
+    for code, what in (
+        (401, "not authenticated"),
+        (403, "the role may not do this"),
+        (404, "unknown patient"),
+        (422, "invalid input: each field and value named"),
+    )
+}
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    409: {"description": "the guard is not true (reasons)", "content": {PROBLEM: {}}},
+    412: {"description": "stale If-Match (both versions named)", "content": {PROBLEM: {}}},
+    428: {"description": "If-Match missing", "content": {PROBLEM: {}}},
+}
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RecordBody(_Body):
+    """Facts to append (the fields of `pathway record`; see engine/README.md)."""
+
+    facts: list[dict[str, Any]] = Field(min_length=1, max_length=100)
+    effective: dt.date | None = None
+
+
+class AdvanceBody(_Body):
+    """A guarded move."""
+
+    trigger: str = Field(min_length=1, max_length=64)
+    effective: dt.date | None = None
+
+
+class OverrideBody(_Body):
+    """A move against (or without) the guards, with a reason code and a note."""
+
+    to: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=64)
+    note: str = Field(min_length=1, max_length=2000)
+    effective: dt.date | None = None
+
+
+class EnrollBody(_Body):
+    """A new enrollment, optionally with a patient record (its `id` is the patient id)."""
+
+    patient_id: str = Field(min_length=1, max_length=64)
+    record: dict[str, Any] | None = None
+    effective: dt.date | None = None
+
+
+OUTCOMES = {404: "not_found", 409: "blocked", 412: "stale", 422: "invalid"}
+
+
+@contextlib.contextmanager
+def audited(
+    request: Request,
+    principal: Principal,
+    action: str,
+    *,
+    patient_id: str | None = None,
+    cohort: dict[str, Any] | None = None,
+) -> Iterator[None]:
+    """Run a service call and append its audit row, whatever the outcome."""
+    try:
+        yield
+    except PathwayError as exc:
+        status, _ = error_status(exc)
+        outcome = OUTCOMES.get(status, "refused")
+        audit(request, principal, action, patient_id=patient_id, cohort=cohort, outcome=outcome)
+        raise
+    except BaseException:
+        audit(request, principal, action, patient_id=patient_id, cohort=cohort, outcome="error")
+        raise
+    audit(request, principal, action, patient_id=patient_id, cohort=cohort)
+
+
+def _json(model: BaseModel, *, status: int = 200, version: int | None = None) -> Response:
+    headers = {"ETag": f'"{version}"'} if version is not None else None
+    return Response(
+        model.model_dump_json(), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def expected_version(if_match: str | None) -> int:
+    """The version named by If-Match (428 if missing, 422 if it names no version)."""
+    if if_match is None:
+        raise HTTPException(
+            428, 'this write needs If-Match with the version you read (its ETag, e.g. "7")'
+        )
+    m = _ETAG.match(if_match)
+    if m is None:
+        raise FieldError("If-Match", if_match, 'expected an ETag like "7"')
+    return int(m.group(1))
+
+
+# -- patients ------------------------------------------------------------------------------
+
+
+@router.get(
+    "/patients/{patient_id}",
+    response_model=PatientStatus,
+    responses=_ERRORS,
+    summary="Status: state, days in state, guards with reasons, recommended move, what is due",
+)
+def get_status(
+    request: Request, patient_id: PatientId, principal: Clinical, as_of: AsOf = None
+) -> Response:
+    """`pathway status --json`; the ETag is the patient's version."""
+    svc = get_services(request)
+    with audited(request, principal, "api.status", patient_id=patient_id):
+        status = svc.status(patient_id, as_of=as_of)
+    return _json(status, version=status.version)
+
+
+@router.get("/patients/{patient_id}/history", response_model=PatientHistory, responses=_ERRORS)
+def get_history(request: Request, patient_id: PatientId, principal: Clinical) -> Response:
+    """`pathway history --json`: the timeline of facts and moves."""
+    svc = get_services(request)
+    with audited(request, principal, "api.history", patient_id=patient_id):
+        history = svc.history(patient_id)
+    return _json(history, version=history.version)
+
+
+@router.get("/patients/{patient_id}/assess", responses=_ERRORS)
+def get_assessment(
+    request: Request, patient_id: PatientId, principal: Clinical, as_of: AsOf = None
+) -> Response:
+    """`pathway assess --json` of the patient's record rebuilt from the log."""
+    svc = get_services(request)
+    from pathway.assess import assess
+
+    with audited(request, principal, "api.assess", patient_id=patient_id):
+        p = svc.load(patient_id)
+        result = assess(p.record, definition=p.definition, as_of=as_of or svc.clock.today())
+    return _json(result, version=p.head.version)
+
+
+@router.post("/patients", response_model=Enrolled, status_code=201, responses=_WRITE_ERRORS)
+def enroll(request: Request, body: EnrollBody, principal: Clinical) -> Response:
+    """`pathway enroll`: a new patient at the pathway's first state."""
+    svc = get_services(request)
+    with audited(request, principal, "api.enroll", patient_id=body.patient_id):
+        done = svc.enroll(
+            body.patient_id, actor=principal.name, record=body.record, effective=body.effective
+        )
+    return _json(done, status=201, version=done.version)
+
+
+@router.post("/patients/{patient_id}/facts", response_model=Recorded, responses=_WRITE_ERRORS)
+def record(
+    request: Request,
+    patient_id: PatientId,
+    body: RecordBody,
+    principal: Clinical,
+    if_match: IfMatch = None,
+) -> Response:
+    """`pathway record`: append facts (all or nothing)."""
+    svc = get_services(request)
+    with audited(request, principal, "api.record", patient_id=patient_id):
+        expect = expected_version(if_match)
+        done = svc.record(
+            patient_id,
+            facts=body.facts,
+            actor=principal.name,
+            effective=body.effective,
+            expect_version=expect,
+        )
+    return _json(done, version=done.version)
+
+
+@router.post("/patients/{patient_id}/advance", response_model=Moved, responses=_WRITE_ERRORS)
+def advance(
+    request: Request,
+    patient_id: PatientId,
+    body: AdvanceBody,
+    principal: Clinical,
+    if_match: IfMatch = None,
+) -> Response:
+    """`pathway advance`: take a transition whose guard is true."""
+    svc = get_services(request)
+    with audited(request, principal, "api.advance", patient_id=patient_id):
+        expect = expected_version(if_match)
+        done = svc.advance(
+            patient_id,
+            trigger=body.trigger,
+            actor=principal.name,
+            effective=body.effective,
+            expect_version=expect,
+        )
+    return _json(done, version=done.version)
+
+
+@router.post("/patients/{patient_id}/override", response_model=Moved, responses=_WRITE_ERRORS)
+def override(
+    request: Request,
+    patient_id: PatientId,
+    body: OverrideBody,
+    principal: Clinician,
+    if_match: IfMatch = None,
+) -> Response:
+    """`pathway override` (clinicians only): a reasoned move against the guards."""
+    svc = get_services(request)
+    with audited(request, principal, "api.override", patient_id=patient_id):
+        expect = expected_version(if_match)
+        done = svc.override(
+            patient_id,
+            to=body.to,
+            reason=body.reason,
+            note=body.note,
+            actor=principal.name,
+            effective=body.effective,
+            expect_version=expect,
+        )
+    return _json(done, version=done.version)
+
+
+@router.get("/patients/{patient_id}/diagram", responses=_ERRORS)
+def patient_diagram(
+    request: Request,
+    patient_id: PatientId,
+    principal: Clinical,
+    format: Literal["svg", "dot", "mermaid", "json"] = "svg",
+    as_of: AsOf = None,
+) -> Response:
+    """`pathway render --patient`: the patient's path on their definition."""
+    svc = get_services(request)
+    import viz
+    from engine.queries.overlays import patient_path
+
+    with audited(request, principal, f"api.render.{format}", patient_id=patient_id):
+        path = patient_path(svc, patient_id, as_of=as_of)
+        p = svc.load(patient_id)
+        data = viz.render(p.definition, fmt=format, patient=path)
+    return _media(data, format, version=p.head.version)
+
+
+def _media(data: bytes | str, fmt: str, *, version: int | None = None) -> Response:
+    types = {
+        "svg": "image/svg+xml",
+        "dot": "text/vnd.graphviz",
+        "mermaid": "text/plain; charset=utf-8",
+        "json": "application/json",
+        "png": "image/png",
+        "pdf": "application/pdf",
+    }
+    headers = {"ETag": f'"{version}"'} if version is not None else None
+    return Response(data, media_type=types[fmt], headers=headers)
+
+
+# -- lists and aggregates ------------------------------------------------------------------
+
+
+@router.get("/worklist", responses=_ERRORS)
+def get_worklist(
+    request: Request,
+    principal: Clinical,
+    as_of: AsOf = None,
+    kind: Annotated[list[str] | None, Query(max_length=10)] = None,
+    state: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Response:
+    """`pathway worklist --json`: due items, most urgent first, with why."""
+    svc = get_services(request)
+    from engine.queries.worklist import worklist
+    from pathway.due import PRIORITY
+
+    for k in kind or ():
+        if k not in PRIORITY:
+            raise FieldError("kind", k, f"unknown item kind; allowed: {', '.join(PRIORITY)}")
+    cohort = {"kind": kind, "state": state, "as_of": as_of, "limit": limit, "offset": offset}
+    with audited(request, principal, "api.worklist", cohort=cohort):
+        result = worklist(svc, as_of=as_of, kinds=kind, state=state, limit=limit, offset=offset)
+    return _json(result)
+
+
+@router.get("/board", responses=_ERRORS)
+def get_board(
+    request: Request,
+    principal: Aggregates,
+    as_of: AsOf = None,
+    state: Annotated[str | None, Query(max_length=64)] = None,
+    version: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
+    """`pathway board --json`: patients per state (small cells suppressed for quality)."""
+    svc = get_services(request)
+    from engine.queries.board import board
+
+    cohort = {"as_of": as_of, "state": state, "version": version}
+    with audited(request, principal, "api.board", cohort=cohort):
+        result = board(svc, as_of=as_of, state=state, definition_version=version)
+    if principal.role == Role.quality:
+        return Response(suppressed_board(result), media_type="application/json")
+    return _json(result)
+
+
+@router.get("/caseload", response_model=caseload_queries.Page, responses=_ERRORS)
+def get_caseload(
+    request: Request,
+    principal: Clinical,
+    state: Annotated[str | None, Query(max_length=64)] = None,
+    flag: Annotated[caseload_queries.Flag | None, Query()] = None,
+    due: Annotated[caseload_queries.Due | None, Query()] = None,
+    sort: caseload_queries.Sort = "patient",
+    descending: bool = False,
+    as_of: AsOf = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Response:
+    """The caseload list: one row per patient (stored summary), sortable, filtered, paged."""
+    svc = get_services(request)
+    cohort = {"state": state, "flag": flag, "due": due, "sort": sort, "offset": offset}
+    with audited(request, principal, "api.caseload", cohort=cohort):
+        page = caseload_queries.caseload(
+            svc,
+            state=state,
+            flag=flag,
+            due=due,
+            sort=sort,
+            descending=descending,
+            as_of=as_of,
+            limit=limit,
+            offset=offset,
+        )
+    return _json(page)
+
+
+@router.get("/cohort/diagram", responses=_ERRORS)
+def cohort_diagram(
+    request: Request,
+    principal: Aggregates,
+    format: Literal["svg", "dot", "mermaid", "json"] = "svg",
+    state: Annotated[str | None, Query(max_length=64)] = None,
+    version: Annotated[str | None, Query(max_length=32)] = None,
+    since: Annotated[dt.date | None, Query()] = None,
+    until: Annotated[dt.date | None, Query()] = None,
+    as_of: AsOf = None,
+) -> Response:
+    """`pathway render --cohort`: the cohort's counts on the diagram (cells 1–10 suppressed)."""
+    svc = get_services(request)
+    import viz
+    from engine.queries.overlays import cohort_summary
+
+    drawn = svc.definitions.default
+    if state is not None and state not in drawn.state_by_id:
+        raise FieldError("state", state, "unknown state")
+    cohort = {"state": state, "version": version, "since": since, "until": until, "as_of": as_of}
+    with audited(request, principal, f"api.export.cohort.{format}", cohort=cohort):
+        summary = cohort_summary(
+            svc,
+            as_of=as_of,
+            state=state,
+            definition_id=drawn.metadata.id,
+            definition_version=version,
+            since=since,
+            until=until,
+        )
+        data = viz.render(drawn, fmt=format, cohort=summary, suppress=True, threshold=10)
+    return _media(data, format)
+
+
+# -- admin ---------------------------------------------------------------------------------
+
+
+@router.get("/audit", responses=_ERRORS)
+def get_audit(
+    request: Request,
+    principal: Admin,
+    user: Annotated[str | None, Query(max_length=128)] = None,
+    patient: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[dt.date | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Response:
+    """The access audit, newest first (admins only)."""
+    from engine.web.deps import get_accounts
+
+    start = dt.datetime.combine(since, dt.time(), dt.UTC) if since else None
+    cohort = {"user": user, "patient": patient, "action": action, "since": since}
+    rows = get_accounts(request).audit_log(
+        user=user, patient=patient, action=action, since=start, limit=limit, offset=offset
+    )
+    audit(request, principal, "api.audit", cohort=cohort)
+    import json
+
+    return Response(
+        json.dumps({"rows": rows, "offset": offset}, default=_iso, ensure_ascii=False),
+        media_type="application/json",
+    )
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return str(value)

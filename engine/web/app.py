@@ -1,0 +1,186 @@
+"""The web app: `create_app(url)` builds the FastAPI application (API, pages, static files).
+
+`pathway serve` runs it with uvicorn (`engine.web.app:create_app_from_env` as a factory, so each
+worker process builds its own). Security headers go on every response; errors of the API are
+`application/problem+json`; a page that needs a login redirects to /login.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine import Clock, Services, SqlUnitOfWork, database_url, make_engine
+from engine.web.accounts import Accounts, relaxed_commits
+from engine.web.deps import CSRF_COOKIE, LoginRequired, WebContext, is_api
+from engine.web.problems import problem_handlers, problem_response
+
+STATIC = Path(__file__).resolve().parent / "static"
+ENV_SECURE = "PATHWAY_SECURE_COOKIES"
+ENV_BENCH = "PATHWAY_WEB_BENCH"  # "1" registers the bare benchmark endpoint (benchmarks/web.py)
+# Requests run in at most this many threads per process (set at start-up, in the lifespan), each
+# with its own Services and the database connection its unit of work keeps; the account lookups
+# and the audit rows take short-lived connections from two small pools of their own. Per worker
+# at most THREADS + 2 + 2 connections stay open (4 workers: 40, under PostgreSQL's default 100).
+# The pools may grow past that (overflow unbounded) where the limit is not set (a test client
+# without its lifespan runs 40 threads): a held connection never starves a request.
+THREADS = int(os.environ.get("PATHWAY_WEB_THREADS", "8"))
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: the security headers on every response, `Cache-Control: no-store`
+    on everything but static files (patient data must not sit in a shared cache), and the
+    pre-login CSRF cookie when a form asked for one."""
+
+    def __init__(self, app: ASGIApp, *, secure_cookies: bool) -> None:
+        self.app = app
+        self.secure = secure_cookies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.extend(SECURITY_HEADERS)
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                state = scope.get("state") or {}
+                new_csrf = state.get("new_csrf")
+                if new_csrf:
+                    flags = "; HttpOnly; SameSite=Strict; Path=/" + (
+                        "; Secure" if self.secure else ""
+                    )
+                    headers.append((b"set-cookie", f"{CSRF_COOKIE}={new_csrf}{flags}".encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(
+    url: str | None = None,
+    *,
+    secure_cookies: bool = False,
+    clock: Clock | None = None,
+    bench: bool | None = None,
+) -> FastAPI:
+    """The application on a database URL (default $PATHWAY_DATABASE_URL, else ./pathway.db).
+
+    The schema must be at this code's revision (`pathway init-db`). `secure_cookies` marks the
+    cookies Secure (behind HTTPS); `clock` is for tests; `bench` (or PATHWAY_WEB_BENCH=1) adds
+    the bare endpoint the benchmark compares against."""
+    from engine.store.db import check_revision
+
+    db = database_url(url)
+    engine = make_engine(db, create=False, **_pool(db, THREADS, -1))
+    check_revision(engine)
+    side = make_engine(db, create=False, **_pool(db, 2, -1))
+    audit_engine = relaxed_commits(make_engine(db, create=False, **_pool(db, 2, -1)))
+
+    def make_services() -> Services:
+        return Services(SqlUnitOfWork(engine), clock=clock)
+
+    now = (lambda: clock.now()) if clock is not None else None
+    web = WebContext(
+        engine=engine,
+        accounts=Accounts(side, now=now, audit_engine=audit_engine),
+        secure_cookies=secure_cookies,
+        make_services=make_services,
+        _local=threading.local(),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        yield
+        engine.dispose()
+        side.dispose()
+        audit_engine.dispose()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="pathway",
+        version="1",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.web = web
+    _handlers(app)
+    from engine.web import api, auth
+
+    app.include_router(api.router)
+    app.include_router(auth.router)
+    if bench if bench is not None else os.environ.get(ENV_BENCH) == "1":
+        from engine.web import bench as bench_routes
+
+        app.include_router(bench_routes.router)
+    if importlib.util.find_spec("engine.web.pages") is not None:  # the pages, when present
+        pages = importlib.import_module("engine.web.pages")
+        app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+    app.add_middleware(SecurityHeaders, secure_cookies=secure_cookies)
+    return app
+
+
+def _pool(url: str, size: int, overflow: int) -> dict[str, Any]:
+    """Connection pool sizes (an in-memory SQLite database has one connection, no pool)."""
+    if url.startswith("sqlite") and (url.endswith(":memory:") or url.rstrip("/") == "sqlite:"):
+        return {}
+    return {"pool_size": size, "max_overflow": overflow, "pool_timeout": 60}
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory `pathway serve` hands uvicorn: URL and cookie flag from the environment."""
+    return create_app(None, secure_cookies=os.environ.get(ENV_SECURE) == "1")
+
+
+def _handlers(app: FastAPI) -> None:
+    async def login_required(request: Request, exc: Exception) -> Response:
+        if is_api(request):
+            return problem_response(
+                401,
+                "Not authenticated",
+                "send `Authorization: Bearer <token>`",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+
+    app.add_exception_handler(LoginRequired, login_required)
+    handlers: dict[Any, Any] = problem_handlers()
+    for exc_type, handler in handlers.items():
+        app.add_exception_handler(exc_type, handler)
+    _ = (RequestValidationError, StarletteHTTPException)

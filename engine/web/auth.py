@@ -1,0 +1,121 @@
+"""Login and logout: `GET /login` (the form), `POST /login` (CSRF-checked), `POST /logout`.
+
+The session cookie is HttpOnly, SameSite=Lax, Secure behind HTTPS; a failed login says the same
+whatever failed (unknown name, wrong password, locked, disabled) and is audited.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from engine.web.accounts import SESSION_LIFETIME
+from engine.web.deps import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    audit,
+    context,
+    csrf_token,
+    get_accounts,
+    optional_principal,
+    verify_csrf,
+)
+
+router = APIRouter(include_in_schema=False)
+LOGIN_FAILED = "Wrong name or password, or the account is locked: try again later."
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a local path (no open redirect to another site)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def render_login(request: Request, *, error: str | None, next_url: str, status: int) -> Response:
+    """The login page: the page engineer's `login.html` if it exists, else a plain form."""
+    values: dict[str, Any] = {
+        "error": error,
+        "next": next_url,
+        "csrf_token": csrf_token(request),
+        "csrf_field": CSRF_FIELD,
+        "principal": None,
+    }
+    if importlib.util.find_spec("engine.web.templating") is not None:
+        templating = importlib.import_module("engine.web.templating")
+        render = getattr(templating, "render", None)
+        if render is not None:
+            response: Response = render(request, "login.html", values, status_code=status)
+            return response
+    message = f"<p role=alert>{html.escape(error)}</p>" if error else ""
+    body = (
+        "<!doctype html><html lang=en><title>Log in</title><main><h1>Log in</h1>"
+        f"{message}<form method=post action=/login>"
+        f"<input type=hidden name={CSRF_FIELD} value='{html.escape(values['csrf_token'])}'>"
+        f"<input type=hidden name=next value='{html.escape(next_url)}'>"
+        "<label>Name <input name=username autocomplete=username required></label>"
+        "<label>Password <input name=password type=password autocomplete=current-password "
+        "required></label><button>Log in</button></form></main></html>"
+    )
+    return HTMLResponse(body, status_code=status)
+
+
+@router.get("/login")
+def login_page(request: Request, next: str | None = None) -> Response:
+    """The login form (a logged-in user goes straight on)."""
+    if optional_principal(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return render_login(request, error=None, next_url=_safe_next(next), status=200)
+
+
+@router.post("/login", dependencies=[Depends(verify_csrf)])
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1024)],
+    next: Annotated[str, Form(max_length=2048)] = "/",
+) -> Response:
+    """Check the password; set the session cookie and go on, or show the form again (401)."""
+    accounts = get_accounts(request)
+    found = accounts.login(username, password)
+    if found is None:
+        # the name as typed is an account name, never patient data
+        accounts.audit(None, "login", outcome="refused", actor=username[:64] or None)
+        return render_login(request, error=LOGIN_FAILED, next_url=_safe_next(next), status=401)
+    cookie, principal = found
+    audit(request, principal, "login")
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=context(request).secure_cookies,
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout", dependencies=[Depends(verify_csrf)])
+def logout(request: Request) -> Response:
+    """End the session and go to the login page."""
+    principal = optional_principal(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        get_accounts(request).logout(cookie)
+    if principal is not None:
+        audit(request, principal, "logout")
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=context(request).secure_cookies,
+    )
+    return response

@@ -1,0 +1,189 @@
+"""FastAPI dependencies shared by the API and the pages: services, who is asking, roles, CSRF
+and the access audit.
+
+Pages and API use the same ones: `Depends(require(Role.coordinator, Role.clinician))` answers
+401 to nobody (a page request is redirected to /login instead) and 403 to another role;
+`verify_csrf` guards every HTML form post; `audit(...)` appends one access audit row.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException, Request
+
+from engine import Services
+from engine.web.accounts import Accounts, Principal, Role
+
+__all__ = [
+    "ALL_ROLES",
+    "CLINICAL",
+    "CSRF_COOKIE",
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
+    "LoginRequired",
+    "Principal",
+    "Role",
+    "WebContext",
+    "audit",
+    "csrf_token",
+    "current_principal",
+    "get_accounts",
+    "get_services",
+    "is_api",
+    "optional_principal",
+    "require",
+    "verify_csrf",
+]
+
+SESSION_COOKIE = "pathway_session"
+CSRF_COOKIE = "pathway_csrf"  # before login: double-submit cookie for the login form
+CSRF_FIELD = "csrf_token"  # the hidden form field
+CSRF_HEADER = "X-CSRF-Token"  # htmx requests may send it as a header instead
+ALL_ROLES = tuple(Role)
+CLINICAL = (Role.coordinator, Role.clinician)  # who may read and write patients
+
+
+class LoginRequired(Exception):
+    """Nobody is logged in: pages redirect to /login, the API answers 401."""
+
+
+@dataclass
+class WebContext:
+    """What the app holds for every request: the database engine, per-thread services,
+    the account store, and whether cookies are marked Secure."""
+
+    engine: Any
+    accounts: Accounts
+    secure_cookies: bool
+    make_services: Callable[[], Services]
+    _local: threading.local
+
+    def services(self) -> Services:
+        """This thread's Services (a unit of work holds a connection: one per thread)."""
+        svc: Services | None = getattr(self._local, "svc", None)
+        if svc is None:
+            svc = self._local.svc = self.make_services()
+        return svc
+
+
+def context(request: Request) -> WebContext:
+    """The app's WebContext."""
+    ctx: WebContext = request.app.state.web
+    return ctx
+
+
+def get_services(request: Request) -> Services:
+    """The engine's services of the calling thread: call it in the endpoint's body, not through
+    `Depends` (FastAPI resolves a sync dependency in another worker thread than the endpoint,
+    and a unit of work must not serve two threads at once)."""
+    return context(request).services()
+
+
+def get_accounts(request: Request) -> Accounts:
+    """The account store."""
+    return context(request).accounts
+
+
+def is_api(request: Request) -> bool:
+    """An API request (answers JSON and problem+json, never redirects)."""
+    return request.url.path.startswith("/api/")
+
+
+def optional_principal(request: Request) -> Principal | None:
+    """Who is asking, if anyone: a bearer token, else a session cookie (cached per request)."""
+    if hasattr(request.state, "principal"):
+        found: Principal | None = request.state.principal
+        return found
+    accounts = get_accounts(request)
+    principal: Principal | None = None
+    request.state.session_csrf = None
+    auth = request.headers.get("authorization")
+    if auth is not None:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            principal = accounts.token(token.strip())
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            found_session = accounts.session(cookie)
+            if found_session is not None:
+                principal, request.state.session_csrf = found_session
+    request.state.principal = principal
+    return principal
+
+
+def current_principal(request: Request) -> Principal:
+    """Who is asking (LoginRequired if nobody)."""
+    principal = optional_principal(request)
+    if principal is None:
+        raise LoginRequired()
+    return principal
+
+
+def require(*roles: Role) -> Callable[[Request], Principal]:
+    """A dependency: the principal if their role is one of `roles` (401 / login redirect for
+    nobody, 403 for another role)."""
+    allowed = frozenset(roles)
+
+    def dependency(request: Request) -> Principal:
+        principal = current_principal(request)
+        if principal.role not in allowed:
+            route = request.scope.get("route")
+            action = f"{request.method} {getattr(route, 'path', request.url.path)}"
+            pid = request.path_params.get("patient_id")
+            audit(request, principal, action, patient_id=pid, outcome="forbidden")
+            raise HTTPException(status_code=403, detail=f"the {principal.role} role cannot do this")
+        return principal
+
+    dependency.__name__ = "require_" + "_".join(sorted(r.value for r in roles))
+    return dependency
+
+
+def csrf_token(request: Request) -> str:
+    """The CSRF token to put in a form: the session's, or before login a double-submit token
+    that the response sets as a cookie (SecurityHeaders middleware)."""
+    optional_principal(request)
+    token: str | None = request.state.session_csrf
+    if token is not None:
+        return token
+    token = request.cookies.get(CSRF_COOKIE)
+    if not token:
+        token = getattr(request.state, "new_csrf", None) or secrets.token_urlsafe(32)
+        request.state.new_csrf = token
+    return token
+
+
+async def verify_csrf(request: Request) -> None:
+    """Refuse (403) a form post whose CSRF token is missing or wrong."""
+    optional_principal(request)
+    expected: str | None = request.state.session_csrf or request.cookies.get(CSRF_COOKIE)
+    given = request.headers.get(CSRF_HEADER)
+    if given is None:
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        given = value if isinstance(value, str) else None
+    if not expected or not given or not hmac.compare_digest(expected, given):
+        raise HTTPException(status_code=403, detail="the form's CSRF token is missing or wrong")
+
+
+def audit(
+    request: Request,
+    principal: Principal | None,
+    action: str,
+    *,
+    patient_id: str | None = None,
+    cohort: dict[str, Any] | None = None,
+    outcome: str = "ok",
+) -> None:
+    """Append an access audit row: who (and role), when, action, patient or cohort filter,
+    outcome ("ok", "refused", "stale", "not_found", "invalid", "forbidden")."""
+    get_accounts(request).audit(
+        principal, action, patient_id=patient_id, cohort=cohort, outcome=outcome
+    )

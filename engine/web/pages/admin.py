@@ -1,0 +1,158 @@
+"""The admin pages: users and roles, API tokens (`/admin`), and the audit log with filters
+(`/admin/audit`). Admins manage accounts; they see no clinical data beyond the audit rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from engine.web.accounts import AccountError, Principal, Role
+from engine.web.deps import audit, get_accounts, require, verify_csrf
+from engine.web.pages.common import PageRoute, page_errors, parse_day
+from engine.web.pages.patient import Fields
+from engine.web.templating import render
+
+router = APIRouter(route_class=PageRoute)
+ADMIN = require(Role.admin)
+AUDIT_PAGE = 100
+
+
+def _admin_page(
+    request: Request,
+    *,
+    problem: str | None = None,
+    token: tuple[str, str] | None = None,
+    done: str | None = None,
+    status: int = 200,
+) -> Response:
+    accounts = get_accounts(request)
+    return render(
+        request,
+        "admin.html",
+        {
+            "title": "Users and tokens",
+            "users": accounts.list_users(),
+            "tokens": accounts.list_tokens(),
+            "roles": [r.value for r in Role],
+            "problem": problem,
+            "new_token": token,
+            "done": done,
+        },
+        status_code=status,
+    )
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_page(
+    request: Request, principal: Annotated[Principal, Depends(ADMIN)], done: str | None = None
+) -> Response:
+    """Users with their roles and lock state; API tokens; forms to add and revoke."""
+    audit(request, principal, "admin_view")
+    return _admin_page(request, done={"user": "User added.", "changed": "Saved."}.get(done or ""))
+
+
+@router.post("/admin/users", dependencies=[Depends(verify_csrf)])
+def add_user(
+    request: Request, principal: Annotated[Principal, Depends(ADMIN)], fields: Fields
+) -> Response:
+    """Add an account with a role and an initial password."""
+    name = fields.get("name", "").strip()
+    try:
+        get_accounts(request).add_user(
+            name, role=fields.get("role", ""), password=fields.get("password", "")
+        )
+    except AccountError as exc:
+        audit(request, principal, "user_add", outcome="invalid")
+        return _admin_page(request, problem=str(exc), status=422)
+    audit(request, principal, "user_add", cohort={"user": name})
+    return RedirectResponse("/admin?done=user", status_code=303)
+
+
+@router.post("/admin/users/{name}/disabled", dependencies=[Depends(verify_csrf)])
+def set_disabled(
+    request: Request, name: str, principal: Annotated[Principal, Depends(ADMIN)], fields: Fields
+) -> Response:
+    """Disable an account (its sessions end) or enable it again."""
+    disabled = fields.get("disabled") == "true"
+    try:
+        get_accounts(request).set_disabled(name, disabled)
+    except AccountError as exc:
+        audit(request, principal, "user_disable", outcome="invalid")
+        return _admin_page(request, problem=str(exc), status=422)
+    audit(request, principal, "user_disable" if disabled else "user_enable", cohort={"user": name})
+    return RedirectResponse("/admin?done=changed", status_code=303)
+
+
+@router.post("/admin/tokens", dependencies=[Depends(verify_csrf)])
+def create_token(
+    request: Request, principal: Annotated[Principal, Depends(ADMIN)], fields: Fields
+) -> Response:
+    """Create an API token; it is shown once, on this answer, and stored hashed."""
+    name = fields.get("name", "").strip()
+    try:
+        secret = get_accounts(request).create_token(name, role=fields.get("role", ""))
+    except AccountError as exc:
+        audit(request, principal, "token_create", outcome="invalid")
+        return _admin_page(request, problem=str(exc), status=422)
+    audit(request, principal, "token_create", cohort={"token": name})
+    return _admin_page(request, token=(name, secret))
+
+
+@router.post("/admin/tokens/{name}/revoke", dependencies=[Depends(verify_csrf)])
+def revoke_token(
+    request: Request, name: str, principal: Annotated[Principal, Depends(ADMIN)]
+) -> Response:
+    """Revoke an API token: it stops working at once."""
+    try:
+        get_accounts(request).revoke_token(name)
+    except AccountError as exc:
+        audit(request, principal, "token_revoke", outcome="invalid")
+        return _admin_page(request, problem=str(exc), status=422)
+    audit(request, principal, "token_revoke", cohort={"token": name})
+    return RedirectResponse("/admin?done=changed", status_code=303)
+
+
+@router.get("/admin/audit", response_class=HTMLResponse)
+@page_errors
+def audit_page(
+    request: Request,
+    principal: Annotated[Principal, Depends(ADMIN)],
+    user: str | None = None,
+    patient: str | None = None,
+    action: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """The access audit, newest first, filtered by user, patient, action and date."""
+    first, last = parse_day(since, "since"), parse_day(until, "until")
+    filters: dict[str, Any] = {
+        "user": user or None,
+        "patient": patient or None,
+        "action": action or None,
+        "since": dt.datetime.combine(first, dt.time()) if first else None,
+        "until": dt.datetime.combine(last + dt.timedelta(days=1), dt.time()) if last else None,
+    }
+    rows = get_accounts(request).audit_log(
+        **filters, limit=AUDIT_PAGE + 1, offset=(page - 1) * AUDIT_PAGE
+    )
+    audit(request, principal, "audit_view")
+    shown = {"user": user or "", "patient": patient or "", "action": action or ""}
+    shown |= {"since": since or "", "until": until or ""}
+    query = urlencode({k: v for k, v in shown.items() if v})
+    return render(
+        request,
+        "audit.html",
+        {
+            "title": "Audit log",
+            "rows": rows[:AUDIT_PAGE],
+            "more": len(rows) > AUDIT_PAGE,
+            "page": page,
+            "shown": shown,
+            "query": query,
+        },
+    )

@@ -1,0 +1,205 @@
+"""What the page routers share: who may open which page, errors as pages, parsing of query
+parameters, and small-cell suppression of the board for the quality role."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, ParamSpec
+
+from fastapi import HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
+
+from engine.queries.board import Board
+from engine.web.accounts import Principal, Role
+from engine.web.deps import audit, get_services, optional_principal
+from engine.web.templating import render
+from pathway.errors import UnknownPatient
+from viz.suppression import protect
+
+P = ParamSpec("P")
+
+CLINICAL = (Role.coordinator, Role.clinician)
+AGGREGATES = (Role.coordinator, Role.clinician, Role.quality)
+THRESHOLD = 10  # small cells: counts from 1 to 10 are shown as "≤10"
+
+# Page routes and the roles that may open them (every other role gets 403; nobody is sent to
+# /login). Methods are GET unless named.
+PAGE_ROLES: dict[str, tuple[Role, ...]] = {
+    "GET /board": AGGREGATES,
+    "GET /board.csv": AGGREGATES,
+    "GET /caseload": CLINICAL,
+    "GET /worklist": CLINICAL,
+    "GET /patients/{patient_id}": CLINICAL,
+    "GET /patients/{patient_id}/path.svg": CLINICAL,
+    "POST /patients/{patient_id}/record/{form}": CLINICAL,
+    "POST /patients/{patient_id}/advance": CLINICAL,
+    "POST /patients/{patient_id}/override": (Role.clinician,),
+    "GET /quality": AGGREGATES,
+    "GET /quality/cohort.{fmt}": AGGREGATES,
+    "GET /quality/definition": AGGREGATES,
+    "GET /admin": (Role.admin,),
+    "GET /admin/audit": (Role.admin,),
+    "POST /admin/users": (Role.admin,),
+    "POST /admin/users/{name}/disabled": (Role.admin,),
+    "POST /admin/tokens": (Role.admin,),
+    "POST /admin/tokens/{name}/revoke": (Role.admin,),
+}
+
+
+class BadQuery(Exception):
+    """A query parameter that cannot be read: the page says which one and why (422)."""
+
+    def __init__(self, field: str, value: str, message: str) -> None:
+        self.field, self.value, self.message = field, value, message
+        super().__init__(f"{field}: {message} (got {value!r})")
+
+
+def parse_day(value: str | None, field: str) -> dt.date | None:
+    """An ISO date from a query parameter or form field ('' is none)."""
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise BadQuery(field, value[:40], "expected a date YYYY-MM-DD") from None
+
+
+def error_page(
+    request: Request, status: int, title: str, message: str, **extra: Any
+) -> HTMLResponse:
+    """An error as a page (the message names the problem; nothing about other patients)."""
+    return render(
+        request, "error.html", {"title": title, "message": message, **extra}, status_code=status
+    )
+
+
+def suppressed(principal: Principal) -> bool:
+    """Small-cell suppression is always on for the quality role."""
+    return principal.role == Role.quality
+
+
+@dataclass(frozen=True)
+class BoardLine:
+    """One state of the board as a page shows it (counts already suppressed where needed)."""
+
+    state: str
+    label: str
+    kind: str
+    patients: str
+    median_days: str
+    p90_days: str
+    due: str
+    hidden: bool  # the patients cell is suppressed (the days are then not shown either)
+
+
+def _days(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def board_lines(board: Board, *, suppress: bool) -> tuple[list[BoardLine], str, str]:
+    """The board's rows, and its totals (patients, due), as text; with `suppress`, counts from 1
+    to THRESHOLD and any count that would let one be worked out are hidden (`viz.suppression`)."""
+    rows = list(board.rows)
+    hidden: dict[tuple[str, str], str] = {}
+    if suppress:
+        for column, total in (("patients", board.patients), ("due", board.with_due_item)):
+            cells: dict[tuple[str, str], int] = {
+                (column, r.state): (r.patients if column == "patients" else r.with_due_item)
+                for r in rows
+            }
+            cells[(column, "*total*")] = total
+            equation = {k: 1 for k in cells if k[1] != "*total*"} | {(column, "*total*"): -1}
+            for key, why in protect(cells, [equation], threshold=THRESHOLD).items():
+                hidden[key] = f"≤{THRESHOLD}" if why == "primary" else "*"
+
+    def shown(column: str, state: str, value: int) -> str:
+        return hidden.get((column, state), f"{value:,}")
+
+    out = []
+    for r in rows:
+        small = ("patients", r.state) in hidden
+        out.append(
+            BoardLine(
+                state=r.state,
+                label=r.label or r.state,
+                kind=r.kind or "",
+                patients=shown("patients", r.state, r.patients),
+                median_days="–" if small else _days(r.median_days),
+                p90_days="–" if small else _days(r.p90_days),
+                due=shown("due", r.state, r.with_due_item),
+                hidden=small,
+            )
+        )
+    return (
+        out,
+        shown("patients", "*total*", board.patients),
+        shown("due", "*total*", board.with_due_item),
+    )
+
+
+def page_errors(func: Callable[P, HTMLResponse | Response]) -> Callable[P, HTMLResponse | Response]:
+    """Wrap a page route: a bad query parameter is a 422 page naming it, an unknown patient a
+    404 page; the thread's database connection goes back to the pool at the end (the wrapper
+    keeps the signature FastAPI reads)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> HTMLResponse | Response:
+        request = kwargs.get("request")
+        if not isinstance(request, Request):
+            raise TypeError(f"{func.__name__} needs its `request` as a keyword argument")
+        try:
+            return func(*args, **kwargs)
+        except BadQuery as exc:
+            return error_page(request, 422, "Cannot read this request", str(exc))
+        except UnknownPatient as exc:
+            return error_page(request, 404, "Unknown patient", str(exc))
+        finally:
+            # This thread's services keep their database connection between uses; give it back
+            # to the pool after each page, or a server with more threads than the pool has
+            # connections waits for one that never comes back.
+            get_services(request).close()
+
+    return wrapper
+
+
+class PageRoute(APIRoute):
+    """A page route: a refusal (403 for another role, 404, 422 for a query parameter FastAPI
+    could not read) is answered with a page in the app's layout, not bare text; a refused
+    role is audited with the path's patient, if any."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await original(request)
+            except HTTPException as exc:
+                if exc.status_code not in (403, 404, 422):
+                    raise
+                detail = exc.detail if isinstance(exc.detail, str) else "refused"
+                if exc.status_code == 403:
+                    patient = request.path_params.get("patient_id")
+                    who = optional_principal(request)
+                    audit(request, who, "page_refused", patient_id=patient, outcome="forbidden")
+                    # no patient id on the page: the person asking may not see one
+                    return error_page(request, 403, "Not for your role", _sentence(detail))
+                return error_page(request, exc.status_code, "Cannot answer", _sentence(detail))
+            except RequestValidationError as exc:
+                fields = "; ".join(
+                    f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}"
+                    for e in exc.errors()
+                )
+                return error_page(request, 422, "Cannot read this request", fields)
+
+        return handler
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

@@ -1,0 +1,237 @@
+"""The quality pages: the cohort diagram with filters and exports (`/quality`), and the definition
+page (`/quality/definition`): diagram, parameters with sources and `verified` flags, and the
+differences between stored versions. Aggregates only: counts from 1 to 10 are always hidden.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from engine import Services
+from engine.web.accounts import Principal
+from engine.web.deps import audit, get_services, require
+from engine.web.pages.common import (
+    AGGREGATES,
+    THRESHOLD,
+    BadQuery,
+    PageRoute,
+    page_errors,
+    parse_day,
+)
+from engine.web.pages.diagrams import Drawn, drawn
+from engine.web.templating import render
+from pathway.definition import Definition
+from pathway.errors import PathwayError
+
+router = APIRouter(route_class=PageRoute)
+EXPORTS = {
+    "svg": ("svg", "image/svg+xml"),
+    "png": ("png", "image/png"),
+    "pdf": ("pdf", "application/pdf"),
+    "mmd": ("mermaid", "text/plain; charset=utf-8"),
+    "json": ("json", "application/json"),
+}
+
+
+def _filters(
+    svc: Services,
+    state: str | None,
+    version: str | None,
+    since: str | None,
+    until: str | None,
+) -> dict[str, Any]:
+    """The cohort filters, read and checked (BadQuery naming the one that is wrong)."""
+    chosen: dict[str, Any] = {
+        "state": state or None,
+        "version": version or None,
+        "since": parse_day(since, "since"),
+        "until": parse_day(until, "until"),
+    }
+    defn = svc.definitions.default
+    if chosen["state"] is not None and chosen["state"] not in defn.state_by_id:
+        raise BadQuery("state", chosen["state"], "not a state of the pathway")
+    if chosen["version"] is not None:
+        known = {v.version for v in svc.stored_definitions()}
+        if chosen["version"] not in known:
+            raise BadQuery("version", chosen["version"], "not a stored definition version")
+    return chosen
+
+
+def _cohort(svc: Services, f: dict[str, Any]) -> tuple[Definition, Any]:
+    from engine.queries.overlays import cohort_overlay
+
+    return cohort_overlay(
+        svc,
+        None,
+        state=f["state"],
+        version=f["version"],
+        as_of=None,
+        since=f["since"],
+        until=f["until"],
+    )
+
+
+def _described(f: dict[str, Any]) -> str:
+    parts = [
+        f"in {f['state']}" if f["state"] else "",
+        f"on version {f['version']}" if f["version"] else "",
+        f"moves from {f['since'].isoformat()}" if f["since"] else "",
+        f"up to {f['until'].isoformat()}" if f["until"] else "",
+    ]
+    return ", ".join(p for p in parts if p) or "every patient, every move"
+
+
+def _cohort_json(f: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in f.items() if v}
+
+
+@router.get("/quality", response_class=HTMLResponse)
+@page_errors
+def quality_page(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(*AGGREGATES))],
+    state: str | None = None,
+    version: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> Response:
+    """The cohort diagram, filtered, with small cells hidden; links to every export."""
+    import viz
+
+    svc = get_services(request)
+    f = _filters(svc, state, version, since, until)
+    try:
+        definition, summary = _cohort(svc, f)
+        diagram: Drawn | None = drawn(
+            viz.build(definition, cohort=summary, suppress=True, threshold=THRESHOLD),
+            f"The pathway with the cohort's counts ({_described(f)}); small counts hidden.",
+        )
+        problem = None
+    except (PathwayError, viz.GraphvizNotInstalled) as exc:
+        diagram, problem = None, str(exc)
+    audit(request, principal, "cohort_view", cohort=_cohort_json(f))
+    query = urlencode(_cohort_json(f))
+    return render(
+        request,
+        "quality.html",
+        {
+            "title": "Cohort",
+            "f": f,
+            "described": _described(f),
+            "diagram": diagram,
+            "problem": problem,
+            "states": [(s.id, s.label) for s in svc.definitions.default.states],
+            "versions": sorted({v.version for v in svc.stored_definitions()}),
+            "exports": [(ext, fmt) for ext, (fmt, _) in EXPORTS.items()],
+            "query": ("?" + query) if query else "",
+            "threshold": THRESHOLD,
+        },
+    )
+
+
+@router.get("/quality/cohort.{ext}")
+@page_errors
+def cohort_export(
+    request: Request,
+    ext: str,
+    principal: Annotated[Principal, Depends(require(*AGGREGATES))],
+    state: str | None = None,
+    version: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> Response:
+    """The cohort diagram as SVG, PNG, PDF, Mermaid or JSON, with the same suppression."""
+    import viz
+
+    if ext not in EXPORTS:
+        raise BadQuery("format", ext, f"choose one of {', '.join(EXPORTS)}")
+    fmt, media = EXPORTS[ext]
+    svc = get_services(request)
+    f = _filters(svc, state, version, since, until)
+    drawn, summary = _cohort(svc, f)
+    data = viz.render(drawn, fmt=fmt, cohort=summary, suppress=True, threshold=THRESHOLD)
+    audit(request, principal, f"export_cohort_{ext}", cohort=_cohort_json(f))
+    body = data.encode() if isinstance(data, str) else data
+    return Response(
+        body,
+        media_type=media,
+        headers={"content-disposition": f'attachment; filename="cohort.{ext}"'},
+    )
+
+
+def _parameters(definition: Definition) -> list[dict[str, Any]]:
+    out = []
+    params = definition.parameters
+    for name in type(params).model_fields:
+        p = getattr(params, name)
+        if p is None or not hasattr(p, "source"):
+            continue
+        value = p.value
+        if hasattr(value, "model_dump"):
+            value = value.model_dump(mode="json")
+        out.append(
+            {
+                "name": name,
+                "value": json.dumps(value, sort_keys=True) if isinstance(value, dict) else value,
+                "unit": p.unit or "",
+                "source": p.source,
+                "verified": p.verified,
+            }
+        )
+    return out
+
+
+@router.get("/quality/definition", response_class=HTMLResponse)
+@page_errors
+def definition_page(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(*AGGREGATES))],
+    version: str | None = None,
+    against: str | None = None,
+) -> Response:
+    """A stored definition version: diagram, parameters and sources, and what changed from
+    another stored version."""
+    import viz
+
+    svc = get_services(request)
+    default = svc.definitions.default
+    stored = sorted(svc.stored_definitions(), key=lambda v: (v.id, v.version))
+    versions = [v.version for v in stored if v.id == default.metadata.id]
+    chosen = version or default.metadata.version
+    if chosen not in versions and chosen != default.metadata.version:
+        raise BadQuery("version", chosen, "not a stored definition version")
+    if against and against not in versions:
+        raise BadQuery("against", against, "not a stored definition version")
+    definition = svc.definitions.get(default.metadata.id, chosen)
+    try:
+        diagram: Drawn | None = drawn(
+            viz.build(definition),
+            f"The pathway {definition.metadata.id} {chosen}: states and moves.",
+        )
+    except viz.GraphvizNotInstalled:
+        diagram = None
+    changes = None
+    if against:
+        old = svc.definitions.get(default.metadata.id, against)
+        changes = viz.diff(old, definition).changes
+    audit(request, principal, "definition_view", cohort={"version": chosen, "against": against})
+    return render(
+        request,
+        "definition.html",
+        {
+            "title": "Definition",
+            "definition": definition,
+            "version": chosen,
+            "versions": versions,
+            "against": against or "",
+            "diagram": diagram,
+            "parameters": _parameters(definition),
+            "changes": changes,
+            "stored": stored,
+        },
+    )

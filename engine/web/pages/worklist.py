@@ -1,0 +1,57 @@
+"""The worklist (`/worklist`): due items, most urgent first, with why; filter by kind; paged."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from engine import worklist as worklist_mod
+from engine.web.accounts import Principal
+from engine.web.deps import audit, get_services, require
+from engine.web.pages.common import CLINICAL, BadQuery, PageRoute, page_errors, parse_day
+from engine.web.templating import is_htmx, render
+
+router = APIRouter(route_class=PageRoute)
+PAGE_SIZE = 50
+
+
+@router.get("/worklist", response_class=HTMLResponse)
+@page_errors
+def worklist_page(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(*CLINICAL))],
+    kind: Annotated[list[str] | None, Query()] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    as_of: str | None = None,
+) -> Response:
+    """What is due, most urgent first; htmx asks for the table alone when filtering or paging."""
+    kinds = [k for k in (kind or []) if k]
+    for k in kinds:
+        if k not in worklist_mod.PRIORITY:
+            raise BadQuery("kind", k, f"not an item kind ({', '.join(worklist_mod.PRIORITY)})")
+    day = parse_day(as_of, "as_of")
+    svc = get_services(request)
+    result = worklist_mod.worklist(
+        svc,
+        as_of=day,
+        kinds=kinds or None,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+    )
+    total = sum(result.counts.values())
+    audit(request, principal, "worklist", cohort={"kinds": kinds, "page": page})
+    context = {
+        "title": "Worklist",
+        "result": result,
+        "kinds": worklist_mod.PRIORITY,
+        "labels": worklist_mod.LABELS,
+        "chosen": kinds,
+        "page": page,
+        "pages": max(1, -(-total // PAGE_SIZE)),
+        "total": total,
+        "query": "".join(f"&kind={k}" for k in kinds),
+    }
+    name = "worklist_table.html" if is_htmx(request) else "worklist.html"
+    return render(request, name, context)
