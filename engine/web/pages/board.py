@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from engine import board as board_mod
+from engine.queries import board as board_mod
 from engine.web.accounts import Principal, Role
 from engine.web.deps import audit, get_services, require
 from engine.web.pages.common import (

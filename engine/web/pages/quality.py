@@ -171,13 +171,13 @@ def _parameters(definition: Definition) -> list[dict[str, Any]]:
         p = getattr(params, name)
         if p is None or not hasattr(p, "source"):
             continue
-        value = p.value
-        if hasattr(value, "model_dump"):
-            value = value.model_dump(mode="json")
+        value = p.model_dump(mode="json", include={"value"})["value"]  # models inside too
         out.append(
             {
                 "name": name,
-                "value": json.dumps(value, sort_keys=True) if isinstance(value, dict) else value,
+                "value": json.dumps(value, sort_keys=True, ensure_ascii=False)
+                if isinstance(value, dict | list)
+                else value,
                 "unit": p.unit or "",
                 "source": p.source,
                 "verified": p.verified,

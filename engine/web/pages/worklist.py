@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from engine import worklist as worklist_mod
+from engine.queries.worklist import worklist
 from engine.web.accounts import Principal
 from engine.web.deps import audit, get_services, require
 from engine.web.pages.common import CLINICAL, BadQuery, PageRoute, page_errors, parse_day
 from engine.web.templating import is_htmx, render
+from pathway.due import LABELS, PRIORITY
 
 router = APIRouter(route_class=PageRoute)
 PAGE_SIZE = 50
@@ -29,11 +30,11 @@ def worklist_page(
     """What is due, most urgent first; htmx asks for the table alone when filtering or paging."""
     kinds = [k for k in (kind or []) if k]
     for k in kinds:
-        if k not in worklist_mod.PRIORITY:
-            raise BadQuery("kind", k, f"not an item kind ({', '.join(worklist_mod.PRIORITY)})")
+        if k not in PRIORITY:
+            raise BadQuery("kind", k, f"not an item kind ({', '.join(PRIORITY)})")
     day = parse_day(as_of, "as_of")
     svc = get_services(request)
-    result = worklist_mod.worklist(
+    result = worklist(
         svc,
         as_of=day,
         kinds=kinds or None,
@@ -45,8 +46,8 @@ def worklist_page(
     context = {
         "title": "Worklist",
         "result": result,
-        "kinds": worklist_mod.PRIORITY,
-        "labels": worklist_mod.LABELS,
+        "kinds": PRIORITY,
+        "labels": LABELS,
         "chosen": kinds,
         "page": page,
         "pages": max(1, -(-total // PAGE_SIZE)),
