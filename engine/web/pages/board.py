@@ -15,13 +15,13 @@ from engine.web.accounts import Principal, Role
 from engine.web.deps import audit, get_services, require
 from engine.web.pages.common import (
     AGGREGATES,
-    THRESHOLD,
     PageRoute,
     board_lines,
     page_errors,
     parse_day,
     suppressed,
 )
+from engine.web.suppress import THRESHOLD
 from engine.web.templating import render
 
 router = APIRouter(route_class=PageRoute)

@@ -17,15 +17,14 @@ from fastapi.routing import APIRoute
 from engine.queries.board import Board
 from engine.web.accounts import Principal, Role
 from engine.web.deps import audit, get_services, optional_principal
+from engine.web.suppress import THRESHOLD, board_hidden
 from engine.web.templating import render
 from pathway.errors import UnknownPatient
-from viz.suppression import protect
 
 P = ParamSpec("P")
 
 CLINICAL = (Role.coordinator, Role.clinician)
 AGGREGATES = (Role.coordinator, Role.clinician, Role.quality)
-THRESHOLD = 10  # small cells: counts from 1 to 10 are shown as "≤10"
 
 # Page routes and the roles that may open them (every other role gets 403; nobody is sent to
 # /login). Methods are GET unless named.
@@ -109,15 +108,10 @@ def board_lines(board: Board, *, suppress: bool) -> tuple[list[BoardLine], str, 
     rows = list(board.rows)
     hidden: dict[tuple[str, str], str] = {}
     if suppress:
-        for column, total in (("patients", board.patients), ("due", board.with_due_item)):
-            cells: dict[tuple[str, str], int] = {
-                (column, r.state): (r.patients if column == "patients" else r.with_due_item)
-                for r in rows
-            }
-            cells[(column, "*total*")] = total
-            equation = {k: 1 for k in cells if k[1] != "*total*"} | {(column, "*total*"): -1}
-            for key, why in protect(cells, [equation], threshold=THRESHOLD).items():
-                hidden[key] = f"≤{THRESHOLD}" if why == "primary" else "*"
+        hidden = {
+            key: f"≤{THRESHOLD}" if why == "primary" else "*"
+            for key, why in board_hidden(board).items()
+        }
 
     def shown(column: str, state: str, value: int) -> str:
         return hidden.get((column, state), f"{value:,}")

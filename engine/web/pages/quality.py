@@ -17,13 +17,13 @@ from engine.web.accounts import Principal
 from engine.web.deps import audit, get_services, require
 from engine.web.pages.common import (
     AGGREGATES,
-    THRESHOLD,
     BadQuery,
     PageRoute,
     page_errors,
     parse_day,
 )
 from engine.web.pages.diagrams import Drawn, drawn
+from engine.web.suppress import THRESHOLD
 from engine.web.templating import render
 from pathway.definition import Definition
 from pathway.errors import PathwayError
