@@ -93,7 +93,7 @@ def test_advance(login: Login) -> None:
 
 
 def test_two_coordinators_one_wins(login: Login) -> None:
-    first, second = login("coord1"), login("coord2")
+    first, second = login("coord1"), login("coord2", bypass_csp=True)  # axe on the stale page
     pid = _patient_with_a_move(first, skip=1)
     second.goto(f"/patients/{pid}")
     version = int(second.locator("#version").inner_text())
@@ -108,6 +108,8 @@ def test_two_coordinators_one_wins(login: Login) -> None:
     assert second.evaluate("document.activeElement.id") == "stale"  # focus on the message
     assert int(second.locator("#version").inner_text()) == version + 1
     screenshot(second, "stale-version")
+    violations = axe_violations(second)
+    assert violations == [], [(v["id"], v["help"], len(v["nodes"])) for v in violations]
     # nothing written: the log has exactly the first coordinator's move on top
     second.goto(f"/patients/{pid}")
     assert int(second.locator("#version").inner_text()) == version + 1
@@ -129,9 +131,23 @@ def test_quality_sees_suppressed_cohort_and_no_patient(login: Login) -> None:
 
 
 PAGES = {
-    "coord1": ["/board", "/caseload", "/worklist", f"/patients/{FRESH}", "/quality"],
+    "coord1": [
+        "/board",
+        "/caseload",
+        "/worklist",
+        f"/patients/{FRESH}",
+        "/quality",
+        "/patients/NO-SUCH-PATIENT",
+        "/caseload?flag=bogus",
+    ],
     "clin": [f"/patients/{FRESH}"],
-    "qual": ["/quality", "/quality/definition?version=1.1.0&against=1.0.0", "/board"],
+    # the refusals are pages too: 403 for the role, 404 for an unknown patient, 422 for a bad filter
+    "qual": [
+        "/quality",
+        "/quality/definition?version=1.1.0&against=1.0.0",
+        "/board",
+        f"/patients/{FRESH}",
+    ],
     "admin": ["/admin", "/admin/audit"],
 }
 
