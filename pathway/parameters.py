@@ -140,6 +140,16 @@ class ThaseRushStages(BaseModel):
     stage_v_procedure: ProcedureKind
 
 
+class MaudsleyTreatment(BaseModel):
+    """Points the Maudsley treatment dimension adds beyond the failed antidepressants: for an
+    augmentation used, and for each kind of procedure used."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+
+    augmentation: int = Field(ge=0)
+    procedures: dict[ProcedureKind, int]
+
+
 class Parameters(BaseModel):
     """Every number the generic predicates use. All are required: the YAML cites each one."""
 
@@ -192,6 +202,7 @@ class Parameters(BaseModel):
     maudsley_failed_antidepressants: Param[list[int]]
     maudsley_bands: Param[list[int]]
     maudsley_severity_points: Param[dict[Severity, int]]
+    maudsley_treatment_points: Param[MaudsleyTreatment]
     thase_rush_stages: Param[ThaseRushStages]
     # worklist (engine)
     decision_pending_days: Param[int]

@@ -100,13 +100,11 @@ def stage(
     severity = _severity(record, catalog, as_of, params)
     n_failed = len(failed)
     treatment = _bucket(n_failed, params.maudsley_failed_antidepressants.value)
-    for t in trials:
-        if t.role == "augmentation":
-            treatment += 1
-            break
-    procedures = record.procedures
-    if procedures:
-        treatment += any(p.kind == "ECT" and p.start <= as_of for p in procedures)
+    extra = params.maudsley_treatment_points.value
+    if any(t.role == "augmentation" for t in trials):
+        treatment += extra.augmentation
+    used = {p.kind for p in record.procedures if p.start <= as_of}
+    treatment += sum(points for kind, points in extra.procedures.items() if kind in used)
     score = None if duration is None or severity is None else duration + severity + treatment
     band = None
     if score is not None:

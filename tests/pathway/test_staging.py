@@ -114,6 +114,40 @@ def test_maudsley_augmentation_and_ect_add_a_point_each(
     assert both.score == base.score + 2
 
 
+def test_maudsley_treatment_points_are_read_from_the_definition(
+    trd, make_record, make_trial, failed_trials
+):
+    from pathway.facts import derive
+    from pathway.record import parse_record
+
+    params = trd.parameters
+    points = params.maudsley_treatment_points
+    edited = params.model_copy(
+        update={
+            "maudsley_treatment_points": points.model_copy(
+                update={
+                    "value": points.value.model_copy(
+                        update={"augmentation": 0, "procedures": {"ECT": 2, "rTMS": 1}}
+                    )
+                }
+            )
+        }
+    )
+    aug = make_trial("lithium", role="augmentation", start="2026-03-02", mg=900)
+    procedures = [
+        {"kind": "ECT", "start": "2026-04-01", "end": None, "sessions": 4},
+        {"kind": "rTMS", "start": "2026-02-01", "end": "2026-03-01", "sessions": 30},
+    ]
+    record = parse_record(
+        make_record(trials=[*failed_trials("sertraline"), aug], procedures=procedures),
+        catalog=trd.catalog,
+    )
+    shipped = derive(record, as_of=dt.date(2026, 6, 1), params=params, catalog=trd.catalog)
+    changed = derive(record, as_of=dt.date(2026, 6, 1), params=edited, catalog=trd.catalog)
+    # shipped: augmentation 1 + ECT 1 (rTMS scores nothing); edited: 0 + ECT 2 + rTMS 1
+    assert changed.staging.maudsley.treatment == shipped.staging.maudsley.treatment + 1
+
+
 @pytest.mark.parametrize(
     ("episode_start", "severity", "failed", "score", "band"),
     [
