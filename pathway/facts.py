@@ -289,19 +289,10 @@ def _bipolar(
     # positive MDQ dated after it raises the flag again. Any other bipolar entry raises it.
     ruled_out = bip.date if bip is not None and bip.status == "ruled_out" else None
     h = record.history
-    if ruled_out is None and (
-        h.elevated_mood or h.decreased_need_for_sleep or h.racing_thoughts or h.impulsivity
-    ):
-        items = [
-            name.replace("_", " ")
-            for name, on in (
-                ("elevated_mood", h.elevated_mood),
-                ("decreased_need_for_sleep", h.decreased_need_for_sleep),
-                ("racing_thoughts", h.racing_thoughts),
-                ("impulsivity", h.impulsivity),
-            )
-            if on
-        ]
+    items = [
+        name.replace("_", " ") for name in params.bipolar_history_features.value if getattr(h, name)
+    ]
+    if ruled_out is None and items:
         _raise(
             flags,
             "bipolar_features",

@@ -178,6 +178,10 @@ class Parameters(BaseModel):
     neurostimulation_after_failed_trials: Param[int] | None = None
     # augmentation by serum level (1.1): a lower minimum in older adults
     serum_level_older_adults: Param[OlderAdultLevel] | None = None
+    # differential: which past periods (record `history` items) raise `bipolar_features`
+    bipolar_history_features: Param[
+        list[Literal["elevated_mood", "decreased_need_for_sleep", "racing_thoughts", "impulsivity"]]
+    ]
     # risk: what makes depression life-threatening
     life_threatening_features: Param[list[RiskFeature]]
     # differential: which contributor raises which flag, which lab points to which contributor

@@ -511,3 +511,24 @@ def test_every_reason_carries_predicate_value_threshold_date_and_source(scored, 
     assert outcome.evidence_date == dt.date(2026, 3, 2)
     assert outcome.source
     assert "PHQ-9 20 → 12" in outcome.detail
+
+
+def test_the_bipolar_history_items_are_read_from_the_definition(trd, make_record):
+    from pathway.facts import derive
+    from pathway.record import parse_record
+
+    params = trd.parameters
+    listed = params.bipolar_history_features
+    without = params.model_copy(
+        update={
+            "bipolar_history_features": listed.model_copy(
+                update={"value": [f for f in listed.value if f != "impulsivity"]}
+            )
+        }
+    )
+    record = parse_record(make_record(history={"impulsivity": True}), catalog=trd.catalog)
+    day = dt.date(2026, 6, 1)
+    shipped = derive(record, as_of=day, params=params, catalog=trd.catalog)
+    edited = derive(record, as_of=day, params=without, catalog=trd.catalog)
+    assert "bipolar_features" in shipped.flags
+    assert "bipolar_features" not in edited.flags
