@@ -427,6 +427,18 @@ def load(
         f"  access audit rows {audits:,}; pathway verify --deep exit {verify.returncode}: "
         f"{said[-1] if said else verify.stderr.strip()[:200]}"
     )
+    failed = [
+        what
+        for what, bad in (
+            ("a 5xx answer", five > 0),
+            ("a refused write other than 412", bool(refused_other)),
+            ("lost events", lost > 0),
+            ("verify --deep not clean", verify.returncode != 0),
+        )
+        if bad
+    ]
+    if failed:  # the load test's checks fail loudly
+        raise SystemExit(f"load test FAILED: {', '.join(failed)}")
 
 
 def main() -> None:
