@@ -161,8 +161,6 @@ def backfill(svc: Services, *, as_of: dt.date | None = None) -> int:
 def backfill_summary(svc: Services, *, as_of: dt.date | None = None) -> int:
     """Work out and store the summary of every patient who has none (a database written before
     migration 0009); return how many were filled. Each is its own short transaction."""
-    from dataclasses import astuple
-
     import sqlalchemy as sa
 
     from engine.store.tables import enrollment_table
@@ -188,7 +186,7 @@ def backfill_summary(svc: Services, *, as_of: dt.date | None = None) -> int:
         summary = summary_of(items)
         if summary is None:
             continue
-        values = dict(zip(SUMMARY_COLUMNS, astuple(summary), strict=True))
+        values = dict(zip(SUMMARY_COLUMNS, summary.values(), strict=True))
         with svc.uow as uow:
             conn = sql_connection(uow, "backfill")
             # the version stays: a summary is derived data, not an event of the patient

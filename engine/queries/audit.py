@@ -306,8 +306,6 @@ def migrate_check(
 def check_summary(svc: ReadSource, uow: Any, head: EnrollmentRow, log: list[EventRow]) -> list[str]:
     """`verify --deep`: the stored caseload summary must be what the record and state give,
     worked out again as of the day it was stored."""
-    from dataclasses import astuple
-
     from engine.due import next_due
     from engine.replay import replay
     from engine.store.summary import SUMMARY_COLUMNS, stored_summary, summary_of
@@ -333,7 +331,7 @@ def check_summary(svc: ReadSource, uow: Any, head: EnrollmentRow, log: list[Even
     diff = ", ".join(
         f"{name} {a!r} ≠ {b!r}"
         for name, a, b in zip(
-            SUMMARY_COLUMNS, astuple(stored), astuple(fresh or stored), strict=True
+            SUMMARY_COLUMNS, stored.values(), (fresh or stored).values(), strict=True
         )
         if a != b
     )

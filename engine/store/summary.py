@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pathway.facts import Facts
@@ -68,9 +68,14 @@ class Summary:
     last_contact_on: dt.date | None  # the latest dated fact: score, screen, lab, risk, …
     summary_on: dt.date
 
+    def values(self) -> tuple[Any, ...]:
+        """The fields in `SUMMARY_COLUMNS` order (shallow: `dataclasses.astuple` deep-copies
+        every value, a tenth of an `advance`)."""
+        return tuple(getattr(self, name) for name in SUMMARY_COLUMNS)
+
     def params(self, sqlite: bool) -> tuple[Any, ...]:
         """Driver parameters in `SUMMARY_COLUMNS` order (SQLite takes dates as ISO text)."""
-        values = astuple(self)
+        values = self.values()
         if not sqlite:
             return values
         return tuple(v.isoformat() if isinstance(v, dt.date) else v for v in values)
