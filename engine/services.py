@@ -61,12 +61,13 @@ from pathway.errors import Issue, RecordError, StaleVersion, UnknownPatient, exc
 from pathway.evaluation import decide, guard_results
 from pathway.facts import Facts, derive
 from pathway.record import PatientRecord, parse_record
-from pathway.results import construct
+from pathway.results import builder
 from pathway.yamlio import did_you_mean
 
 # Log lines carry pseudonymous ids, kinds, states and versions only: never notes, actors or
 # record content.
 log = logging.getLogger("engine")
+_new_moved = builder(Moved)
 
 
 @dataclass
@@ -425,17 +426,18 @@ class Services:
             uow.commit()
             log.info("%s: %s %s → %s (v%d)", patient_id, trigger, move.from_state, move.to_state, v)
         self.cache.put(p.at(head))
-        return construct(  # trusted values: no validation on the hot path
-            Moved,
-            patient_id=patient_id,
-            kind="transition",
-            trigger=trigger,
-            from_state=move.from_state,
-            to_state=move.to_state,
-            version=v,
-            effective_on=day,
-            reason_code=None,
-            guard=move.guard,
+        return _new_moved(  # trusted values in field order: no validation on the hot path
+            {
+                "patient_id": patient_id,
+                "kind": "transition",
+                "trigger": trigger,
+                "from_state": move.from_state,
+                "to_state": move.to_state,
+                "version": v,
+                "effective_on": day,
+                "reason_code": None,
+                "guard": move.guard,
+            }
         )
 
     def override(

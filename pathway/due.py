@@ -15,7 +15,7 @@ from pathway.evaluation import GuardResult, enabled_triggers, guard_results
 from pathway.facts import Facts, derive
 from pathway.procedures import ProcedureAssessment
 from pathway.record import PatientRecord
-from pathway.results import construct
+from pathway.results import builder
 from pathway.trials import TrialAssessment
 
 ItemKind = Literal[
@@ -69,6 +69,9 @@ class DueItem(BaseModel):
         return PRIORITY[self.item]
 
 
+_new_item = builder(DueItem)  # trusted values in field order: no validation on the write path
+
+
 def sort_key(item: DueItem) -> tuple[int, dt.date, str, str]:
     """Most urgent first: by item priority, then the longest overdue, then patient id."""
     return (PRIORITY[item.item], item.due_on, item.patient, item.state)
@@ -105,16 +108,17 @@ def due_items(
         item: ItemKind, due: dt.date, why: str, *sources: str | None, label: str | None = None
     ) -> None:
         out.append(
-            construct(
-                DueItem,
-                patient=patient,
-                state=state,
-                item=item,
-                label=label or LABELS[item],
-                due_on=due,
-                overdue_days=(day - due).days,
-                why=why,
-                sources=tuple(s for s in sources if s),
+            _new_item(
+                {
+                    "patient": patient,
+                    "state": state,
+                    "item": item,
+                    "label": label or LABELS[item],
+                    "due_on": due,
+                    "overdue_days": (day - due).days,
+                    "why": why,
+                    "sources": tuple(s for s in sources if s),
+                }
             )
         )
 

@@ -59,7 +59,7 @@ def link(prev: str | None, values: Sequence[Any]) -> str:
     """
     parts = [prev or GENESIS]
     for v in values:
-        t = _text(v)
+        t = v if type(v) is str else _text(v)  # most columns are text already
         parts.append("-" if t is None else f"{len(t)}:{t}")
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from pathway.facts import Facts
@@ -71,14 +72,18 @@ class Summary:
     def values(self) -> tuple[Any, ...]:
         """The fields in `SUMMARY_COLUMNS` order (shallow: `dataclasses.astuple` deep-copies
         every value, a tenth of an `advance`)."""
-        return tuple(getattr(self, name) for name in SUMMARY_COLUMNS)
+        values: tuple[Any, ...] = _FIELDS(self)
+        return values
 
     def params(self, sqlite: bool) -> tuple[Any, ...]:
         """Driver parameters in `SUMMARY_COLUMNS` order (SQLite takes dates as ISO text)."""
         values = self.values()
         if not sqlite:
             return values
-        return tuple(v.isoformat() if isinstance(v, dt.date) else v for v in values)
+        return tuple([v.isoformat() if type(v) is dt.date else v for v in values])
+
+
+_FIELDS = attrgetter(*SUMMARY_COLUMNS)
 
 
 class Scheduled(tuple["DueRow", ...]):
