@@ -107,8 +107,8 @@ class DifferentialClear(_Predicate):
 
 
 # The fields of the usual result of two predicates: the same for every patient but for the
-# value, an empty list (a new one each time: results share no mutable value), and the source
-# (the definition's).
+# value, an empty list (a new one each time: results share no mutable value), and the source,
+# the definition's.
 _CLEAR = {
     "predicate": "differential_clear",
     "result": "true",
@@ -133,8 +133,7 @@ _NOT_LIFE_THREATENING = {
 def _with_empty_value(fields: dict[str, Any], *, source: str | None = None) -> PredicateResult:
     values = fields.copy()  # (copying a small dict is cheaper than building it)
     values["value"] = []
-    if source is not None:
-        values["source"] = source
+    values["source"] = source
     return result_from(values)
 
 
