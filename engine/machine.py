@@ -1,4 +1,5 @@
-"""The pathway as a `transitions` state machine: one cached Machine per (definition id, version).
+"""The pathway as a `transitions` state machine: one Machine per loaded definition, held by the
+definition's compiled form (built on first use, gone with the definition: no module-level cache).
 
 No machine and no registered model per patient. Guards are evaluated by `pathway` (three-valued,
 with reasons) before the machine is consulted; a move whose guard is not true raises
@@ -12,8 +13,7 @@ the guards chose, and the subject's new state is the move's destination.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -24,8 +24,6 @@ from pathway.errors import InvalidTrigger, TransitionBlocked
 from pathway.evaluation import GuardResult, decide, guard_result, guard_results
 from pathway.facts import Facts
 from pathway.results import construct
-
-_LOCK = threading.Lock()
 
 
 class Step(BaseModel):
@@ -41,24 +39,16 @@ class Step(BaseModel):
 
 @dataclass(frozen=True)
 class PathwayMachine:
-    """A definition's shared Machine with its per-state trigger lists (never holds patients)."""
+    """A definition's shared Machine with its per-state trigger lists (never holds patients, and
+    no reference to its definition: the definition holds it)."""
 
     key: tuple[str, str]
-    fingerprint: tuple[tuple[str, str, str], ...]
     machine: Any
-    source: Definition
     triggers: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def allowed(self, state: str) -> tuple[str, ...]:
         """Triggers that leave `state`, in declaration order."""
         return self.triggers.get(state, ())
-
-
-_MACHINES: dict[tuple[str, str], PathwayMachine] = {}
-
-
-def _fingerprint(definition: Definition) -> tuple[tuple[str, str, str], ...]:
-    return tuple((src, t.trigger, t.dest) for src, t in definition.edges)
 
 
 def _chosen(event: Any) -> bool:
@@ -67,24 +57,13 @@ def _chosen(event: Any) -> bool:
 
 
 def machine_for(definition: Definition) -> PathwayMachine:
-    """The cached machine of a definition, built on first use."""
-    pm = _MACHINES.get(definition.key)
-    if pm is not None and pm.source is definition:  # the common case: no fingerprinting
-        return pm
-    key, fp = definition.key, _fingerprint(definition)
-    with _LOCK:
-        pm = _MACHINES.get(key)
-        if pm is None or pm.fingerprint != fp:  # first use, or an edited file, same version
-            pm = _build(definition, key, fp)
-        else:  # an equal definition loaded again: share the machine
-            pm = replace(pm, source=definition)
-        _MACHINES[key] = pm
-    return pm
+    """The machine of a definition: built on first use and kept by the definition's compiled
+    form, so it lives exactly as long as the definition (an edited file loads as a new
+    definition, with a machine of its own)."""
+    return definition.compiled.derived("transitions machine", lambda: _build(definition))
 
 
-def _build(
-    definition: Definition, key: tuple[str, str], fp: tuple[tuple[str, str, str], ...]
-) -> PathwayMachine:
+def _build(definition: Definition) -> PathwayMachine:
     machine = Machine(
         model=None,
         states=[s.id for s in definition.states],
@@ -98,9 +77,7 @@ def _build(
         send_event=True,
     )
     triggers = {s.id: tuple(definition.triggers_from(s.id)) for s in definition.states}
-    return PathwayMachine(
-        key=key, fingerprint=fp, machine=machine, source=definition, triggers=triggers
-    )
+    return PathwayMachine(key=definition.key, machine=machine, triggers=triggers)
 
 
 def guard_for(definition: Definition, facts: Facts, state: str, trigger: str) -> GuardResult:

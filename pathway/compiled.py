@@ -1,4 +1,5 @@
-"""A definition's compiled form: guard plans, trial rules, what `assess` reads; it dies with it."""
+"""A definition's compiled form: guard plans, trial rules, what `assess` reads, what the engine
+derives (its machine); it dies with the definition."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from pathway.parameters import Parameters
 
 T = TypeVar("T")
+_MISSING: Any = object()
 
 
 class CompiledDefinition:
@@ -26,8 +28,10 @@ class CompiledDefinition:
 
     It holds the guard plan of every state (each with its bounded table of outcomes), the trial
     rules (the parameters a trial assessment reads, unwrapped), the catalog and parameters, the
-    decision state, the `DefinitionRef` every assessment shares, and the staging results of
-    `assess` (one per distinct staging).
+    decision state, the `DefinitionRef` every assessment shares, the staging results of
+    `assess` (one per distinct staging), and what other layers derive once per definition and
+    keep here (`derived`: the engine's content fingerprint and `transitions` machine), so that
+    nothing of a definition outlives it in a module.
     """
 
     __slots__ = (
@@ -81,8 +85,12 @@ class CompiledDefinition:
         return found
 
     def derived(self, key: str, make: Callable[[], T]) -> T:
-        """A value a caller derives once per definition (the engine's content fingerprint)."""
-        if key not in self._derived:
-            self._derived[key] = make()
-        value: T = self._derived[key]
+        """A value a caller derives once per definition and keeps here, so it lives exactly as
+        long as the definition (the engine's content fingerprint, its `transitions` machine).
+
+        `key` names the value, `make` builds it on first use. On the hot path: one lookup. Two
+        threads asking first may both build it; the first one stored is kept and returned."""
+        value: T = self._derived.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._derived.setdefault(key, make())
         return value

@@ -12,22 +12,13 @@ from operator import itemgetter
 from typing import Any, TypeAlias
 
 from pathway.catalog import Catalog
-from pathway.parameters import Parameters
+from pathway.parameters import Flag, Parameters
 from pathway.procedures import ProcedureAssessment, assess_procedures
 from pathway.record import Contributor, Lab, MDQScreen, PatientRecord, ScoreScreen
 from pathway.results import PredicateResult, reason
 from pathway.staging import Staging, stage
 from pathway.trials import TrialAssessment, TrialRules, assess_trial_with, trial_rules
 
-ARTICLE = "source article (shared/clinical/000_d817ea9ba5dd5b8a.txt)"
-_SOURCE_INCOMPLETE = ARTICLE + ": incomplete trials"
-_SOURCE_STRESSOR = ARTICLE + ": active stressor"
-_SOURCE_BIPOLAR = ARTICLE + ": missed bipolar disorder"
-# how the source article names each flag a contributor raises
-_ARTICLE_SECTION = {
-    "medical_contributor": "untreated medical contributors",
-    "substance_use": "active substance use",
-}
 _RAISING = ("suspected", "active", "confirmed")
 _CLEARING = ("addressed", "ruled_out")
 Flags: TypeAlias = dict[str, list[PredicateResult]]
@@ -97,6 +88,12 @@ def _cleared(contributors: list[Contributor], kind: str, since: dt.date) -> bool
 def _describe(c: Contributor) -> str:
     note = f" '{c.note}'" if c.note else ""
     return f"{c.kind.replace('_', ' ')}{note} {c.status} since {c.date.isoformat()}"
+
+
+def _cite(params: Parameters, flag: Flag) -> str:
+    """The source a flag's evidence cites: the section of the source article it comes from."""
+    article = params.article_sections
+    return f"{article.source}: {article.value[flag]}"
 
 
 def _raise(flags: dict[str, list[PredicateResult]], flag: str, why: PredicateResult) -> None:
@@ -169,7 +166,7 @@ def derive(
                 "true",
                 f"current trial of {current.drug} is inadequate: {', '.join(current.reasons)}",
                 value=current.reasons,
-                source=_SOURCE_INCOMPLETE,
+                source=_cite(params, "incomplete_trial"),
                 evidence_date=current.start,
             ),
         )
@@ -192,21 +189,22 @@ def derive(
                 _describe(stressor),
                 value=stressor.status,
                 evidence_date=stressor.date,
-                source=_SOURCE_STRESSOR,
+                source=_cite(params, "active_stressor"),
             ),
         )
 
     bip = latest.get("bipolar_disorder")
     bipolar_confirmed = None
     if bip is not None and bip.status in ("confirmed", "addressed"):
-        # a bipolar diagnosis under treatment is still a bipolar diagnosis
+        # a bipolar diagnosis under treatment is still a bipolar diagnosis (the article's
+        # section on missed bipolar disorder, which the bipolar_features flag cites too)
         bipolar_confirmed = reason(
             "bipolar_confirmed",
             "true",
             _describe(bip),
             value=bip.status,
             evidence_date=bip.date,
-            source=_SOURCE_BIPOLAR,
+            source=_cite(params, "bipolar_features"),
         )
 
     life = None
@@ -301,7 +299,7 @@ def _bipolar(
                 "true",
                 f"history of {', '.join(items)}",
                 value=items,
-                source=_SOURCE_BIPOLAR,
+                source=_cite(params, "bipolar_features"),
             ),
         )
     mdq = screens.get("MDQ")
@@ -337,7 +335,7 @@ def _bipolar(
                 _describe(bip),
                 value=bip.status,
                 evidence_date=bip.date,
-                source=_SOURCE_BIPOLAR,
+                source=_cite(params, "bipolar_features"),
             ),
         )
 
@@ -364,7 +362,7 @@ def _medical_and_substance(
                         _describe(c),
                         value=c.status,
                         evidence_date=c.date,
-                        source=f"{ARTICLE}: {_ARTICLE_SECTION.get(flag, flag.replace('_', ' '))}",
+                        source=_cite(params, flag),
                     ),
                 )
     sex_male = record.sex == "male"

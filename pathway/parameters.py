@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -189,6 +189,9 @@ class Parameters(BaseModel):
     contributor_flags: Param[dict[ContributorKind, Flag]]
     lab_contributors: Param[dict[Literal["TSH", "vitamin_d_25oh", "hemoglobin"], ContributorKind]]
     screen_flags: Param[dict[Literal["STOP-Bang", "AUDIT-C", "CUDIT-R"], ScreenRule]]
+    # citations: the section of the source article each flag's evidence cites ("<source>:
+    # <section>"); the verdicts the article supports without a section cite its source alone
+    article_sections: Param[dict[Flag, str]]
     # differential screens and labs
     tsh_normal: Param[Range]
     vitamin_d_deficient_below: Param[dict[Literal["ng/mL", "nmol/L"], float]]
@@ -253,6 +256,16 @@ class Parameters(BaseModel):
                         ("screen_flags", "value", screen, "cutoff"),
                         "must name a cut-off parameter of this definition",
                         rule.cutoff,
+                    )
+                )
+        sections = self.article_sections.value
+        for flag in get_args(Flag):
+            if not sections.get(flag, "").strip():
+                problems.append(
+                    (
+                        ("article_sections", "value", flag),
+                        "must name the section of the source article this flag cites",
+                        sections.get(flag),
                     )
                 )
         if self.partial_reduction.value > self.response_reduction.value:

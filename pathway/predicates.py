@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pathway.facts import ARTICLE, Facts
+from pathway.facts import Facts
 from pathway.parameters import Flag
 from pathway.procedures import ProcedureAssessment
 from pathway.record import ProcedureKind, StopReason
@@ -68,7 +68,7 @@ class FlagRaised(_Predicate):
                 "false",
                 f"no evidence of {self.flag.replace('_', ' ')}",
                 value=False,
-                source=ARTICLE,
+                source=facts.params.article_sections.source,
             )
         first = ev[0]
         detail = "; ".join(e.detail for e in ev)
@@ -91,8 +91,9 @@ class DifferentialClear(_Predicate):
     def evaluate(self, facts: Facts) -> PredicateResult:
         flags = facts.flags_blocking
         blocking = [*flags, "bipolar_confirmed"] if facts.bipolar_confirmed else flags
+        article = facts.params.article_sections.source
         if not blocking:
-            return _with_empty_value(_CLEAR)
+            return _with_empty_value(_CLEAR, source=article)
         details = [e.detail for f in flags for e in facts.flags[f]]
         if facts.bipolar_confirmed:
             details.append(facts.bipolar_confirmed.detail)
@@ -101,18 +102,19 @@ class DifferentialClear(_Predicate):
             "false",
             "open: " + "; ".join(details),
             value=blocking,
-            source=ARTICLE,
+            source=article,
         )
 
 
 # The fields of the usual result of two predicates: the same for every patient but for the
-# value, an empty list (a new one each time: results share no mutable value).
+# value, an empty list (a new one each time: results share no mutable value), and the source,
+# the definition's.
 _CLEAR = {
     "predicate": "differential_clear",
     "result": "true",
     "detail": "no bipolar features, medical contributor, substance use or active stressor on "
     "record",
-    "source": ARTICLE,
+    "source": None,
     "value": None,
     "threshold": None,
     "evidence_date": None,
@@ -128,9 +130,10 @@ _NOT_LIFE_THREATENING = {
 }
 
 
-def _with_empty_value(fields: dict[str, Any]) -> PredicateResult:
+def _with_empty_value(fields: dict[str, Any], *, source: str | None = None) -> PredicateResult:
     values = fields.copy()  # (copying a small dict is cheaper than building it)
     values["value"] = []
+    values["source"] = source
     return result_from(values)
 
 
@@ -142,13 +145,13 @@ class BipolarConfirmed(_Predicate):
     def evaluate(self, facts: Facts) -> PredicateResult:
         if facts.bipolar_confirmed is not None:
             return facts.bipolar_confirmed
-        return _NOT_CONFIRMED
-
-
-# the same for every patient, and immutable (frozen, with immutable values): built once
-_NOT_CONFIRMED = reason(
-    "bipolar_confirmed", "false", "bipolar disorder not confirmed", value=False, source=ARTICLE
-)
+        return reason(
+            "bipolar_confirmed",
+            "false",
+            "bipolar disorder not confirmed",
+            value=False,
+            source=facts.params.article_sections.source,
+        )
 
 
 class LifeThreatening(_Predicate):
@@ -344,7 +347,7 @@ class StoppedFor(_Predicate):
                 value=stop_reason,
                 threshold=list(wanted),
                 evidence_date=t.end,
-                source=ARTICLE,
+                source=facts.params.article_sections.source,
             )
 
         return evaluate

@@ -1,16 +1,28 @@
-"""The transitions machine: one per definition version, no model per patient, our guards decide."""
+"""The transitions machine: one per loaded definition (and gone with it), no model per patient,
+our guards decide."""
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import weakref
+from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine import machine as m
-from pathway import Definition, derive, parse_record
+from pathway import Definition, derive, load_definition, parse_record
+from pathway.compiled import CompiledDefinition
 from pathway.errors import InvalidTrigger, TransitionBlocked
 from pathway.evaluation import GuardResult
 from pathway.facts import Facts
+from pathway.loader import _load
+from pathway.yamlio import definitions_dir
+
+WEEKS = "  min_weeks_at_adequate_dose:\n    value: 6\n"
+RISK = {"date": "2026-05-30", "suicidality": "active"}
 
 
 def facts_of(trd: Definition, **record: object) -> Facts:
@@ -18,7 +30,7 @@ def facts_of(trd: Definition, **record: object) -> Facts:
     return derive(rec, as_of=dt.date(2026, 6, 1), params=trd.parameters, catalog=trd.catalog)
 
 
-def test_one_machine_per_definition_version_built_once(trd: Definition) -> None:
+def test_one_machine_per_definition_built_once(trd: Definition) -> None:
     first = m.machine_for(trd)
     assert m.machine_for(trd) is first
     assert first.key == ("trd", "1.1.0")
@@ -28,9 +40,52 @@ def test_one_machine_per_definition_version_built_once(trd: Definition) -> None:
     assert set(machine.states) == {s.id for s in trd.states}
 
 
-def test_an_equal_definition_loaded_again_shares_the_machine(trd: Definition) -> None:
-    copy = trd.model_copy()
-    assert m.machine_for(copy).machine is m.machine_for(trd).machine
+def load_edited(folder: Path, i: int) -> Definition:
+    """A copy of trd.yaml with another minimum trial length (the same id and version), loaded."""
+    text = (definitions_dir() / "trd.yaml").read_text(encoding="utf-8")
+    assert text.count(WEEKS) == 1
+    for name in ("drugs", "instruments"):
+        text = text.replace(f"{name}: {name}.yaml", f"{name}: {definitions_dir() / name}.yaml")
+    path = folder / f"d{i}.yaml"
+    path.write_text(text.replace(WEEKS, WEEKS.replace("6", str(4 + i % 9))), "utf-8")
+    return load_definition(path)
+
+
+def test_the_machine_belongs_to_its_definition(trd: Definition, tmp_path: Path) -> None:
+    assert m.machine_for(trd.model_copy()) is m.machine_for(trd)  # a copy shares the compiled form
+    edited = load_edited(tmp_path, 0)  # the same id and version, other content: its own machine
+    assert edited.key == trd.key
+    assert m.machine_for(edited) is not m.machine_for(trd)
+    assert m.machine_for(edited) is m.machine_for(edited)
+
+
+def test_machines_of_dropped_definitions_are_not_retained(tmp_path: Path) -> None:
+    """A service that reloads edited definitions keeps no machine of the old ones: the machine
+    lives and dies with its definition (a dict keyed by version would keep the last of each, and
+    one keyed by `id()` every one). `tests/pathway/test_compiled.py` measures the memory."""
+
+    def live() -> Counter[str]:
+        _load.cache_clear()  # the loader keeps the last 32 files read
+        gc.collect()
+        return Counter(
+            type(o).__qualname__
+            for o in gc.get_objects()
+            if str(type(o).__module__).startswith(("transitions", "engine.machine"))
+            or isinstance(o, Definition | CompiledDefinition)
+        )
+
+    before = live()
+    refs: list[weakref.ref[Any]] = []
+    for i in range(200):
+        d = load_edited(tmp_path, i)
+        pm = m.machine_for(d)
+        assert m.machine_for(d) is pm
+        moved = m.step(d, "initial_trial", "escalate", facts_of(d, risk=RISK))
+        assert moved.to_state == "neurostimulation"
+        refs += [weakref.ref(d), weakref.ref(pm), weakref.ref(pm.machine)]
+        del d, pm, moved
+    assert live() == before
+    assert [r for r in refs if r() is not None] == []
 
 
 def test_the_machine_moves_along_every_edge_and_keeps_no_model(

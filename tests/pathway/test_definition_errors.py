@@ -117,6 +117,26 @@ CASES: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str, str]]]] = {
         [("  min_adherence:\n    value: 0.80", "  min_adherence:\n    value: 80")],
         [("    value: 80", "parameters.min_adherence.value", "must be a fraction 0–1")],
     ),
+    "flag_without_article_section": (
+        [("      active_stressor: active stressor\n", "")],
+        [
+            (
+                "      incomplete_trial: incomplete trials",  # (the line of its first entry)
+                "parameters.article_sections.value.active_stressor",
+                "must name the section of the source article this flag cites",
+            )
+        ],
+    ),
+    "blank_article_section": (
+        [("      substance_use: active substance use", '      substance_use: " "')],
+        [
+            (
+                '      substance_use: " "',
+                "parameters.article_sections.value.substance_use",
+                "must name the section of the source article this flag cites",
+            )
+        ],
+    ),
     "no_initial_state": (
         [("    initial: true\n", "")],
         [

@@ -532,3 +532,82 @@ def test_the_bipolar_history_items_are_read_from_the_definition(trd, make_record
     edited = derive(record, as_of=day, params=without, catalog=trd.catalog)
     assert "bipolar_features" in shipped.flags
     assert "bipolar_features" not in edited.flags
+
+
+ARTICLE = "source article (shared/clinical/000_d817ea9ba5dd5b8a.txt)"
+
+
+@pytest.mark.parametrize(
+    ("contributor", "flag", "section"),
+    [
+        ("stressor", "active_stressor", "active stressor"),
+        ("bipolar_disorder", "bipolar_features", "missed bipolar disorder"),
+        ("hypothyroidism", "medical_contributor", "untreated medical contributors"),
+        ("alcohol_use", "substance_use", "active substance use"),
+    ],
+)
+def test_a_flag_cites_its_section_of_the_source_article(
+    trd, make_record, contributor, flag, section
+):
+    from pathway.facts import derive
+    from pathway.predicates import FlagRaised
+    from pathway.record import parse_record
+
+    entry = {"kind": contributor, "status": "suspected", "date": "2026-05-01"}
+    record = parse_record(make_record(contributors=[entry]), catalog=trd.catalog)
+    day = dt.date(2026, 6, 1)
+    facts = derive(record, as_of=day, params=trd.parameters, catalog=trd.catalog)
+    [evidence] = facts.flags[flag]
+    assert evidence.source == f"{ARTICLE}: {section}"
+    assert FlagRaised(pred="flag", flag=flag).evaluate(facts).source == f"{ARTICLE}: {section}"
+    # the verdicts the article supports as a whole cite it alone
+    clear = parse_record(make_record(), catalog=trd.catalog)
+    facts = derive(clear, as_of=day, params=trd.parameters, catalog=trd.catalog)
+    assert FlagRaised(pred="flag", flag=flag).evaluate(facts).source == ARTICLE
+
+
+def test_an_incomplete_trial_cites_its_section_of_the_source_article(trd, make_record, make_trial):
+    from pathway.facts import derive
+    from pathway.record import parse_record
+
+    short = make_trial(start="2026-05-01", end="2026-05-15", stop_reason="other")
+    record = parse_record(make_record(trials=[short]), catalog=trd.catalog)
+    facts = derive(record, as_of=dt.date(2026, 6, 1), params=trd.parameters, catalog=trd.catalog)
+    [evidence] = facts.flags["incomplete_trial"]
+    assert evidence.source == f"{ARTICLE}: incomplete trials"
+
+
+def test_the_citations_are_read_from_the_definition(trd, make_record, make_trial):
+    from pathway.facts import derive
+    from pathway.predicates import BipolarConfirmed, DifferentialClear, StoppedFor
+    from pathway.record import parse_record
+
+    params = trd.parameters
+    sections = params.article_sections
+    edited = params.model_copy(
+        update={
+            "article_sections": sections.model_copy(
+                update={
+                    "source": "another article",
+                    "value": {**sections.value, "active_stressor": "life events"},
+                }
+            )
+        }
+    )
+    day = dt.date(2026, 6, 1)
+    stressed = parse_record(
+        make_record(contributors=[{"kind": "stressor", "status": "active", "date": "2026-05-01"}]),
+        catalog=trd.catalog,
+    )
+    facts = derive(stressed, as_of=day, params=edited, catalog=trd.catalog)
+    assert facts.flags["active_stressor"][0].source == "another article: life events"
+    assert DifferentialClear(pred="differential_clear").evaluate(facts).source == "another article"
+    assert BipolarConfirmed(pred="bipolar_confirmed").evaluate(facts).source == "another article"
+    stopped = parse_record(
+        make_record(trials=[make_trial(end="2026-05-01", stop_reason="side_effects")]),
+        catalog=trd.catalog,
+    )
+    facts = derive(stopped, as_of=day, params=edited, catalog=trd.catalog)
+    assert DifferentialClear(pred="differential_clear").evaluate(facts).source == "another article"
+    result = StoppedFor(pred="stopped_for", reasons=["side_effects"]).evaluate(facts)
+    assert (result.result, result.source) == ("true", "another article")
