@@ -258,7 +258,16 @@ def _stream(conn: Any, sql: str) -> Iterator[tuple[Any, ...]]:
     """The scan's rows through the driver, streamed: on SQLite its own cursor (plain tuples;
     SQLAlchemy's row objects cost more than the scan), on PostgreSQL a server-side cursor."""
     if conn.dialect.name != "sqlite":
-        yield from conn.execution_options(yield_per=2_000).exec_driver_sql(sql)
+        raw = conn.connection.dbapi_connection
+        if not getattr(raw, "autocommit", False):
+            yield from conn.execution_options(yield_per=2_000).exec_driver_sql(sql)
+            return
+        # A server-side cursor lives in a transaction; the web app's units of work read in
+        # autocommit mode: open one on the driver's connection (psycopg) for the scan alone.
+        with raw.transaction(), raw.cursor(name="measure_scan") as named:
+            named.itersize = 2_000
+            named.execute(sql)
+            yield from named
         return
     cur = conn.connection.dbapi_connection.cursor()
     try:
