@@ -47,12 +47,19 @@ def deviations_on(
     until: dt.date | None = None,
     today: dt.date | None = None,
     measures: bool = True,
+    judged: dict[tuple[str, int, str, str], tuple[str | None, str | None]] | None = None,
 ) -> dict[str, Any]:
     """The report on an open connection, definitions from `registry` (a DefinitionRegistry):
     overrides by reason and by from → to, moves that differed from the recommendation at the
     time, patients past their state's dwell norm; overall and per definition version (`per_version`
     also breaks each of them down). With `measures`, every measure per version over the last
-    365 days (or from `since`) to `until`."""
+    365 days (or from `since`) to `until`.
+
+    Working out a move's recommendation (the record rebuilt from the log before it, evaluated)
+    is the expensive part. The log is append-only, so it never changes for a move and a
+    definition version: `judged` (patient, log version, definition id, version) → (recommended
+    trigger, its destination) keeps them between calls (a long-running caller passes the same
+    dictionary; it is filled here), and only the patients with a move not in it are read."""
     import sqlalchemy as sa
 
     from engine.measures.logic import Period
@@ -95,7 +102,14 @@ def deviations_on(
             en.c.entered_state_on,
         )
     ).all()
-    movers = sorted({m.patient_id for m in moves})
+    judged = {} if judged is None else judged
+    movers = sorted(
+        {
+            m.patient_id
+            for m in moves
+            if (m.patient_id, m.version, m.definition_id, m.definition_version) not in judged
+        }
+    )
     logs: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
     for i in range(0, len(movers), 500):
         found = conn.execute(
@@ -136,22 +150,27 @@ def deviations_on(
             by_path[f"{m.from_state} → {m.to_state}"] += 1
             per_version[key]["overrides_by_reason"][m.reason_code or "?"] += 1
             per_version[key]["overrides_by_path"][f"{m.from_state} → {m.to_state}"] += 1
-        log = [(v, k, p) for v, k, p in logs[m.patient_id] if v < m.version]
-        prefix = (m.patient_id, len(log))
-        if prefix != last[0]:  # moves with no fact between them share the rebuilt record
-            enrolled = json.loads(log[0][2])
-            header = {
-                "profile": enrolled.get("profile", {}),
-                "history": enrolled.get("history", {}),
-            }
-            doc = rebuild(m.patient_id, header, [json.loads(p) for _, _, p in log[1:]])
-            last = (prefix, parse_record(doc, catalog=d.catalog))
-        record = last[1]
-        facts = derive(record, as_of=m.effective_on, params=d.parameters, catalog=d.catalog)
-        recommended = decide(d, facts, m.from_state).recommended
-        dest = next(
-            (t.dest for t in d.transitions_from(m.from_state) if t.trigger == recommended), None
-        )
+        known = (m.patient_id, m.version, m.definition_id, m.definition_version)
+        found = judged.get(known)
+        if found is None:
+            log = [(v, k, p) for v, k, p in logs[m.patient_id] if v < m.version]
+            prefix = (m.patient_id, len(log))
+            if prefix != last[0]:  # moves with no fact between them share the rebuilt record
+                enrolled = json.loads(log[0][2])
+                header = {
+                    "profile": enrolled.get("profile", {}),
+                    "history": enrolled.get("history", {}),
+                }
+                doc = rebuild(m.patient_id, header, [json.loads(p) for _, _, p in log[1:]])
+                last = (prefix, parse_record(doc, catalog=d.catalog))
+            record = last[1]
+            facts = derive(record, as_of=m.effective_on, params=d.parameters, catalog=d.catalog)
+            trigger = decide(d, facts, m.from_state).recommended
+            to = next(
+                (t.dest for t in d.transitions_from(m.from_state) if t.trigger == trigger), None
+            )
+            found = judged[known] = (trigger, to)
+        recommended, dest = found
         if dest != m.to_state:
             per_version[key]["against_recommendation"] += 1
             move = f"{m.from_state} → {m.to_state} (recommended: {dest or 'no move'})"

@@ -75,6 +75,11 @@ class QualityCache:
         self.size = size
         self._items: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        # Each move's recommendation at its time, which the append-only log never changes
+        # (`deviations_on`'s `judged`): after a write only the new moves are evaluated. About
+        # 100 bytes a move; one report is worked out at a time (`deviating`).
+        self.judged: dict[tuple[str, int, str, str], tuple[str | None, str | None]] = {}
+        self.deviating = threading.Lock()
 
     def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
         with self._lock:
@@ -127,14 +132,16 @@ def deviations(svc: Services, cache: QualityCache, period: Period) -> dict[str, 
         key = ("deviations", period.start, period.end, today, data_version(conn))
         found = cache.get(key)
         if found is None:
-            found = deviations_on(
-                conn,
-                svc.definitions,
-                since=period.start,
-                until=period.end,
-                today=today,
-                measures=False,
-            )
+            with cache.deviating:
+                found = deviations_on(
+                    conn,
+                    svc.definitions,
+                    since=period.start,
+                    until=period.end,
+                    today=today,
+                    measures=False,
+                    judged=cache.judged,
+                )
             cache.put(key, found)
     return found
 

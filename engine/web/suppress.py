@@ -3,7 +3,7 @@ and so is any count that would let a hidden one be worked out from the totals (`
 
 A hidden count is `null` (JSON), "≤10" or "*" (page, CSV), and so are the medians and rates
 worked out over it, so that no patient can be singled out from a small group. The pages and the
-API use the same cells: `board_hidden` for the board, `engine.web.quality_tables` for the
+API use the same cells: `board_hidden` for the board, `engine.web.quality_data` for the
 measures and the deviation report, all through one rule (`cells_hidden`).
 """
 
@@ -46,7 +46,7 @@ def totals_hidden(
     """The cells of a table whose rows add up to a printed total, column by column: each column
     is (counts by row, total); keys are (column, row), row "*total*" for a total. Each with why
     ("primary": small; "complementary": it would give one away, since the rows add up to the
-    total). The board and the quality pages' tables are all such tables."""
+    total). The board is such a table."""
     hidden: dict[tuple[str, str], Suppression] = {}
     for column, (counts, total) in columns.items():
         cells: dict[tuple[str, str], int] = {(column, row): n for row, n in counts.items()}

@@ -93,3 +93,29 @@ def test_deviations_json_counts_without_patient_ids(any_clinic: Clinic) -> None:
 def test_admin_is_refused(clinic: Clinic) -> None:
     _problem(clinic.api(Role.admin).get("/api/v1/quality/measures"), 403)
     _problem(clinic.api(None).get("/api/v1/quality/deviations"), 401)
+
+
+def test_deviations_reuse_the_recommendations_worked_out_before(clinic: Clinic) -> None:
+    from engine import make_engine
+    from engine.definitions import DefinitionRegistry
+    from engine.measures.deviations import deviations_on
+
+    svc = clinic.services()
+    svc.override("EX-04", to="augment", reason="case_review", note="MDT", actor="t")
+    svc.close()
+    engine = make_engine(clinic.url)
+    judged: dict[tuple[str, int, str, str], tuple[str | None, str | None]] = {}
+    with engine.connect() as conn:
+        fresh = deviations_on(conn, DefinitionRegistry(), today=TODAY, measures=False)
+        first = deviations_on(
+            conn, DefinitionRegistry(), today=TODAY, measures=False, judged=judged
+        )
+        assert judged and first == fresh
+        # every move is judged already: nothing new is worked out, the report is the same
+        judged_again = dict(judged)
+        second = deviations_on(
+            conn, DefinitionRegistry(), today=TODAY, measures=False, judged=judged_again
+        )
+    engine.dispose()
+    assert second == fresh and judged_again == judged
+    assert fresh["overrides_by_reason"] == {"case_review": 1}
