@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/web.py latency  [--patients 500] [--n 300] [--pg]
     .venv/bin/python benchmarks/web.py caseload [--n 100000] [--db FILE] [--no-pg]
     .venv/bin/python benchmarks/web.py load     [--coordinators 50] [--seconds 60] [--workers 4]
+    .venv/bin/python benchmarks/web.py quality  [--patients 10000] [--db FILE] [--n 20]
 
 - latency: `pathway serve` (one worker, PATHWAY_WEB_BENCH=1) on a simulated cohort, over loopback
   HTTP with keep-alive, interleaved: (a) `GET /api/v1/patients/{id}` (bearer token: auth, status
@@ -16,6 +17,10 @@
   overlapping set of patients, each reading a patient (ETag) then writing a PHQ-9 or taking the
   recommended move with If-Match. Reports throughput and p50/p99; checks no 5xx, every refused
   write a 412, `pathway verify --deep` clean, and events in the database = events acknowledged.
+- quality: `pathway serve` on N simulated patients (SQLite; `--db FILE` keeps or reuses it): the
+  quality pages against the existing aggregate pages (`/board`, `/quality`), p50 of n requests
+  each; `/quality/measures` and `/quality/deviations` once cold (every patient read and measured),
+  then from the app's cache (same period, no write since), then once after one write.
 """
 
 from __future__ import annotations
@@ -192,6 +197,66 @@ def latency(url: str, label: str, patients: int, n: int) -> None:
             f"  {what:28s} p50 {med:7.2f} ms  p99 {p(samples[name], 0.99):7.2f} ms  "
             f"ratio {med / bare:4.2f}× (goal ≤ {goal}×)"
         )
+
+
+# -- quality pages --------------------------------------------------------------------------
+
+
+def quality_pages(url: str, patients: int, n: int, *, fresh: bool) -> None:
+    if fresh:
+        populate(url, patients)
+    else:
+        engine = make_engine(url, create=False)
+        with contextlib.suppress(Exception):
+            Accounts(engine).add_user("bench", role="coordinator", password=PASSWORD)
+        engine.dispose()
+    with serving(url) as base, httpx.Client(base_url=base, timeout=600) as client:
+        login(client)
+        count = client.get("/api/v1/board").json().get("patients")
+        print(f"quality pages: {count:,} patients (SQLite, one worker, loopback)")
+        cold: dict[str, float] = {}
+        for path in ("/quality/measures", "/quality/deviations"):
+            t0 = time.perf_counter()
+            r = client.get(path)
+            cold[path] = time.perf_counter() - t0
+            assert r.status_code == 200, (path, r.status_code, r.text[:300])
+        samples: dict[str, list[float]] = {}
+        paths = ("/board", "/quality", "/quality/measures", "/quality/deviations")
+        for _ in range(n):
+            for path in paths:
+                t0 = time.perf_counter()
+                r = client.get(path)
+                samples.setdefault(path, []).append(time.perf_counter() - t0)
+                assert r.status_code == 200, (path, r.status_code)
+        # one write (a PHQ-9 through the API) changes the data version: both pages work it out
+        # again; the deviation report re-evaluates only the moves it has not judged before
+        token = token_for(url, f"bench-{time.time_ns()}")
+        auth = {"Authorization": f"Bearer {token}"}
+        with make_engine(url, create=False).connect() as conn:
+            pid = conn.exec_driver_sql("SELECT min(patient_id) FROM enrollment").scalar_one()
+        etag = client.get(f"/api/v1/patients/{pid}", headers=auth).headers["etag"]
+        fact = {"fact": "measurement", "instrument": "PHQ-9", "score": 9}
+        fact["date"] = dt.date.today().isoformat()
+        r = client.post(
+            f"/api/v1/patients/{pid}/facts",
+            json={"facts": [fact]},
+            headers={**auth, "If-Match": etag},
+        )
+        assert r.status_code == 200, r.text
+        after: dict[str, float] = {}
+        for path in cold:
+            t0 = time.perf_counter()
+            assert client.get(path).status_code == 200
+            after[path] = time.perf_counter() - t0
+    board = statistics.median(samples["/board"]) * 1e3
+    for path in paths:
+        med = statistics.median(samples[path]) * 1e3
+        first = (
+            f"   first (cold) {cold[path]:7.2f} s, after one write {after[path]:7.2f} s"
+            if path in cold
+            else ""
+        )
+        print(f"  {path:22s} p50 {med:8.2f} ms  {med / board:5.2f}× /board{first}")
 
 
 # -- (c) caseload ---------------------------------------------------------------------------
@@ -458,6 +523,10 @@ def main() -> None:
     d.add_argument("--workers", type=int, default=4)
     d.add_argument("--patients", type=int, default=1000)
     d.add_argument("--hot", type=int, default=200, help="patients the coordinators share")
+    q = sub.add_parser("quality")
+    q.add_argument("--patients", type=int, default=10_000)
+    q.add_argument("--n", type=int, default=20)
+    q.add_argument("--db", help="SQLite file to keep (simulated into if missing, else reused)")
     for s in (a, c, d):
         s.add_argument("--pg-url", default=os.environ.get("PATHWAY_TEST_POSTGRES_URL", PG_DEFAULT))
     args = ap.parse_args()
@@ -481,6 +550,13 @@ def main() -> None:
                     caseload_bench(url, "PostgreSQL (the same enrollments)", args.n, keep=True)
                 elif url:
                     caseload_bench(url, "PostgreSQL", args.n, keep=False)
+    elif args.what == "quality":
+        if args.db:
+            fresh = not Path(args.db).exists()
+            quality_pages(f"sqlite:///{args.db}", args.patients, args.n, fresh=fresh)
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                quality_pages(f"sqlite:///{folder}/quality.db", args.patients, args.n, fresh=True)
     else:
         with pg_schema(args.pg_url) as url:
             if url:

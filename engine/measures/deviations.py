@@ -26,15 +26,46 @@ def deviation_report(
     until: dt.date | None = None,
     today: dt.date | None = None,
 ) -> dict[str, Any]:
-    """The quality-review report over moves with an effective date in [since, until]."""
+    """The quality-review report over moves with an effective date in [since, until], with the
+    measures per version (`deviations_on` on a connection of its own)."""
+    from engine.definitions import DefinitionRegistry
+    from engine.store.db import database_url, make_engine
+
+    engine = make_engine(database_url(url), create=False)
+    try:
+        with engine.connect() as conn:
+            return deviations_on(conn, DefinitionRegistry(), since=since, until=until, today=today)
+    finally:
+        engine.dispose()
+
+
+def deviations_on(
+    conn: Any,
+    registry: Any,
+    *,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    today: dt.date | None = None,
+    measures: bool = True,
+    judged: dict[tuple[str, int, str, str], tuple[str | None, str | None]] | None = None,
+) -> dict[str, Any]:
+    """The report on an open connection, definitions from `registry` (a DefinitionRegistry):
+    overrides by reason and by from → to, moves that differed from the recommendation at the
+    time, patients past their state's dwell norm; overall and per definition version (`per_version`
+    also breaks each of them down). With `measures`, every measure per version over the last
+    365 days (or from `since`) to `until`.
+
+    Working out a move's recommendation (the record rebuilt from the log before it, evaluated)
+    is the expensive part. The log is append-only, so it never changes for a move and a
+    definition version: `judged` (patient, log version, definition id, version) → (recommended
+    trigger, its destination) keeps them between calls (a long-running caller passes the same
+    dictionary; it is filled here), and only the patients with a move not in it are read."""
     import sqlalchemy as sa
 
-    from engine.definitions import DefinitionRegistry
     from engine.measures.logic import Period
     from engine.measures.registry import MEASURES
     from engine.measures.report import evaluate
-    from engine.measures.sources import from_db
-    from engine.store.db import database_url, make_engine
+    from engine.measures.sources import from_connection
     from engine.store.tables import enrollment_table, event_table
     from pathway.evaluation import decide
     from pathway.facts import derive
@@ -61,35 +92,36 @@ def deviation_report(
     )
     if since is not None:
         moves_q = moves_q.where(ev.c.effective_on >= since)
-    registry = DefinitionRegistry()
-    engine = make_engine(database_url(url), create=False)
-    try:
-        with engine.connect() as conn:
-            moves = conn.execute(moves_q).all()
-            heads = conn.execute(
-                sa.select(
-                    en.c.patient_id,
-                    en.c.definition_id,
-                    en.c.definition_version,
-                    en.c.state,
-                    en.c.entered_state_on,
-                )
-            ).all()
-            movers = sorted({m.patient_id for m in moves})
-            logs: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
-            for i in range(0, len(movers), 500):
-                found = conn.execute(
-                    sa.select(ev.c.patient_id, ev.c.version, ev.c.kind, ev.c.payload)
-                    .where(
-                        ev.c.patient_id.in_(movers[i : i + 500]),
-                        ev.c.kind.in_(("enrolled", "fact")),
-                    )
-                    .order_by(ev.c.patient_id, ev.c.version)
-                )
-                for pid, version, kind, payload in found:
-                    logs[pid].append((version, kind, payload))
-    finally:
-        engine.dispose()
+    moves = conn.execute(moves_q).all()
+    heads = conn.execute(
+        sa.select(
+            en.c.patient_id,
+            en.c.definition_id,
+            en.c.definition_version,
+            en.c.state,
+            en.c.entered_state_on,
+        )
+    ).all()
+    judged = {} if judged is None else judged
+    movers = sorted(
+        {
+            m.patient_id
+            for m in moves
+            if (m.patient_id, m.version, m.definition_id, m.definition_version) not in judged
+        }
+    )
+    logs: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    for i in range(0, len(movers), 500):
+        found = conn.execute(
+            sa.select(ev.c.patient_id, ev.c.version, ev.c.kind, ev.c.payload)
+            .where(
+                ev.c.patient_id.in_(movers[i : i + 500]),
+                ev.c.kind.in_(("enrolled", "fact")),
+            )
+            .order_by(ev.c.patient_id, ev.c.version)
+        )
+        for pid, version, kind, payload in found:
+            logs[pid].append((version, kind, payload))
 
     per_version: dict[str, dict[str, Any]] = defaultdict(
         lambda: {
@@ -98,6 +130,10 @@ def deviation_report(
             "overrides": 0,
             "against_recommendation": 0,
             "overstays": 0,
+            "overrides_by_reason": Counter(),
+            "overrides_by_path": Counter(),
+            "against_by_path": Counter(),
+            "overstays_by_state": Counter(),
         }
     )
     by_reason: Counter[str] = Counter()
@@ -112,24 +148,33 @@ def deviation_report(
             per_version[key]["overrides"] += 1
             by_reason[m.reason_code or "?"] += 1
             by_path[f"{m.from_state} → {m.to_state}"] += 1
-        log = [(v, k, p) for v, k, p in logs[m.patient_id] if v < m.version]
-        prefix = (m.patient_id, len(log))
-        if prefix != last[0]:  # moves with no fact between them share the rebuilt record
-            enrolled = json.loads(log[0][2])
-            header = {
-                "profile": enrolled.get("profile", {}),
-                "history": enrolled.get("history", {}),
-            }
-            doc = rebuild(m.patient_id, header, [json.loads(p) for _, _, p in log[1:]])
-            last = (prefix, parse_record(doc, catalog=d.catalog))
-        record = last[1]
-        facts = derive(record, as_of=m.effective_on, params=d.parameters, catalog=d.catalog)
-        recommended = decide(d, facts, m.from_state).recommended
-        dest = next(
-            (t.dest for t in d.transitions_from(m.from_state) if t.trigger == recommended), None
-        )
+            per_version[key]["overrides_by_reason"][m.reason_code or "?"] += 1
+            per_version[key]["overrides_by_path"][f"{m.from_state} → {m.to_state}"] += 1
+        known = (m.patient_id, m.version, m.definition_id, m.definition_version)
+        found = judged.get(known)
+        if found is None:
+            log = [(v, k, p) for v, k, p in logs[m.patient_id] if v < m.version]
+            prefix = (m.patient_id, len(log))
+            if prefix != last[0]:  # moves with no fact between them share the rebuilt record
+                enrolled = json.loads(log[0][2])
+                header = {
+                    "profile": enrolled.get("profile", {}),
+                    "history": enrolled.get("history", {}),
+                }
+                doc = rebuild(m.patient_id, header, [json.loads(p) for _, _, p in log[1:]])
+                last = (prefix, parse_record(doc, catalog=d.catalog))
+            record = last[1]
+            facts = derive(record, as_of=m.effective_on, params=d.parameters, catalog=d.catalog)
+            trigger = decide(d, facts, m.from_state).recommended
+            to = next(
+                (t.dest for t in d.transitions_from(m.from_state) if t.trigger == trigger), None
+            )
+            found = judged[known] = (trigger, to)
+        recommended, dest = found
         if dest != m.to_state:
             per_version[key]["against_recommendation"] += 1
+            move = f"{m.from_state} → {m.to_state} (recommended: {dest or 'no move'})"
+            per_version[key]["against_by_path"][move] += 1
             against.append(
                 {
                     "patient": m.patient_id,
@@ -168,6 +213,7 @@ def deviation_report(
         for pid, days in sorted(rows, key=lambda r: (-r[1], r[0])):
             if days > norm:
                 per_version[key]["overstays"] += 1
+                per_version[key]["overstays_by_state"][state] += 1
                 overstays.append(
                     {
                         "patient": pid,
@@ -178,19 +224,24 @@ def deviation_report(
                     }
                 )
 
-    start = since or (end - dt.timedelta(days=364))
-    period = Period(start, end)
-    patients = list(from_db(url, today=end))
-    for key in per_version:
-        version = key.split(" ", 1)[1]
-        subset = [p for p in patients if p.version == version]
-        per_version[key]["measures"] = {
-            mid: {
-                g["id"]: {"populations": g["populations"], "score": g["score"]}
-                for g in evaluate(mid, patients=subset, period=period)["groups"]
+    for v in per_version.values():
+        for name in ("overrides_by_reason", "overrides_by_path", "against_by_path"):
+            v[name] = dict(sorted(v[name].items()))
+        v["overstays_by_state"] = dict(sorted(v["overstays_by_state"].items()))
+    if measures:
+        start = since or (end - dt.timedelta(days=364))
+        period = Period(start, end)
+        patients = list(from_connection(conn, today=end))
+        for key in per_version:
+            version = key.split(" ", 1)[1]
+            subset = [p for p in patients if p.version == version]
+            per_version[key]["measures"] = {
+                mid: {
+                    g["id"]: {"populations": g["populations"], "score": g["score"]}
+                    for g in evaluate(mid, patients=subset, period=period)["groups"]
+                }
+                for mid in MEASURES
             }
-            for mid in MEASURES
-        }
     return {
         "since": since.isoformat() if since else None,
         "until": end.isoformat(),
@@ -219,7 +270,9 @@ def render(report: dict[str, Any], out: Console) -> None:
     out.print(f"patients past their state's dwell norm: {len(report['overstays'])}", markup=False)
     for key, v in report["per_version"].items():
         scores = "; ".join(
-            f"{mid} {g} {r['score']}" for mid, gs in v["measures"].items() for g, r in gs.items()
+            f"{mid} {g} {r['score']}"
+            for mid, gs in v.get("measures", {}).items()
+            for g, r in gs.items()
         )
         out.print(
             f"{key}: {v['patients']} patients, {v['moves']} moves, {v['overrides']} "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,6 +21,10 @@ HOSPICE_DISCHARGE = frozenset({(SNOMED, "428371000124100"), (SNOMED, "4283610001
 HOSPICE_MDS: Code = (LOINC, "45755-6")
 YES: Code = (SNOMED, "373066001")
 FACIT_PAL: Code = (LOINC, "71007-9")
+WEEK = dt.timedelta(days=7)
+_CODES = operator.attrgetter("codes")
+_START = operator.attrgetter("start")
+_STATUS_CODES = operator.attrgetter("status", "codes")
 IP, DEN, EXCL, NUM = "initial-population", "denominator", "denominator-exclusion", "numerator"
 
 
@@ -79,13 +84,30 @@ def membership(ip: bool, excl: bool, num: bool) -> dict[str, bool]:
 
 def _phq(p: MeasurePatient, vs: ValueSets) -> list[Item]:
     tools = vs["PHQ9andPHQ9MTools"]
-    found = [
-        o
-        for o in p.of("Observation")
-        if o.start is not None and o.status in VALID and not tools.isdisjoint(o.codes)
-    ]
-    found.sort(key=_start)
+    observations = p.of("Observation")
+    # Observations share their status and codes: test each distinct pair (map and set run in
+    # C); when all pass and every one has a date, all are kept.
+    if None not in map(_START, observations) and all(
+        status in VALID and not tools.isdisjoint(codes)
+        for status, codes in set(map(_STATUS_CODES, observations))
+    ):
+        found = list(observations)
+    else:
+        found = [
+            o
+            for o in observations
+            if o.start is not None and o.status in VALID and not tools.isdisjoint(o.codes)
+        ]
+    try:
+        # (start, value) read in C. A sort compares every pair it leaves adjacent, so when no
+        # None value met another value this is exactly the order of `_start`; else use it.
+        found.sort(key=_START_VALUE)
+    except TypeError:
+        found.sort(key=_start)
     return found
+
+
+_START_VALUE = operator.attrgetter("start", "value")
 
 
 def _start(o: Item) -> tuple[dt.date, float]:
@@ -154,33 +176,34 @@ class Depression:
             if c.start is not None and not self.dx.isdisjoint(c.codes) and confirmed_active(c)
         ]
         visits = self.vs["ContactorOfficeVisit"]
-        encounters = [
-            e
-            for e in ending
-            if e.status == "finished"
-            and not visits.isdisjoint(e.codes)
-            and any(overlaps(e.start, e.end, start, end) for start, end in diags)
-        ]
-        if not encounters:
+        # (from 7 days before, to the end of) each finished visit during a depression diagnosis
+        windows: list[tuple[dt.date, dt.date]] = []
+        for e in ending:
+            if e.status != "finished" or visits.isdisjoint(e.codes) or e.start is None:
+                continue
+            for start, end in diags:
+                if e.end is not None and overlaps(e.start, e.end, start, end):
+                    windows.append((e.start - WEEK, e.end))
+                    break
+        if not windows:
             return None
         for o in phq:
             if o.value is None or o.value <= 9 or o.start is None:
                 continue
-            for e in encounters:
-                if (
-                    e.start is not None
-                    and e.end is not None
-                    and (e.start - dt.timedelta(days=7) <= o.start <= e.end)
-                ):
+            for early, end in windows:
+                if early <= o.start <= end:
                     return o
         return None
 
     def exclusions(self, p: MeasurePatient, lo: dt.date, hi: dt.date) -> list[str]:
         """Why a patient is excluded over [lo, hi]: hospice, palliative, expired, disorders."""
-        if p.deceased is None and all(
-            self.excluding.isdisjoint(i.codes) for items in p.items.values() for i in items
-        ):
-            return []
+        if p.deceased is None:
+            # items share their code sets: test each distinct one (set and map run in C)
+            codes: set[frozenset[Code]] = set()
+            for items in p.items.values():
+                codes.update(map(_CODES, items))
+            if all(self.excluding.isdisjoint(c) for c in codes):
+                return []
         vs, why = self.vs, []
         hospice = (
             any(

@@ -90,17 +90,21 @@ def evaluate(
     finally:
         if paused:
             gc.enable()
-    out_groups = []
-    for gid, counts in groups.items():
-        eligible = counts[DEN] - counts[EXCL]
-        score = round(counts[NUM] / eligible, 4) if eligible else None
-        out_groups.append({"id": gid, "populations": counts, "score": score})
+    out_groups = [
+        {"id": gid, "populations": counts, "score": score(counts)} for gid, counts in groups.items()
+    ]
     return {
         "measure": check_measure(measure),
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "groups": out_groups,
         "patients": sorted(rows, key=lambda r: (r["patient"], r["group"])),
     }
+
+
+def score(counts: dict[str, int]) -> float | None:
+    """The rate: numerator ÷ (denominator − exclusions), four places; None without anyone."""
+    eligible = counts[DEN] - counts[EXCL]
+    return round(counts[NUM] / eligible, 4) if eligible else None
 
 
 def to_csv(result: dict[str, Any]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from engine.factlog import apply, new_document
@@ -145,124 +145,202 @@ def from_db(
     today: dt.date | None = None,
     medications: bool = True,
 ) -> Iterator[MeasurePatient]:
-    """Every enrolled patient, from one ordered scan of the event log (no record validation).
-
-    Measurement rows are read with the database's JSON functions (no Python JSON parsing);
-    trial facts are read only when `medications` (CMS128 needs them, the PHQ-9 measures not).
-    """
-    import sqlalchemy as sa
-    from sqlalchemy.dialects import postgresql
-
+    """Every enrolled patient of the database at `url` (`from_connection` on a connection of
+    its own, closed at the end)."""
     from engine.store.db import database_url, make_engine
-    from engine.store.tables import enrollment_table, event_table
 
-    rx = _rx_by_drug(catalog or default_catalog())
-    today = today or dt.date.today()
-    ev, en = event_table(), enrollment_table()
-    kinds = FACT_KINDS if medications else ("measurement", "contributor", "profile")
     engine = make_engine(database_url(url), create=False)
-    # JSON from the TEXT payload: SQLite's JSON functions read text as it is; PostgreSQL needs
-    # the cast to jsonb.
-    body = (
-        sa.cast(ev.c.payload, postgresql.JSONB)
-        if engine.dialect.name == "postgresql"
-        else sa.type_coerce(ev.c.payload, sa.JSON)
-    )
-    is_measurement = ev.c.fact_kind == "measurement"
-    query = (
-        sa.select(
-            ev.c.patient_id,
-            ev.c.fact_kind,
-            # read as text: converting every row's date costs more than the rest of the row
-            sa.type_coerce(ev.c.effective_on, sa.String),
-            sa.case((is_measurement, None), else_=ev.c.payload),
-            sa.case((is_measurement, body["instrument"].as_string()), else_=None),
-            sa.case((is_measurement, body["score"].as_integer()), else_=None),
-        )
-        .where(sa.or_(ev.c.kind == "enrolled", ev.c.fact_kind.in_(kinds)))
-        .order_by(ev.c.patient_id, ev.c.version)
-    )
     try:
         with engine.connect() as conn:
-            versions = dict(conn.execute(sa.select(en.c.patient_id, en.c.definition_version)).all())
-            building: _Building | None = None
-            # Items are immutable: one per (day, score) and one visit per day, shared.
-            observations: dict[tuple[Any, Any], Item] = {}
-            visits: dict[tuple[dt.date | None, dt.date | None], Item] = {}
-            rows = _stream(conn, query, kinds)
-            # A measurement's effective date is its `date` (engine.factlog.fact_date).
-            for pid, fact_kind, effective_on, payload, instrument, score in rows:
-                if fact_kind is None:  # the enrollment event: a new patient
-                    if building is not None:
-                        yield building.done(rx, today, visits)
-                    building = _Building(pid, versions.get(pid), effective_on, payload)
-                elif building is None:
-                    continue
-                elif fact_kind == "measurement":
-                    if instrument == "PHQ-9":
-                        o = observations.get((effective_on, score))
-                        if o is None:  # a few thousand distinct (day, score) pairs
-                            d = dt.date.fromisoformat(str(effective_on)[:10])
-                            o = observations[effective_on, score] = Item(
-                                "Observation", PHQ9, "final", d, d, float(score)
-                            )
-                        building.obs.append(o)
-                else:
-                    building.fact(json.loads(payload))
-            if building is not None:
-                yield building.done(rx, today, visits)
+            yield from from_connection(conn, catalog=catalog, today=today, medications=medications)
     finally:
         engine.dispose()
 
 
-def _stream(conn: Any, query: Any, kinds: tuple[str, ...]) -> Iterator[tuple[Any, ...]]:
-    """The rows of the log scan, streamed: on SQLite the same query written for the driver's
-    own cursor (its rows are plain tuples; SQLAlchemy's row objects cost more than the scan),
-    on PostgreSQL through a server-side cursor."""
-    if conn.dialect.name != "sqlite":
-        yield from conn.execution_options(yield_per=10_000).execute(query)
-        return
-    m = "fact_kind = 'measurement'"
-    sql = (
-        f"SELECT patient_id, fact_kind, effective_on, CASE WHEN {m} THEN NULL ELSE payload END, "
-        f"CASE WHEN {m} THEN json_extract(payload, '$.instrument') END, "
-        f"CASE WHEN {m} THEN json_extract(payload, '$.score') END "
-        f"FROM event WHERE kind = 'enrolled' OR fact_kind IN ({', '.join('?' * len(kinds))}) "
-        "ORDER BY patient_id, version"
+def from_connection(
+    conn: Any,
+    *,
+    catalog: Catalog | None = None,
+    today: dt.date | None = None,
+    medications: bool = True,
+) -> Iterator[MeasurePatient]:
+    """Every enrolled patient, in patient id order, from one grouped scan of the event log on an
+    open connection (no record validation; `version` is the patient's definition version).
+
+    The database does the per-row work in one statement (`_scan_sql`): one row per patient with
+    the enrollment's date and profile, the patient's measurements as one string of
+    (day, instrument, score) tokens read with the database's JSON functions, and the few facts
+    that need Python (bipolar contributors, profile changes; trial facts only when
+    `medications`: CMS128 needs them, the PHQ-9 measures not) with their log versions, applied
+    in log order. A patient with none of those is built without a record document.
+    """
+    import sqlalchemy as sa
+
+    from engine.store.tables import enrollment_table
+
+    rx = _rx_by_drug(catalog or default_catalog())
+    today = today or dt.date.today()
+    en = enrollment_table()
+    versions = dict(conn.execute(sa.select(en.c.patient_id, en.c.definition_version)).all())
+    reader = _Reader()
+    sql = _scan_sql(conn.dialect.name, medications)
+    for pid, enrolled_on, year, onset, measured, facts in _stream(conn, sql):
+        if enrolled_on is None:  # no enrollment event: not a patient of the log
+            continue
+        enrolled = reader.day(str(enrolled_on)[:10])
+        birth = dt.date(int(year), 12, 31) if year is not None else None
+        obs, visits = reader.phq9(measured)
+        if facts is None:  # the common case: the record document would add nothing
+            p = MeasurePatient(pid, birth, None, versions.get(pid))
+            start = reader.day(onset) if onset else enrolled
+            p.items["Condition"] = [reader.mdd(start)]
+            p.items["Observation"] = obs
+            p.items["Encounter"] = visits
+            yield p
+            continue
+        profile = {"birth_year": None if year is None else int(year), "episode_start": onset}
+        doc = new_document(pid, {"profile": profile})
+        logged = [f.partition(" ") for f in facts.split(FACT_SEP)]
+        logged.sort(key=lambda f: int(f[0]))  # log order (the aggregate does not promise it)
+        for _, _, payload in logged:
+            apply(doc, json.loads(payload))
+        p = from_record_doc(
+            doc, enrolled_on=enrolled, rx=rx, today=today, phq9=obs, visits=reader.visits
+        )
+        p.version = versions.get(pid)
+        yield p
+
+
+TOKEN_SEP, FACT_SEP = "\x1f", "\x1e"  # never inside JSON text (control characters are escaped)
+
+
+def _scan_sql(dialect: str, medications: bool) -> str:
+    """The grouped scan of the log, one row per patient: patient id, enrollment date, birth
+    year, episode start, measurement tokens ("YYYY-MM-DD" + the JSON array [instrument, score],
+    TOKEN_SEP between them) and the other facts ("version payload", FACT_SEP between them)."""
+    trials = [k for k in FACT_KINDS if k.startswith("trial") or k == "dose_changed"]
+    other = ", ".join(f"'{k}'" for k in ["profile", *(trials if medications else [])])
+    if dialect == "postgresql":
+        body, agg = "payload::jsonb", "string_agg"
+        day = "effective_on::text"
+        year = f"({body} #>> '{{profile,birth_year}}')::int"
+        onset = f"{body} #>> '{{profile,episode_start}}'"
+        pair = f"jsonb_build_array({body} -> 'instrument', {body} -> 'score')::text"
+        kind = f"{body} ->> 'kind'"
+        version = "version::text"
+        tsep, fsep = "chr(31)", "chr(30)"
+    else:
+        agg, day = "group_concat", "substr(effective_on, 1, 10)"
+        year = "json_extract(payload, '$.profile.birth_year')"
+        onset = "json_extract(payload, '$.profile.episode_start')"
+        pair = "json_extract(payload, '$.instrument', '$.score')"
+        kind = "json_extract(payload, '$.kind')"
+        version = "version"
+        tsep, fsep = "char(31)", "char(30)"
+    enrolled = "kind = 'enrolled'"
+    measured = "fact_kind = 'measurement'"
+    python = (
+        f"fact_kind IN ({other}) OR (fact_kind = 'contributor' AND {kind} = 'bipolar_disorder')"
     )
+    return (
+        f"SELECT patient_id, max(CASE WHEN {enrolled} THEN {day} END), "
+        f"max(CASE WHEN {enrolled} THEN {year} END), "
+        f"max(CASE WHEN {enrolled} THEN {onset} END), "
+        f"{agg}(CASE WHEN {measured} THEN {day} || {pair} END, {tsep}), "
+        f"{agg}(CASE WHEN NOT ({enrolled} OR {measured}) THEN {version} || ' ' || payload END, "
+        f"{fsep}) "
+        f"FROM event WHERE {enrolled} OR {measured} OR {python} "
+        "GROUP BY patient_id ORDER BY patient_id"
+    )
+
+
+def _stream(conn: Any, sql: str) -> Iterator[tuple[Any, ...]]:
+    """The scan's rows through the driver, streamed: on SQLite its own cursor (plain tuples;
+    SQLAlchemy's row objects cost more than the scan), on PostgreSQL a server-side cursor."""
+    if conn.dialect.name != "sqlite":
+        raw = conn.connection.dbapi_connection
+        if not getattr(raw, "autocommit", False):
+            yield from conn.execution_options(yield_per=2_000).exec_driver_sql(sql)
+            return
+        # A server-side cursor lives in a transaction; the web app's units of work read in
+        # autocommit mode: open one on the driver's connection (psycopg) for the scan alone.
+        with raw.transaction(), raw.cursor(name="measure_scan") as named:
+            named.itersize = 2_000
+            named.execute(sql)
+            yield from named
+        return
     cur = conn.connection.dbapi_connection.cursor()
     try:
-        cur.execute(sql, kinds)
-        while batch := cur.fetchmany(10_000):
+        cur.execute(sql)
+        while batch := cur.fetchmany(2_000):
             yield from batch
     finally:
         cur.close()
 
 
-class _Building:
-    """One patient being read from the log: profile, PHQ-9s, contributors, trial facts."""
+class _Reader:
+    """What the scan's rows share between patients: days, PHQ-9 observations and their visits,
+    and the MDD condition, each built once (items are immutable)."""
 
-    def __init__(
-        self, pid: str, version: str | None, enrolled_on: dt.date | str, header: str
-    ) -> None:
-        profile = json.loads(header).get("profile", {})
-        self.doc = new_document(pid, {"profile": profile})
-        if isinstance(enrolled_on, str):
-            enrolled_on = dt.date.fromisoformat(enrolled_on[:10])
-        self.version, self.enrolled_on = version, enrolled_on
-        self.obs: list[Item] = []
+    def __init__(self) -> None:
+        self.days: dict[str, dt.date] = {}
+        self.visits: dict[tuple[dt.date | None, dt.date | None], Item] = {}
+        self.conditions: dict[dt.date, Item] = {}
+        # measurement token → its PHQ-9 observation / that day's visit (None: another instrument)
+        self.observation = _Cache(self._observation)
+        self.visit = _Cache(self._visit)
 
-    def fact(self, body: dict[str, Any]) -> None:
-        apply(self.doc, body)
+    def day(self, text: str) -> dt.date:
+        found = self.days.get(text)
+        if found is None:
+            found = self.days[text] = dt.date.fromisoformat(text[:10])
+        return found
 
-    def done(
-        self,
-        rx: dict[str, frozenset[tuple[str, str]]],
-        today: dt.date,
-        visits: dict[tuple[dt.date | None, dt.date | None], Item],
-    ) -> MeasurePatient:
-        p = from_record_doc(
-            self.doc, enrolled_on=self.enrolled_on, rx=rx, today=today, phq9=self.obs, visits=visits
+    def mdd(self, start: dt.date) -> Item:
+        found = self.conditions.get(start)
+        if found is None:
+            found = self.conditions[start] = Item(
+                "Condition", MDD, None, start, None, clinical="active", verification="confirmed"
+            )
+        return found
+
+    def phq9(self, measured: str | None) -> tuple[list[Item], list[Item]]:
+        """The PHQ-9 observations among the measurement tokens (in their order) and one
+        finished office visit on each one's day (`from_record_doc`'s approximation)."""
+        if not measured:
+            return [], []
+        tokens = measured.split(TOKEN_SEP)
+        # map and filter run in C: a patient's ten tokens cost two dictionary look-ups each
+        return (
+            list(filter(None, map(self.observation.__getitem__, tokens))),
+            list(filter(None, map(self.visit.__getitem__, tokens))),
         )
-        p.version = self.version
-        return p
+
+    def _observation(self, token: str) -> Item | None:
+        instrument, score = json.loads(token[10:])
+        if instrument != "PHQ-9":
+            return None
+        d = self.day(token[:10])
+        return Item("Observation", PHQ9, "final", d, d, float(score))
+
+    def _visit(self, token: str) -> Item | None:
+        if self.observation[token] is None:
+            return None
+        d = self.day(token[:10])
+        found = self.visits.get((d, d))
+        if found is None:
+            found = self.visits[d, d] = Item("Encounter", OFFICE_VISIT, "finished", d, d)
+        return found
+
+
+class _Cache(dict[str, Item | None]):
+    """A dictionary that computes a missing value once (`__missing__`), so that look-ups can
+    run in C through `map`."""
+
+    def __init__(self, compute: Callable[[str], Item | None]) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, key: str) -> Item | None:
+        value = self[key] = self.compute(key)
+        return value

@@ -137,9 +137,10 @@ def create_app(
     )
     app.state.web = web
     _handlers(app)
-    from engine.web import api, auth
+    from engine.web import api, api_quality, auth
 
     app.include_router(api.router)
+    app.include_router(api_quality.router)
     app.include_router(auth.router)
     if bench if bench is not None else os.environ.get(ENV_BENCH) == "1":
         from engine.web import bench as bench_routes

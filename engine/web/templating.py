@@ -32,10 +32,13 @@ NAV: dict[Role, tuple[tuple[str, str], ...]] = {
         ("/caseload", "Caseload"),
         ("/worklist", "Worklist"),
         ("/quality", "Cohort"),
+        ("/quality/measures", "Measures"),
     ),
     Role.quality: (
         ("/board", "Board"),
         ("/quality", "Cohort"),
+        ("/quality/measures", "Measures"),
+        ("/quality/deviations", "Deviations"),
         ("/quality/definition", "Definition"),
     ),
     Role.admin: (("/admin", "Users and tokens"), ("/admin/audit", "Audit log")),

@@ -69,6 +69,8 @@ GETS = {
     "GET /quality": "/quality",
     "GET /quality/cohort.{fmt}": "/quality/cohort.json",
     "GET /quality/definition": "/quality/definition",
+    "GET /quality/measures": "/quality/measures",
+    "GET /quality/deviations": "/quality/deviations",
     "GET /admin": "/admin",
     "GET /admin/audit": "/admin/audit",
 }
@@ -318,6 +320,44 @@ def test_quality_exports_are_suppressed_and_identify_no_one(clinic: tuple[str, F
     assert rows[0]["cohort"] == {"state": "reassess"}
 
 
+def test_measures_page_shows_each_group_per_version_suppressed(
+    clinic: tuple[str, FastAPI],
+) -> None:
+    _, app = clinic
+    c = client(app, Role.quality)
+    page = c.get("/quality/measures")
+    assert page.status_code == 200
+    text = page.text
+    for measure in ("CMS159", "CMS128", "NQF1884", "DRR-E"):
+        assert f"{measure}: populations and rate" in text
+    for group in ("acute phase 84 days", "continuation phase 180 days", "remission 12 months"):
+        assert group in text
+    assert "1.0.0" in text and "1.1.0" in text and "all versions" in text
+    assert 'value="2025-06-01"' in text and 'value="2026-05-31"' in text  # the default period
+    assert "≤10" in text  # a dozen patients: small counts are hidden
+    assert not re.search(r"\b(EX-\d\d|P-\d{4}|V1-\d{4})\b", text)
+    assert c.get("/quality/measures").text == text  # deterministic (and served from the cache)
+    r = c.get("/quality/measures?start=2026-01-01&end=2025-01-01")
+    assert r.status_code == 422 and "end" in r.text and "2025-01-01" in r.text
+    assert c.get("/quality/measures?start=soon").status_code == 422
+    rows = app.state.web.accounts.audit_log(action="quality_measures", limit=1)
+    assert rows[0]["cohort"] == {"start": "2025-06-01", "end": "2026-05-31"}
+
+
+def test_deviations_page_counts_without_patients(clinic: tuple[str, FastAPI]) -> None:
+    _, app = clinic
+    c = client(app, Role.quality)
+    page = c.get("/quality/deviations?since=2025-01-01&until=2026-06-01")
+    assert page.status_code == 200
+    text = page.text
+    for heading in ("Overrides by reason code", "Moves that differed", "Past the dwell norm"):
+        assert heading in text
+    assert "1.1.0" in text and "All versions" in text and "cohort p90" in text
+    assert not re.search(r"\b(EX-\d\d|P-\d{4}|V1-\d{4})\b", text)
+    r = c.get("/quality/deviations?since=2026-02-01&until=2026-01-01")
+    assert r.status_code == 422 and "until" in r.text
+
+
 def test_definition_page_shows_parameters_and_a_diff(clinic: tuple[str, FastAPI]) -> None:
     _, app = clinic
     c = client(app, Role.quality)
@@ -372,6 +412,8 @@ class _Fields(HTMLParser):
         (Role.clinician, f"/patients/{FRESH}"),
         (Role.coordinator, "/caseload"),
         (Role.quality, "/quality"),
+        (Role.quality, "/quality/measures"),
+        (Role.quality, "/quality/deviations"),
         (Role.admin, "/admin"),
         (Role.admin, "/admin/audit"),
     ],

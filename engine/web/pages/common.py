@@ -41,6 +41,8 @@ PAGE_ROLES: dict[str, tuple[Role, ...]] = {
     "GET /quality": AGGREGATES,
     "GET /quality/cohort.{fmt}": AGGREGATES,
     "GET /quality/definition": AGGREGATES,
+    "GET /quality/measures": AGGREGATES,
+    "GET /quality/deviations": AGGREGATES,
     "GET /admin": (Role.admin,),
     "GET /admin/audit": (Role.admin,),
     "POST /admin/users": (Role.admin,),

@@ -1,0 +1,78 @@
+"""The API's quality review, `/api/v1/quality`: the measures per definition version and the
+deviation report as JSON, small counts null (the same cells as the pages: `quality_data`).
+
+Roles: coordinator, clinician and quality (as the quality pages). A period whose end comes before
+its start, or a date that is not one, is a 422 problem naming the field and its value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from engine.measures.logic import Period
+from engine.web import quality_data
+from engine.web.api import Aggregates, audited
+from engine.web.deps import get_services
+from engine.web.problems import PROBLEM, FieldError
+
+router = APIRouter(prefix="/api/v1/quality", tags=["api"])
+ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"description": "not authenticated", "content": {PROBLEM: {}}},
+    403: {"description": "the role may not see aggregates", "content": {PROBLEM: {}}},
+    422: {"description": "a date, or a period ending before it starts", "content": {PROBLEM: {}}},
+}
+Day = Annotated[dt.date | None, Query(description="Date YYYY-MM-DD.")]
+
+
+def _period(
+    request: Request, start: dt.date | None, end: dt.date | None, names: tuple[str, str]
+) -> Period:
+    default = quality_data.default_period(get_services(request).clock.today())
+    first, last = start or default.start, end or default.end
+    if last < first:
+        raise FieldError(names[1], last.isoformat(), f"is before {names[0]} {first.isoformat()}")
+    return Period(first, last)
+
+
+def _answer(body: dict[str, object]) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+
+
+@router.get("/measures", responses=ERRORS)
+def get_measures(
+    request: Request, principal: Aggregates, start: Day = None, end: Day = None
+) -> Response:
+    """Every measure's groups with their populations and rate, per definition version and
+    overall, over [start, end] (default: the last twelve months before today); hidden: null."""
+    svc = get_services(request)
+    period = _period(request, start, end, ("start", "end"))
+    cohort = {"start": period.start.isoformat(), "end": period.end.isoformat()}
+    try:
+        with audited(request, principal, "api.quality.measures", cohort=cohort):
+            result = quality_data.measures(svc, quality_data.cache_of(request.app.state), period)
+    finally:
+        svc.close()
+    return _answer(quality_data.measures_json(result))
+
+
+@router.get("/deviations", responses=ERRORS)
+def get_deviations(
+    request: Request, principal: Aggregates, since: Day = None, until: Day = None
+) -> Response:
+    """Overrides by reason and by from → to, moves that differed from the recommendation and
+    patients past a dwell norm, per definition version, over moves in [since, until] (default:
+    the last twelve months before today); counts only, hidden: null."""
+    svc = get_services(request)
+    period = _period(request, since, until, ("since", "until"))
+    cohort = {"since": period.start.isoformat(), "until": period.end.isoformat()}
+    try:
+        with audited(request, principal, "api.quality.deviations", cohort=cohort):
+            report = quality_data.deviations(svc, quality_data.cache_of(request.app.state), period)
+    finally:
+        svc.close()
+    return _answer(quality_data.deviations_json(report))

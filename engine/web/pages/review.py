@@ -1,0 +1,106 @@
+"""The quality review pages: the measures per definition version (`/quality/measures`) and the
+deviation report (`/quality/deviations`) for a chosen period, always small-cell suppressed.
+
+The numbers come from `engine.web.quality_data`, which the API uses too; the default period is
+the last twelve months before today.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from engine.measures.logic import Period
+from engine.web import quality_data
+from engine.web.accounts import Principal
+from engine.web.deps import audit, get_services, require
+from engine.web.pages.common import AGGREGATES, BadQuery, PageRoute, page_errors, parse_day
+from engine.web.suppress import THRESHOLD
+from engine.web.templating import render
+
+router = APIRouter(route_class=PageRoute)
+
+MEASURE_TITLES = {
+    "CMS159": "CMS159 (NQF 0710): depression remission at twelve months",
+    "CMS128": "CMS128 (HEDIS AMM): antidepressant medication management",
+    "NQF1884": "NQF 1884: response at six months",
+    "DRR-E": "DRR-E: follow-up, remission and response after an elevated PHQ-9",
+}
+
+
+def period_of(
+    request: Request, start: str | None, end: str | None, names: tuple[str, str]
+) -> Period:
+    """The period from two date fields (either may be empty: the default's), checked: the end
+    may not come before the start (BadQuery naming the end and its value)."""
+    default = quality_data.default_period(get_services(request).clock.today())
+    first = parse_day(start, names[0]) or default.start
+    last = parse_day(end, names[1]) or default.end
+    if last < first:
+        raise BadQuery(names[1], last.isoformat(), f"is before {names[0]} {first.isoformat()}")
+    return Period(first, last)
+
+
+@router.get("/quality/measures", response_class=HTMLResponse)
+@page_errors
+def measures_page(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(*AGGREGATES))],
+    start: str | None = None,
+    end: str | None = None,
+) -> Response:
+    """CMS159, CMS128 (both groups), response at six months and DRR-E's rates: each group's
+    populations and rate per definition version and overall, small counts hidden."""
+    period = period_of(request, start, end, ("start", "end"))
+    svc = get_services(request)
+    result = quality_data.measures(svc, quality_data.cache_of(request.app.state), period)
+    audit(
+        request,
+        principal,
+        "quality_measures",
+        cohort={"start": period.start.isoformat(), "end": period.end.isoformat()},
+    )
+    return render(
+        request,
+        "measures.html",
+        {
+            "title": "Measures",
+            "period": period,
+            "tables": quality_data.measure_tables(result),
+            "titles": MEASURE_TITLES,
+            "threshold": THRESHOLD,
+        },
+    )
+
+
+@router.get("/quality/deviations", response_class=HTMLResponse)
+@page_errors
+def deviations_page(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(*AGGREGATES))],
+    since: str | None = None,
+    until: str | None = None,
+) -> Response:
+    """Overrides by reason and by from → to, moves that differed from the recommendation, and
+    patients past a state's dwell norm, per definition version; counts only, small ones hidden."""
+    period = period_of(request, since, until, ("since", "until"))
+    svc = get_services(request)
+    report = quality_data.deviations(svc, quality_data.cache_of(request.app.state), period)
+    audit(
+        request,
+        principal,
+        "quality_deviations",
+        cohort={"since": period.start.isoformat(), "until": period.end.isoformat()},
+    )
+    return render(
+        request,
+        "deviations.html",
+        {
+            "title": "Deviations",
+            "period": period,
+            "t": quality_data.deviation_tables(report),
+            "threshold": THRESHOLD,
+        },
+    )

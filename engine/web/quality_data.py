@@ -1,0 +1,340 @@
+"""The quality review the pages and the API share: the measures per definition version and the
+deviation report, computed once per (period, today, data version) and small-cell suppressed.
+
+Both go through `engine.measures` on the request's unit of work; every count goes through the
+app's one suppression rule (`engine.web.suppress.cells_hidden`), with the public equations
+between the printed numbers, so a hidden count cannot be worked out from the others. Nothing
+here names a patient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from engine import Services
+from engine.measures.logic import DEN, EXCL, IP, NUM, Period, add_months
+from engine.web.suppress import THRESHOLD, TOTAL, Suppression, cells_hidden
+
+POPULATIONS = (IP, DEN, EXCL, NUM)
+# One index event per patient: every group of a measure has the same initial population,
+# denominator and exclusions (CMS128's two phases, DRR-E's three rates), and the denominator is
+# the initial population (`engine.measures.logic.membership`). These equalities are public.
+SHARED = (IP, DEN, EXCL)
+SUMMARY = ("patients", "moves", "overrides", "against_recommendation", "overstays")
+BREAKDOWNS = {  # per-version breakdown in the report → the summary column its rows add up to
+    "overrides_by_reason": "overrides",
+    "overrides_by_path": "overrides",
+    "against_by_path": "against_recommendation",
+}
+CACHED = 8  # results kept per app (a few periods × data versions)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One printed number: its value, or None and why it is hidden."""
+
+    value: int | float | None
+    hidden: Suppression | None = None
+
+    @property
+    def text(self) -> str:
+        """As a page shows it: "≤10" (small), "*" (would give a small one away), or the value."""
+        if self.hidden == "primary":
+            return f"≤{THRESHOLD}"
+        if self.hidden is not None:
+            return "*"
+        if self.value is None:
+            return "–"
+        if isinstance(self.value, float):
+            return f"{self.value:.1f}"
+        return f"{self.value:,}"
+
+    @property
+    def percent(self) -> str:
+        """A rate as a page shows it ("–" when there is none or it is not shown)."""
+        if self.value is None or self.hidden is not None:
+            return self.text
+        return f"{self.value:.1%}"
+
+
+def default_period(today: dt.date) -> Period:
+    """The last twelve months before today: [today − 12 months, yesterday]."""
+    return Period(add_months(today, -12), today - dt.timedelta(days=1))
+
+
+class QualityCache:
+    """Results by (kind, period, today, data version), the newest few; thread-safe. A write to
+    any patient changes the data version, so a stale result is never served."""
+
+    def __init__(self, size: int = CACHED) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        # Each move's recommendation at its time, which the append-only log never changes
+        # (`deviations_on`'s `judged`): after a write only the new moves are evaluated. About
+        # 100 bytes a move; one report is worked out at a time (`deviating`).
+        self.judged: dict[tuple[str, int, str, str], tuple[str | None, str | None]] = {}
+        self.deviating = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], value: dict[str, Any]) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+def cache_of(app_state: Any) -> QualityCache:
+    """The app's cache (made on first use, kept on the app's state)."""
+    found: QualityCache | None = getattr(app_state, "quality_cache", None)
+    if found is None:
+        found = app_state.quality_cache = QualityCache()
+    return found
+
+
+def measures(svc: Services, cache: QualityCache, period: Period) -> dict[str, Any]:
+    """Every measure per definition version and overall over `period` (unsuppressed)."""
+    from engine.measures.quality import data_version, measures_by_version
+    from engine.store.uow import sql_connection
+
+    today = svc.clock.today()
+    with svc.uow as uow:
+        conn = sql_connection(uow, "the quality measures")
+        key = ("measures", period.start, period.end, today, data_version(conn))
+        found = cache.get(key)
+        if found is None:
+            found = measures_by_version(conn, period=period, today=today)
+            cache.put(key, found)
+    return found
+
+
+def deviations(svc: Services, cache: QualityCache, period: Period) -> dict[str, Any]:
+    """The deviation report over moves in `period`, per definition version (unsuppressed,
+    without its patient lists' ids used anywhere but in counts)."""
+    from engine.measures.deviations import deviations_on
+    from engine.measures.quality import data_version
+    from engine.store.uow import sql_connection
+
+    today = svc.clock.today()
+    with svc.uow as uow:
+        conn = sql_connection(uow, "the deviation report")
+        key = ("deviations", period.start, period.end, today, data_version(conn))
+        found = cache.get(key)
+        if found is None:
+            with cache.deviating:
+                found = deviations_on(
+                    conn,
+                    svc.definitions,
+                    since=period.start,
+                    until=period.end,
+                    today=today,
+                    measures=False,
+                    judged=cache.judged,
+                )
+            cache.put(key, found)
+    return found
+
+
+# -- suppression ---------------------------------------------------------------------------
+
+
+def measure_tables(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """`measures_by_version`'s result with every count as a Cell, hidden by the app's rule:
+    per measure, the versions add up to the overall count, a group's denominator equals its
+    initial population, and a measure's groups share those and the exclusions. A rate is hidden
+    when any count it is worked out from is."""
+    tables = []
+    for m in result["measures"]:
+        columns = [*result["versions"], TOTAL]
+        values: dict[tuple[str, str, str], int] = {}
+        for g in m["groups"]:
+            for v in columns:
+                cell = g["overall"] if v == TOTAL else g["versions"][v]
+                for pop in POPULATIONS:
+                    values[(g["id"], pop, v)] = cell["populations"][pop]
+        equations: list[dict[tuple[str, str, str], int]] = []
+        groups = [g["id"] for g in m["groups"]]
+        for gid in groups:
+            for pop in POPULATIONS:
+                eq = {(gid, pop, v): 1 for v in result["versions"]}
+                eq[(gid, pop, TOTAL)] = -1
+                equations.append(eq)
+            for v in columns:
+                equations.append({(gid, IP, v): 1, (gid, DEN, v): -1})
+        for a, b in itertools.pairwise(groups):
+            for pop in SHARED:
+                for v in columns:
+                    equations.append({(a, pop, v): 1, (b, pop, v): -1})
+        hide = cells_hidden(values, equations)
+        out_groups = []
+        for g in m["groups"]:
+            rows = []
+            for v in columns:
+                cell = g["overall"] if v == TOTAL else g["versions"][v]
+                counts = {
+                    pop: Cell(None, hide[(g["id"], pop, v)])
+                    if (g["id"], pop, v) in hide
+                    else Cell(values[(g["id"], pop, v)])
+                    for pop in POPULATIONS
+                }
+                # like a median over a hidden count, a rate over one is not shown ("–")
+                rate_hidden = any(counts[p].hidden for p in (DEN, EXCL, NUM))
+                rate = Cell(None) if rate_hidden else Cell(cell["score"])
+                rows.append({"version": None if v == TOTAL else v, "counts": counts, "rate": rate})
+            out_groups.append({"id": g["id"], "rows": rows})
+        tables.append({"measure": m["measure"], "groups": out_groups})
+    return tables
+
+
+def measures_json(result: dict[str, Any]) -> dict[str, Any]:
+    """The measures as the API answers them: hidden counts and rates are null."""
+    return {
+        "period": result["period"],
+        "versions": result["versions"],
+        "measures": [
+            {
+                "measure": t["measure"],
+                "groups": [
+                    {
+                        "id": g["id"],
+                        "versions": {r["version"]: _row_json(r) for r in g["rows"] if r["version"]},
+                        "overall": _row_json(g["rows"][-1]),
+                    }
+                    for g in t["groups"]
+                ],
+            }
+            for t in measure_tables(result)
+        ],
+        "suppressed": {"threshold": THRESHOLD, "shown_as": None},
+    }
+
+
+def _row_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "populations": {p: c.value for p, c in row["counts"].items()},
+        "score": row["rate"].value,
+    }
+
+
+def deviation_tables(report: dict[str, Any]) -> dict[str, Any]:
+    """The deviation report as suppressed tables, counts only (no patient id): a summary per
+    version and overall; overrides by reason and by from → to, and moves that differed from the
+    recommendation, by version and overall; patients past their state's dwell norm per version
+    and state, with the norm (hidden with the count of patients it was worked out from).
+
+    Public equations: a table's rows add up to the summary's column for each version, and the
+    versions add up to the overall column."""
+    per = report["per_version"]
+    versions = list(per)
+    columns = [*versions, TOTAL]
+    values: dict[tuple[str, str, str], int] = {}
+    equations: list[dict[tuple[str, str, str], int]] = []
+    for col in SUMMARY:
+        for v in versions:
+            values[("summary", col, v)] = per[v][col]
+        values[("summary", col, TOTAL)] = sum(per[v][col] for v in versions)
+        equations.append(_adds_up(("summary", col), versions))
+    rows_of: dict[str, list[str]] = {}
+    for name, column in BREAKDOWNS.items():
+        rows = sorted({r for v in versions for r in per[v][name]})
+        rows_of[name] = rows
+        for r in rows:
+            for v in versions:
+                values[(name, r, v)] = per[v][name].get(r, 0)
+            values[(name, r, TOTAL)] = sum(values[(name, r, v)] for v in versions)
+            equations.append(_adds_up((name, r), versions))
+        for v in columns:
+            eq = {(name, r, v): 1 for r in rows}
+            eq[("summary", column, v)] = -1
+            equations.append(eq)
+    norms = [n for n in report["dwell_norms"] if n["definition"] in per]
+    for n in norms:
+        v, state = n["definition"], n["state"]
+        values[("in_state", state, v)] = n["patients"]
+        values[("overstays", state, v)] = per[v]["overstays_by_state"].get(state, 0)
+    for v in versions:
+        eq = {("overstays", n["state"], v): 1 for n in norms if n["definition"] == v}
+        eq[("summary", "overstays", v)] = -1
+        equations.append(eq)
+    hide = cells_hidden(values, equations)
+
+    def cell(key: tuple[str, str, str]) -> Cell:
+        return Cell(None, hide[key]) if key in hide else Cell(values[key])
+
+    return {
+        "since": report["since"],
+        "until": report["until"],
+        "versions": versions,
+        "summary": [
+            {"version": None if v == TOTAL else v, **{c: cell(("summary", c, v)) for c in SUMMARY}}
+            for v in columns
+        ],
+        **{
+            name: [{"row": r, "cells": [cell((name, r, v)) for v in columns]} for r in rows]
+            for name, rows in rows_of.items()
+        },
+        "dwell": [
+            {
+                "version": n["definition"],
+                "state": n["state"],
+                "patients": cell(("in_state", n["state"], n["definition"])),
+                "norm_days": Cell(None)
+                if ("in_state", n["state"], n["definition"]) in hide
+                else Cell(float(n["norm_days"])),
+                "source": n["source"],
+                "overstays": cell(("overstays", n["state"], n["definition"])),
+            }
+            for n in norms
+        ],
+    }
+
+
+def _adds_up(prefix: tuple[str, str], versions: list[str]) -> dict[tuple[str, str, str], int]:
+    eq = {(*prefix, v): 1 for v in versions}
+    eq[(*prefix, TOTAL)] = -1
+    return eq
+
+
+def deviations_json(report: dict[str, Any]) -> dict[str, Any]:
+    """The deviation report as the API answers it: hidden counts (and norms) are null."""
+    t = deviation_tables(report)
+    columns = [*t["versions"], "overall"]
+    return {
+        "since": t["since"],
+        "until": t["until"],
+        "versions": t["versions"],
+        "summary": {
+            (row["version"] or "overall"): {c: row[c].value for c in SUMMARY}
+            for row in t["summary"]
+        },
+        **{
+            name: {
+                r["row"]: dict(zip(columns, (c.value for c in r["cells"]), strict=True))
+                for r in t[name]
+            }
+            for name in BREAKDOWNS
+        },
+        "dwell": [
+            {
+                "version": d["version"],
+                "state": d["state"],
+                "patients": d["patients"].value,
+                "norm_days": d["norm_days"].value,
+                "source": d["source"],
+                "overstays": d["overstays"].value,
+            }
+            for d in t["dwell"]
+        ],
+        "suppressed": {"threshold": THRESHOLD, "shown_as": None},
+    }
