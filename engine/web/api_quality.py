@@ -27,6 +27,13 @@ ERRORS: dict[int | str, dict[str, object]] = {
     422: {"description": "a date, or a period ending before it starts", "content": {PROBLEM: {}}},
 }
 Day = Annotated[dt.date | None, Query(description="Date YYYY-MM-DD.")]
+Fresh = Annotated[
+    bool,
+    Query(
+        description="Work the answer out again now; otherwise a result computed in the last "
+        "10 minutes may be given although records changed since (`records_changed_since`)."
+    ),
+]
 
 
 def _period(
@@ -45,7 +52,11 @@ def _answer(body: dict[str, object]) -> Response:
 
 @router.get("/measures", responses=ERRORS)
 def get_measures(
-    request: Request, principal: Aggregates, start: Day = None, end: Day = None
+    request: Request,
+    principal: Aggregates,
+    start: Day = None,
+    end: Day = None,
+    fresh: Fresh = False,
 ) -> Response:
     """Every measure's groups with their populations and rate, per definition version and
     overall, over [start, end] (default: the last twelve months before today); hidden: null."""
@@ -54,15 +65,21 @@ def get_measures(
     cohort = {"start": period.start.isoformat(), "end": period.end.isoformat()}
     try:
         with audited(request, principal, "api.quality.measures", cohort=cohort):
-            result = quality_data.measures(svc, quality_data.cache_of(request.app.state), period)
+            found = quality_data.measures(
+                svc, quality_data.cache_of(request.app.state), period, fresh=fresh
+            )
     finally:
         svc.close()
-    return _answer(quality_data.measures_json(result))
+    return _answer({**quality_data.measures_json(found.result), **found.stamp()})
 
 
 @router.get("/deviations", responses=ERRORS)
 def get_deviations(
-    request: Request, principal: Aggregates, since: Day = None, until: Day = None
+    request: Request,
+    principal: Aggregates,
+    since: Day = None,
+    until: Day = None,
+    fresh: Fresh = False,
 ) -> Response:
     """Overrides by reason and by from → to, moves that differed from the recommendation and
     patients past a dwell norm, per definition version, over moves in [since, until] (default:
@@ -72,7 +89,9 @@ def get_deviations(
     cohort = {"since": period.start.isoformat(), "until": period.end.isoformat()}
     try:
         with audited(request, principal, "api.quality.deviations", cohort=cohort):
-            report = quality_data.deviations(svc, quality_data.cache_of(request.app.state), period)
+            found = quality_data.deviations(
+                svc, quality_data.cache_of(request.app.state), period, fresh=fresh
+            )
     finally:
         svc.close()
-    return _answer(quality_data.deviations_json(report))
+    return _answer({**quality_data.deviations_json(found.result), **found.stamp()})

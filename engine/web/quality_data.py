@@ -1,5 +1,8 @@
 """The quality review the pages and the API share: the measures per definition version and the
-deviation report, computed once per (period, today, data version) and small-cell suppressed.
+deviation report, small-cell suppressed, computed once per (period, today) and kept while the
+records do not change, or for up to `MAX_AGE` when they do (a year's measures at 100,000
+patients take ~17 s to work out, and a busy clinic writes every few seconds): every answer says
+when it was computed and whether records changed since, and `fresh` recomputes it.
 
 Both go through `engine.measures` on the request's unit of work; every count goes through the
 app's one suppression rule (`engine.web.suppress.cells_hidden`), with the public equations
@@ -31,7 +34,21 @@ BREAKDOWNS = {  # per-version breakdown in the report → the summary column its
     "overrides_by_path": "overrides",
     "against_by_path": "against_recommendation",
 }
-CACHED = 8  # results kept per app (a few periods × data versions)
+CACHED = 8  # results kept per app (a few periods)
+MAX_AGE = dt.timedelta(minutes=10)  # how long a result is shown after the records changed
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A result with when it was worked out, and whether the records changed since."""
+
+    result: dict[str, Any]
+    at: dt.datetime
+    current: bool
+
+    def stamp(self) -> dict[str, Any]:
+        """What the API adds to its answer."""
+        return {"computed_at": self.at.isoformat(), "records_changed_since": not self.current}
 
 
 @dataclass(frozen=True)
@@ -68,12 +85,13 @@ def default_period(today: dt.date) -> Period:
 
 
 class QualityCache:
-    """Results by (kind, period, today, data version), the newest few; thread-safe. A write to
-    any patient changes the data version, so a stale result is never served."""
+    """Results by (kind, period, today), each with the data version it was worked out from and
+    when, the newest few; thread-safe."""
 
-    def __init__(self, size: int = CACHED) -> None:
+    def __init__(self, size: int = CACHED, max_age: dt.timedelta = MAX_AGE) -> None:
         self.size = size
-        self._items: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self.max_age = max_age
+        self._items: OrderedDict[tuple[Any, ...], tuple[Any, Computed]] = OrderedDict()
         self._lock = threading.Lock()
         # Each move's recommendation at its time, which the append-only log never changes
         # (`deviations_on`'s `judged`): after a write only the new moves are evaluated. About
@@ -81,16 +99,28 @@ class QualityCache:
         self.judged: dict[tuple[str, int, str, str], tuple[str | None, str | None]] = {}
         self.deviating = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+    def get(
+        self, key: tuple[Any, ...], version: Any, now: dt.datetime, *, fresh: bool = False
+    ) -> Computed | None:
+        """The kept result for `key`: as it is if the records are unchanged (`version`), marked
+        not current if they changed less than `max_age` ago; None if there is none, it is
+        older than that, or `fresh` asks for a new one."""
         with self._lock:
             found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
+            if found is None or fresh:
+                return None
+            kept_version, computed = found
+            if kept_version != version:
+                if now - computed.at > self.max_age:
+                    return None
+                computed = Computed(computed.result, computed.at, current=False)
+            self._items.move_to_end(key)
+            return computed
 
-    def put(self, key: tuple[Any, ...], value: dict[str, Any]) -> None:
+    def put(self, key: tuple[Any, ...], version: Any, computed: Computed) -> None:
         with self._lock:
-            self._items[key] = value
+            self._items[key] = (version, computed)
+            self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
@@ -103,37 +133,41 @@ def cache_of(app_state: Any) -> QualityCache:
     return found
 
 
-def measures(svc: Services, cache: QualityCache, period: Period) -> dict[str, Any]:
+def measures(
+    svc: Services, cache: QualityCache, period: Period, *, fresh: bool = False
+) -> Computed:
     """Every measure per definition version and overall over `period` (unsuppressed)."""
     from engine.measures.quality import data_version, measures_by_version
     from engine.store.uow import sql_connection
 
-    today = svc.clock.today()
+    today, now = svc.clock.today(), svc.clock.now()
     with svc.uow as uow:
         conn = sql_connection(uow, "the quality measures")
-        key = ("measures", period.start, period.end, today, data_version(conn))
-        found = cache.get(key)
+        key, version = ("measures", period.start, period.end, today), data_version(conn)
+        found = cache.get(key, version, now, fresh=fresh)
         if found is None:
-            found = measures_by_version(conn, period=period, today=today)
-            cache.put(key, found)
+            found = Computed(measures_by_version(conn, period=period, today=today), now, True)
+            cache.put(key, version, found)
     return found
 
 
-def deviations(svc: Services, cache: QualityCache, period: Period) -> dict[str, Any]:
+def deviations(
+    svc: Services, cache: QualityCache, period: Period, *, fresh: bool = False
+) -> Computed:
     """The deviation report over moves in `period`, per definition version (unsuppressed,
     without its patient lists' ids used anywhere but in counts)."""
     from engine.measures.deviations import deviations_on
     from engine.measures.quality import data_version
     from engine.store.uow import sql_connection
 
-    today = svc.clock.today()
+    today, now = svc.clock.today(), svc.clock.now()
     with svc.uow as uow:
         conn = sql_connection(uow, "the deviation report")
-        key = ("deviations", period.start, period.end, today, data_version(conn))
-        found = cache.get(key)
+        key, version = ("deviations", period.start, period.end, today), data_version(conn)
+        found = cache.get(key, version, now, fresh=fresh)
         if found is None:
             with cache.deviating:
-                found = deviations_on(
+                report = deviations_on(
                     conn,
                     svc.definitions,
                     since=period.start,
@@ -142,7 +176,8 @@ def deviations(svc: Services, cache: QualityCache, period: Period) -> dict[str, 
                     measures=False,
                     judged=cache.judged,
                 )
-            cache.put(key, found)
+            found = Computed(report, now, True)
+            cache.put(key, version, found)
     return found
 
 

@@ -50,12 +50,15 @@ def measures_page(
     principal: Annotated[Principal, Depends(require(*AGGREGATES))],
     start: str | None = None,
     end: str | None = None,
+    fresh: bool = False,
 ) -> Response:
     """CMS159, CMS128 (both groups), response at six months and DRR-E's rates: each group's
     populations and rate per definition version and overall, small counts hidden."""
     period = period_of(request, start, end, ("start", "end"))
     svc = get_services(request)
-    result = quality_data.measures(svc, quality_data.cache_of(request.app.state), period)
+    found = quality_data.measures(
+        svc, quality_data.cache_of(request.app.state), period, fresh=fresh
+    )
     audit(
         request,
         principal,
@@ -68,7 +71,8 @@ def measures_page(
         {
             "title": "Measures",
             "period": period,
-            "tables": quality_data.measure_tables(result),
+            "tables": quality_data.measure_tables(found.result),
+            "computed": found,
             "titles": MEASURE_TITLES,
             "threshold": THRESHOLD,
         },
@@ -82,12 +86,15 @@ def deviations_page(
     principal: Annotated[Principal, Depends(require(*AGGREGATES))],
     since: str | None = None,
     until: str | None = None,
+    fresh: bool = False,
 ) -> Response:
     """Overrides by reason and by from → to, moves that differed from the recommendation, and
     patients past a state's dwell norm, per definition version; counts only, small ones hidden."""
     period = period_of(request, since, until, ("since", "until"))
     svc = get_services(request)
-    report = quality_data.deviations(svc, quality_data.cache_of(request.app.state), period)
+    found = quality_data.deviations(
+        svc, quality_data.cache_of(request.app.state), period, fresh=fresh
+    )
     audit(
         request,
         principal,
@@ -100,7 +107,8 @@ def deviations_page(
         {
             "title": "Deviations",
             "period": period,
-            "t": quality_data.deviation_tables(report),
+            "t": quality_data.deviation_tables(found.result),
+            "computed": found,
             "threshold": THRESHOLD,
         },
     )

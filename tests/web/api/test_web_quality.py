@@ -119,3 +119,41 @@ def test_deviations_reuse_the_recommendations_worked_out_before(clinic: Clinic) 
     engine.dispose()
     assert second == fresh and judged_again == judged
     assert fresh["overrides_by_reason"] == {"case_review": 1}
+
+
+def test_after_a_write_the_kept_result_says_so_and_fresh_recomputes(clinic: Clinic) -> None:
+    c = clinic.api(Role.quality)
+    url = "/api/v1/quality/deviations?since=2025-01-01"
+    first = c.get(url).json()
+    assert first["records_changed_since"] is False
+    svc = clinic.services()
+    svc.override("EX-04", to="augment", reason="case_review", note="MDT", actor="t")
+    svc.close()
+    kept = c.get(url).json()  # the clinic's clock stands still: well within ten minutes
+    assert kept["records_changed_since"] is True
+    assert kept["computed_at"] == first["computed_at"]
+    assert kept["overrides_by_reason"] == first["overrides_by_reason"]
+    again = c.get(url + "&fresh=true").json()
+    assert again["records_changed_since"] is False
+    assert sum(v or 0 for v in again["summary"]["overall"].values()) >= sum(
+        v or 0 for v in first["summary"]["overall"].values()
+    )
+    assert c.get(url).json() == again  # the new result is the one kept
+
+
+def test_the_cache_serves_a_changed_result_for_ten_minutes_only() -> None:
+    from engine.web.quality_data import Computed, QualityCache
+
+    cache = QualityCache(size=2)
+    at = dt.datetime(2026, 5, 31, 9, 0, tzinfo=dt.UTC)
+    key = ("measures", dt.date(2025, 6, 1), dt.date(2026, 5, 31), TODAY)
+    cache.put(key, (10, 50), Computed({"n": 1}, at, True))
+    same = cache.get(key, (10, 50), at + dt.timedelta(hours=5))
+    assert same is not None and same.current and same.result == {"n": 1}
+    changed = cache.get(key, (10, 51), at + dt.timedelta(minutes=10))
+    assert changed is not None and not changed.current and changed.at == at
+    assert cache.get(key, (10, 51), at + dt.timedelta(minutes=10, seconds=1)) is None
+    assert cache.get(key, (10, 50), at, fresh=True) is None
+    for n in range(2):  # the oldest goes first
+        cache.put((*key[:3], n), (0, 0), Computed({}, at, True))
+    assert cache.get(key, (10, 50), at) is None
