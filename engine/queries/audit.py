@@ -217,8 +217,9 @@ def _check(
         )
     if head.state not in definition.state_by_id:
         problems.append(f"state '{head.state}' is not declared in the definition")
+    doc = rp.document()
     try:
-        record = parse_record(rp.document(), catalog=definition.catalog)
+        record = parse_record(doc, catalog=definition.catalog)
     except RecordError as exc:
         problems.append(f"the rebuilt record is invalid: {exc.issues[0]}")
         return problems
@@ -229,7 +230,8 @@ def _check(
             )
     if not deep:
         return problems
-    problems += _recheck_guards(svc, head.patient_id, rp.header, log, datas, (definition, record))
+    final = (definition, record, doc)
+    problems += _recheck_guards(svc, head.patient_id, rp.header, log, datas, final)
     if items:
         problems += _check_items(svc, p, head, definition, record, sql=sql)
     return problems
@@ -264,12 +266,13 @@ def _recheck_guards(
     header: dict[str, object],
     log: list[EventRow],
     datas: list[dict[str, Any]] | None = None,
-    final: tuple[Definition, PatientRecord] | None = None,
+    final: tuple[Definition, PatientRecord, dict[str, Any]] | None = None,
 ) -> list[str]:
     """Each transition's guard, evaluated again under the definition version in force then, from
-    the record the log held at that version. The record is validated again only when a fact
-    came in since the last transition (or the definition changed), and the last one is `final`
-    (the whole log's record, already validated) when no fact follows it."""
+    the record the log held at that version. That record is built again only when a fact came
+    in since the last transition (or the definition changed); `final` (the definition, record
+    and document of the whole log, already validated) spares validating it again when the
+    facts since were only appended (`_prefix_record`)."""
     out: list[str] = []
     if datas is None:
         datas = [e.data() for e in log]
@@ -277,7 +280,6 @@ def _recheck_guards(
     entered = log[0].effective_on if log else None  # enrollment: the initial state's entry
     ref = datas[0].get("definition", {}) if log else {}
     definition = svc.definitions.get(ref.get("id", ""), ref.get("version", ""))
-    facts_left = sum(e.kind == "fact" for e in log)
     record: PatientRecord | None = None
     for e, data in zip(log, datas, strict=True):
         if e.kind == "migrated":
@@ -286,13 +288,12 @@ def _recheck_guards(
             record = None
         elif e.kind == "fact":
             apply(doc, data)
-            facts_left -= 1
             record = None
         elif e.kind == "transition" and e.from_state and e.trigger:
             if record is None:
-                if final is not None and facts_left == 0 and final[0] is definition:
-                    record = final[1]
-                else:
+                if final is not None and final[0] is definition:
+                    record = _prefix_record(doc, final[2], final[1])
+                if record is None:
                     record = parse_record(doc, catalog=definition.catalog)
             facts = derive(
                 record,
@@ -315,6 +316,35 @@ def _recheck_guards(
         if e.to_state is not None:
             entered = e.effective_on
     return out
+
+
+_LISTS = frozenset(("trials", "measurements", "screens", "labs", "contributors", "procedures"))
+
+
+def _prefix_record(
+    doc: dict[str, Any], whole: dict[str, Any], record: PatientRecord
+) -> PatientRecord | None:
+    """The record of `doc`, an earlier state of the document `whole` validated as `record`,
+    when every list of `doc` is a prefix of the same list in `whole` and every other field is
+    equal (facts since were only appended): `record` with its lists cut to those lengths.
+    Validation is per element (each against the catalog, none looks at its neighbours) and the
+    record's own check (no date before birth) holds for a part of its dates, so this is what
+    validating `doc` gives. None when anything else changed (a trial ended or its dose moved, a
+    risk or procedure replaced, a profile or history correction): validate `doc` then."""
+    if doc.keys() != whole.keys():
+        return None
+    update: dict[str, Any] = {}
+    for key, value in doc.items():
+        full = whole[key]
+        if key in _LISTS:
+            n = len(value)
+            if full[:n] != value:
+                return None
+            if n != len(full):
+                update[key] = getattr(record, key)[:n]
+        elif value != full:
+            return None
+    return record.model_copy(update=update) if update else record
 
 
 def compare(
