@@ -42,12 +42,14 @@ from engine.services import Services  # noqa: E402
 from engine.simulator import SimParams, simulate_cohort  # noqa: E402
 from engine.store.board_sql import counts_query  # noqa: E402
 from engine.store.db import init_db, make_engine  # noqa: E402
+from engine.store.fastsql import ENROLLMENT_COLUMNS  # noqa: E402
 from engine.store.uow import SqlUnitOfWork  # noqa: E402
 from pathway import load_definition  # noqa: E402
 from pathway.due import next_due_on  # noqa: E402
 
 END = dt.date(2026, 6, 1)
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+COLUMNS = ", ".join(ENROLLMENT_COLUMNS)  # the caseload summary's columns stay NULL
 
 
 def rows(n: int, stories: int, years: int) -> list[tuple[Any, ...]]:
@@ -107,12 +109,14 @@ def load(engine: sa.Engine, data: list[tuple[Any, ...]]) -> None:
                 )
                 for r in data
             ]
-            dbapi.executemany(f"INSERT INTO enrollment VALUES ({','.join('?' * 9)})", text)
+            dbapi.executemany(
+                f"INSERT INTO enrollment ({COLUMNS}) VALUES ({','.join('?' * 9)})", text
+            )
         else:
             buf = io.StringIO()
             for r in data:
                 buf.write("\t".join("\\N" if v is None else str(v) for v in r) + "\n")
-            with dbapi.cursor() as cur, cur.copy("COPY enrollment FROM STDIN") as copy:
+            with dbapi.cursor() as cur, cur.copy(f"COPY enrollment ({COLUMNS}) FROM STDIN") as copy:
                 copy.write(buf.getvalue())
         dbapi.commit()
         if engine.dialect.name == "postgresql":

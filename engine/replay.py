@@ -33,17 +33,21 @@ class Replayed:
         return rebuild(self.patient_id, self.header, self.facts)
 
 
-def replay(patient_id: str, events: Sequence[EventRow]) -> Replayed:
-    """Fold the log in version order; `problems` lists anything inconsistent."""
+def replay(
+    patient_id: str, events: Sequence[EventRow], payloads: Sequence[dict[str, Any]] | None = None
+) -> Replayed:
+    """Fold the log in version order; `problems` lists anything inconsistent. `payloads`: the
+    events' parsed payloads, when the caller has them (each is read, never changed)."""
     out = Replayed(patient_id=patient_id)
     for i, e in enumerate(events):
+        data = payloads[i] if payloads is not None else None
         if e.version != i + 1:
             out.problems.append(f"event {i + 1} has version {e.version}")
         out.version = e.version
         if e.kind == "enrolled":
             if i != 0:
                 out.problems.append(f"a second enrollment event at version {e.version}")
-            data = e.data()
+            data = e.data() if data is None else data
             ref = data.get("definition", {})
             out.definition = (ref.get("id", ""), ref.get("version", ""))
             out.definition_sha256 = ref.get("sha256")
@@ -52,7 +56,7 @@ def replay(patient_id: str, events: Sequence[EventRow]) -> Replayed:
         elif i == 0:
             out.problems.append(f"the log starts with a {e.kind} event, not an enrollment")
         if e.kind == "fact":
-            out.facts.append(e.data())
+            out.facts.append(e.data() if data is None else data)
         elif e.kind in ("transition", "override"):
             if e.from_state != out.state:
                 out.problems.append(
@@ -60,7 +64,7 @@ def replay(patient_id: str, events: Sequence[EventRow]) -> Replayed:
                 )
             out.state, out.entered_state_on = e.to_state, e.effective_on
         elif e.kind == "migrated":
-            ref = e.data().get("to", {})
+            ref = (e.data() if data is None else data).get("to", {})
             out.definition = (ref.get("id", ""), ref.get("version", ""))
             out.definition_sha256 = ref.get("sha256")
     if not events:

@@ -77,14 +77,45 @@ def actor_of(value: str | None) -> str:
 
 
 @contextlib.contextmanager
-def patients_progress(label: str, *, disable: bool) -> Iterator[Callable[[int], None]]:
-    """A transient count of the patients done so far, on stderr (a pass over every log)."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn
+def patients_progress(
+    label: str, *, disable: bool, total: Callable[[], int | None] | None = None
+) -> Iterator[Callable[[int], None]]:
+    """A transient progress bar of the patients done so far (of `total()`, asked only when the
+    bar is shown), on stderr, and only when stderr is a terminal: never in piped output or logs,
+    never with --json."""
+    import sys
 
-    columns = (SpinnerColumn(), TextColumn(f"{label}: {{task.completed:,}} patients"))
-    with Progress(*columns, console=common.err, transient=True, disable=disable) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda n: bar.update(task, completed=n)
+    if disable or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn(f"{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("patients"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=common.err, transient=True) as bar:
+        task = bar.add_task(label, total=total() if total is not None else None)
+        step = 0
+
+        def tick(n: int) -> None:
+            nonlocal step
+            if n - step >= 100 or n < 100:  # a redraw per 100 patients is plenty
+                step = n
+                bar.update(task, completed=n)
+
+        yield tick
 
 
 @contextlib.contextmanager
@@ -458,7 +489,12 @@ def verify(
 ) -> None:
     """Replay every patient's log against the stored state and recount the board; exit 1 on any
     mismatch."""
-    with services(db) as svc, patients_progress("verifying", disable=json_out) as tick:
+    from engine.queries.audit import enrolled_count
+
+    with (
+        services(db) as svc,
+        patients_progress("verifying", disable=json_out, total=lambda: enrolled_count(svc)) as tick,
+    ):
         report = svc.verify(deep=deep, on_progress=tick)
     if json_out:
         dump_json({**report.model_dump(mode="json"), "ok": report.ok})
@@ -486,7 +522,12 @@ def migrate_check(
     from pathway.loader import load_definition
 
     target = load_definition(new_definition)
-    with services(db) as svc, patients_progress("checking", disable=json_out) as tick:
+    from engine.queries.audit import enrolled_count
+
+    with (
+        services(db) as svc,
+        patients_progress("checking", disable=json_out, total=lambda: enrolled_count(svc)) as tick,
+    ):
         report = svc.migrate_check(target, as_of=parse_date(as_of, "--as-of"), on_progress=tick)
     if json_out:
         dump_json(report)

@@ -1,38 +1,36 @@
 """Audits over every patient: `verify` (replay each log) and `migrate_check` (a new version).
 
-Both stream patients a chunk at a time; neither writes.
+`compare` and `migrate_check` live in `engine.queries.migration_check` (re-exported here).
+Both read every patient in one pass over the log in key order, one patient in memory at a
+time (`engine.store.integrity.read_patients`); neither writes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.factlog import apply, new_document
-from engine.machine import enabled_triggers, guard_for
+from engine.machine import guard_for
+from engine.queries.migration_check import compare, migrate_check
 from engine.replay import replay
 from engine.store.definition_store import fingerprint
 from engine.store.repository import DueRow, EnrollmentRow, EventRow
-from engine.views import (
-    MigrationFinding,
-    MigrationProblem,
-    MigrationReport,
-    Mismatch,
-    VerifyReport,
-)
-from pathway.assess import DefinitionRef
+from engine.store.summary import SUMMARY_COLUMNS, Summary, summary_of
+from engine.views import Mismatch, VerifyReport
 from pathway.definition import Definition
 from pathway.errors import PathwayError, RecordError
 from pathway.facts import derive
-from pathway.loader import load_definition
 from pathway.record import PatientRecord, parse_record
+
+__all__ = ["check_due", "check_patient", "check_summary", "compare", "migrate_check", "verify"]
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from engine.queries.source import ReadSource
+    from engine.store.integrity import RawPatient
 
 
 def verify(
@@ -42,10 +40,16 @@ def verify(
     the board's counts must equal a recount of the enrollments (SQL units of work).
 
     `deep` also re-evaluates every transition's guard from the facts known when it was taken,
-    and works out every patient's worklist items again to compare them with the stored ones.
+    and works out every patient's worklist items and caseload summary again to compare them with
+    the stored ones.
+
+    One pass over the log in key order, (patient_id, version), merged with the enrollments and
+    the stored items as it goes (`engine.store.integrity.read_patients`): memory holds one
+    patient at a time, plus the mismatches found. Each patient's payloads are parsed once and
+    their record validated once; the worklist items and the summary share one derivation when
+    they were stored on the same day (they are written together).
     """
     from engine.store.board_sql import count_drift
-    from engine.store.due_store import stored_due
 
     patients = events = 0
     mismatches: list[Mismatch] = []
@@ -58,18 +62,16 @@ def verify(
                 drift = count_drift(conn)
             except Exception as exc:  # a corrupt row: reported, never a crash
                 drift = [f"the board's counts could not be recounted ({type(exc).__name__})"]
-        for pid, head, log, problems, enrolled in _patients(uow, conn):
-            patients += enrolled
-            events += len(log)
-            if head is not None:
+        for p in _patients(uow, conn, stored=deep):
+            patients += not p.orphan
+            events += len(p.log)
+            problems = p.problems
+            if p.head is not None:
                 try:
-                    problems += check_patient(svc, head, log, deep=deep)
-                    if deep:
-                        problems += check_due(svc, head, log, stored_due(uow, pid))
-                        problems += check_summary(svc, uow, head, log)
+                    problems += _check(svc, p, deep=deep, sql=conn is not None)
                 except Exception as exc:  # a corrupt payload: this patient is reported, go on
                     problems.append(f"the log cannot be replayed ({type(exc).__name__})")
-            mismatches += [Mismatch(patient_id=pid, problem=p) for p in problems]
+            mismatches += [Mismatch(patient_id=p.patient_id, problem=x) for x in problems]
             if on_progress is not None:
                 on_progress(patients)
     return VerifyReport(
@@ -81,24 +83,30 @@ def verify(
     )
 
 
+def enrolled_count(svc: ReadSource) -> int | None:
+    """How many patients are enrolled (for a progress bar; None without SQL)."""
+    with svc.uow as uow:
+        conn = getattr(uow, "connection", None)
+        if conn is None:
+            return None
+        return int(conn.exec_driver_sql("SELECT count(*) FROM enrollment").scalar() or 0)
+
+
 def check_due(
-    svc: ReadSource, head: EnrollmentRow, log: list[EventRow], stored: list[DueRow]
+    svc: ReadSource,
+    head: EnrollmentRow,
+    log: list[EventRow],
+    stored: list[DueRow],
+    *,
+    fresh: tuple[DueRow, ...] | None = None,
 ) -> list[str]:
     """The stored worklist items must be what the patient's record and state give, worked out
-    again as of the day they were stored."""
-    from engine.due import next_due
-
-    definition = svc.definitions.get(head.definition_id, head.definition_version)
-    record = parse_record(replay(head.patient_id, log).document(), catalog=definition.catalog)
+    again as of the day they were stored (`fresh`: those items, when the caller has them)."""
     computed = stored[0].computed_on if stored else svc.clock.today()
-    _, fresh = next_due(
-        definition,
-        record=record,
-        state=head.state,
-        entered_state_on=head.entered_state_on,
-        as_of=computed,
-        patient=head.patient_id,
-    )
+    if fresh is None:
+        definition = svc.definitions.get(head.definition_id, head.definition_version)
+        record = parse_record(replay(head.patient_id, log).document(), catalog=definition.catalog)
+        fresh = _due_as_of(definition, head, record, computed)
     if list(fresh) == stored:
         return []
     if not stored:
@@ -106,6 +114,22 @@ def check_due(
     have = ", ".join(f"{d.item} {d.due_on}" for d in stored) or "none"
     want = ", ".join(f"{d.item} {d.due_on}" for d in fresh) or "none"
     return [f"stored worklist items ({have}) differ from the record's ({want}) as of {computed}"]
+
+
+def _due_as_of(
+    definition: Definition, head: EnrollmentRow, record: PatientRecord, day: dt.date
+) -> tuple[DueRow, ...]:
+    """The patient's worklist items (carrying their caseload summary) worked out as of `day`."""
+    from engine.due import next_due
+
+    return next_due(
+        definition,
+        record=record,
+        state=head.state,
+        entered_state_on=head.entered_state_on,
+        as_of=day,
+        patient=head.patient_id,
+    )[1]
 
 
 def check_stored_definitions(svc: ReadSource) -> list[str]:
@@ -128,28 +152,41 @@ def check_stored_definitions(svc: ReadSource) -> list[str]:
     return out
 
 
-def _patients(
-    uow: object, conn: sa.Connection | None
-) -> Iterator[tuple[str, EnrollmentRow | None, list[EventRow], list[str], bool]]:
-    """(patient id, enrollment or None, log, problems found reading it, enrolled) for every
-    patient and every orphaned log: read
-    raw and checked against the hash chains on a database, from the repository otherwise."""
-    if conn is None:
-        for head, log in uow.patients.iter_patients():  # type: ignore[attr-defined]
-            yield head.patient_id, head, log, [], True
-        return
-    from engine.store.integrity import read_patients
+def _patients(uow: object, conn: sa.Connection | None, *, stored: bool) -> Iterator[RawPatient]:
+    """Every patient and every orphaned log, with the stored worklist items and summary if
+    `stored`: read raw and checked against the hash chains on a database, from the repository
+    otherwise (the in-memory fake: no chains, no stored summary)."""
+    from engine.store.integrity import RawPatient, read_patients
 
+    if conn is None:
+        from engine.store.due_store import stored_due
+
+        for head, log in uow.patients.iter_patients():  # type: ignore[attr-defined]
+            due = stored_due(uow, head.patient_id) if stored else []
+            yield RawPatient(head.patient_id, head, log, due=due)
+        return
     with uow.patients.snapshot():  # type: ignore[attr-defined]
-        for p in read_patients(conn):
-            yield p.patient_id, p.head, p.log, p.problems, not p.orphan
+        yield from read_patients(conn, stored=stored)
 
 
 def check_patient(
     svc: ReadSource, head: EnrollmentRow, log: list[EventRow], *, deep: bool = False
 ) -> list[str]:
     """What is wrong with one patient's enrollment row and log (empty when consistent)."""
-    rp = replay(head.patient_id, log)
+    from engine.store.integrity import RawPatient
+
+    return _check(svc, RawPatient(head.patient_id, head, log), deep=deep, sql=False, items=False)
+
+
+def _check(
+    svc: ReadSource, p: RawPatient, *, deep: bool, sql: bool, items: bool = True
+) -> list[str]:
+    """One patient's problems; with `deep` (and `items`), the stored worklist items and caseload
+    summary too (`sql`: the summary is stored, so a missing one is a problem)."""
+    head, log = p.head, p.log
+    assert head is not None
+    datas = [e.data() for e in log]  # each payload parsed once
+    rp = replay(head.patient_id, log, datas)
     problems = list(rp.problems)
     if rp.state != head.state:
         problems.append(f"state is '{head.state}' but the log replays to '{rp.state}'")
@@ -176,44 +213,91 @@ def check_patient(
         )
     if head.state not in definition.state_by_id:
         problems.append(f"state '{head.state}' is not declared in the definition")
+    doc = rp.document()
     try:
-        parse_record(rp.document(), catalog=definition.catalog)
+        record = parse_record(doc, catalog=definition.catalog)
     except RecordError as exc:
         problems.append(f"the rebuilt record is invalid: {exc.issues[0]}")
         return problems
-    for e in log:
-        if e.kind == "transition" and e.data().get("guard", {}).get("result") != "true":
+    for e, data in zip(log, datas, strict=True):
+        if e.kind == "transition" and data.get("guard", {}).get("result") != "true":
             problems.append(
                 f"version {e.version}: transition '{e.trigger}' stored a guard that was not true"
             )
-    if deep:
-        problems += _recheck_guards(svc, head.patient_id, rp.header, log)
+    if not deep:
+        return problems
+    final = (definition, record, doc)
+    problems += _recheck_guards(svc, head.patient_id, rp.header, log, datas, final)
+    if items:
+        problems += _check_items(svc, p, head, definition, record, sql=sql)
     return problems
 
 
-def _recheck_guards(
-    svc: ReadSource, patient_id: str, header: dict[str, object], log: list[EventRow]
+def _check_items(
+    svc: ReadSource,
+    p: RawPatient,
+    head: EnrollmentRow,
+    definition: Definition,
+    record: PatientRecord,
+    *,
+    sql: bool,
 ) -> list[str]:
-    """Each transition's guard, evaluated again under the definition version in force then."""
+    """The stored worklist items and caseload summary against one derivation (two when they
+    were stored on different days)."""
+    computed = p.due[0].computed_on if p.due else svc.clock.today()
+    fresh = _due_as_of(definition, head, record, computed)
+    out = check_due(svc, head, p.log, p.due, fresh=fresh)
+    if p.summary is None:
+        if sql:
+            out.append("no caseload summary is stored (run `pathway init-db`)")
+        return out
+    if p.summary.summary_on != computed:
+        fresh = _due_as_of(definition, head, record, p.summary.summary_on)
+    return out + _summary_problems(p.summary, summary_of(fresh))
+
+
+def _recheck_guards(
+    svc: ReadSource,
+    patient_id: str,
+    header: dict[str, object],
+    log: list[EventRow],
+    datas: list[dict[str, Any]] | None = None,
+    final: tuple[Definition, PatientRecord, dict[str, Any]] | None = None,
+) -> list[str]:
+    """Each transition's guard, evaluated again under the definition version in force then, from
+    the record the log held at that version. That record is built again only when a fact came
+    in since the last transition (or the definition changed); `final` (the definition, record
+    and document of the whole log, already validated) spares validating it again when the
+    facts since were only appended (`_prefix_record`)."""
     out: list[str] = []
+    if datas is None:
+        datas = [e.data() for e in log]
     doc = new_document(patient_id, header)
     entered = log[0].effective_on if log else None  # enrollment: the initial state's entry
-    ref = log[0].data().get("definition", {}) if log else {}
+    ref = datas[0].get("definition", {}) if log else {}
     definition = svc.definitions.get(ref.get("id", ""), ref.get("version", ""))
-    for e in log:
+    record: PatientRecord | None = None
+    for e, data in zip(log, datas, strict=True):
         if e.kind == "migrated":
-            ref = e.data().get("to", {})
+            ref = data.get("to", {})
             definition = svc.definitions.get(ref.get("id", ""), ref.get("version", ""))
+            record = None
         elif e.kind == "fact":
-            apply(doc, e.data())
+            apply(doc, data)
+            record = None
         elif e.kind == "transition" and e.from_state and e.trigger:
-            record = parse_record(doc, catalog=definition.catalog)
+            if record is None:
+                if final is not None and final[0] is definition:
+                    record = _prefix_record(doc, final[2], final[1])
+                if record is None:
+                    record = parse_record(doc, catalog=definition.catalog)
             facts = derive(
                 record,
                 as_of=e.effective_on,
                 params=definition.parameters,
                 catalog=definition.catalog,
                 entered_state_on=definition.judged_since(e.from_state, entered or e.effective_on),
+                rules=definition.compiled.rules,
             )
             try:
                 g = guard_for(definition, facts, e.from_state, e.trigger)
@@ -230,86 +314,39 @@ def _recheck_guards(
     return out
 
 
-def compare(
-    svc: ReadSource, head: EnrollmentRow, log: list[EventRow], target: Definition, day: dt.date
-) -> tuple[MigrationProblem | None, list[str], list[str]]:
-    """What a patient's move to `target` would change: (problem or None, enabled triggers
-    under their definition, under the target). The problems: their state is removed, their
-    record is invalid under the target's catalog, or their enabled moves differ."""
-    old = svc.definitions.get(head.definition_id, head.definition_version)
-    rp = replay(head.patient_id, log)
-    old_on = _enabled(old, head, parse_record(rp.document(), catalog=old.catalog), day)
-    if head.state not in target.state_by_id:
-        return "removed_state", old_on, []
-    try:
-        new_record = parse_record(rp.document(), catalog=target.catalog)
-    except RecordError:
-        return "record_invalid", old_on, []
-    new_on = _enabled(target, head, new_record, day)
-    return ("enabled_changed" if new_on != old_on else None), old_on, new_on
+_LISTS = frozenset(("trials", "measurements", "screens", "labs", "contributors", "procedures"))
 
 
-def _enabled(d: Definition, head: EnrollmentRow, record: PatientRecord, day: dt.date) -> list[str]:
-    facts = derive(
-        record,
-        as_of=day,
-        params=d.parameters,
-        catalog=d.catalog,
-        entered_state_on=d.judged_since(head.state, head.entered_state_on),
-    )
-    return enabled_triggers(d, head.state, facts)
-
-
-def migrate_check(
-    svc: ReadSource,
-    new: Definition | str | Path,
-    *,
-    as_of: dt.date | None = None,
-    on_progress: Callable[[int], None] | None = None,
-) -> MigrationReport:
-    """Patients on the same definition id who would sit in a removed state, or whose enabled
-    transitions differ, under the new definition (as of a date, default today)."""
-    target = new if isinstance(new, Definition) else load_definition(new)
-    day = as_of or svc.clock.today()
-    findings: list[MigrationFinding] = []
-    removed: set[str] = set()
-    patients = 0
-    with svc.uow as uow:
-        for head, log in uow.patients.iter_patients():
-            if head.definition_id != target.metadata.id:
-                continue
-            patients += 1
-            if on_progress is not None:
-                on_progress(patients)
-            old = svc.definitions.get(head.definition_id, head.definition_version)
-            removed |= set(old.state_by_id) - set(target.state_by_id)
-            problem, old_on, new_on = compare(svc, head, log, target, day)
-            if problem is not None:
-                findings.append(
-                    MigrationFinding(
-                        patient_id=head.patient_id,
-                        state=head.state,
-                        problem=problem,
-                        old_enabled=old_on,
-                        new_enabled=new_on,
-                    )
-                )
-    return MigrationReport(
-        definition=DefinitionRef(id=target.metadata.id, version=target.metadata.version),
-        as_of=day,
-        patients=patients,
-        removed_states=sorted(removed),
-        findings=findings,
-    )
+def _prefix_record(
+    doc: dict[str, Any], whole: dict[str, Any], record: PatientRecord
+) -> PatientRecord | None:
+    """The record of `doc`, an earlier state of the document `whole` validated as `record`,
+    when every list of `doc` is a prefix of the same list in `whole` and every other field is
+    equal (facts since were only appended): `record` with its lists cut to those lengths.
+    Validation is per element (each against the catalog, none looks at its neighbours) and the
+    record's own check (no date before birth) holds for a part of its dates, so this is what
+    validating `doc` gives. None when anything else changed (a trial ended or its dose moved, a
+    risk or procedure replaced, a profile or history correction): validate `doc` then."""
+    if doc.keys() != whole.keys():
+        return None
+    update: dict[str, Any] = {}
+    for key, value in doc.items():
+        full = whole[key]
+        if key in _LISTS:
+            n = len(value)
+            if full[:n] != value:
+                return None
+            if n != len(full):
+                update[key] = getattr(record, key)[:n]
+        elif value != full:
+            return None
+    return record.model_copy(update=update) if update else record
 
 
 def check_summary(svc: ReadSource, uow: Any, head: EnrollmentRow, log: list[EventRow]) -> list[str]:
     """`verify --deep`: the stored caseload summary must be what the record and state give,
     worked out again as of the day it was stored."""
-    from engine.due import next_due
-    from engine.replay import replay
-    from engine.store.summary import SUMMARY_COLUMNS, stored_summary, summary_of
-    from pathway.record import parse_record
+    from engine.store.summary import stored_summary
 
     stored = stored_summary(uow, head.patient_id)
     if stored is None:
@@ -317,15 +354,11 @@ def check_summary(svc: ReadSource, uow: Any, head: EnrollmentRow, log: list[Even
         return [] if conn is None else ["no caseload summary is stored (run `pathway init-db`)"]
     definition = svc.definitions.get(head.definition_id, head.definition_version)
     record = parse_record(replay(head.patient_id, list(log)).document(), catalog=definition.catalog)
-    _, items = next_due(
-        definition,
-        record=record,
-        state=head.state,
-        entered_state_on=head.entered_state_on,
-        as_of=stored.summary_on,
-        patient=head.patient_id,
-    )
-    fresh = summary_of(items)
+    fresh = _due_as_of(definition, head, record, stored.summary_on)
+    return _summary_problems(stored, summary_of(fresh))
+
+
+def _summary_problems(stored: Summary, fresh: Summary | None) -> list[str]:
     if fresh == stored:
         return []
     diff = ", ".join(

@@ -9,26 +9,33 @@ not convert becomes a problem of its patient. The chain is recomputed from the r
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from engine.store.chain import HASHED, check_chain
+from engine.store.chain import check_chain
 from engine.store.fastsql import ENROLLMENT_COLUMNS, EVENT_COLUMNS, codec_for
-from engine.store.repository import EnrollmentRow, EventRow
+from engine.store.repository import DueRow, EnrollmentRow, EventRow
+from engine.store.summary import SUMMARY_COLUMNS, Summary, date_values
 
 
 @dataclass
 class RawPatient:
-    """One patient as stored: the typed rows where they convert, and what did not."""
+    """One patient as stored: the typed rows where they convert, and what did not.
+
+    `due` and `summary` (the stored worklist items and caseload summary) are read only by
+    `read_patients(…, stored=True)`; `summary` is None when none is stored."""
 
     patient_id: str
     head: EnrollmentRow | None
     log: list[EventRow]
     problems: list[str] = field(default_factory=list)
     orphan: bool = False  # events without an enrollment row
+    due: list[DueRow] = field(default_factory=list)
+    summary: Summary | None = None
 
 
 def _q(name: str) -> str:
@@ -42,75 +49,162 @@ def _text(value: Any) -> str:
 
 
 @contextlib.contextmanager
-def _lenient(conn: sa.Connection) -> Iterator[Any]:
-    """A driver cursor; on SQLite text that is not UTF-8 decodes with escapes instead of
-    raising (the connection's own setting is restored afterwards)."""
+def _lenient(conn: sa.Connection) -> Iterator[Callable[[str, str], Iterator[Any]]]:
+    """Yields `stream(name, sql)`: the rows of a query, fetched a batch at a time (PostgreSQL:
+    through a server-side cursor, so memory stays bounded). On SQLite text that is not UTF-8
+    decodes with escapes instead of raising (the connection's setting is restored afterwards)."""
     raw = conn.connection.dbapi_connection
     assert raw is not None
     sqlite = conn.dialect.name == "sqlite"
     old = raw.text_factory if sqlite else None
     if sqlite:
         raw.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
-    cur = raw.cursor()
+    cursors: list[Any] = []
+
+    def stream(name: str, sql: str) -> Iterator[Any]:
+        cur = raw.cursor() if sqlite else raw.cursor(name=f"verify_{name}")
+        cursors.append(cur)
+        cur.execute(sql)
+        while rows := cur.fetchmany(_BATCH):
+            yield from rows
+
     try:
-        yield cur
+        yield stream
     finally:
-        cur.close()
+        for cur in cursors:
+            cur.close()
         if sqlite:
             raw.text_factory = old
 
 
-def read_patients(conn: sa.Connection, *, chunk: int = 500) -> Iterator[RawPatient]:
-    """Every enrollment with its log, in patient-id order, then every orphaned log (events whose
-    patient has no enrollment). Runs inside the caller's snapshot."""
+_BATCH = 2000
+_DUE = ("item", "priority", "due_on", "state", "label", "why", "sources", "computed_on")
+
+
+def read_patients(
+    conn: sa.Connection, *, stored: bool = False, chains: bool = True
+) -> Iterator[RawPatient]:
+    """Every enrollment with its log (and, with `stored`, its stored worklist items and caseload
+    summary), in patient-id order, and every orphaned log (events whose patient has no
+    enrollment) where it falls in that order. Runs inside the caller's snapshot.
+
+    One pass over each table in key order, (patient_id, version) for the log, merged here: the
+    queries' order is the database's (its collation), so the merge compares ids for equality
+    only, and the orphans' ids are asked for first (none, on a healthy database). `chains`:
+    recompute every event's hash (False: the rows only, for `migrate-check`)."""
     codec = codec_for(conn)
-    ph = "?" if codec.sqlite else "%s"
-    enr_cols = ", ".join(ENROLLMENT_COLUMNS)
+    instants: dict[Any, Any] = {}  # recorded-at values converted (shared within a bulk batch)
+    enr_cols = ", ".join((*ENROLLMENT_COLUMNS, *(SUMMARY_COLUMNS if stored else ())))
     ev_cols = ", ".join(_q(c) for c in EVENT_COLUMNS)
-    after: str | None = None
-    with _lenient(conn) as cur:
-        while True:
-            where = f"WHERE patient_id > {ph} " if after is not None else ""
-            cur.execute(
-                f"SELECT {enr_cols} FROM enrollment {where}ORDER BY patient_id LIMIT {chunk}",
-                (after,) if after is not None else (),
+    lonely = "SELECT DISTINCT patient_id FROM {} WHERE patient_id NOT IN " + (
+        "(SELECT patient_id FROM enrollment)"
+    )
+    with _lenient(conn) as stream:
+        orphans = {_text(r[0]) for r in stream("orphans", lonely.format("event"))}
+        stray_due = {_text(r[0]) for r in stream("stray", lonely.format("due_item"))}
+        heads = stream("heads", f"SELECT {enr_cols} FROM enrollment ORDER BY patient_id")
+        events = stream("events", f"SELECT {ev_cols} FROM event ORDER BY patient_id, version")
+        dues = (
+            stream(
+                "due",
+                f"SELECT patient_id, {', '.join(_DUE)} FROM due_item ORDER BY patient_id, seq",
             )
-            heads = cur.fetchall()
-            if not heads:
-                break
-            ids = [_text(h[0]) for h in heads]
-            marks = ", ".join([ph] * len(ids))
-            cur.execute(
-                f"SELECT {ev_cols} FROM event WHERE patient_id IN ({marks}) "
-                "ORDER BY patient_id, version",
-                ids,
+            if stored
+            else iter(())
+        )
+        ev = next(events, None)
+        due = next(dues, None)
+        for h in heads:
+            pid = _text(h[0])
+            while ev is not None and _text(ev[0]) in orphans:  # orphans before this patient
+                ev, p = _orphan(ev, events, codec, chains)
+                yield p
+            rows: list[tuple[Any, ...]] = []
+            while ev is not None and _text(ev[0]) == pid:
+                rows.append(tuple(ev))
+                ev = next(events, None)
+            due_rows: list[tuple[Any, ...]] = []
+            while due is not None and _text(due[0]) in stray_due:
+                due = next(dues, None)
+            while due is not None and _text(due[0]) == pid:
+                due_rows.append(tuple(due[1:]))
+                due = next(dues, None)
+            n = len(ENROLLMENT_COLUMNS)
+            p = _convert(pid, tuple(h[:n]), rows, codec, chains, instants)
+            if stored:
+                _stored(p, tuple(h[n:]), due_rows, codec)
+            yield p
+        while ev is not None:  # orphans after the last patient
+            ev, p = _orphan(ev, events, codec, chains)
+            yield p
+
+
+def _orphan(first: Any, events: Iterator[Any], codec: Any, chains: bool) -> tuple[Any, RawPatient]:
+    """The orphaned log that starts with `first`, and the row after it."""
+    pid = _text(first[0])
+    rows = [tuple(first)]
+    ev = next(events, None)
+    while ev is not None and _text(ev[0]) == pid:
+        rows.append(tuple(ev))
+        ev = next(events, None)
+    p = _convert(pid, None, rows, codec, chains)
+    p.orphan = True
+    p.problems.insert(
+        0,
+        f"{len(rows)} event(s) for a patient with no enrollment (a deleted patient, "
+        "or orphaned events)",
+    )
+    return ev, p
+
+
+def _stored(
+    p: RawPatient, summary: tuple[Any, ...], due: list[tuple[Any, ...]], codec: Any
+) -> None:
+    """The stored worklist items and caseload summary, typed (a row that does not convert is
+    a problem of the patient)."""
+    try:
+        if summary[-1] is not None:
+            p.summary = Summary(
+                *(
+                    codec.date_in(v) if is_date else v
+                    for v, is_date in zip(summary, date_values(SUMMARY_COLUMNS), strict=True)
+                )
             )
-            logs: dict[str, list[tuple[Any, ...]]] = {i: [] for i in ids}
-            for r in cur.fetchall():
-                logs.setdefault(_text(r[0]), []).append(tuple(r))
-            for pid, h in zip(ids, heads, strict=True):
-                yield _convert(pid, tuple(h), logs[pid], codec)
-            after = ids[-1]
-        cur.execute(
-            f"SELECT {ev_cols} FROM event WHERE patient_id NOT IN "
-            "(SELECT patient_id FROM enrollment) ORDER BY patient_id, version"
-        )
-        orphans: dict[str, list[tuple[Any, ...]]] = {}
-        for r in cur.fetchall():
-            orphans.setdefault(_text(r[0]), []).append(tuple(r))
-    for pid, rows in orphans.items():
-        p = _convert(pid, None, rows, codec)
-        p.orphan = True
-        p.problems.insert(
-            0,
-            f"{len(rows)} event(s) for a patient with no enrollment (a deleted patient, "
-            "or orphaned events)",
-        )
-        yield p
+    except Exception as exc:
+        p.problems.append(f"the caseload summary is unreadable ({type(exc).__name__})")
+    for n, r in enumerate(due, start=1):
+        try:
+            item, priority, due_on, state, label, why, sources, computed = r
+            p.due.append(
+                DueRow(
+                    item,
+                    int(priority),
+                    _day(codec, due_on),
+                    state,
+                    label,
+                    why,
+                    sources,
+                    _day(codec, computed),
+                )
+            )
+        except Exception as exc:
+            p.problems.append(f"worklist item {n} is unreadable ({type(exc).__name__})")
+
+
+def _day(codec: Any, value: Any) -> dt.date:
+    day = codec.date_in(value)
+    if day is None:
+        raise ValueError("no date")
+    return day  # type: ignore[no-any-return]
 
 
 def _convert(
-    pid: str, head: tuple[Any, ...] | None, rows: list[tuple[Any, ...]], codec: Any
+    pid: str,
+    head: tuple[Any, ...] | None,
+    rows: list[tuple[Any, ...]],
+    codec: Any,
+    chains: bool = True,
+    instants: dict[Any, Any] | None = None,
 ) -> RawPatient:
     out = RawPatient(patient_id=pid, head=None, log=[])
     if head is not None:
@@ -121,32 +215,42 @@ def _convert(
             out.head = EnrollmentRow(*v)
         except Exception as exc:
             out.problems.append(f"the enrollment row is unreadable ({type(exc).__name__})")
-    hashed = [(*(r[EVENT_COLUMNS.index(c)] for c in HASHED), r[-1]) for r in rows]
-    out.problems += check_chain(hashed)
+    if chains:
+        out.problems += check_chain(rows)  # rows are (HASHED columns..., hash) already
     for n, r in enumerate(rows, start=1):
         try:
-            out.log.append(_event(r, codec))
+            out.log.append(_event(r, codec, instants))
         except Exception as exc:
             out.problems.append(f"event {n} is unreadable ({type(exc).__name__})")
     return out
 
 
-def _event(r: tuple[Any, ...], codec: Any) -> EventRow:
-    text = (0, 2, 3, 6)  # patient_id, kind, actor, payload
-    if type(r[1]) is not int or not all(isinstance(r[i], str) for i in text):
+_STR, _NONE = str, type(None)
+
+
+def _event(r: tuple[Any, ...], codec: Any, instants: dict[Any, Any] | None = None) -> EventRow:
+    """One event row, typed; ValueError for a value of the wrong type. `instants` caches the
+    recorded-at values already converted (a bulk write shares one per batch)."""
+    pid, version, kind, actor, eff, rec, payload = r[:7]
+    if (
+        type(version) is not int
+        or type(pid) is not _STR
+        or type(kind) is not _STR
+        or type(actor) is not _STR
+        or type(payload) is not _STR
+    ):
         raise ValueError("bad column type")
-    if not all(x is None or isinstance(x, str) for x in r[7:]):
-        raise ValueError("bad column type")
-    effective = codec.date_in(r[4])
+    for x in r[7:]:
+        if type(x) is not _STR and type(x) is not _NONE:
+            raise ValueError("bad column type")
+    effective = codec.date_in(eff)
     if effective is None:
         raise ValueError("no effective date")
-    return EventRow(
-        r[0],
-        r[1],
-        r[2],
-        r[3],
-        effective,
-        codec.instant_in(r[5]),
-        r[6],
-        *r[7:],
-    )
+    recorded = instants.get(rec) if instants is not None else None
+    if recorded is None:
+        recorded = codec.instant_in(rec)
+        if instants is not None:
+            if len(instants) > 256:
+                instants.clear()
+            instants[rec] = recorded
+    return EventRow(pid, version, kind, actor, effective, recorded, payload, *r[7:])

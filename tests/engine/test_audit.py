@@ -154,3 +154,38 @@ def test_migrate_check_of_the_same_rules_finds_nothing(moved: Services, tmp_path
 
     report = moved.migrate_check(variant(tmp_path, bump))
     assert report.findings == [] and report.removed_states == []
+
+
+def test_a_prefix_record_is_what_validating_the_earlier_document_gives() -> None:
+    """`verify --deep` validates a patient's record once and cuts it to the facts known at
+    each earlier move when only appends came since: the cut equals validating that document,
+    at every move of 60 simulated patients (their logs end, trials, replace risks…)."""
+    import datetime as dt
+
+    from engine.factlog import apply, new_document
+    from engine.queries.audit import _prefix_record
+    from engine.replay import replay
+    from engine.simulator import SimParams, patient_rows, simulate_cohort
+    from pathway.record import parse_record
+
+    defn = load_definition()
+    now = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+    params = SimParams(patients=60, seed=3, end=dt.date(2026, 6, 1), enroll_days=900)
+    cut = checked = 0
+    for sp in simulate_cohort(params, definition=defn, validate=False):
+        _, log = patient_rows(sp, definition=defn, actor="t", now=now, as_of=params.end)
+        rp = replay(sp.patient_id, log)
+        whole = rp.document()
+        record = parse_record(whole, catalog=defn.catalog)
+        doc = new_document(sp.patient_id, rp.header)
+        for e in log:
+            if e.kind == "fact":
+                apply(doc, e.data())
+            elif e.kind == "transition":
+                fresh = parse_record(doc, catalog=defn.catalog)
+                found = _prefix_record(doc, whole, record)
+                checked += 1
+                if found is not None:
+                    cut += 1
+                    assert found == fresh
+    assert checked > 100 and 0 < cut < checked

@@ -244,6 +244,46 @@ def test_verify_exits_1_on_a_mismatch(db: str) -> None:
     assert "P-0042: state is 'maintenance' but the log replays to 'initial_trial'" in result.stdout
 
 
+def test_verify_and_migrate_check_print_no_progress_when_piped(db: str) -> None:
+    """stderr is not a terminal here (CliRunner): no progress bar, with or without --json."""
+    for args in (["verify", "--deep"], ["migrate-check", "definitions/trd.yaml"]):
+        for extra in ([], ["--json"]):
+            result = cli(*args, *extra, db=db)
+            assert result.exit_code == 0 and result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("tty", "disable", "drawn"),
+    [(True, False, True), (False, False, False), (True, True, False)],
+    ids=["terminal", "piped", "json"],
+)
+def test_the_progress_bar_is_drawn_only_on_a_terminal_without_json(
+    monkeypatch: pytest.MonkeyPatch, tty: bool, disable: bool, drawn: bool
+) -> None:
+    import io
+    import sys
+
+    from rich.console import Console
+
+    from engine.cli import common
+    from engine.cli.patients import patients_progress
+
+    buf = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", buf)
+    monkeypatch.setattr(buf, "isatty", lambda: tty, raising=False)
+    monkeypatch.setattr(common, "err", Console(file=buf, force_terminal=True), raising=False)
+    asked: list[bool] = []
+
+    def total() -> int:
+        asked.append(True)
+        return 300
+
+    with patients_progress("verifying", disable=disable, total=total) as tick:
+        for n in range(1, 301):
+            tick(n)
+    assert bool(buf.getvalue()) is drawn and bool(asked) is drawn
+
+
 def test_import_a_folder_reports_refusals_and_exits_2(
     sqlite_url: str, tmp_path: Path, make_services: Callable[..., Services]
 ) -> None:

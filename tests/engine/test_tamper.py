@@ -375,3 +375,34 @@ def test_json_of_the_tamper_cases_is_well_formed() -> None:
         payload={"score": 18},
     )
     assert '"score":18' in e.payload and json.loads(e.payload) == {"score": 18}
+
+
+def test_verify_merges_orphans_and_stray_rows_wherever_they_fall(clinic: Services) -> None:
+    """One ordered pass merges the log with the enrollments: orphaned logs before, between and
+    after the patients, a patient whose log was emptied and stray due items are each reported
+    once, by their own id, and nobody else is."""
+    engine = clinic.uow.engine  # type: ignore[attr-defined]
+    orphan = (
+        "INSERT INTO event (patient_id, version, kind, actor, effective_on, recorded_at, "
+        "payload) VALUES ('{}', {}, 'fact', 'x', '2026-01-01', '2026-01-01 00:00:00', '{{}}')"
+    )
+    stray = (
+        "INSERT INTO due_item (patient_id, seq, item, priority, due_on, state, label, why, "
+        "sources, computed_on) VALUES ('P-15', 0, 'x', 1, '2026-01-01', 's', 'l', 'w', '[]', "
+        "'2026-01-01')"
+    )
+    tamper(
+        engine,
+        orphan.format("P-0", 1),
+        orphan.format("P-15", 1),
+        orphan.format("P-15", 2),
+        orphan.format("P-3", 1),
+        stray,
+    )
+    report = clinic.verify(deep=True)
+    assert report.patients == 2
+    by_patient: dict[str, list[str]] = {}
+    for m in report.mismatches:
+        by_patient.setdefault(m.patient_id, []).append(m.problem)
+    assert set(by_patient) == {"P-0", "P-15", "P-3"}, report.mismatches
+    assert "2 event(s) for a patient with no enrollment" in by_patient["P-15"][0]
