@@ -10,6 +10,7 @@ types), so Core reads what they write and the other way round.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +43,8 @@ DUE_COLUMNS = (
     "sources",
     "computed_on",
 )
+_DUE_TYPES = ("text", "integer", "text", "integer", "date", "text", "text", "text", "text", "date")
+_DUE_RECORD = ", ".join(f"{c} {t}" for c, t in zip(DUE_COLUMNS, _DUE_TYPES, strict=True))
 # what a write changes (the definition version too: `pathway migrate`)
 _MOVED = ("definition_version", "state", "version", "entered_state_on", "next_due_on", "updated_at")
 
@@ -123,16 +126,23 @@ class Codec:
             )
             params += [row.patient_id, len(row.due)]
             if row.due:
-                one = "(" + ", ".join([ph] * len(DUE_COLUMNS)) + ")"
+                # the items as one JSON parameter, however many there are: the statement's
+                # text and its number of parameters stay the same from write to write, so
+                # psycopg keeps its parsed form (with a VALUES row per item, each write was a
+                # new statement of ~70 parameters, parsed again every time)
                 update = ", ".join(f"{c} = excluded.{c}" for c in DUE_COLUMNS[2:])
                 due += (
                     f", i AS (INSERT INTO due_item ({', '.join(DUE_COLUMNS)}) SELECT * FROM "
-                    f"(VALUES {', '.join([one] * len(row.due))}) AS w "
+                    f"json_to_recordset({ph}::json) AS w({_DUE_RECORD}) "
                     "WHERE EXISTS (SELECT 1 FROM u) "
                     f"ON CONFLICT (patient_id, seq) DO UPDATE SET {update})"
                 )
-                for p in self.due_params(row):
-                    params += p
+                params.append(
+                    json.dumps(
+                        [dict(zip(DUE_COLUMNS, p, strict=True)) for p in self.due_params(row)],
+                        default=dt.date.isoformat,
+                    )
+                )
         sql = (
             f"WITH u AS (UPDATE enrollment SET {sets} WHERE patient_id = {ph} AND version = {ph} "
             f"RETURNING 1){due} INSERT INTO event ({cols}) SELECT * FROM (VALUES {values}) AS v "
