@@ -67,7 +67,7 @@ GETS = {
     "GET /patients/{patient_id}": f"/patients/{FRESH}",
     "GET /patients/{patient_id}/path.svg": f"/patients/{FRESH}/path.svg",
     "GET /quality": "/quality",
-    "GET /quality/cohort.{fmt}": "/quality/cohort.json",
+    "GET /quality/cohort.{ext}": "/quality/cohort.json",
     "GET /quality/definition": "/quality/definition",
     "GET /quality/measures": "/quality/measures",
     "GET /quality/deviations": "/quality/deviations",

@@ -39,7 +39,7 @@ PAGE_ROLES: dict[str, tuple[Role, ...]] = {
     "POST /patients/{patient_id}/advance": CLINICAL,
     "POST /patients/{patient_id}/override": (Role.clinician,),
     "GET /quality": AGGREGATES,
-    "GET /quality/cohort.{fmt}": AGGREGATES,
+    "GET /quality/cohort.{ext}": AGGREGATES,
     "GET /quality/definition": AGGREGATES,
     "GET /quality/measures": AGGREGATES,
     "GET /quality/deviations": AGGREGATES,
