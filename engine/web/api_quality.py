@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from engine.measures.logic import Period
 from engine.web import quality_data
 from engine.web.api import Aggregates, audited
-from engine.web.deps import get_services
+from engine.web.deps import context, get_services
 from engine.web.problems import PROBLEM, FieldError
 
 router = APIRouter(prefix="/api/v1/quality", tags=["api"])
@@ -66,7 +66,11 @@ def get_measures(
     try:
         with audited(request, principal, "api.quality.measures", cohort=cohort):
             found = quality_data.measures(
-                svc, quality_data.cache_of(request.app.state), period, fresh=fresh
+                svc,
+                quality_data.cache_of(request.app.state),
+                period,
+                fresh=fresh,
+                background=context(request).make_services,
             )
     finally:
         svc.close()
@@ -90,7 +94,11 @@ def get_deviations(
     try:
         with audited(request, principal, "api.quality.deviations", cohort=cohort):
             found = quality_data.deviations(
-                svc, quality_data.cache_of(request.app.state), period, fresh=fresh
+                svc,
+                quality_data.cache_of(request.app.state),
+                period,
+                fresh=fresh,
+                background=context(request).make_services,
             )
     finally:
         svc.close()

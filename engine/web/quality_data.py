@@ -1,8 +1,12 @@
 """The quality review the pages and the API share: the measures per definition version and the
-deviation report, small-cell suppressed, computed once per (period, today) and kept while the
-records do not change, or for up to `MAX_AGE` when they do (a year's measures at 100,000
-patients take ~17 s to work out, and a busy clinic writes every few seconds): every answer says
-when it was computed and whether records changed since, and `fresh` recomputes it.
+deviation report, small-cell suppressed, kept per (period, today) with the data version they were
+worked out from.
+
+A year's measures at 100,000 patients take ~17 s to work out, and a busy clinic writes every few
+seconds, so a kept result the records have changed since is still given for up to `MAX_AGE`,
+marked as such, while a thread of its own works it out again (the next request finds it
+current); an older one is worked out before answering, and `fresh` always is. Every answer says
+when it was computed.
 
 Both go through `engine.measures` on the request's unit of work; every count goes through the
 app's one suppression rule (`engine.web.suppress.cells_hidden`), with the public equations
@@ -14,8 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,21 +40,28 @@ BREAKDOWNS = {  # per-version breakdown in the report → the summary column its
     "overrides_by_path": "overrides",
     "against_by_path": "against_recommendation",
 }
+log = logging.getLogger("engine.web")
 CACHED = 8  # results kept per app (a few periods)
 MAX_AGE = dt.timedelta(minutes=10)  # how long a result is shown after the records changed
 
 
 @dataclass(frozen=True)
 class Computed:
-    """A result with when it was worked out, and whether the records changed since."""
+    """A result with when it was worked out, whether the records changed since, and whether a
+    new one is being worked out."""
 
     result: dict[str, Any]
     at: dt.datetime
     current: bool
+    refreshing: bool = False
 
     def stamp(self) -> dict[str, Any]:
         """What the API adds to its answer."""
-        return {"computed_at": self.at.isoformat(), "records_changed_since": not self.current}
+        return {
+            "computed_at": self.at.isoformat(),
+            "records_changed_since": not self.current,
+            "recomputing": self.refreshing,
+        }
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,8 @@ class QualityCache:
         self.size = size
         self.max_age = max_age
         self._items: OrderedDict[tuple[Any, ...], tuple[Any, Computed]] = OrderedDict()
+        self._running: set[tuple[Any, ...]] = set()  # keys being worked out in the background
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         # Each move's recommendation at its time, which the append-only log never changes
         # (`deviations_on`'s `judged`): after a write only the new moves are evaluated. About
@@ -124,6 +139,33 @@ class QualityCache:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
+    def refresh(self, key: tuple[Any, ...], run: Callable[[], None]) -> None:
+        """Run `run` (which puts a new result for `key`) in a daemon thread, unless one is
+        running for `key` already. A failure is logged, never raised: the kept result stays."""
+        with self._lock:
+            if key in self._running:
+                return
+            self._running.add(key)
+
+        def target() -> None:
+            try:
+                run()
+            except Exception:  # the next request tries again (no patient data in the log)
+                log.exception("quality review: working out %s again failed", key[0])
+            finally:
+                with self._lock:
+                    self._running.discard(key)
+
+        thread = threading.Thread(target=target, name=f"quality-{key[0]}", daemon=True)
+        self._threads.append(thread)
+        self._threads = [t for t in self._threads if t.is_alive() or t is thread]
+        thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the background work started so far (tests, shutdown)."""
+        for thread in list(self._threads):
+            thread.join(timeout)
+
 
 def cache_of(app_state: Any) -> QualityCache:
     """The app's cache (made on first use, kept on the app's state)."""
@@ -134,51 +176,99 @@ def cache_of(app_state: Any) -> QualityCache:
 
 
 def measures(
-    svc: Services, cache: QualityCache, period: Period, *, fresh: bool = False
+    svc: Services,
+    cache: QualityCache,
+    period: Period,
+    *,
+    fresh: bool = False,
+    background: Callable[[], Services] | None = None,
 ) -> Computed:
     """Every measure per definition version and overall over `period` (unsuppressed)."""
-    from engine.measures.quality import data_version, measures_by_version
-    from engine.store.uow import sql_connection
+    from engine.measures.quality import measures_by_version
 
-    today, now = svc.clock.today(), svc.clock.now()
-    with svc.uow as uow:
-        conn = sql_connection(uow, "the quality measures")
-        key, version = ("measures", period.start, period.end, today), data_version(conn)
-        found = cache.get(key, version, now, fresh=fresh)
-        if found is None:
-            found = Computed(measures_by_version(conn, period=period, today=today), now, True)
-            cache.put(key, version, found)
-    return found
+    def work(svc: Services, conn: Any) -> dict[str, Any]:
+        return measures_by_version(conn, period=period, today=svc.clock.today())
+
+    key = ("measures", period.start, period.end, svc.clock.today())
+    return _kept_or_worked_out(svc, cache, key, work, fresh=fresh, background=background)
 
 
 def deviations(
-    svc: Services, cache: QualityCache, period: Period, *, fresh: bool = False
+    svc: Services,
+    cache: QualityCache,
+    period: Period,
+    *,
+    fresh: bool = False,
+    background: Callable[[], Services] | None = None,
 ) -> Computed:
     """The deviation report over moves in `period`, per definition version (unsuppressed,
     without its patient lists' ids used anywhere but in counts)."""
     from engine.measures.deviations import deviations_on
+
+    def work(svc: Services, conn: Any) -> dict[str, Any]:
+        with cache.deviating:  # one report at a time: they share `judged`
+            return deviations_on(
+                conn,
+                svc.definitions,
+                since=period.start,
+                until=period.end,
+                today=svc.clock.today(),
+                measures=False,
+                judged=cache.judged,
+            )
+
+    key = ("deviations", period.start, period.end, svc.clock.today())
+    return _kept_or_worked_out(svc, cache, key, work, fresh=fresh, background=background)
+
+
+Work = Callable[[Services, Any], dict[str, Any]]  # (services, their open connection) → result
+
+
+def _kept_or_worked_out(
+    svc: Services,
+    cache: QualityCache,
+    key: tuple[Any, ...],
+    work: Work,
+    *,
+    fresh: bool,
+    background: Callable[[], Services] | None,
+) -> Computed:
+    """The kept result for `key`, or one worked out now. A kept result the records changed
+    since is given as it is (marked), and, with `background` (a way to make Services), worked
+    out again in a thread of its own, so the next request finds it current."""
     from engine.measures.quality import data_version
     from engine.store.uow import sql_connection
 
-    today, now = svc.clock.today(), svc.clock.now()
     with svc.uow as uow:
-        conn = sql_connection(uow, "the deviation report")
-        key, version = ("deviations", period.start, period.end, today), data_version(conn)
-        found = cache.get(key, version, now, fresh=fresh)
+        conn = sql_connection(uow, "the quality review")
+        version = data_version(conn)
+        found = cache.get(key, version, svc.clock.now(), fresh=fresh)
         if found is None:
-            with cache.deviating:
-                report = deviations_on(
-                    conn,
-                    svc.definitions,
-                    since=period.start,
-                    until=period.end,
-                    today=today,
-                    measures=False,
-                    judged=cache.judged,
-                )
-            found = Computed(report, now, True)
+            found = Computed(work(svc, conn), svc.clock.now(), True)
             cache.put(key, version, found)
+            return found
+    if not found.current and background is not None:
+        cache.refresh(key, lambda: _work_out(background, cache, key, work))
+        found = Computed(found.result, found.at, False, refreshing=True)
     return found
+
+
+def _work_out(
+    make: Callable[[], Services], cache: QualityCache, key: tuple[Any, ...], work: Work
+) -> None:
+    """Work a result out again on Services of its own (a background thread's)."""
+    from engine.measures.quality import data_version
+    from engine.store.uow import sql_connection
+
+    svc = make()
+    try:
+        with svc.uow as uow:
+            conn = sql_connection(uow, "the quality review")
+            version = data_version(conn)
+            result = work(svc, conn)
+        cache.put(key, version, Computed(result, svc.clock.now(), True))
+    finally:
+        svc.close()
 
 
 # -- suppression ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from engine.measures.logic import Period
 from engine.web import quality_data
 from engine.web.accounts import Principal
-from engine.web.deps import audit, get_services, require
+from engine.web.deps import audit, context, get_services, require
 from engine.web.pages.common import AGGREGATES, BadQuery, PageRoute, page_errors, parse_day
 from engine.web.suppress import THRESHOLD
 from engine.web.templating import render
@@ -57,7 +57,11 @@ def measures_page(
     period = period_of(request, start, end, ("start", "end"))
     svc = get_services(request)
     found = quality_data.measures(
-        svc, quality_data.cache_of(request.app.state), period, fresh=fresh
+        svc,
+        quality_data.cache_of(request.app.state),
+        period,
+        fresh=fresh,
+        background=context(request).make_services,
     )
     audit(
         request,
@@ -93,7 +97,11 @@ def deviations_page(
     period = period_of(request, since, until, ("since", "until"))
     svc = get_services(request)
     found = quality_data.deviations(
-        svc, quality_data.cache_of(request.app.state), period, fresh=fresh
+        svc,
+        quality_data.cache_of(request.app.state),
+        period,
+        fresh=fresh,
+        background=context(request).make_services,
     )
     audit(
         request,
