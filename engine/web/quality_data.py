@@ -150,8 +150,11 @@ class QualityCache:
         def target() -> None:
             try:
                 run()
-            except Exception:  # the next request tries again (no patient data in the log)
-                log.exception("quality review: working out %s again failed", key[0])
+            except Exception as exc:  # the next request tries again
+                # the kind of error only: a message may quote a row (no patient data in logs)
+                log.error(
+                    "quality review: working out %s again failed (%s)", key[0], type(exc).__name__
+                )
             finally:
                 with self._lock:
                     self._running.discard(key)
