@@ -73,7 +73,8 @@ def deviations_on(
 
     end = until or today or dt.date.today()
     ev, en = event_table(), enrollment_table()
-    moves_q = (
+    # every change of state, with the day the state it leaves was entered (the previous one's)
+    changes = (
         sa.select(
             ev.c.patient_id,
             ev.c.version,
@@ -83,16 +84,57 @@ def deviations_on(
             ev.c.to_state,
             ev.c.reason_code,
             ev.c.effective_on,
+            sa.func.lag(ev.c.effective_on, type_=ev.c.effective_on.type)  # a date, not text
+            .over(partition_by=ev.c.patient_id, order_by=ev.c.version)
+            .label("entered"),
+        )
+        .where(ev.c.kind.in_(("enrolled", "transition", "override")))
+        .subquery()
+    )
+    c = changes.c
+    moves_q = (
+        sa.select(
+            c.patient_id,
+            c.version,
+            c.kind,
+            c.trigger,
+            c.from_state,
+            c.to_state,
+            c.reason_code,
+            c.effective_on,
+            c.entered,
             en.c.definition_id,
             en.c.definition_version,
         )
-        .join(en, en.c.patient_id == ev.c.patient_id)
-        .where(ev.c.kind.in_(("transition", "override")), ev.c.effective_on <= end)
-        .order_by(ev.c.patient_id, ev.c.version)
+        .join(en, en.c.patient_id == c.patient_id)
+        .where(c.kind.in_(("transition", "override")), c.effective_on <= end)
+        .order_by(c.patient_id, c.version)
     )
     if since is not None:
-        moves_q = moves_q.where(ev.c.effective_on >= since)
+        moves_q = moves_q.where(c.effective_on >= since)
     moves = conn.execute(moves_q).all()
+    # `pathway migrate` changes a patient's version: a move is judged, and counted, under the
+    # version in force when it was made
+    migrations: dict[str, list[tuple[int, tuple[str, str], tuple[str, str]]]] = defaultdict(list)
+    for pid, version, payload in conn.execute(
+        sa.select(ev.c.patient_id, ev.c.version, ev.c.payload)
+        .where(ev.c.kind == "migrated")
+        .order_by(ev.c.patient_id, ev.c.version)
+    ):
+        data = json.loads(payload)
+        was, now = data.get("from", {}), data.get("to", {})
+        migrations[pid].append(
+            (version, (was.get("id", ""), was.get("version", "")), (now["id"], now["version"]))
+        )
+
+    def in_force(m: Any) -> tuple[str, str]:
+        """The definition (id, version) a patient was pinned to when a move was made."""
+        found = migrations.get(m.patient_id)
+        if not found:
+            return m.definition_id, m.definition_version
+        earlier = [to for version, _, to in found if version < m.version]
+        return earlier[-1] if earlier else found[0][1]
+
     heads = conn.execute(
         sa.select(
             en.c.patient_id,
@@ -103,11 +145,12 @@ def deviations_on(
         )
     ).all()
     judged = {} if judged is None else judged
+    pinned = [in_force(m) for m in moves]
     movers = sorted(
         {
             m.patient_id
-            for m in moves
-            if (m.patient_id, m.version, m.definition_id, m.definition_version) not in judged
+            for m, p in zip(moves, pinned, strict=True)
+            if (m.patient_id, m.version, *p) not in judged
         }
     )
     logs: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
@@ -139,10 +182,10 @@ def deviations_on(
     by_reason: Counter[str] = Counter()
     by_path: Counter[str] = Counter()
     against: list[dict[str, Any]] = []
-    last: tuple[tuple[str, int], Any] = (("", -1), None)
-    for m in moves:
-        d = registry.get(m.definition_id, m.definition_version)
-        key = f"{m.definition_id} {m.definition_version}"
+    last: tuple[tuple[str, int, str], Any] = (("", -1, ""), None)
+    for m, (definition_id, definition_version) in zip(moves, pinned, strict=True):
+        d = registry.get(definition_id, definition_version)
+        key = f"{definition_id} {definition_version}"
         per_version[key]["moves"] += 1
         if m.kind == "override":
             per_version[key]["overrides"] += 1
@@ -150,11 +193,11 @@ def deviations_on(
             by_path[f"{m.from_state} → {m.to_state}"] += 1
             per_version[key]["overrides_by_reason"][m.reason_code or "?"] += 1
             per_version[key]["overrides_by_path"][f"{m.from_state} → {m.to_state}"] += 1
-        known = (m.patient_id, m.version, m.definition_id, m.definition_version)
+        known = (m.patient_id, m.version, definition_id, definition_version)
         found = judged.get(known)
         if found is None:
             log = [(v, k, p) for v, k, p in logs[m.patient_id] if v < m.version]
-            prefix = (m.patient_id, len(log))
+            prefix = (m.patient_id, len(log), definition_version)
             if prefix != last[0]:  # moves with no fact between them share the rebuilt record
                 enrolled = json.loads(log[0][2])
                 header = {
@@ -164,7 +207,13 @@ def deviations_on(
                 doc = rebuild(m.patient_id, header, [json.loads(p) for _, _, p in log[1:]])
                 last = (prefix, parse_record(doc, catalog=d.catalog))
             record = last[1]
-            facts = derive(record, as_of=m.effective_on, params=d.parameters, catalog=d.catalog)
+            facts = derive(  # judged as the engine judged it: since the state was entered
+                record,
+                as_of=m.effective_on,
+                params=d.parameters,
+                catalog=d.catalog,
+                entered_state_on=d.judged_since(m.from_state, m.entered or m.effective_on),
+            )
             trigger = decide(d, facts, m.from_state).recommended
             to = next(
                 (t.dest for t in d.transitions_from(m.from_state) if t.trigger == trigger), None
