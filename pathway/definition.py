@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -133,6 +134,15 @@ class Definition(_Model):
             raise located(problems)
         return self
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy (with `update` applied) that works out its own derived values: pydantic's copy
+        would carry this definition's compiled form, lookups and plans over, so a copy with other
+        parameters would still be evaluated with these."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name in _DERIVED:
+            copy.__dict__.pop(name, None)
+        return copy
+
     @property
     def key(self) -> tuple[str, str]:
         return (self.metadata.id, self.metadata.version)
@@ -210,6 +220,10 @@ class Definition(_Model):
     def triggers_from(self, state: str) -> list[str]:
         """Distinct triggers available from a state."""
         return list(dict.fromkeys(t.trigger for t in self.transitions_from(state)))
+
+
+# what a Definition works out once and keeps (cached properties): never copied
+_DERIVED = tuple(n for n, v in vars(Definition).items() if isinstance(v, cached_property))
 
 
 def _leaves(

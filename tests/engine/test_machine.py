@@ -52,7 +52,9 @@ def load_edited(folder: Path, i: int) -> Definition:
 
 
 def test_the_machine_belongs_to_its_definition(trd: Definition, tmp_path: Path) -> None:
-    assert m.machine_for(trd.model_copy()) is m.machine_for(trd)  # a copy shares the compiled form
+    copy = trd.model_copy()  # a copy works out its own compiled form, and so its own machine
+    assert m.machine_for(copy) is not m.machine_for(trd)
+    assert m.machine_for(copy) is m.machine_for(copy)
     edited = load_edited(tmp_path, 0)  # the same id and version, other content: its own machine
     assert edited.key == trd.key
     assert m.machine_for(edited) is not m.machine_for(trd)

@@ -95,3 +95,33 @@ def test_builder_makes_what_validation_makes() -> None:
     assert built.model_fields_set == validated.model_fields_set
     assert built.model_copy(update={"value": 1}).value == 1
     assert hash(built.model_dump_json()) == hash(validated.model_dump_json())
+
+
+def test_a_copy_with_other_parameters_is_evaluated_with_them() -> None:
+    # pydantic's model_copy carries cached properties over: the copy would keep the original's
+    # compiled form (its trial rules), and judge trials with the original's windows
+    d = load_definition()
+    example = Path(__file__).resolve().parents[2] / "examples" / "04-two-adequate-failures.json"
+    weeks = d.parameters.min_weeks_at_adequate_dose
+    longer = d.model_copy(
+        update={
+            "parameters": d.parameters.model_copy(
+                update={"min_weeks_at_adequate_dose": weeks.model_copy(update={"value": 30})}
+            )
+        }
+    )
+    day = dt.date(2026, 6, 1)
+    assert [t.status for t in assess(example, definition=d, as_of=day).trials] == [
+        "adequate",
+        "adequate",
+    ]
+    assert [t.status for t in assess(example, definition=longer, as_of=day).trials] == [
+        "inadequate",
+        "inadequate",
+    ]
+    assert longer.compiled is not d.compiled and d.model_copy().compiled is not d.compiled
+    del d
+    gc.collect()
+    assert longer.compiled.plan(
+        longer.initial_state, "reassess"
+    )  # built on demand, no ReferenceError
