@@ -105,8 +105,8 @@ class QualityCache:
         self.size = size
         self.max_age = max_age
         self._items: OrderedDict[tuple[Any, ...], tuple[Any, Computed]] = OrderedDict()
-        self._running: set[tuple[Any, ...]] = set()  # keys being worked out in the background
-        self._threads: list[threading.Thread] = []
+        # the keys being worked out in the background, with their threads
+        self._running: dict[tuple[Any, ...], threading.Thread] = {}
         self._lock = threading.Lock()
         # Each move's recommendation at its time, which the append-only log never changes
         # (`deviations_on`'s `judged`): after a write only the new moves are evaluated. About
@@ -142,10 +142,6 @@ class QualityCache:
     def refresh(self, key: tuple[Any, ...], run: Callable[[], None]) -> None:
         """Run `run` (which puts a new result for `key`) in a daemon thread, unless one is
         running for `key` already. A failure is logged, never raised: the kept result stays."""
-        with self._lock:
-            if key in self._running:
-                return
-            self._running.add(key)
 
         def target() -> None:
             try:
@@ -157,16 +153,28 @@ class QualityCache:
                 )
             finally:
                 with self._lock:
-                    self._running.discard(key)
+                    self._running.pop(key, None)
 
-        thread = threading.Thread(target=target, name=f"quality-{key[0]}", daemon=True)
-        self._threads.append(thread)
-        self._threads = [t for t in self._threads if t.is_alive() or t is thread]
+        with self._lock:
+            if key in self._running:
+                return
+            thread = self._running[key] = threading.Thread(
+                target=target, name=f"quality-{key[0]}", daemon=True
+            )
         thread.start()
 
+    def wait_for(self, key: tuple[Any, ...], timeout: float | None = None) -> None:
+        """Wait (up to `timeout` seconds) for the background work on `key`, if any."""
+        with self._lock:
+            thread = self._running.get(key)
+        if thread is not None:
+            thread.join(timeout)
+
     def wait(self, timeout: float | None = None) -> None:
-        """Wait for the background work started so far (tests, shutdown)."""
-        for thread in list(self._threads):
+        """Wait for the background work running now (tests, shutdown)."""
+        with self._lock:
+            threads = list(self._running.values())
+        for thread in threads:
             thread.join(timeout)
 
 
@@ -178,37 +186,24 @@ def cache_of(app_state: Any) -> QualityCache:
     return found
 
 
-def measures(
-    svc: Services,
-    cache: QualityCache,
-    period: Period,
-    *,
-    fresh: bool = False,
-    background: Callable[[], Services] | None = None,
-) -> Computed:
+def measure_work(period: Period) -> Work:
     """Every measure per definition version and overall over `period` (unsuppressed)."""
-    from engine.measures.quality import measures_by_version
 
     def work(svc: Services, conn: Any) -> dict[str, Any]:
+        from engine.measures.quality import measures_by_version
+
         return measures_by_version(conn, period=period, today=svc.clock.today())
 
-    key = ("measures", period.start, period.end, svc.clock.today())
-    return _kept_or_worked_out(svc, cache, key, work, fresh=fresh, background=background)
+    return work
 
 
-def deviations(
-    svc: Services,
-    cache: QualityCache,
-    period: Period,
-    *,
-    fresh: bool = False,
-    background: Callable[[], Services] | None = None,
-) -> Computed:
+def deviation_work(cache: QualityCache, period: Period) -> Work:
     """The deviation report over moves in `period`, per definition version (unsuppressed,
     without its patient lists' ids used anywhere but in counts)."""
-    from engine.measures.deviations import deviations_on
 
     def work(svc: Services, conn: Any) -> dict[str, Any]:
+        from engine.measures.deviations import deviations_on
+
         with cache.deviating:  # one report at a time: they share `judged`
             return deviations_on(
                 conn,
@@ -220,37 +215,100 @@ def deviations(
                 judged=cache.judged,
             )
 
-    key = ("deviations", period.start, period.end, svc.clock.today())
-    return _kept_or_worked_out(svc, cache, key, work, fresh=fresh, background=background)
+    return work
+
+
+def key_of(kind: str, svc: Services, period: Period) -> tuple[Any, ...]:
+    """What a result is kept under: its kind, period and today."""
+    return (kind, period.start, period.end, svc.clock.today())
+
+
+def measures(
+    svc: Services,
+    cache: QualityCache,
+    period: Period,
+    *,
+    fresh: bool = False,
+    background: Callable[[], Services] | None = None,
+) -> Computed:
+    """Every measure per definition version and overall over `period`, kept or worked out."""
+    work = measure_work(period)
+    key = key_of("measures", svc, period)
+    return kept_or_worked_out(svc, cache, key, work, fresh=fresh, background=background)
+
+
+def deviations(
+    svc: Services,
+    cache: QualityCache,
+    period: Period,
+    *,
+    fresh: bool = False,
+    background: Callable[[], Services] | None = None,
+) -> Computed:
+    """The deviation report over moves in `period`, kept or worked out."""
+    work = deviation_work(cache, period)
+    key = key_of("deviations", svc, period)
+    return kept_or_worked_out(svc, cache, key, work, fresh=fresh, background=background)
 
 
 Work = Callable[[Services, Any], dict[str, Any]]  # (services, their open connection) → result
 
 
-def _kept_or_worked_out(
+def kept_or_worked_out(
     svc: Services,
     cache: QualityCache,
     key: tuple[Any, ...],
     work: Work,
     *,
-    fresh: bool,
-    background: Callable[[], Services] | None,
+    fresh: bool = False,
+    background: Callable[[], Services] | None = None,
 ) -> Computed:
     """The kept result for `key`, or one worked out now. A kept result the records changed
     since is given as it is (marked), and, with `background` (a way to make Services), worked
     out again in a thread of its own, so the next request finds it current."""
+    found = kept_or_started(svc, cache, key, work, fresh=fresh, background=background)
+    if found is None:  # nothing kept (or `fresh`): worked out now
+        from engine.measures.quality import data_version
+        from engine.store.uow import sql_connection
+
+        with svc.uow as uow:
+            conn = sql_connection(uow, "the quality review")
+            version = data_version(conn)
+            found = Computed(work(svc, conn), svc.clock.now(), True)
+        cache.put(key, version, found)
+    return found
+
+
+def kept_or_started(
+    svc: Services,
+    cache: QualityCache,
+    key: tuple[Any, ...],
+    work: Work,
+    *,
+    fresh: bool = False,
+    background: Callable[[], Services] | None = None,
+    wait: float | None = None,
+) -> Computed | None:
+    """The kept result for `key` (marked, and worked out again in the background when the
+    records changed since), or None. With `wait` (seconds) and `background`, a result nothing
+    keeps is started in the background and waited for that long: None then means it is still
+    being worked out (a page says so and asks again), so no request holds a thread for the
+    minute a first computation takes at 100,000 patients."""
     from engine.measures.quality import data_version
     from engine.store.uow import sql_connection
 
     with svc.uow as uow:
-        conn = sql_connection(uow, "the quality review")
-        version = data_version(conn)
-        found = cache.get(key, version, svc.clock.now(), fresh=fresh)
-        if found is None:
-            found = Computed(work(svc, conn), svc.clock.now(), True)
-            cache.put(key, version, found)
-            return found
-    if not found.current and background is not None:
+        version = data_version(sql_connection(uow, "the quality review"))
+    found = cache.get(key, version, svc.clock.now(), fresh=fresh)
+    if background is None:
+        return found
+    if found is None:
+        if fresh or wait is None:
+            return None
+        cache.refresh(key, lambda: _work_out(background, cache, key, work))
+        cache.wait_for(key, wait)
+        return cache.get(key, version, svc.clock.now())
+    if not found.current:
         cache.refresh(key, lambda: _work_out(background, cache, key, work))
         found = Computed(found.result, found.at, False, refreshing=True)
     return found

@@ -435,3 +435,36 @@ def test_the_patient_page_is_deterministic(clinic: tuple[str, FastAPI]) -> None:
     first, second = c.get("/patients/EX-08").text, c.get("/patients/EX-08").text
     assert first == second
     assert ' style="' not in first and "<script>" not in first
+
+
+def test_a_first_computation_runs_in_the_background_and_the_page_asks_again(
+    clinic: tuple[str, FastAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import engine.measures.quality as quality
+    from engine.web.pages import review
+    from engine.web.quality_data import cache_of
+
+    slow, release = quality.measures_by_version, threading.Event()
+
+    def held(*args: object, **kwargs: object) -> object:
+        release.wait(30)  # as long as the test says: a cohort of 100,000 takes ~17 s
+        return slow(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(quality, "measures_by_version", held)
+    monkeypatch.setattr(review, "PAGE_WAIT", 0.05)
+    _, app = clinic
+    c = client(app, Role.quality)
+    url = "/quality/measures?start=2024-01-01&end=2024-12-31"  # a period nothing kept yet
+    page = c.get(url)
+    assert page.status_code == 200
+    assert "Working out the measures over every patient" in page.text
+    assert f'hx-get="{url}"' in page.text.replace("&amp;", "&")
+    assert 'hx-trigger="every 3s"' in page.text and "CMS159: populations" not in page.text
+    assert "Working out" in c.get(url).text  # asked again meanwhile: still under way, one thread
+    release.set()
+    cache_of(app.state).wait(30)
+    done = c.get(url)
+    assert "CMS159: populations" in done.text and "Working out" not in done.text
+    assert "Computed at" in done.text

@@ -43,6 +43,25 @@ def period_of(
     return Period(first, last)
 
 
+PAGE_WAIT = 2.0  # seconds a page waits for a first computation before saying it is under way
+
+
+def _found(
+    request: Request, kind: str, period: Period, work: quality_data.Work, fresh: bool
+) -> quality_data.Computed | None:
+    """The kept result, or None while a first computation runs in the background (the page
+    then says so and asks again); `fresh` (Recompute now) is worked out before answering."""
+    svc, cache = get_services(request), quality_data.cache_of(request.app.state)
+    key, background = quality_data.key_of(kind, svc, period), context(request).make_services
+    if fresh:
+        return quality_data.kept_or_worked_out(
+            svc, cache, key, work, fresh=True, background=background
+        )
+    return quality_data.kept_or_started(
+        svc, cache, key, work, background=background, wait=PAGE_WAIT
+    )
+
+
 @router.get("/quality/measures", response_class=HTMLResponse)
 @page_errors
 def measures_page(
@@ -55,14 +74,7 @@ def measures_page(
     """CMS159, CMS128 (both groups), response at six months and DRR-E's rates: each group's
     populations and rate per definition version and overall, small counts hidden."""
     period = period_of(request, start, end, ("start", "end"))
-    svc = get_services(request)
-    found = quality_data.measures(
-        svc,
-        quality_data.cache_of(request.app.state),
-        period,
-        fresh=fresh,
-        background=context(request).make_services,
-    )
+    found = _found(request, "measures", period, quality_data.measure_work(period), fresh)
     audit(
         request,
         principal,
@@ -75,7 +87,7 @@ def measures_page(
         {
             "title": "Measures",
             "period": period,
-            "tables": quality_data.measure_tables(found.result),
+            "tables": quality_data.measure_tables(found.result) if found else [],
             "computed": found,
             "titles": MEASURE_TITLES,
             "threshold": THRESHOLD,
@@ -95,14 +107,8 @@ def deviations_page(
     """Overrides by reason and by from → to, moves that differed from the recommendation, and
     patients past a state's dwell norm, per definition version; counts only, small ones hidden."""
     period = period_of(request, since, until, ("since", "until"))
-    svc = get_services(request)
-    found = quality_data.deviations(
-        svc,
-        quality_data.cache_of(request.app.state),
-        period,
-        fresh=fresh,
-        background=context(request).make_services,
-    )
+    cache = quality_data.cache_of(request.app.state)
+    found = _found(request, "deviations", period, quality_data.deviation_work(cache, period), fresh)
     audit(
         request,
         principal,
@@ -115,7 +121,7 @@ def deviations_page(
         {
             "title": "Deviations",
             "period": period,
-            "t": quality_data.deviation_tables(found.result),
+            "t": quality_data.deviation_tables(found.result) if found else None,
             "computed": found,
             "threshold": THRESHOLD,
         },
