@@ -196,3 +196,32 @@ def _patient_with_a_move(page: Any, *, skip: int = 0) -> str:
             if len(found) > skip:
                 return pid
     raise AssertionError("no seeded patient has an enabled move")
+
+
+def test_a_measures_page_fills_in_when_its_first_computation_ends(
+    login: Login, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import engine.measures.quality as quality
+    from engine.web.pages import review
+
+    slow, release = quality.measures_by_version, threading.Event()
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        release.wait(30)  # the server runs in this process: held until the page is checked
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(quality, "measures_by_version", held)
+    monkeypatch.setattr(review, "PAGE_WAIT", 0.05)
+    page = login("qual", bypass_csp=True)
+    page.goto("/quality/measures?start=2023-01-01&end=2023-12-31")  # nothing kept for it
+    status = page.get_by_role("status")
+    assert "Working out the measures" in status.inner_text()
+    violations = axe_violations(page)
+    assert violations == [], [(v["id"], v["help"], len(v["nodes"])) for v in violations]
+    release.set()
+    page.wait_for_selector("table.measure", timeout=15_000)  # htmx asked again: swapped in
+    assert page.get_by_role("status").count() == 0
+    assert "Computed at" in page.locator("#main").inner_text()
+    assert page.url.endswith("/quality/measures?start=2023-01-01&end=2023-12-31")
