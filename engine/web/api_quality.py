@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from engine.measures.logic import Period
 from engine.web import quality_data
+from engine.web.accounts import Principal
 from engine.web.api import Aggregates, audited
 from engine.web.deps import context, get_services
 from engine.web.problems import PROBLEM, FieldError
@@ -50,6 +51,36 @@ def _answer(body: dict[str, object]) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
 
 
+def _kept(
+    request: Request,
+    principal: Principal,
+    kind: str,
+    period: Period,
+    names: tuple[str, str],
+    fresh: bool,
+) -> quality_data.Computed:
+    """The measures or the deviation report over `period`, kept or worked out, audited."""
+    svc, cache = get_services(request), quality_data.cache_of(request.app.state)
+    work = (
+        quality_data.measure_work(period)
+        if kind == "measures"
+        else quality_data.deviation_work(cache, period)
+    )
+    cohort = {names[0]: period.start.isoformat(), names[1]: period.end.isoformat()}
+    try:
+        with audited(request, principal, f"api.quality.{kind}", cohort=cohort):
+            return quality_data.kept_or_worked_out(
+                svc,
+                cache,
+                quality_data.key_of(kind, svc, period),
+                work,
+                fresh=fresh,
+                background=context(request).make_services,
+            )
+    finally:
+        svc.close()
+
+
 @router.get("/measures", responses=ERRORS)
 def get_measures(
     request: Request,
@@ -60,20 +91,8 @@ def get_measures(
 ) -> Response:
     """Every measure's groups with their populations and rate, per definition version and
     overall, over [start, end] (default: the last twelve months before today); hidden: null."""
-    svc = get_services(request)
     period = _period(request, start, end, ("start", "end"))
-    cohort = {"start": period.start.isoformat(), "end": period.end.isoformat()}
-    try:
-        with audited(request, principal, "api.quality.measures", cohort=cohort):
-            found = quality_data.measures(
-                svc,
-                quality_data.cache_of(request.app.state),
-                period,
-                fresh=fresh,
-                background=context(request).make_services,
-            )
-    finally:
-        svc.close()
+    found = _kept(request, principal, "measures", period, ("start", "end"), fresh)
     return _answer({**quality_data.measures_json(found.result), **found.stamp()})
 
 
@@ -88,18 +107,6 @@ def get_deviations(
     """Overrides by reason and by from → to, moves that differed from the recommendation and
     patients past a dwell norm, per definition version, over moves in [since, until] (default:
     the last twelve months before today); counts only, hidden: null."""
-    svc = get_services(request)
     period = _period(request, since, until, ("since", "until"))
-    cohort = {"since": period.start.isoformat(), "until": period.end.isoformat()}
-    try:
-        with audited(request, principal, "api.quality.deviations", cohort=cohort):
-            found = quality_data.deviations(
-                svc,
-                quality_data.cache_of(request.app.state),
-                period,
-                fresh=fresh,
-                background=context(request).make_services,
-            )
-    finally:
-        svc.close()
+    found = _kept(request, principal, "deviations", period, ("since", "until"), fresh)
     return _answer({**quality_data.deviations_json(found.result), **found.stamp()})

@@ -186,6 +186,9 @@ def cache_of(app_state: Any) -> QualityCache:
     return found
 
 
+Work = Callable[[Services, Any], dict[str, Any]]  # (services, their open connection) → result
+
+
 def measure_work(period: Period) -> Work:
     """Every measure per definition version and overall over `period` (unsuppressed)."""
 
@@ -223,37 +226,6 @@ def key_of(kind: str, svc: Services, period: Period) -> tuple[Any, ...]:
     return (kind, period.start, period.end, svc.clock.today())
 
 
-def measures(
-    svc: Services,
-    cache: QualityCache,
-    period: Period,
-    *,
-    fresh: bool = False,
-    background: Callable[[], Services] | None = None,
-) -> Computed:
-    """Every measure per definition version and overall over `period`, kept or worked out."""
-    work = measure_work(period)
-    key = key_of("measures", svc, period)
-    return kept_or_worked_out(svc, cache, key, work, fresh=fresh, background=background)
-
-
-def deviations(
-    svc: Services,
-    cache: QualityCache,
-    period: Period,
-    *,
-    fresh: bool = False,
-    background: Callable[[], Services] | None = None,
-) -> Computed:
-    """The deviation report over moves in `period`, kept or worked out."""
-    work = deviation_work(cache, period)
-    key = key_of("deviations", svc, period)
-    return kept_or_worked_out(svc, cache, key, work, fresh=fresh, background=background)
-
-
-Work = Callable[[Services, Any], dict[str, Any]]  # (services, their open connection) → result
-
-
 def kept_or_worked_out(
     svc: Services,
     cache: QualityCache,
@@ -267,16 +239,7 @@ def kept_or_worked_out(
     since is given as it is (marked), and, with `background` (a way to make Services), worked
     out again in a thread of its own, so the next request finds it current."""
     found = kept_or_started(svc, cache, key, work, fresh=fresh, background=background)
-    if found is None:  # nothing kept (or `fresh`): worked out now
-        from engine.measures.quality import data_version
-        from engine.store.uow import sql_connection
-
-        with svc.uow as uow:
-            conn = sql_connection(uow, "the quality review")
-            version = data_version(conn)
-            found = Computed(work(svc, conn), svc.clock.now(), True)
-        cache.put(key, version, found)
-    return found
+    return found or _worked_out(svc, cache, key, work)  # nothing kept (or `fresh`): now
 
 
 def kept_or_started(
@@ -305,29 +268,35 @@ def kept_or_started(
     if found is None:
         if fresh or wait is None:
             return None
-        cache.refresh(key, lambda: _work_out(background, cache, key, work))
+        cache.refresh(key, lambda: _in_background(background, cache, key, work))
         cache.wait_for(key, wait)
         return cache.get(key, version, svc.clock.now())
     if not found.current:
-        cache.refresh(key, lambda: _work_out(background, cache, key, work))
+        cache.refresh(key, lambda: _in_background(background, cache, key, work))
         found = Computed(found.result, found.at, False, refreshing=True)
     return found
 
 
-def _work_out(
-    make: Callable[[], Services], cache: QualityCache, key: tuple[Any, ...], work: Work
-) -> None:
-    """Work a result out again on Services of its own (a background thread's)."""
+def _worked_out(svc: Services, cache: QualityCache, key: tuple[Any, ...], work: Work) -> Computed:
+    """Work a result out on `svc`'s unit of work, and keep it."""
     from engine.measures.quality import data_version
     from engine.store.uow import sql_connection
 
+    with svc.uow as uow:
+        conn = sql_connection(uow, "the quality review")
+        version = data_version(conn)
+        found = Computed(work(svc, conn), svc.clock.now(), True)
+    cache.put(key, version, found)
+    return found
+
+
+def _in_background(
+    make: Callable[[], Services], cache: QualityCache, key: tuple[Any, ...], work: Work
+) -> None:
+    """`_worked_out` on Services of its own (a background thread's)."""
     svc = make()
     try:
-        with svc.uow as uow:
-            conn = sql_connection(uow, "the quality review")
-            version = data_version(conn)
-            result = work(svc, conn)
-        cache.put(key, version, Computed(result, svc.clock.now(), True))
+        _worked_out(svc, cache, key, work)
     finally:
         svc.close()
 
