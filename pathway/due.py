@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from pathway.definition import Definition
 from pathway.evaluation import GuardResult, enabled_triggers, guard_results
 from pathway.facts import Facts, derive
+from pathway.parameters import Param
 from pathway.procedures import ProcedureAssessment
 from pathway.record import PatientRecord
 from pathway.results import builder
@@ -180,22 +181,32 @@ def due_items(
             )
 
     if kind == "treatment":
-        _measurement_overdue(facts, entered_state_on, definition, day, add, upcoming)
+        _contact_gap(
+            "measurement_overdue",
+            "measurement_overdue_days",
+            definition.parameters.measurement_overdue_days,
+            "a score is expected every {} days in a treatment step",
+            facts,
+            entered_state_on,
+            day,
+            add,
+            upcoming,
+        )
     if kind in ("treatment", "procedure"):
         _not_improving(facts, definition, day, add, upcoming)
 
     if kind == "continuing":
-        gap = p.maintenance_followup_days
-        ref, what = _last_contact(facts, entered_state_on)
-        due = ref + dt.timedelta(days=gap.value)
-        if upcoming or day >= due:
-            add(
-                "maintenance_followup",
-                due,
-                f"{what}; follow-up every {gap.value} days in maintenance "
-                "(maintenance_followup_days)",
-                gap.source,
-            )
+        _contact_gap(
+            "maintenance_followup",
+            "maintenance_followup_days",
+            p.maintenance_followup_days,
+            "follow-up every {} days in maintenance",
+            facts,
+            entered_state_on,
+            day,
+            add,
+            upcoming,
+        )
 
     out.sort(key=sort_key)
     return out
@@ -237,20 +248,24 @@ def _last_contact(facts: Facts, entered: dt.date) -> tuple[dt.date, str]:
     return entered, f"no score on record since entering the state on {entered.isoformat()}"
 
 
-def _measurement_overdue(
-    facts: Facts, entered: dt.date, definition: Definition, day: dt.date, add: _Add, upcoming: bool
+def _contact_gap(
+    item: ItemKind,
+    name: str,
+    gap: Param[int],
+    every: str,
+    facts: Facts,
+    entered: dt.date,
+    day: dt.date,
+    add: _Add,
+    upcoming: bool,
 ) -> None:
-    gap = definition.parameters.measurement_overdue_days
+    """An item due `gap` (the parameter `name`) days after the last contact in this state, or
+    its entry: a score in a treatment step, a follow-up in maintenance. `every` says the rule,
+    with `{}` for the days."""
     ref, what = _last_contact(facts, entered)
     due = ref + dt.timedelta(days=gap.value)
     if upcoming or day >= due:
-        add(
-            "measurement_overdue",
-            due,
-            f"{what}; a score is expected every {gap.value} days in a treatment step "
-            "(measurement_overdue_days)",
-            gap.source,
-        )
+        add(item, due, f"{what}; {every.format(gap.value)} ({name})", gap.source)
 
 
 def early_check(facts: Facts, definition: Definition) -> tuple[dt.date, str, float] | None:
