@@ -12,10 +12,10 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.clock import Clock, SystemClock
 from engine.definitions import DefinitionRegistry
@@ -57,7 +57,14 @@ from engine.views import (
 )
 from pathway.assess import DefinitionRef
 from pathway.definition import Definition
-from pathway.errors import Issue, RecordError, StaleVersion, UnknownPatient, excerpt
+from pathway.errors import (
+    Issue,
+    PathwayError,
+    RecordError,
+    StaleVersion,
+    UnknownPatient,
+    excerpt,
+)
 from pathway.evaluation import decide, guard_results
 from pathway.facts import Facts, derive
 from pathway.record import PatientRecord, parse_record
@@ -68,6 +75,7 @@ from pathway.yamlio import did_you_mean
 # record content.
 log = logging.getLogger("engine")
 _new_moved = builder(Moved)
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -137,6 +145,22 @@ class RecordCache:
         self.size = size
         self._data: OrderedDict[str, LoadedPatient] = OrderedDict()
 
+    def version_of(self, patient_id: str) -> int | None:
+        """The version of a patient's cached record (None: not cached)."""
+        found = self._data.get(patient_id)
+        return None if found is None else found.head.version
+
+    def peek(self, patient_id: str) -> LoadedPatient | None:
+        """A patient's cached record, whatever its version."""
+        found = self._data.get(patient_id)
+        if found is not None:
+            self._data.move_to_end(patient_id)
+        return found
+
+    def drop(self, patient_id: str) -> None:
+        """Forget a patient (their cached version is no longer theirs)."""
+        self._data.pop(patient_id, None)
+
     def get(self, patient_id: str, version: int) -> LoadedPatient | None:
         found = self._data.get(patient_id)
         if found is None or found.head.version != version:
@@ -202,16 +226,42 @@ class Services:
         with self.uow as uow:
             return self._load(uow, patient_id, None)
 
-    def _load(self, uow: UnitOfWork, patient_id: str, expect: int | None) -> LoadedPatient:
-        loaded = uow.patients.load_facts(patient_id)
+    def _moving(self, patient_id: str, expect: int | None, write: Callable[[bool], _T]) -> _T:
+        """Run a write to one patient, first on their cached record without reading them.
+
+        The write's compare-and-swap proves that the cached version is still the patient's (and
+        the log up to a version never changes), so a write that commits was decided on exactly
+        what a fresh read would have given. A refusal decided on the cache (a lost
+        compare-and-swap, a blocked guard, a trigger from another state, …) may be the cache's
+        doing: the write runs again from a fresh read, which raises the error if it holds.
+        `write(cached)` does the work; nothing is written before its commit.
+        """
+        known = self.cache.version_of(patient_id)
+        if known is None or (expect is not None and expect != known):
+            return write(False)
+        try:
+            return write(True)
+        except PathwayError:
+            self.cache.drop(patient_id)
+        return write(False)
+
+    def _load(
+        self, uow: UnitOfWork, patient_id: str, expect: int | None, *, cached: bool = False
+    ) -> LoadedPatient:
+        if cached:
+            p = self.cache.peek(patient_id)
+            if p is not None:
+                return p
+        known = self.cache.version_of(patient_id)
+        loaded = uow.patients.load_facts(patient_id, known)
         if loaded is None:
             raise UnknownPatient(patient_id)
         head, payloads = loaded
         if expect is not None and expect != head.version:
             raise StaleVersion(patient_id, expect, head.version)
-        cached = self.cache.get(patient_id, head.version)
-        if cached is not None:
-            return cached.at(head)
+        hit = self.cache.get(patient_id, head.version)  # never None when `known` is current
+        if hit is not None:
+            return hit.at(head)
         definition = self.definitions.get(head.definition_id, head.definition_version)
         enrolled, *facts = json.loads("[" + ",".join(payloads) + "]")  # one parse for the log
         header = {"profile": enrolled.get("profile", {}), "history": enrolled.get("history", {})}
@@ -339,56 +389,62 @@ class Services:
         day = _not_future(effective, today)
         payloads = [payload_of(f) for f in parsed]
         refuse_future(payloads, today)
-        with self.uow as uow:
-            p = self._load(uow, patient_id, expect_version)
-            doc = p.document()
-            new_trials: list[tuple[int, int]] = []  # (payload index, trial index)
-            for i, (f, payload) in enumerate(zip(parsed, payloads, strict=True)):
-                if isinstance(f, TrialStarted):
-                    new_trials.append((i, len(doc["trials"])))
-                apply(doc, dict(payload))
-            try:
-                record = parse_record(doc, catalog=p.definition.catalog)
-            except RecordError as exc:
-                raise RecordError(
-                    exc.issues, source=f"patient {patient_id} with the new facts"
-                ) from None
-            for i, t in new_trials:  # store the generic drug name the record resolved
-                payloads[i] = {**payloads[i], "drug": record.trials[t].drug}
-            v = p.head.version
-            events = [
-                event_row(
-                    patient_id,
-                    v + n,
-                    "fact",
-                    actor=actor,
-                    effective_on=fact_date(pl) or day,
-                    recorded_at=now,
-                    payload=pl,
-                    fact_kind=pl["fact"],
+
+        def write(cached: bool) -> Recorded:
+            with self.uow as uow:
+                p = self._load(uow, patient_id, expect_version, cached=cached)
+                doc = p.document()
+                new_trials: list[tuple[int, int]] = []  # (payload index, trial index)
+                for i, (f, payload) in enumerate(zip(parsed, payloads, strict=True)):
+                    if isinstance(f, TrialStarted):
+                        new_trials.append((i, len(doc["trials"])))
+                    apply(doc, dict(payload))
+                try:
+                    record = parse_record(doc, catalog=p.definition.catalog)
+                except RecordError as exc:
+                    raise RecordError(
+                        exc.issues, source=f"patient {patient_id} with the new facts"
+                    ) from None
+                for i, t in new_trials:  # store the generic drug name the record resolved
+                    payloads[i] = {**payloads[i], "drug": record.trials[t].drug}
+                v = p.head.version
+                events = [
+                    event_row(
+                        patient_id,
+                        v + n,
+                        "fact",
+                        actor=actor,
+                        effective_on=fact_date(pl) or day,
+                        recorded_at=now,
+                        payload=pl,
+                        fact_kind=pl["fact"],
+                    )
+                    for n, pl in enumerate(payloads, start=1)
+                ]
+                due, items = next_due(
+                    p.definition,
+                    record=record,
+                    state=p.head.state,
+                    entered_state_on=p.head.entered_state_on,
+                    as_of=today,
+                    patient=patient_id,
                 )
-                for n, pl in enumerate(payloads, start=1)
-            ]
-            due, items = next_due(
-                p.definition,
-                record=record,
-                state=p.head.state,
-                entered_state_on=p.head.entered_state_on,
-                as_of=today,
-                patient=patient_id,
+                head = replace(
+                    p.head, version=v + len(events), next_due_on=due, updated_at=now, due=items
+                )
+                uow.patients.append(head, events, expected_version=v)
+                uow.commit()
+                log.info("recorded %d facts for %s (v%d)", len(events), patient_id, head.version)
+            self.cache.put(
+                LoadedPatient(head, p.definition, p.header, [*p.fact_payloads, *payloads], record)
             )
-            head = replace(
-                p.head, version=v + len(events), next_due_on=due, updated_at=now, due=items
+            return Recorded(
+                patient_id=patient_id,
+                version=head.version,
+                entries=[history_entry(e) for e in events],
             )
-            uow.patients.append(head, events, expected_version=v)
-            uow.commit()
-            log.info("recorded %d facts for %s (v%d)", len(events), patient_id, head.version)
-        self.cache.put(
-            LoadedPatient(head, p.definition, p.header, [*p.fact_payloads, *payloads], record)
-        )
-        return Recorded(
-            patient_id=patient_id, version=head.version, entries=[history_entry(e) for e in events]
-        )
+
+        return self._moving(patient_id, expect_version, write)
 
     def advance(
         self,
@@ -403,42 +459,48 @@ class Services:
         check_actor(actor)
         today, now = self.clock.today(), self.clock.now()
         day = _not_future(effective, today)
-        with self.uow as uow:
-            p = self._load(uow, patient_id, expect_version)
-            _not_before_entry(p, day)
-            facts = p.facts(day)
-            move = step(p.definition, p.head.state, trigger, facts)
-            v = p.head.version + 1
-            event = event_row(
-                patient_id,
-                v,
-                "transition",
-                actor=actor,
-                effective_on=day,
-                recorded_at=now,
-                payload='{"guard":' + move.guard.model_dump_json() + "}",
-                trigger=trigger,
-                from_state=move.from_state,
-                to_state=move.to_state,
+
+        def write(cached: bool) -> Moved:
+            with self.uow as uow:
+                p = self._load(uow, patient_id, expect_version, cached=cached)
+                _not_before_entry(p, day)
+                facts = p.facts(day)
+                move = step(p.definition, p.head.state, trigger, facts)
+                v = p.head.version + 1
+                event = event_row(
+                    patient_id,
+                    v,
+                    "transition",
+                    actor=actor,
+                    effective_on=day,
+                    recorded_at=now,
+                    payload='{"guard":' + move.guard.model_dump_json() + "}",
+                    trigger=trigger,
+                    from_state=move.from_state,
+                    to_state=move.to_state,
+                )
+                head = self._moved_head(p, move.to_state, day, today, now, facts)
+                uow.patients.append(head, [event], expected_version=v - 1)
+                uow.commit()
+                log.info(
+                    "%s: %s %s → %s (v%d)", patient_id, trigger, move.from_state, move.to_state, v
+                )
+            self.cache.put(p.at(head))
+            return _new_moved(  # trusted values in field order: no validation on the hot path
+                {
+                    "patient_id": patient_id,
+                    "kind": "transition",
+                    "trigger": trigger,
+                    "from_state": move.from_state,
+                    "to_state": move.to_state,
+                    "version": v,
+                    "effective_on": day,
+                    "reason_code": None,
+                    "guard": move.guard,
+                }
             )
-            head = self._moved_head(p, move.to_state, day, today, now, facts)
-            uow.patients.append(head, [event], expected_version=v - 1)
-            uow.commit()
-            log.info("%s: %s %s → %s (v%d)", patient_id, trigger, move.from_state, move.to_state, v)
-        self.cache.put(p.at(head))
-        return _new_moved(  # trusted values in field order: no validation on the hot path
-            {
-                "patient_id": patient_id,
-                "kind": "transition",
-                "trigger": trigger,
-                "from_state": move.from_state,
-                "to_state": move.to_state,
-                "version": v,
-                "effective_on": day,
-                "reason_code": None,
-                "guard": move.guard,
-            }
-        )
+
+        return self._moving(patient_id, expect_version, write)
 
     def override(
         self,
@@ -458,49 +520,53 @@ class Services:
         note = check_note(note)
         today, now = self.clock.today(), self.clock.now()
         day = _not_future(effective, today)
-        with self.uow as uow:
-            p = self._load(uow, patient_id, expect_version)
-            d, state = p.definition, p.head.state
-            if to not in d.state_by_id:
-                raise InvalidOverride(
-                    f"unknown state {excerpt(to)} in definition "
-                    f"{d.metadata.id} {d.metadata.version}"
-                    f"{did_you_mean(to, d.state_by_id)}; states: {', '.join(d.state_by_id)}"
+
+        def write(cached: bool) -> Moved:
+            with self.uow as uow:
+                p = self._load(uow, patient_id, expect_version, cached=cached)
+                d, state = p.definition, p.head.state
+                if to not in d.state_by_id:
+                    raise InvalidOverride(
+                        f"unknown state {excerpt(to)} in definition "
+                        f"{d.metadata.id} {d.metadata.version}"
+                        f"{did_you_mean(to, d.state_by_id)}; states: {', '.join(d.state_by_id)}"
+                    )
+                if to == state:
+                    raise InvalidOverride(f"patient {patient_id} is already in '{to}'")
+                _not_before_entry(p, day)
+                facts = p.facts(day)
+                overridden = [g.model_dump(mode="json") for g in guard_results(d, facts, state)]
+                v = p.head.version + 1
+                event = event_row(
+                    patient_id,
+                    v,
+                    "override",
+                    actor=actor,
+                    effective_on=day,
+                    recorded_at=now,
+                    payload={"guards": overridden},
+                    from_state=state,
+                    to_state=to,
+                    reason_code=reason,
+                    note=note.strip(),
                 )
-            if to == state:
-                raise InvalidOverride(f"patient {patient_id} is already in '{to}'")
-            _not_before_entry(p, day)
-            facts = p.facts(day)
-            overridden = [g.model_dump(mode="json") for g in guard_results(d, facts, state)]
-            v = p.head.version + 1
-            event = event_row(
-                patient_id,
-                v,
-                "override",
-                actor=actor,
-                effective_on=day,
-                recorded_at=now,
-                payload={"guards": overridden},
+                head = self._moved_head(p, to, day, today, now, facts)
+                uow.patients.append(head, [event], expected_version=v - 1)
+                uow.commit()
+                log.info("%s: override %s → %s (%s, v%d)", patient_id, state, to, reason, v)
+            self.cache.put(p.at(head))
+            return Moved(
+                patient_id=patient_id,
+                kind="override",
+                trigger=None,
                 from_state=state,
                 to_state=to,
+                version=v,
+                effective_on=day,
                 reason_code=reason,
-                note=note.strip(),
             )
-            head = self._moved_head(p, to, day, today, now, facts)
-            uow.patients.append(head, [event], expected_version=v - 1)
-            uow.commit()
-            log.info("%s: override %s → %s (%s, v%d)", patient_id, state, to, reason, v)
-        self.cache.put(p.at(head))
-        return Moved(
-            patient_id=patient_id,
-            kind="override",
-            trigger=None,
-            from_state=state,
-            to_state=to,
-            version=v,
-            effective_on=day,
-            reason_code=reason,
-        )
+
+        return self._moving(patient_id, expect_version, write)
 
     # -- bulk and audit (engine.bulk, engine.queries.audit) ----------------------------------------
 

@@ -56,10 +56,14 @@ class FakeRepository:
         head, events = self._view(patient_id)
         return (head, events) if head is not None else None
 
-    def load_facts(self, patient_id: str) -> tuple[EnrollmentRow, list[str]] | None:
+    def load_facts(
+        self, patient_id: str, known: int | None = None
+    ) -> tuple[EnrollmentRow, list[str]] | None:
         head, events = self._view(patient_id)
         if head is None:
             return None
+        if known == head.version:
+            return head, []
         return head, [e.payload for e in events if e.kind in ("enrolled", "fact")]
 
     def add(self, enrollment: EnrollmentRow, events: Sequence[EventRow]) -> None:

@@ -61,11 +61,13 @@ class Codec:
         self._last_instant: tuple[Any, Any] = (None, None)
         ph = "?" if self.sqlite else "%s"
         cols = ", ".join(f"e.{c}" for c in ENROLLMENT_COLUMNS)
-        # the facts, and the last event whatever its kind: its hash is what the next one chains to
+        # the facts, and the last event whatever its kind: its hash is what the next one chains
+        # to; the facts are left out when the patient is still at the version the caller knows
+        # (its cached record: then only the enrollment and the last event are read)
         self.load_facts = (
             f"SELECT {cols}, v.payload, v.kind, v.version, v.hash FROM enrollment e "
             "LEFT JOIN event v ON v.patient_id = e.patient_id AND v.version <= e.version "
-            "AND (v.kind IN ('enrolled', 'fact') OR v.version = e.version) "
+            f"AND (v.kind IN ('enrolled', 'fact') AND e.version <> {ph} OR v.version = e.version) "
             f"WHERE e.patient_id = {ph} ORDER BY v.version"
         )
         self.prev_hash = f"SELECT hash FROM event WHERE patient_id = {ph} AND version = {ph}"

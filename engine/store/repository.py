@@ -105,8 +105,13 @@ class Repository(Protocol):
         """The enrollment and its whole log in version order (one consistent read), or None."""
         ...
 
-    def load_facts(self, patient_id: str) -> tuple[EnrollmentRow, list[str]] | None:
-        """The enrollment and the JSON payloads of its `enrolled` and `fact` events, in order."""
+    def load_facts(
+        self, patient_id: str, known: int | None = None
+    ) -> tuple[EnrollmentRow, list[str]] | None:
+        """The enrollment and the JSON payloads of its `enrolled` and `fact` events, in order.
+
+        `known`: a version whose record the caller holds already; when it is still the
+        patient's version the payloads are not read (an empty list is returned)."""
         ...
 
     def add(self, enrollment: EnrollmentRow, events: Sequence[EventRow]) -> None:
@@ -199,9 +204,12 @@ class SqlRepository:
             self._remember(head.patient_id, events[-1].version, events[-1].hash)
         return head, events
 
-    def load_facts(self, patient_id: str) -> tuple[EnrollmentRow, list[str]] | None:
+    def load_facts(
+        self, patient_id: str, known: int | None = None
+    ) -> tuple[EnrollmentRow, list[str]] | None:
         c = self.codec
-        rows = self._run(lambda cur: (cur.execute(c.load_facts, (patient_id,)), cur.fetchall())[1])
+        args = (-1 if known is None else known, patient_id)
+        rows = self._run(lambda cur: (cur.execute(c.load_facts, args), cur.fetchall())[1])
         if not rows:
             return None
         n = len(ENROLLMENT_COLUMNS)
@@ -209,6 +217,8 @@ class SqlRepository:
         last = rows[-1]
         if last[n + 2] == head.version:
             self._remember(head.patient_id, head.version, last[n + 3])
+        if known == head.version:
+            return head, []
         return head, [r[n] for r in rows if r[n] is not None and r[n + 1] in _FACT_KINDS]
 
     def _remember(self, patient_id: str, version: int, hash_: str | None) -> None:

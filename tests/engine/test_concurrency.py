@@ -6,6 +6,7 @@ up after it has read the patient and decided, so they really race on the same ve
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -167,3 +168,91 @@ def test_writers_moving_different_patients_crosswise_keep_the_board_counts(db_ur
     with engine.connect() as conn:
         assert count_drift(conn) == []
     engine.dispose()
+
+
+# -- writes decided on the record cache ------------------------------------------------------
+
+
+def counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Patient ids whose log `SqlRepository.load_facts` read, in order."""
+    from engine.store.repository import SqlRepository
+
+    seen: list[str] = []
+    real = SqlRepository.load_facts
+
+    def load_facts(self: SqlRepository, patient_id: str, known: int | None = None) -> Any:
+        seen.append(patient_id)
+        return real(self, patient_id, known)
+
+    monkeypatch.setattr(SqlRepository, "load_facts", load_facts)
+    return seen
+
+
+def test_a_move_on_a_cached_patient_reads_nothing_and_commits_what_a_fresh_read_decides(
+    db_url: str, record_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = services(db_url)
+    svc.enroll("P-0001", actor="a", record=record_factory())
+    assert svc.status("P-0001").state == "initial_trial"  # a read: the record is cached
+    reads = counting_reads(monkeypatch)
+    moved = svc.advance("P-0001", trigger="reassess", actor="a")
+    assert reads == [] and moved.to_state == "reassess"
+    fresh = services(db_url)  # another process: nothing cached
+    assert fresh.status("P-0001").state == "reassess"
+    assert fresh.status("P-0001").version == moved.version
+    assert fresh.verify(deep=True).ok
+
+
+def test_a_cache_another_writer_made_stale_is_found_out_and_the_move_decided_afresh(
+    db_url: str, record_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, theirs = services(db_url), services(db_url)
+    start = (TODAY - dt.timedelta(days=60)).isoformat()
+    failed = [  # PHQ-9 18 → 16 after 8 weeks at an effective dose: a failed trial
+        {"date": start, "instrument": "PHQ-9", "score": 18},
+        {"date": (TODAY - dt.timedelta(days=3)).isoformat(), "instrument": "PHQ-9", "score": 16},
+    ]
+    ours.enroll("P-0001", actor="a", record=record_factory(measurements=failed))
+    assert ours.status("P-0001").state == "initial_trial"  # cached here
+    theirs.advance("P-0001", trigger="reassess", actor="b")
+    reads = counting_reads(monkeypatch)
+    # `switch` leaves reassess, not initial_trial: decided on the cache it would be refused
+    moved = ours.advance("P-0001", trigger="switch", actor="a")
+    assert (moved.from_state, moved.to_state) == ("reassess", "switch")
+    assert reads == ["P-0001"]  # one fresh read, after the cache's refusal
+    history = services(db_url).history("P-0001")
+    assert [e.kind for e in history.entries].count("transition") == 2
+
+
+def test_a_stale_expected_version_is_refused_even_when_the_cache_holds_it(
+    db_url: str, record_factory: Callable[..., Any]
+) -> None:
+    ours, theirs = services(db_url), services(db_url)
+    version = ours.enroll("P-0001", actor="a", record=record_factory()).version
+    assert ours.status("P-0001").version == version  # cached here
+    theirs.advance("P-0001", trigger="reassess", actor="b")
+    with pytest.raises(StaleVersion, match=rf"version {version} → {version + 1}"):
+        ours.override(
+            "P-0001",
+            to="maintenance",
+            reason="correction",
+            note="n",
+            actor="a",
+            expect_version=version,
+        )
+    assert services(db_url).status("P-0001").state == "reassess"
+
+
+def test_a_refusal_that_holds_is_raised_after_a_fresh_read(
+    db_url: str, record_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathway.errors import InvalidTrigger
+
+    svc = services(db_url)
+    svc.enroll("P-0001", actor="a", record=record_factory())
+    svc.status("P-0001")  # cached
+    reads = counting_reads(monkeypatch)
+    with pytest.raises(InvalidTrigger):
+        svc.advance("P-0001", trigger="switch", actor="a")
+    assert reads == ["P-0001"]
+    assert svc.status("P-0001").state == "initial_trial"
