@@ -58,10 +58,11 @@ from engine.views import (
 from pathway.assess import DefinitionRef
 from pathway.definition import Definition
 from pathway.errors import (
+    InvalidTrigger,
     Issue,
-    PathwayError,
     RecordError,
     StaleVersion,
+    TransitionBlocked,
     UnknownPatient,
     excerpt,
 )
@@ -76,6 +77,16 @@ from pathway.yamlio import did_you_mean
 log = logging.getLogger("engine")
 _new_moved = builder(Moved)
 _T = TypeVar("_T")
+# What a write decided on a cached record may refuse because the cache is out of date
+_CACHE_REFUSALS = (
+    StaleVersion,
+    UnknownPatient,
+    TransitionBlocked,
+    InvalidTrigger,
+    BeforeEntry,
+    InvalidOverride,
+    RecordError,
+)
 
 
 @dataclass
@@ -241,7 +252,7 @@ class Services:
             return write(False)
         try:
             return write(True)
-        except PathwayError:
+        except _CACHE_REFUSALS:
             self.cache.drop(patient_id)
         return write(False)
 
@@ -391,11 +402,12 @@ class Services:
         refuse_future(payloads, today)
 
         def write(cached: bool) -> Recorded:
+            written = list(payloads)  # a retry starts from the facts as given
             with self.uow as uow:
                 p = self._load(uow, patient_id, expect_version, cached=cached)
                 doc = p.document()
                 new_trials: list[tuple[int, int]] = []  # (payload index, trial index)
-                for i, (f, payload) in enumerate(zip(parsed, payloads, strict=True)):
+                for i, (f, payload) in enumerate(zip(parsed, written, strict=True)):
                     if isinstance(f, TrialStarted):
                         new_trials.append((i, len(doc["trials"])))
                     apply(doc, dict(payload))
@@ -406,7 +418,7 @@ class Services:
                         exc.issues, source=f"patient {patient_id} with the new facts"
                     ) from None
                 for i, t in new_trials:  # store the generic drug name the record resolved
-                    payloads[i] = {**payloads[i], "drug": record.trials[t].drug}
+                    written[i] = {**written[i], "drug": record.trials[t].drug}
                 v = p.head.version
                 events = [
                     event_row(
@@ -419,7 +431,7 @@ class Services:
                         payload=pl,
                         fact_kind=pl["fact"],
                     )
-                    for n, pl in enumerate(payloads, start=1)
+                    for n, pl in enumerate(written, start=1)
                 ]
                 due, items = next_due(
                     p.definition,
@@ -436,7 +448,7 @@ class Services:
                 uow.commit()
                 log.info("recorded %d facts for %s (v%d)", len(events), patient_id, head.version)
             self.cache.put(
-                LoadedPatient(head, p.definition, p.header, [*p.fact_payloads, *payloads], record)
+                LoadedPatient(head, p.definition, p.header, [*p.fact_payloads, *written], record)
             )
             return Recorded(
                 patient_id=patient_id,

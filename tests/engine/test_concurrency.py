@@ -256,3 +256,28 @@ def test_a_refusal_that_holds_is_raised_after_a_fresh_read(
         svc.advance("P-0001", trigger="switch", actor="a")
     assert reads == ["P-0001"]
     assert svc.status("P-0001").state == "initial_trial"
+
+
+def test_facts_recorded_on_a_stale_cache_go_after_the_other_writers(
+    db_url: str, record_factory: Callable[..., Any]
+) -> None:
+    ours, theirs = services(db_url), services(db_url)
+    ours.enroll("P-0001", actor="a", record=record_factory())
+    version = ours.status("P-0001").version  # cached here
+    day = TODAY.isoformat()
+    theirs.record(
+        "P-0001",
+        facts={"fact": "measurement", "date": day, "instrument": "PHQ-9", "score": 11},
+        actor="b",
+    )
+    done = ours.record(
+        "P-0001",
+        facts={"fact": "trial_started", "drug": "Lexapro", "start": day, "mg_per_day": 10},
+        actor="a",
+    )
+    assert done.version == version + 2
+    fresh = services(db_url)
+    record = fresh.record_of("P-0001")
+    assert [m.score for m in record.measurements][-1] == 11
+    assert record.trials[-1].drug == "escitalopram"  # the brand resolved, stored once
+    assert fresh.verify(deep=True).ok
