@@ -10,6 +10,8 @@ keeps (and reuses) the SQLite file. Timed in one process, interleaved:
     (`SELECT * FROM event ORDER BY patient_id, version`, fetchmany);
 (v) `engine.queries.audit.verify(svc, deep=True)`: every chain, every replay, every guard
     re-evaluated, every due item and caseload summary worked out again;
+(w) the same `verify` with `workers=W` (default 2: this machine's cores; `--workers 1` skips it):
+    ranges of patient ids in processes of their own (their memory is not in the peak RSS);
 (m) `migrate_check(svc, <the same definition>)`: every patient's enabled moves, twice.
 It prints each and its ratio to (f) (goal for (v): ≤ 5×), and the process's peak RSS
 (`resource.getrusage`) after each, which must not grow with N (streaming, bounded memory).
@@ -126,7 +128,9 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return value, time.perf_counter() - t
 
 
-def measure(label: str, engine: sa.Engine, defn: Definition, runs: int, migrate: bool) -> None:
+def measure(
+    label: str, engine: sa.Engine, defn: Definition, runs: int, migrate: bool, workers: int
+) -> None:
     svc = Services(SqlUnitOfWork(engine), clock=FixedClock(END))
     best: dict[str, float] = {}
     rss: dict[str, float] = {}
@@ -137,6 +141,8 @@ def measure(label: str, engine: sa.Engine, defn: Definition, runs: int, migrate:
             ("scan", lambda: scan(engine)),
             ("verify --deep", lambda: verify(svc, deep=True)),
         ]
+        if workers > 1:
+            steps.append(("workers", lambda: verify(svc, deep=True, workers=workers)))
         if migrate:
             steps.append(("migrate-check", lambda: migrate_check(svc, defn, as_of=END)))
         for name, fn in steps:
@@ -152,12 +158,15 @@ def measure(label: str, engine: sa.Engine, defn: Definition, runs: int, migrate:
         f"(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; best of {runs})"
     )
     print(f"  (f) one scan of the log   {floor:8.2f} s   peak RSS {rss['scan']:6.0f} MB")
-    for name in ("verify --deep", "migrate-check"):
+    for name in ("verify --deep", "workers", "migrate-check"):
         if name in best:
+            title = f"--workers {workers}" if name == "workers" else name
             print(
-                f"  ({name[0]}) {name:<21} {best[name]:8.2f} s   peak RSS {rss[name]:6.0f} MB"
+                f"  ({name[0]}) {title:<21} {best[name]:8.2f} s   peak RSS {rss[name]:6.0f} MB"
                 f"   {best[name] / floor:6.1f}× the scan"
             )
+    if "workers" in found:
+        assert found["workers"] == report, "the workers' report differs from one pass's"
     print(f"  verify --deep: {len(report.mismatches)} mismatch(es), ok={report.ok}; goal ≤ 5×")
     if "migrate-check" in found:
         m = found["migrate-check"]
@@ -190,6 +199,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2, help="best of R (default 2)")
     ap.add_argument("--db", type=Path, help="keep (and reuse) the SQLite database here")
     ap.add_argument("--no-migrate", action="store_true", help="skip migrate-check")
+    ap.add_argument("--workers", type=int, default=2, help="verify --workers W beside (1: skip)")
     ap.add_argument("--no-sqlite", action="store_true", help="measure on PostgreSQL only")
     ap.add_argument(
         "--pg",
@@ -213,14 +223,14 @@ def main() -> None:
         print(f"peak RSS before measuring: {peak_mb():.0f} MB")
         engine = make_engine(url, create=False)
         if not args.no_sqlite:
-            measure("SQLite", engine, defn, args.runs, not args.no_migrate)
+            measure("SQLite", engine, defn, args.runs, not args.no_migrate, args.workers)
         if args.pg:
             from _postgres import scratch_schema
 
             with scratch_schema(args.pg) as pg:
                 if pg is not None:
                     copy_to_pg(engine, pg)
-                    measure("PostgreSQL", pg, defn, args.runs, not args.no_migrate)
+                    measure("PostgreSQL", pg, defn, args.runs, not args.no_migrate, args.workers)
         engine.dispose()
 
 

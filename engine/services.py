@@ -608,11 +608,13 @@ class Services:
             on_progress=on_progress,
         )
 
-    def verify(self, *, deep: bool = False, on_progress: Any = None) -> VerifyReport:
+    def verify(
+        self, *, deep: bool = False, on_progress: Any = None, workers: int = 1
+    ) -> VerifyReport:
         """Replay every patient and report mismatches; see `engine.queries.audit.verify`."""
         from engine.queries.audit import verify
 
-        return verify(self, deep=deep, on_progress=on_progress)
+        return verify(self, deep=deep, on_progress=on_progress, workers=workers)
 
     def migrate(
         self,

@@ -484,6 +484,14 @@ def verify(
     deep: Annotated[
         bool, typer.Option("--deep", help="Also re-evaluate every transition's guard from the log.")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Check ranges of patients in this many processes (same report; default 1).",
+        ),
+    ] = 1,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -495,7 +503,7 @@ def verify(
         services(db) as svc,
         patients_progress("verifying", disable=json_out, total=lambda: enrolled_count(svc)) as tick,
     ):
-        report = svc.verify(deep=deep, on_progress=tick)
+        report = svc.verify(deep=deep, on_progress=tick, workers=workers)
     if json_out:
         dump_json({**report.model_dump(mode="json"), "ok": report.ok})
     else:

@@ -24,7 +24,15 @@ from pathway.errors import PathwayError, RecordError
 from pathway.facts import derive
 from pathway.record import PatientRecord, parse_record
 
-__all__ = ["check_due", "check_patient", "check_summary", "compare", "migrate_check", "verify"]
+__all__ = [
+    "check_due",
+    "check_patient",
+    "check_range",
+    "check_summary",
+    "compare",
+    "migrate_check",
+    "verify",
+]
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -34,7 +42,11 @@ if TYPE_CHECKING:
 
 
 def verify(
-    svc: ReadSource, *, deep: bool = False, on_progress: Callable[[int], None] | None = None
+    svc: ReadSource,
+    *,
+    deep: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> VerifyReport:
     """Replay every patient: state, version, entry date, definition and record must agree; and
     the board's counts must equal a recount of the enrollments (SQL units of work).
@@ -47,14 +59,16 @@ def verify(
     the stored items as it goes (`engine.store.integrity.read_patients`): memory holds one
     patient at a time, plus the mismatches found. Each patient's payloads are parsed once and
     their record validated once; the worklist items and the summary share one derivation when
-    they were stored on the same day (they are written together).
+    they were stored on the same day (they are written together). `workers` > 1 splits the
+    patients into that many ranges of ids, each checked by a process of its own
+    (`engine.queries.verify_workers`; a database file or server only), with the same report.
     """
+    from engine.queries import verify_workers
     from engine.store.board_sql import count_drift
 
-    patients = events = 0
-    mismatches: list[Mismatch] = []
     drift: list[str] = []
     stored = check_stored_definitions(svc)
+    ranges, url = None, ""
     with svc.uow as uow:
         conn = getattr(uow, "connection", None)
         if conn is not None:
@@ -62,7 +76,38 @@ def verify(
                 drift = count_drift(conn)
             except Exception as exc:  # a corrupt row: reported, never a crash
                 drift = [f"the board's counts could not be recounted ({type(exc).__name__})"]
-        for p in _patients(uow, conn, stored=deep):
+            if workers > 1:
+                ranges = verify_workers.ranges(conn, workers)
+                url = verify_workers.worker_url(conn)
+    if ranges is not None:
+        patients, events, mismatches = verify_workers.run(
+            url, svc.clock.today(), deep, ranges, on_progress
+        )
+    else:
+        patients, events, mismatches = check_range(svc, deep=deep, on_progress=on_progress)
+    return VerifyReport(
+        patients=patients,
+        events=events,
+        mismatches=mismatches,
+        board_counts=drift,
+        definitions=stored,
+    )
+
+
+def check_range(
+    svc: ReadSource,
+    *,
+    deep: bool = False,
+    ids: tuple[str | None, str | None] = (None, None),
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[int, int, list[Mismatch]]:
+    """`verify`'s per-patient checks over the patients whose ids are in `ids` (from, included;
+    to, excluded; None: no bound): how many patients and events, and the mismatches found."""
+    patients = events = 0
+    mismatches: list[Mismatch] = []
+    with svc.uow as uow:
+        conn = getattr(uow, "connection", None)
+        for p in _patients(uow, conn, stored=deep, ids=ids):
             patients += not p.orphan
             events += len(p.log)
             problems = p.problems
@@ -74,13 +119,7 @@ def verify(
             mismatches += [Mismatch(patient_id=p.patient_id, problem=x) for x in problems]
             if on_progress is not None:
                 on_progress(patients)
-    return VerifyReport(
-        patients=patients,
-        events=events,
-        mismatches=mismatches,
-        board_counts=drift,
-        definitions=stored,
-    )
+    return patients, events, mismatches
 
 
 def enrolled_count(svc: ReadSource) -> int | None:
@@ -152,7 +191,13 @@ def check_stored_definitions(svc: ReadSource) -> list[str]:
     return out
 
 
-def _patients(uow: object, conn: sa.Connection | None, *, stored: bool) -> Iterator[RawPatient]:
+def _patients(
+    uow: object,
+    conn: sa.Connection | None,
+    *,
+    stored: bool,
+    ids: tuple[str | None, str | None] = (None, None),
+) -> Iterator[RawPatient]:
     """Every patient and every orphaned log, with the stored worklist items and summary if
     `stored`: read raw and checked against the hash chains on a database, from the repository
     otherwise (the in-memory fake: no chains, no stored summary)."""
@@ -161,12 +206,14 @@ def _patients(uow: object, conn: sa.Connection | None, *, stored: bool) -> Itera
     if conn is None:
         from engine.store.due_store import stored_due
 
+        lo, hi = ids
         for head, log in uow.patients.iter_patients():  # type: ignore[attr-defined]
-            due = stored_due(uow, head.patient_id) if stored else []
-            yield RawPatient(head.patient_id, head, log, due=due)
+            if (lo is None or head.patient_id >= lo) and (hi is None or head.patient_id < hi):
+                due = stored_due(uow, head.patient_id) if stored else []
+                yield RawPatient(head.patient_id, head, log, due=due)
         return
     with uow.patients.snapshot():  # type: ignore[attr-defined]
-        yield from read_patients(conn, stored=stored)
+        yield from read_patients(conn, stored=stored, ids=ids)
 
 
 def check_patient(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,9 +49,9 @@ def _text(value: Any) -> str:
 
 
 @contextlib.contextmanager
-def _lenient(conn: sa.Connection) -> Iterator[Callable[[str, str], Iterator[Any]]]:
-    """Yields `stream(name, sql)`: the rows of a query, fetched a batch at a time (PostgreSQL:
-    through a server-side cursor, so memory stays bounded). On SQLite text that is not UTF-8
+def _lenient(conn: sa.Connection) -> Iterator[Callable[..., Iterator[Any]]]:
+    """Yields `stream(name, sql, params=())`: the rows of a query, fetched a batch at a time
+    (PostgreSQL: through a server-side cursor, so memory stays bounded). On SQLite text not UTF-8
     decodes with escapes instead of raising (the connection's setting is restored afterwards)."""
     raw = conn.connection.dbapi_connection
     assert raw is not None
@@ -61,10 +61,10 @@ def _lenient(conn: sa.Connection) -> Iterator[Callable[[str, str], Iterator[Any]
         raw.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
     cursors: list[Any] = []
 
-    def stream(name: str, sql: str) -> Iterator[Any]:
+    def stream(name: str, sql: str, params: Sequence[Any] = ()) -> Iterator[Any]:
         cur = raw.cursor() if sqlite else raw.cursor(name=f"verify_{name}")
         cursors.append(cur)
-        cur.execute(sql)
+        cur.execute(sql, params)
         while rows := cur.fetchmany(_BATCH):
             yield from rows
 
@@ -82,7 +82,11 @@ _DUE = ("item", "priority", "due_on", "state", "label", "why", "sources", "compu
 
 
 def read_patients(
-    conn: sa.Connection, *, stored: bool = False, chains: bool = True
+    conn: sa.Connection,
+    *,
+    stored: bool = False,
+    chains: bool = True,
+    ids: tuple[str | None, str | None] = (None, None),
 ) -> Iterator[RawPatient]:
     """Every enrollment with its log (and, with `stored`, its stored worklist items and caseload
     summary), in patient-id order, and every orphaned log (events whose patient has no
@@ -91,23 +95,36 @@ def read_patients(
     One pass over each table in key order, (patient_id, version) for the log, merged here: the
     queries' order is the database's (its collation), so the merge compares ids for equality
     only, and the orphans' ids are asked for first (none, on a healthy database). `chains`:
-    recompute every event's hash (False: the rows only, for `migrate-check`)."""
+    recompute every event's hash (False: the rows only, for `migrate-check`). `ids`: only the
+    patient ids from the first (included) to the second (excluded), None for no bound."""
     codec = codec_for(conn)
     instants: dict[Any, Any] = {}  # recorded-at values converted (shared within a bulk batch)
     enr_cols = ", ".join((*ENROLLMENT_COLUMNS, *(SUMMARY_COLUMNS if stored else ())))
     ev_cols = ", ".join(_q(c) for c in EVENT_COLUMNS)
+    ph = "?" if conn.dialect.name == "sqlite" else "%s"
+    bounds = [b for b in ids if b is not None]
+    within = " AND ".join(
+        f"patient_id {op} {ph}" for op, b in zip((">=", "<"), ids, strict=True) if b is not None
+    )
+    where, also = (f" WHERE {within}", f" AND {within}") if within else ("", "")
     lonely = "SELECT DISTINCT patient_id FROM {} WHERE patient_id NOT IN " + (
-        "(SELECT patient_id FROM enrollment)"
+        f"(SELECT patient_id FROM enrollment){also}"
     )
     with _lenient(conn) as stream:
-        orphans = {_text(r[0]) for r in stream("orphans", lonely.format("event"))}
-        stray_due = {_text(r[0]) for r in stream("stray", lonely.format("due_item"))}
-        heads = stream("heads", f"SELECT {enr_cols} FROM enrollment ORDER BY patient_id")
-        events = stream("events", f"SELECT {ev_cols} FROM event ORDER BY patient_id, version")
+        orphans = {_text(r[0]) for r in stream("orphans", lonely.format("event"), bounds)}
+        stray_due = {_text(r[0]) for r in stream("stray", lonely.format("due_item"), bounds)}
+        heads = stream(
+            "heads", f"SELECT {enr_cols} FROM enrollment{where} ORDER BY patient_id", bounds
+        )
+        events = stream(
+            "events", f"SELECT {ev_cols} FROM event{where} ORDER BY patient_id, version", bounds
+        )
         dues = (
             stream(
                 "due",
-                f"SELECT patient_id, {', '.join(_DUE)} FROM due_item ORDER BY patient_id, seq",
+                f"SELECT patient_id, {', '.join(_DUE)} FROM due_item{where} "
+                "ORDER BY patient_id, seq",
+                bounds,
             )
             if stored
             else iter(())

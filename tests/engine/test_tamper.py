@@ -406,3 +406,86 @@ def test_verify_merges_orphans_and_stray_rows_wherever_they_fall(clinic: Service
         by_patient.setdefault(m.patient_id, []).append(m.problem)
     assert set(by_patient) == {"P-0", "P-15", "P-3"}, report.mismatches
     assert "2 event(s) for a patient with no enrollment" in by_patient["P-15"][0]
+
+
+def test_verify_in_worker_processes_gives_the_report_of_one_pass(
+    clinic: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--workers`: ranges of ids checked in processes of their own, merged in id order: the
+    same patients, events, mismatches (orphans and corrupt rows in any range included) and
+    board counts as one pass, and the same exit from the command line."""
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+    from engine.queries import verify_workers
+
+    ranges: list[list[Any]] = []
+    real_run = verify_workers.run
+
+    def run(url: str, today: dt.date, deep: bool, parts: list[Any], *rest: Any) -> Any:
+        ranges.append(parts)
+        return real_run(url, today, deep, parts, *rest)
+
+    monkeypatch.setattr(verify_workers, "run", run)
+
+    for n in range(4, 9):
+        clinic.enroll(f"P-{n}", actor="dr-a")
+    engine = clinic.uow.engine  # type: ignore[attr-defined]
+    orphan = (
+        "INSERT INTO event (patient_id, version, kind, actor, effective_on, recorded_at, "
+        "payload) VALUES ('{}', 1, 'fact', 'x', '2026-01-01', '2026-01-01 00:00:00', '{{}}')"
+    )
+    tamper(
+        engine,
+        *_sql(engine, ATTACKS[0][1]),  # P-1: a score in a payload
+        "UPDATE event SET hash = NULL WHERE patient_id = 'P-6'",
+        "UPDATE enrollment SET state = 'switch' WHERE patient_id = 'P-8'",
+        orphan.format("P-0"),
+        orphan.format("P-55"),
+        orphan.format("P-99"),
+    )
+    one = clinic.verify(deep=True)
+    assert {m.patient_id for m in one.mismatches} >= {"P-0", "P-1", "P-55", "P-6", "P-8", "P-99"}
+    for workers in (2, 3):
+        assert clinic.verify(deep=True, workers=workers) == one
+    assert [len(parts) for parts in ranges] == [2, 3]  # each in that many processes
+    assert ranges[1][0][0] is None and ranges[1][-1][1] is None  # every id in a range
+    url = engine.url.render_as_string(hide_password=False)
+    runs = [
+        CliRunner().invoke(app, ["verify", "--deep", "--json", "--db", url, "--workers", w])
+        for w in ("1", "3")
+    ]
+    assert runs[0].exit_code == runs[1].exit_code == 1
+    assert json.loads(runs[0].stdout) == json.loads(runs[1].stdout)
+
+
+@pytest.mark.postgres
+def test_verify_workers_find_the_schema_an_engine_set_outside_its_url(
+    pg_base: str, record_factory: Callable[..., dict[str, Any]]
+) -> None:
+    """`make_engine(url, schema=…)` sets the search path in connect arguments: the workers
+    connect to that schema too, not to the server's default one."""
+    from engine.clock import FixedClock
+    from engine.store.db import init_db
+    from engine.store.uow import SqlUnitOfWork
+
+    schema = "pw_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(pg_base)
+    with admin.begin() as c:
+        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    engine = make_engine(pg_base, schema=schema)
+    try:
+        init_db(engine)
+        svc = Services(SqlUnitOfWork(engine), clock=FixedClock(TODAY))
+        for n in range(1, 5):
+            svc.enroll(f"P-{n}", actor="dr-a", record=record_factory(f"P-{n}"))
+        tamper(engine, "UPDATE enrollment SET state = 'switch' WHERE patient_id = 'P-3'")
+        one = svc.verify(deep=True)
+        assert {m.patient_id for m in one.mismatches} == {"P-3"}
+        assert svc.verify(deep=True, workers=2) == one
+        svc.close()
+    finally:
+        engine.dispose()
+        with admin.begin() as c:
+            c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
