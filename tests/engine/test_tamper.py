@@ -151,6 +151,7 @@ def test_verify_reports_corrupt_rows_and_goes_on(
     report = svc.verify(deep=True)
     assert report.patients == 3
     assert {m.patient_id for m in report.mismatches} == {"P-1"}
+    assert svc.verify(deep=True, workers=2) == report  # what workers read and send back too
 
 
 def test_the_database_refuses_update_delete_and_truncate_on_the_log(clinic: Services) -> None:
