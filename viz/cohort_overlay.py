@@ -115,7 +115,7 @@ def overlay_cohort(
                 for n in base.nodes
             ],
             "edges": [with_counts(e) for e in edges],
-            "notes": _notes(threshold),
+            "notes": _notes(threshold, cohort.median_over),
         }
     )
 
@@ -197,17 +197,21 @@ def _median(cohort: CohortSummary, state: str, threshold: int) -> Cell | None:
     return Cell(value=days, display=f"{days:g} d")
 
 
-def _notes(threshold: int) -> list[str]:
+def _notes(threshold: int, median_over: str) -> list[str]:
+    per_patient = median_over == "patients"
     notes = [
         "now: patients in the state; entered: entries into it (a return counts again)",
         "arrows: moves, and the % of entries into the source state that left by them; "
         "width grows with the count",
-        "median: days in the state per patient, all visits added up",
+        "median: days in the state per patient, all visits added up"
+        if per_patient
+        else "median: days of the stays in the state that ended in the window (entry to exit)",
     ]
     if threshold:
         notes += [
             f"≤{threshold}: between 1 and {threshold}, hidden; *: hidden too, so that no hidden "
             "count can be worked out from the others",
-            f"a median is shown only over more than {threshold} patients",
+            f"a median is shown only over more than {threshold} "
+            + ("patients" if per_patient else "stays"),
         ]
     return notes

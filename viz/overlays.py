@@ -7,7 +7,7 @@ Both are plain frozen models with no link to a database; `viz.cohort.aggregate` 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, NonNegativeInt, field_serializer, model_validator
 
@@ -89,9 +89,12 @@ class CohortSummary(_Frozen):
     - `starts`: patients whose path began in each state (usually all in the initial state).
     - `traversals`: moves per edge, keyed by (from, trigger, to); a patient who takes an edge
       twice counts twice. Overrides are included here and also counted in `overrides`.
-    - `median_days`: median days in each state over the patients who were ever in it (each
-      patient's visits added up, the current state counted to `as_of`); `visited` is how many
-      patients that median is over.
+    - `median_days`: with `median_over` "patients" (the default), the median days in each
+      state over the patients who were ever in it (each patient's visits added up, the current
+      state counted to `as_of`); with "stays_ended" (a cohort counted over a date window), the
+      median length of the stays in the state that ended in the window, each from the day it
+      was entered (before the window, possibly) to the day it was left (a move back into the
+      same state does not end a stay). `visited` is how many patients, or stays, it is over.
     - `filters`: a human description of how the cohort was chosen (printed under the title).
     """
 
@@ -103,6 +106,7 @@ class CohortSummary(_Frozen):
     overrides: dict[EdgeKey, NonNegativeInt] = {}
     median_days: dict[str, float] = {}
     visited: dict[str, NonNegativeInt] = {}
+    median_over: Literal["patients", "stays_ended"] = "patients"
 
     @model_validator(mode="before")
     @classmethod

@@ -8,8 +8,11 @@ What the filters mean (all optional, combined with AND):
   and the summary is "as of" that day.
 - `since`: the start of the window. Only moves effective from `since` to the window's end (both
   included) are counted; each patient's path starts in the state they were in at the start of
-  `since` (or, if enrolled later, where they were enrolled), and days in a state are counted
-  from `since`. Without it the window opens at each patient's enrollment.
+  `since` (or, if enrolled later, where they were enrolled). The median days are then those of
+  the stays that ended in the window, each counted whole (`median_over="stays_ended"`: the
+  length-of-stay convention, and what counters by day can give exactly); without a window they
+  are each patient's days in the state, all visits added up, the current one to the end. Without
+  `since` the window opens at each patient's enrollment.
 - `state`: only patients whose state at the end of the window is `state` (all their moves in
   the window are counted, so the diagram shows how they got there).
 - `definition_id`, `definition_version`: only patients pinned at enrollment to that definition
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from engine.queries.overlay_path import window_path
+from engine.queries.overlay_path import ended_stays, window_path
 from engine.store.overlay_sql import CohortCounts, CohortQuery, count_cohort
 from pathway.errors import PathwayError
 from viz.overlays import OVERRIDE, CohortSummary
@@ -127,6 +130,7 @@ def summary_of(counts: CohortCounts, q: CohortQuery) -> CohortSummary:
         overrides=dict(sorted(counts.overrides.items())),
         median_days=medians,
         visited=visited,
+        median_over="patients" if q.since is None else "stays_ended",
     )
 
 
@@ -193,7 +197,11 @@ def count_in_python(uow: UnitOfWork, q: CohortQuery) -> CohortCounts:
             counts.traversals[key] += 1
             if s.override:
                 counts.overrides[key] += 1
-        for state, days in path.days.items():
+        if q.since is None:
+            for state, days in path.days.items():
+                counts.stays[state].append((days, 1))
+            continue
+        for state, days in ended_stays(events, since=q.since, end=q.end):
             counts.stays[state].append((days, 1))
     return counts
 

@@ -88,6 +88,29 @@ def window_path(
     )
 
 
+def ended_stays(
+    events: Sequence[EventRow], *, since: dt.date, end: dt.date
+) -> list[tuple[str, int]]:
+    """(state, days) of each stay left from `since` to `end` (both included), in log order.
+
+    A stay starts at enrollment or at a move from another state and ends at the next move to
+    another state (a move from a state to itself does not end it); it is counted whole, from the
+    day it started.
+    """
+    out: list[tuple[str, int]] = []
+    state: str | None = None
+    entered = end
+    for e in events:
+        if e.kind not in MOVE_KINDS or e.effective_on > end:
+            continue
+        if e.kind != "enrolled" and e.from_state == e.to_state:
+            continue
+        if state is not None and e.effective_on >= since:
+            out.append((state, max(0, (e.effective_on - entered).days)))
+        state, entered = str(e.to_state), e.effective_on
+    return out
+
+
 def patient_path(svc: ReadSource, patient_id: str, *, as_of: dt.date | None = None) -> PatientPath:
     """The patient's path from enrollment to `as_of` (default today), for `viz.render(patient=…)`.
 

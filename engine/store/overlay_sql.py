@@ -5,14 +5,16 @@ in version order) into visits: `LEAD(effective_on)` is the day the visit ended, 
 state the patient is in. Visits that end before the window opens are dropped; what is left is
 each patient's path clipped to the window, and four small GROUP BYs over it give the patients
 per state at the end, the states the paths start in, the moves per edge, and a histogram of the
-days each patient spent in each state (all their visits added up). Only those few hundred
-aggregate rows leave the database.
+days each patient spent in each state (all their visits added up) or, under a window (`since`),
+of the lengths of the stays that ended in it (`stays_ended`). Only those few hundred aggregate
+rows leave the database.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,8 +34,9 @@ class CohortCounts:
     stays: defaultdict[str, list[tuple[int, int]]] = field(
         default_factory=lambda: defaultdict(list)
     )
-    """{state: [(days, patients), …]}: each patient's days in the state, all visits added up
-    (a histogram; the same number of days may appear more than once)."""
+    """{state: [(days, n), …]}, a histogram (the same number of days may appear more than once):
+    each patient's days in the state, all visits added up; or, counted under a window, the
+    length of each stay that ended in it (`stays_ended`)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,11 @@ def statement(dialect: str, q: CohortQuery) -> str:
             ", chosen AS (SELECT * FROM vis WHERE pid IN "
             "(SELECT pid FROM vis WHERE cur AND state = :state))"
         )
+    stays = f"""SELECT 'stay', state, NULL, NULL, days, COUNT(*)
+  FROM (SELECT pid, state, SUM(days) AS days FROM {visits} GROUP BY pid, state) AS per_patient
+  GROUP BY state, days"""
+    if q.since is not None:
+        stays = stays_ended(days_between, since, chosen=q.state is not None)
     # A visit is in the window when it ends on or after `since`; the first one in it is the
     # enrollment or a visit entered before `since` (entry dates never go back in a log: the
     # services refuse a move dated before the entry into the state it leaves), and every other
@@ -101,10 +109,25 @@ UNION ALL
 SELECT kind, src, trg, state, 0, COUNT(*) FROM {visits} WHERE NOT first
   GROUP BY kind, src, trg, state
 UNION ALL
-SELECT 'stay', state, NULL, NULL, days, COUNT(*)
-  FROM (SELECT pid, state, SUM(days) AS days FROM {visits} GROUP BY pid, state) AS per_patient
-  GROUP BY state, days
+{stays}
 """
+
+
+def stays_ended(days_between: Callable[[str, str], str], since: str, *, chosen: bool) -> str:
+    """The histogram of the stays that ended in the window (its end bounds `m` already).
+
+    A stay starts at enrollment or at a move from another state (a move from a state to itself
+    does not end it) and ends at the next such move; its length runs from the day it started,
+    before the window possibly.
+    """
+    which = " AND pid IN (SELECT pid FROM vis WHERE cur AND state = :state)" if chosen else ""
+    return f"""SELECT 'stay', state, NULL, NULL, days, COUNT(*)
+  FROM (SELECT state, {days_between("eff", "left_on")} AS days
+        FROM (SELECT pid, state, eff,
+                     LEAD(eff) OVER (PARTITION BY pid ORDER BY ver) AS left_on
+              FROM m WHERE kind = 'enrolled' OR src <> state) AS st
+        WHERE left_on >= {since}{which}) AS ended
+  GROUP BY state, days"""
 
 
 def parameters(dialect: str, q: CohortQuery) -> dict[str, Any]:

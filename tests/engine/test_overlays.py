@@ -19,6 +19,8 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 from engine_support import TODAY, registry
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import viz
 from engine.clock import FixedClock
@@ -30,6 +32,7 @@ from engine.simulator import SimParams, simulate
 from engine.store.db import init_db, make_engine
 from engine.store.fake import FakeStore, FakeUnitOfWork
 from engine.store.overlay_rollup import install, installed, read_rollup, uninstall
+from engine.store.overlay_rollup_sql import TABLES
 from engine.store.overlay_sql import count_cohort
 from engine.store.uow import SqlUnitOfWork
 from engine.views import PatientHistory
@@ -164,7 +167,8 @@ def reference(
     state: str | None = None,
     version: str | None = None,
 ) -> dict[str, Any]:
-    """The counts the cohort summary should have, from the histories the services return."""
+    """The counts the cohort summary should have, from the histories the services return
+    (under a window, the medians of the stays that ended in it)."""
     patients: Counter[str] = Counter()
     starts: Counter[str] = Counter()
     traversals: Counter[tuple[str, str, str]] = Counter()
@@ -196,8 +200,18 @@ def reference(
             days[where] += 0
         days[where] += (end - clock).days
         patients[where] += 1
-        for s, n in days.items():
-            stays[s].append(n)
+        if since is None:
+            for s, n in days.items():
+                stays[s].append(n)
+            continue
+        # under a window: each stay that ended in it, whole (a self-loop does not end a stay)
+        entered: tuple[str, dt.date] | None = None
+        for m in moves:
+            if m.kind != "enrolled" and m.from_state == m.to_state:
+                continue
+            if entered is not None and m.effective_on >= since:
+                stays[entered[0]].append((m.effective_on - entered[1]).days)
+            entered = (str(m.to_state), m.effective_on)
     return {
         "patients": dict(patients),
         "starts": dict(starts),
@@ -468,7 +482,7 @@ def rollup_rows(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     """The rollup's tables, without rows counted down to zero."""
     out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as c:
-        for table in ("cohort_edge", "cohort_now", "cohort_stay", "cohort_patient_days"):
+        for table in TABLES:
             rows = c.exec_driver_sql(f"SELECT * FROM {table}").all()
             count = -2 if table == "cohort_edge" else -1  # edges end with (n, last_on)
             keep = [r for r in rows if table == "cohort_patient_days" or r[count] != 0]
@@ -482,6 +496,11 @@ ROLLUP_FILTERS = [
     pytest.param({"definition_version": "1.1.0"}, id="v1"),
     pytest.param({"definition_id": "trd", "definition_version": V2}, id="v2"),
     pytest.param({"as_of": TODAY + dt.timedelta(days=30)}, id="later"),
+    pytest.param({"since": day(30)}, id="since"),
+    pytest.param({"since": day(300), "until": day(100)}, id="since-until"),
+    pytest.param({"since": TODAY}, id="since-today"),
+    pytest.param({"definition_version": V2, "since": day(60)}, id="v2-since"),
+    pytest.param({"definition_id": "trd", "since": day(120), "as_of": day(10)}, id="id-as-of"),
 ]
 
 
@@ -492,16 +511,40 @@ def test_rollup_kept_by_every_write_matches_the_log(
     fast, slow = both_ways(rolled.svc, **filters)
     assert fast is not None
     assert fast == slow
-    assert fast.total > 0 and fast.overrides
-    end = filters.get("as_of", TODAY)
-    version = filters.get("definition_version")
-    assert counts(fast) == reference(rolled.cohort.histories, end=end, version=version)
+    version, since = filters.get("definition_version"), filters.get("since")
+    assert fast.total > 0 and (fast.overrides or since is not None)
+    end = min(filters.get("as_of", TODAY), filters.get("until", dt.date.max))
+    expected = reference(rolled.cohort.histories, end=end, since=since, version=version)
+    assert counts(fast) == expected
+    assert fast.median_over == ("patients" if since is None else "stays_ended")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    since=st.integers(min_value=-5, max_value=400),
+    length=st.integers(min_value=0, max_value=400),
+    version=st.sampled_from([None, "1.1.0", V2]),
+)
+def test_rollup_gives_every_window_as_the_log_does(
+    rolled: Rolled, since: int, length: int, version: str | None
+) -> None:
+    """Any window, opening as far back as before the first enrollment or in the future's edge,
+    and closing up to a month after today: the by-day counters give what the log gives."""
+    opens = day(since)
+    closes = opens + dt.timedelta(days=length)
+    fast, slow = both_ways(rolled.svc, since=opens, as_of=closes, definition_version=version)
+    assert fast == slow
 
 
 @pytest.mark.parametrize(
     "filters",
-    [{"since": day(30)}, {"state": "augment"}, {"as_of": day(1)}, {"until": day(100)}],
-    ids=["since", "state", "as-of-before-last-move", "until"],
+    [
+        {"state": "augment"},
+        {"state": "augment", "since": day(30)},
+        {"as_of": day(1)},
+        {"until": day(100)},
+    ],
+    ids=["state", "state-since", "as-of-before-last-move", "until"],
 )
 def test_rollup_declines_what_it_cannot_count_exactly(
     rolled: Rolled, filters: dict[str, Any]
@@ -540,6 +583,13 @@ def test_returns_overrides_and_self_loops_stay_exact(
         fast, slow = both_ways(svc)
         assert fast == slow
         assert fast is not None and fast.traversals[("augment", "again", "augment")] == 1
+        fast, slow = both_ways(svc, since=day(30))
+        assert fast == slow
+        assert fast is not None and fast.traversals[("augment", "again", "augment")] == 1
+        # ended in the window: M-0001's initial_trial (90 days), reassess (2), augment (3);
+        # M-0002's reassess (15); M-0002's augment goes on across its self-loop
+        assert fast.visited == {"augment": 1, "initial_trial": 1, "reassess": 2}
+        assert fast.median_days == {"augment": 3, "initial_trial": 90, "reassess": 8.5}
         assert patient_path_days(svc, "M-0002") == {
             "initial_trial": 10,  # day 50 → 40
             "augment": 25,  # 40 → 35, then 20 → today across the self-loop on day 10

@@ -154,6 +154,21 @@ def test_median_days_are_shown_over_more_than_threshold_patients(
     assert shown == viz.Cell(value=9, display="9 d")
 
 
+def test_the_legend_says_what_the_medians_are_over(trd: Definition, make_path: Make) -> None:
+    summary = viz.aggregate([make_path([], days={"initial_trial": 30})] * 20, as_of=AS_OF)
+    windowed = summary.model_copy(update={"median_over": "stays_ended"})
+    per_patient, per_stay = (viz.build(trd, cohort=s).notes for s in (summary, windowed))
+    assert "median: days in the state per patient, all visits added up" in per_patient
+    assert "a median is shown only over more than 10 patients" in per_patient
+    assert (
+        "median: days of the stays in the state that ended in the window (entry to exit)"
+        in per_stay
+    )
+    assert "a median is shown only over more than 10 stays" in per_stay
+    assert not set(per_patient) & {n for n in per_stay if n.startswith(("median", "a median"))}
+    assert CohortSummary.model_validate_json(windowed.model_dump_json()) == windowed
+
+
 def test_small_counts_are_hidden_by_default(trd: Definition, make_path: Make) -> None:
     stay = make_path([("initial_trial", "reassess", "reassess")])
     exit_ = make_path([("initial_trial", "reassess", "reassess"), ("reassess", "exit", "exited")])
