@@ -18,6 +18,13 @@ the row space of the equations restricted to the hidden cells, which Gauss–Jor
 integer rows (fraction-free, each row kept divided by its gcd) decides without rounding. Bounds
 remain (a hidden cell is still known to be at most its equation's total), as with any cell
 suppression.
+
+Choosing a complementary cell asks, for every candidate, what hiding it would leave disclosed.
+One elimination per round answers all of them (`_Round`): with the hidden cells' matrix M
+reduced, and T the row operations that reduced it, a candidate's column c either is not in M's
+column space (some row of T that M reduced to zero does not vanish on c: the candidate itself
+would be disclosed, and so would every cell disclosed now), or c = M·y, and a disclosed cell
+stays disclosed exactly when its y is 0, read off T·c on that cell's row.
 """
 
 from __future__ import annotations
@@ -74,15 +81,44 @@ def _complement(
     }
     if not candidates:
         return None
+    now = _Round(list(hidden), cells, len(equations))
     return min(
         candidates,
-        key=lambda k: (
-            len(_pinned([*hidden, k], cells)),
-            rank(k),
-            values[k],
-            order.get(k, 0),
-        ),
+        key=lambda k: (now.disclosed_with(cells.get(k, [])), rank(k), values[k], order.get(k, 0)),
     )
+
+
+class _Round:
+    """The hidden cells' equations reduced once, with the row operations that reduced them, so
+    that `disclosed_with` answers `len(_pinned([*hidden, k], cells))` for any k in a few dot
+    products (see the module docstring)."""
+
+    def __init__(
+        self, hidden: Sequence[K], cells: Mapping[K, list[tuple[int, int]]], equations: int
+    ) -> None:
+        width = len(hidden)
+        rows = [[0] * width + [int(i == e) for i in range(equations)] for e in range(equations)]
+        for j, k in enumerate(hidden):
+            for i, c in cells.get(k, ()):
+                rows[i][j] += c
+        self.pinned: list[list[int]] = []  # T's row of each disclosed cell
+        self.null: list[list[int]] = []  # T's rows that reduce M to zero
+        for row in _reduced(rows, width, keep_zero=True):
+            nonzero = sum(1 for x in row[:width] if x)
+            if nonzero == 1:
+                self.pinned.append(row[width:])
+            elif nonzero == 0:
+                self.null.append(row[width:])
+
+    def disclosed_with(self, column: list[tuple[int, int]]) -> int:
+        """How many cells would be disclosed with one more hidden, given its column."""
+
+        def dot(t: list[int]) -> int:
+            return sum(t[i] * c for i, c in column)
+
+        if any(dot(t) for t in self.null):
+            return len(self.pinned) + 1
+        return sum(1 for t in self.pinned if not dot(t))
 
 
 def disclosed(hidden: Sequence[K], equations: Sequence[Equation[K]]) -> list[K]:
@@ -119,11 +155,12 @@ def _pinned(hidden: Sequence[K], cells: Mapping[K, list[tuple[int, int]]]) -> li
     return [hidden[j] for j in sorted(pinned)]
 
 
-def _reduced(rows: list[list[int]], width: int) -> list[list[int]]:
-    """Reduced row echelon form up to a factor per row (fraction-free Gauss–Jordan on integers,
-    each row divided by the gcd of its entries), zero rows dropped. A row's nonzero entries are
-    where the rational reduced form has them."""
-    rows = [r[:] for r in rows if any(r)]
+def _reduced(rows: list[list[int]], width: int, *, keep_zero: bool = False) -> list[list[int]]:
+    """Reduced row echelon form of the first `width` columns up to a factor per row
+    (fraction-free Gauss–Jordan on integers, each row divided by the gcd of its entries; columns
+    past `width` are carried along), rows zero in those columns dropped unless `keep_zero`. A
+    row's nonzero entries are where the rational reduced form has them."""
+    rows = [r[:] for r in rows if keep_zero or any(r)]
     lead = 0
     for col in range(width):
         pivot = next((r for r in range(lead, len(rows)) if rows[r][col]), None)
@@ -141,4 +178,4 @@ def _reduced(rows: list[list[int]], width: int) -> list[list[int]]:
         lead += 1
         if lead == len(rows):
             break
-    return rows[:lead]
+    return rows if keep_zero else rows[:lead]

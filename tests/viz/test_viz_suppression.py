@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import viz
 from pathway import load_definition
-from viz.suppression import disclosed, protect
+from viz.suppression import _incidence, _Round, disclosed, protect
 
 TRD = load_definition()
 AS_OF = date(2026, 6, 1)
@@ -193,3 +193,30 @@ def test_disclosed_agrees_with_rational_rank(matrix: list[list[int]]) -> None:
         c for j, c in enumerate(cells) if rank([r[:j] + r[j + 1 :] for r in rational]) < full
     ]
     assert disclosed(cells, equations) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    matrix=st.integers(min_value=2, max_value=7).flatmap(
+        lambda width: st.lists(
+            st.lists(st.integers(min_value=-3, max_value=3), min_size=width, max_size=width),
+            min_size=1,
+            max_size=7,
+        )
+    ),
+    data=st.data(),
+)
+def test_one_reduction_a_round_counts_what_each_candidate_would_disclose(
+    matrix: list[list[int]], data: st.DataObject
+) -> None:
+    """What the greedy step reads for each candidate equals a fresh check with it hidden."""
+    width = len(matrix[0])
+    cells = [f"c{j}" for j in range(width)]
+    equations = [{cells[j]: c for j, c in enumerate(row) if c} for row in matrix]
+    hidden = data.draw(st.lists(st.sampled_from(cells), min_size=1, unique=True))
+    columns = _incidence(equations)
+    now = _Round(hidden, columns, len(equations))
+    for k in cells:
+        if k not in hidden:
+            fresh = len(disclosed([*hidden, k], equations))
+            assert now.disclosed_with(columns.get(k, [])) == fresh
