@@ -3,7 +3,7 @@
 The declarative core: definitions (YAML, validated), patient records, named clinical predicates,
 three-valued guards with reasons, and `assess`. It imports no database, diagram or state-machine
 library. The public API is re-exported lazily: `import pathway` loads no model until a name is
-used (apps that import us start fast; `benchmarks/import_pathway.py`).
+used (apps that import us start fast; `benchmarks/startup.py`).
 """
 
 from __future__ import annotations
