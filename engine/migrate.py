@@ -22,6 +22,7 @@ from pathway.errors import StaleVersion
 
 if TYPE_CHECKING:
     from engine.services import Services
+    from engine.store.uow import UnitOfWork
 
 
 def migrate(
@@ -140,5 +141,25 @@ def _move(
             items,
         )
         uow.patients.append(moved, [event], expected_version=head.version)
+        _repin_counters(uow, head, target.metadata.version)
         uow.commit()
     return v
+
+
+def _repin_counters(uow: UnitOfWork, head: EnrollmentRow, version: str) -> None:
+    """The cohort rollup's counts are kept by version: move the patient's with them."""
+    conn = getattr(uow, "connection", None)
+    if conn is None:
+        return
+    from engine.store import overlay_rollup
+
+    if overlay_rollup.installed(conn):
+        loaded = uow.patients.load(head.patient_id)
+        assert loaded is not None  # appended to just now
+        overlay_rollup.repin(
+            conn,
+            loaded[1],
+            definition_id=head.definition_id,
+            old_version=head.definition_version,
+            new_version=version,
+        )

@@ -18,14 +18,19 @@ stays that ended in it) or, without one, the end on or after every move and enro
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from engine.store import overlay_rollup_sql as q_
 from engine.store.overlay_sql import CohortCounts, CohortQuery
 from viz.overlays import OVERRIDE, EdgeKey
+
+if TYPE_CHECKING:
+    from engine.store.repository import EventRow
 
 
 def install_statements(dialect: str) -> list[str]:
@@ -184,8 +189,10 @@ def _read_window(conn: sa.Connection, q: CohortQuery) -> CohortCounts | None:
     at_end: Counter[str] = Counter({state: int(n) for state, n in now})
     before: Counter[str] = Counter(at_end)  # where the patients enrolled before `since` were
     counts = CohortCounts()
-    for kind, a, b, c, late, n in edges:
-        n = int(n)
+    for kind, a, b, c, late, total in edges:
+        n = int(total)
+        if not n:  # counted down to zero by a migration's repinning
+            continue
         flow = Counter({c: n})  # an enrollment, or a move: into `c` …
         if kind != "enrolled":
             flow[a] -= n  # … out of `a` (a move from a state to itself nets to nothing)
@@ -204,5 +211,106 @@ def _read_window(conn: sa.Connection, q: CohortQuery) -> CohortCounts | None:
     counts.starts.update(+before)
     counts.patients.update(+at_end)
     for state, days, n in ended:
-        counts.stays[state].append((int(days), int(n)))
+        if n:
+            counts.stays[state].append((int(days), int(n)))
     return counts
+
+
+def repin(
+    conn: sa.Connection,
+    moves: Sequence[EventRow],
+    *,
+    definition_id: str,
+    old_version: str,
+    new_version: str,
+) -> None:
+    """Move one patient's counts from `old_version` to `new_version`, in the caller's
+    transaction (`pathway migrate` repins a patient; the counters are keyed by version).
+
+    The patient's share of each table is worked out from their log as the backfill would
+    count it, then taken from the old version's rows and added to the new one's. An edge's
+    `last_on` on the old version stays as it was (a later date only makes the rollup decline
+    a past end date, never miscount).
+    """
+    share = _share(moves)
+    pg = conn.dialect.name == "postgresql"
+    for table, key, rows in share:
+        cols = ["definition_id", "definition_version", *key, "n"]
+        extra = ", last_on" if table == "cohort_edge" else ""
+        names = ", ".join(f'"{c}"' if c == "trigger" else c for c in cols) + extra
+        marks = ", ".join(f":p{i}" for i in range(len(cols) + bool(extra)))
+        conflict = ", ".join(f'"{c}"' if c == "trigger" else c for c in cols[:-1])
+        later = (
+            f", last_on = {'GREATEST' if pg else 'max'}({table}.last_on, excluded.last_on)"
+            if extra
+            else ""
+        )
+        sql = (
+            f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({conflict}) "
+            f"DO UPDATE SET n = {table}.n + excluded.n{later}"
+        )
+        params = []
+        for values, n, last_on in rows:
+            for version, sign, day in ((old_version, -1, None), (new_version, 1, last_on)):
+                row = [definition_id, version, *values, sign * n]
+                if extra:
+                    row.append(day if day is not None else dt.date.min)
+                params.append({f"p{i}": _bound(v, pg) for i, v in enumerate(row)})
+        if params:
+            conn.execute(sa.text(sql), params)
+
+
+def _bound(value: Any, pg: bool) -> Any:
+    """Dates as ISO text on SQLite (how its tables hold them), as dates on PostgreSQL."""
+    return value.isoformat() if isinstance(value, dt.date) and not pg else value
+
+
+_Share = list[tuple[str, tuple[str, ...], list[tuple[tuple[Any, ...], int, dt.date | None]]]]
+
+
+def _share(moves: Sequence[EventRow]) -> _Share:
+    """One patient's rows in the five counted tables: (table, key columns, [(key, n, last_on)])."""
+    log = [m for m in moves if m.kind in ("enrolled", "transition", "override")]
+    edges: Counter[tuple[Any, ...]] = Counter()
+    last: dict[tuple[Any, ...], dt.date] = {}
+    by_day: Counter[tuple[Any, ...]] = Counter()
+    left: Counter[str] = Counter()  # days in each state over visits that ended
+    ended: Counter[tuple[Any, ...]] = Counter()
+    stay: tuple[str, dt.date] | None = None
+    for i, m in enumerate(log):
+        edge = (m.from_state or "", m.trigger or "", str(m.to_state), m.kind)
+        edges[edge] += 1
+        last[edge] = max(last.get(edge, m.effective_on), m.effective_on)
+        by_day[(m.effective_on, *edge)] += 1
+        if i:
+            before = log[i - 1]
+            left[str(before.to_state)] += max(0, (m.effective_on - before.effective_on).days)
+        if m.kind == "enrolled" or m.from_state != m.to_state:
+            if stay is not None:
+                ended[(m.effective_on, stay[0], max(0, (m.effective_on - stay[1]).days))] += 1
+            stay = (str(m.to_state), m.effective_on)
+    if not log:
+        return []
+    current = log[-1]
+    state = str(current.to_state)
+    now = Counter({(state, current.effective_on - dt.timedelta(days=left[state])): 1})
+    stays = Counter((s, days) for s, days in left.items() if s != state)
+    return [
+        (
+            "cohort_edge",
+            ("from_state", "trigger", "to_state", "kind"),
+            [(k, n, last[k]) for k, n in sorted(edges.items())],
+        ),
+        (
+            "cohort_edge_day",
+            ("day", "from_state", "trigger", "to_state", "kind"),
+            [(k, n, None) for k, n in sorted(by_day.items())],
+        ),
+        ("cohort_now", ("state", "since"), [(k, n, None) for k, n in sorted(now.items())]),
+        ("cohort_stay", ("state", "days"), [(k, n, None) for k, n in sorted(stays.items())]),
+        (
+            "cohort_stay_day",
+            ("day", "state", "days"),
+            [(k, n, None) for k, n in sorted(ended.items())],
+        ),
+    ]
