@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from math import gcd
-from typing import Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 Suppression = Literal["primary", "complementary"]
@@ -54,8 +54,8 @@ def protect(
     order = {k: i for i, k in enumerate(values)}
     cells = _incidence(equations)
     hidden: dict[K, Suppression] = {k: "primary" for k, v in values.items() if 1 <= v <= threshold}
-    while _pinned(list(hidden), cells):
-        pick = _complement(values, equations, cells, hidden, order, rank)
+    while (now := _Round(list(hidden), cells, len(equations))).pinned:
+        pick = _complement(values, equations, cells, hidden, order, rank, now)
         if pick is None:  # nothing left to hide: every non-zero cell is hidden already
             break
         hidden[pick] = "complementary"
@@ -69,6 +69,7 @@ def _complement(
     hidden: Mapping[K, Suppression],
     order: Mapping[K, int],
     rank: Callable[[K], int],
+    now: _Round[K],
 ) -> K | None:
     """The printed non-zero cell whose hiding leaves the fewest cells disclosed (then the
     smallest), among the cells that share an equation with a hidden one."""
@@ -81,14 +82,13 @@ def _complement(
     }
     if not candidates:
         return None
-    now = _Round(list(hidden), cells, len(equations))
     return min(
         candidates,
         key=lambda k: (now.disclosed_with(cells.get(k, [])), rank(k), values[k], order.get(k, 0)),
     )
 
 
-class _Round:
+class _Round(Generic[K]):
     """The hidden cells' equations reduced once, with the row operations that reduced them, so
     that `disclosed_with` answers `len(_pinned([*hidden, k], cells))` for any k in a few dot
     products (see the module docstring)."""
