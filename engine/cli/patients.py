@@ -179,7 +179,8 @@ def init_db(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create or upgrade the database schema (alembic upgrade head); concurrent runs wait."""
+    """Create or upgrade the database schema (alembic upgrade head), and an installed cohort
+    rollup with it; concurrent runs wait."""
     from engine.store import overlay_rollup
     from engine.store.db import database_url, make_engine, redact
     from engine.upgrade import upgrade
@@ -191,7 +192,8 @@ def init_db(
         with engine.connect() as conn:
             has_rollup = overlay_rollup.installed(conn)
             up_to_date = overlay_rollup.current(conn)
-        if cohort_rollup is True and not up_to_date:  # none yet, or one without the by-day tables
+        wanted = cohort_rollup is True or (cohort_rollup is None and has_rollup)
+        if wanted and not up_to_date:  # none yet, or an older one: built again from the log
             overlay_rollup.install(engine)
         elif cohort_rollup is False and has_rollup:
             overlay_rollup.uninstall(engine)

@@ -338,3 +338,26 @@ def test_init_db_installs_and_drops_the_cohort_rollup(tmp_path: Path) -> None:
     kept = runner.invoke(app, ["init-db", "--db", url, "--json"])
     off = runner.invoke(app, ["init-db", "--db", url, "--no-cohort-rollup", "--json"])
     assert [json.loads(r.stdout)["cohort_rollup"] for r in (on, kept, off)] == [True, True, False]
+
+
+def test_init_db_rebuilds_an_older_cohort_rollup(tmp_path: Path) -> None:
+    """A rollup from before the by-day tables is built again from the log by a plain init-db
+    (its counters by version may predate the migration's repinning)."""
+    import sqlalchemy as sa
+
+    from engine.store.db import make_engine
+    from engine.store.overlay_rollup import current
+
+    url = f"sqlite:///{tmp_path / 'old-rollup.db'}"
+    assert runner.invoke(app, ["init-db", "--db", url, "--cohort-rollup"]).exit_code == 0
+    assert runner.invoke(app, ["enroll", "P-1", "--db", url]).exit_code == 0
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE cohort_stay_day")
+        conn.exec_driver_sql("UPDATE cohort_edge SET n = 7")  # drifted
+    again = runner.invoke(app, ["init-db", "--db", url, "--json"])
+    assert json.loads(again.stdout)["cohort_rollup"] is True
+    with engine.connect() as conn:
+        assert current(conn)
+        assert conn.execute(sa.text("SELECT n FROM cohort_edge")).scalars().all() == [1]
+    engine.dispose()
