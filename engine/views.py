@@ -137,10 +137,12 @@ class VerifyReport(_View):
     board_counts: list[str] = []
     # stored definition versions whose content no longer matches its hash
     definitions: list[str] = []
+    # where the opt-in cohort rollup's counters disagree with the log
+    cohort_rollup: list[str] = []
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches and not self.board_counts and not self.definitions
+        return not (self.mismatches or self.board_counts or self.definitions or self.cohort_rollup)
 
 
 MigrationProblem = Literal["removed_state", "enabled_changed", "record_invalid"]

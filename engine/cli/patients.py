@@ -517,7 +517,7 @@ def verify(
         )
         for m in report.mismatches:
             common.out.print(f"  {m.patient_id}: {m.problem}", markup=False)
-        for problem in [*report.board_counts, *report.definitions]:
+        for problem in [*report.board_counts, *report.definitions, *report.cohort_rollup]:
             common.out.print(f"  {problem}", markup=False)
     if not report.ok:
         raise typer.Exit(EXIT_INTERNAL)

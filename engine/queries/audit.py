@@ -67,6 +67,7 @@ def verify(
     from engine.store.board_sql import count_drift
 
     drift: list[str] = []
+    rollup: list[str] = []
     stored = check_stored_definitions(svc)
     ranges, url = None, ""
     with svc.uow as uow:
@@ -76,6 +77,7 @@ def verify(
                 drift = count_drift(conn)
             except Exception as exc:  # a corrupt row: reported, never a crash
                 drift = [f"the board's counts could not be recounted ({type(exc).__name__})"]
+            rollup = rollup_drift(conn, svc.clock.today())
             if workers > 1:
                 ranges = verify_workers.ranges(conn, workers)
                 url = verify_workers.worker_url(conn)
@@ -91,7 +93,52 @@ def verify(
         mismatches=mismatches,
         board_counts=drift,
         definitions=stored,
+        cohort_rollup=rollup,
     )
+
+
+def rollup_drift(conn: Any, today: dt.date) -> list[str]:
+    """Where the cohort rollup (if installed) does not give what the log gives, per definition
+    version: the overlay as of today, and a window over the whole history (its by-day counters).
+    Two passes over the log's moves per version."""
+    import sqlalchemy as sa
+
+    from engine.queries.overlay_cohort import summary_of as summarised
+    from engine.store.overlay_rollup import installed, read_rollup
+    from engine.store.overlay_sql import CohortQuery, count_cohort
+
+    try:
+        if not installed(conn):
+            return []
+        pinned = conn.execute(
+            sa.text(
+                "SELECT DISTINCT definition_id, definition_version FROM enrollment ORDER BY 1, 2"
+            )
+        ).all()
+        out = []
+        for did, version in pinned:
+            for since in (None, dt.date.min + dt.timedelta(days=1)):
+                q = CohortQuery(
+                    end=today, since=since, definition_id=did, definition_version=version
+                )
+                fast = read_rollup(conn, q)
+                if fast is None:  # declined: the overlay reads the log itself
+                    continue
+                a, b = summarised(fast, q), summarised(count_cohort(conn, q), q)
+                parts = [f for f in _COMPARED if getattr(a, f) != getattr(b, f)]
+                if parts:
+                    what = "over the whole history" if since else f"as of {today.isoformat()}"
+                    out.append(
+                        f"cohort rollup, {did} {version}, {what}: counts that differ from the "
+                        f"log: {', '.join(parts)} (`pathway init-db --no-cohort-rollup` then "
+                        "`--cohort-rollup` builds it again)"
+                    )
+        return out
+    except Exception as exc:  # a corrupt row: reported, never a crash
+        return [f"the cohort rollup could not be checked ({type(exc).__name__})"]
+
+
+_COMPARED = ("patients", "starts", "traversals", "overrides", "median_days", "visited")
 
 
 def check_range(

@@ -713,3 +713,30 @@ def test_a_migration_moves_its_patients_counts_to_the_new_version(
 
 def without_last_on(rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
     return {**rows, "cohort_edge": sorted(r[:-1] for r in rows["cohort_edge"])}
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_verify_reports_rollup_counters_that_drifted_from_the_log(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    with open_db(request, backend, tmp_path, rollup=True) as (svc, engine):
+        by_hand(svc)
+        simulate(svc, SimParams(patients=30, seed=3, end=TODAY), progress=False)
+        assert svc.verify().cohort_rollup == [] and svc.verify().ok
+        with engine.begin() as c:  # one stay, ended on one day, counted twice
+            c.exec_driver_sql(
+                "UPDATE cohort_stay_day SET n = n + 1 WHERE day = "
+                "(SELECT MIN(day) FROM cohort_stay_day)"
+            )
+        report = svc.verify()
+        assert not report.ok
+        assert report.cohort_rollup == [
+            "cohort rollup, trd 1.1.0, over the whole history: counts that differ from the log: "
+            "visited (`pathway init-db --no-cohort-rollup` then `--cohort-rollup` builds it "
+            "again)"
+        ]
+        uninstall(engine)
+        install(engine)
+        assert svc.verify().ok
