@@ -108,14 +108,17 @@ def cohort_summary(
     )
     with svc.uow as uow:
         conn: sa.Connection | None = getattr(uow, "connection", None)
-        if conn is None:
-            counts = count_in_python(uow, q)
-        else:
-            from engine.store.overlay_rollup import read_rollup
-
-            found = read_rollup(conn, q)
-            counts = found if found is not None else count_cohort(conn, q)
+        counts = count_in_python(uow, q) if conn is None else counts_on(conn, q)
     return summary_of(counts, q)
+
+
+def counts_on(conn: sa.Connection, q: CohortQuery) -> CohortCounts:
+    """The counts on an open connection: from the rollup where it gives them exactly, else from
+    the log."""
+    from engine.store.overlay_rollup import read_rollup
+
+    found = read_rollup(conn, q)
+    return found if found is not None else count_cohort(conn, q)
 
 
 def summary_of(counts: CohortCounts, q: CohortQuery) -> CohortSummary:
@@ -219,6 +222,23 @@ def cohort_overlay(
     """The definition to draw and the cohort on its id (and `version`, else every version):
     `definition` a YAML path or shipped id, else the default definition, or the stored `version`
     of it when one is asked for (RenderOptionError for a state the drawn definition lacks)."""
+    drawn = overlay_definition(svc, definition, state=state, version=version)
+    summary = cohort_summary(
+        svc,
+        as_of=as_of,
+        state=state,
+        definition_id=drawn.metadata.id,
+        definition_version=version,
+        since=since,
+        until=until,
+    )
+    return drawn, summary
+
+
+def overlay_definition(
+    svc: ReadSource, definition: str | None, *, state: str | None, version: str | None
+) -> Definition:
+    """The definition a cohort overlay is drawn on (see `cohort_overlay`)."""
     import contextlib
 
     from engine.errors import DefinitionUnavailable, RenderOptionError
@@ -237,13 +257,4 @@ def cohort_overlay(
             f"--state: unknown state '{state}' in {drawn.metadata.id} {drawn.metadata.version}"
             f"{did_you_mean(state, drawn.state_by_id)}"
         )
-    summary = cohort_summary(
-        svc,
-        as_of=as_of,
-        state=state,
-        definition_id=drawn.metadata.id,
-        definition_version=version,
-        since=since,
-        until=until,
-    )
-    return drawn, summary
+    return drawn

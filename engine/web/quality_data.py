@@ -1,6 +1,6 @@
 """The quality review the pages and the API share: the measures per definition version and the
 deviation report, small-cell suppressed, kept per (period, today) with the data version they were
-worked out from.
+worked out from; and the cohort diagram's counts (`/quality`), kept the same way per filters.
 
 A year's measures at 100,000 patients take ~17 s to work out, and a busy clinic writes every few
 seconds, so a kept result the records have changed since is still given for up to `MAX_AGE`,
@@ -217,6 +217,33 @@ def deviation_work(cache: QualityCache, period: Period) -> Work:
                 measures=False,
                 judged=cache.judged,
             )
+
+    return work
+
+
+def cohort_work(
+    definition_id: str,
+    *,
+    state: str | None,
+    version: str | None,
+    since: dt.date | None,
+    until: dt.date | None,
+) -> Work:
+    """The cohort's counts for the diagram (`{"summary": viz.CohortSummary}`, unsuppressed: the
+    diagram suppresses), from the rollup where it is installed, else from the log."""
+
+    def work(svc: Services, conn: Any) -> dict[str, Any]:
+        from engine.queries.overlay_cohort import cohort_query, counts_on, summary_of
+
+        q = cohort_query(
+            today=svc.clock.today(),
+            state=state,
+            definition_id=definition_id,
+            definition_version=version,
+            since=since,
+            until=until,
+        )
+        return {"summary": summary_of(counts_on(conn, q), q)}
 
     return work
 

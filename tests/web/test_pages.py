@@ -468,3 +468,63 @@ def test_a_first_computation_runs_in_the_background_and_the_page_asks_again(
     done = c.get(url)
     assert "CMS159: populations" in done.text and "Working out" not in done.text
     assert "Computed at" in done.text
+
+
+def test_the_cohort_page_keeps_its_counts_and_says_when_records_changed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kept.db'}"
+    seed(url)
+    app = create_app(url, clock=FixedClock(TODAY))
+    c = client(app, Role.quality)
+    first = c.get("/quality")
+    assert 'id="cohort-diagram"' in first.text and "Counted at 2026-06-01" in first.text
+    assert "records have changed since" not in first.text
+    svc = Services.from_url(url, clock=FixedClock(TODAY))
+    try:
+        svc.enroll("QC-0001", actor="t", effective=TODAY)
+    finally:
+        svc.close()
+    kept = c.get("/quality")  # the kept counts, marked, while new ones are worked out
+    assert "records have changed since" in kept.text and 'id="cohort-diagram"' in kept.text
+    assert cohort_size(kept.text) == cohort_size(first.text)
+    again = c.get("/quality?fresh=1")  # counted again before answering
+    assert "records have changed since" not in again.text
+    assert again.text.count("Cohort of") == kept.text.count("Cohort of") == 1
+    assert cohort_size(again.text) == cohort_size(first.text) + 1
+    assert not re.search(r"\bQC-0001\b", again.text)
+
+
+def cohort_size(page: str) -> int:
+    found = re.search(r"Cohort of ([\d,]+) patients", page)
+    assert found is not None
+    return int(found[1].replace(",", ""))
+
+
+def test_a_first_cohort_count_runs_in_the_background_and_the_page_asks_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import engine.queries.overlay_cohort as overlay_cohort
+    from engine.web.pages import review
+    from engine.web.quality_data import cache_of
+
+    slow, release = overlay_cohort.counts_on, threading.Event()
+
+    def held(*args: object, **kwargs: object) -> object:
+        release.wait(30)  # as long as the test says: from the log, 100,000 patients take ~5 s
+        return slow(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(overlay_cohort, "counts_on", held)
+    monkeypatch.setattr(review, "PAGE_WAIT", 0.05)
+    url = f"sqlite:///{tmp_path / 'pending.db'}"
+    seed(url)
+    app = create_app(url, clock=FixedClock(TODAY))
+    c = client(app, Role.quality)
+    page = c.get("/quality?state=reassess")
+    assert "Working out the cohort&#39;s counts over every patient" in page.text
+    assert 'hx-get="/quality?state=reassess"' in page.text
+    assert 'id="cohort-diagram"' not in page.text
+    release.set()
+    cache_of(app.state).wait(30)
+    done = c.get("/quality?state=reassess")
+    assert 'id="cohort-diagram"' in done.text and "Working out" not in done.text

@@ -13,8 +13,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from engine import Services
+from engine.web import quality_data
 from engine.web.accounts import Principal
-from engine.web.deps import audit, get_services, require
+from engine.web.deps import audit, context, get_services, require
+from engine.web.pages import review
 from engine.web.pages.common import (
     AGGREGATES,
     BadQuery,
@@ -62,18 +64,38 @@ def _filters(
     return chosen
 
 
-def _cohort(svc: Services, f: dict[str, Any]) -> tuple[Definition, Any]:
-    from engine.queries.overlays import cohort_overlay
+def _cohort(
+    request: Request, f: dict[str, Any], *, fresh: bool = False, wait: float | None = None
+) -> tuple[Definition, quality_data.Computed | None]:
+    """The definition to draw and the cohort's counts, kept in the quality cache: with `wait`,
+    None while a first computation runs in the background (the page says so and asks again);
+    without, worked out now when nothing is kept."""
+    from engine.queries.overlay_cohort import cohort_query, overlay_definition
 
-    return cohort_overlay(
-        svc,
-        None,
+    svc, cache = get_services(request), quality_data.cache_of(request.app.state)
+    drawn = overlay_definition(svc, None, state=f["state"], version=f["version"])
+    cohort_query(today=svc.clock.today(), since=f["since"], until=f["until"])  # an empty window
+    work = quality_data.cohort_work(
+        drawn.metadata.id,
         state=f["state"],
         version=f["version"],
-        as_of=None,
         since=f["since"],
         until=f["until"],
     )
+    key = ("cohort", drawn.metadata.id, *(f[k] for k in FILTERS), svc.clock.today())
+    background = context(request).make_services
+    if wait is None or fresh:
+        found: quality_data.Computed | None = quality_data.kept_or_worked_out(
+            svc, cache, key, work, fresh=fresh, background=background
+        )
+    else:
+        found = quality_data.kept_or_started(
+            svc, cache, key, work, background=background, wait=wait
+        )
+    return drawn, found
+
+
+FILTERS = ("state", "version", "since", "until")
 
 
 def _described(f: dict[str, Any]) -> str:
@@ -99,21 +121,31 @@ def quality_page(
     version: str | None = None,
     since: str | None = None,
     until: str | None = None,
+    fresh: bool = False,
 ) -> Response:
-    """The cohort diagram, filtered, with small cells hidden; links to every export."""
+    """The cohort diagram, filtered, with small cells hidden; links to every export. The counts
+    are kept (`engine.web.quality_data`): a first computation over a large log runs in the
+    background while the page says so, and a kept one is shown with when it was worked out."""
     import viz
 
     svc = get_services(request)
     f = _filters(svc, state, version, since, until)
+    diagram: Drawn | None = None
+    problem = computed = None
     try:
-        definition, summary = _cohort(svc, f)
-        diagram: Drawn | None = drawn(
-            viz.build(definition, cohort=summary, suppress=True, threshold=THRESHOLD),
-            f"The pathway with the cohort's counts ({_described(f)}); small counts hidden.",
-        )
-        problem = None
+        definition, computed = _cohort(request, f, fresh=fresh, wait=review.PAGE_WAIT)
+        if computed is not None:
+            diagram = drawn(
+                viz.build(
+                    definition,
+                    cohort=computed.result["summary"],
+                    suppress=True,
+                    threshold=THRESHOLD,
+                ),
+                f"The pathway with the cohort's counts ({_described(f)}); small counts hidden.",
+            )
     except (PathwayError, viz.GraphvizNotInstalled) as exc:
-        diagram, problem = None, str(exc)
+        problem = str(exc)
     audit(request, principal, "cohort_view", cohort=_cohort_json(f))
     query = urlencode(_cohort_json(f))
     return render(
@@ -125,6 +157,7 @@ def quality_page(
             "described": _described(f),
             "diagram": diagram,
             "problem": problem,
+            "computed": computed,
             "states": [(s.id, s.label) for s in svc.definitions.default.states],
             "versions": sorted({v.version for v in svc.stored_definitions()}),
             "exports": [(ext, fmt) for ext, (fmt, _) in EXPORTS.items()],
@@ -153,8 +186,10 @@ def cohort_export(
     fmt, media = EXPORTS[ext]
     svc = get_services(request)
     f = _filters(svc, state, version, since, until)
-    drawn, summary = _cohort(svc, f)
-    data = viz.render(drawn, fmt=fmt, cohort=summary, suppress=True, threshold=THRESHOLD)
+    definition, computed = _cohort(request, f)
+    assert computed is not None  # worked out now when nothing was kept
+    summary = computed.result["summary"]
+    data = viz.render(definition, fmt=fmt, cohort=summary, suppress=True, threshold=THRESHOLD)
     audit(request, principal, f"export_cohort_{ext}", cohort=_cohort_json(f))
     body = data.encode() if isinstance(data, str) else data
     return Response(
