@@ -6,6 +6,7 @@ differences between stored versions. Aggregates only: counts from 1 to 10 are al
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -98,6 +99,15 @@ def _cohort(
 FILTERS = ("state", "version", "since", "until")
 
 
+def _kept(computed: quality_data.Computed, name: str, make: Callable[[], Any]) -> Any:
+    """What `make` draws from kept counts, kept with them (the same counts draw the same bytes;
+    two requests drawing at once both keep the same thing)."""
+    found = computed.result.get(name)
+    if found is None:
+        found = computed.result[name] = make()
+    return found
+
+
 def _described(f: dict[str, Any]) -> str:
     parts = [
         f"in {f['state']}" if f["state"] else "",
@@ -135,14 +145,14 @@ def quality_page(
     try:
         definition, computed = _cohort(request, f, fresh=fresh, wait=review.PAGE_WAIT)
         if computed is not None:
-            diagram = drawn(
-                viz.build(
-                    definition,
-                    cohort=computed.result["summary"],
-                    suppress=True,
-                    threshold=THRESHOLD,
+            summary = computed.result["summary"]
+            diagram = _kept(
+                computed,
+                "page",
+                lambda: drawn(
+                    viz.build(definition, cohort=summary, suppress=True, threshold=THRESHOLD),
+                    f"The pathway with the cohort's counts ({_described(f)}); small counts hidden.",
                 ),
-                f"The pathway with the cohort's counts ({_described(f)}); small counts hidden.",
             )
     except (PathwayError, viz.GraphvizNotInstalled) as exc:
         problem = str(exc)
@@ -189,7 +199,11 @@ def cohort_export(
     definition, computed = _cohort(request, f)
     assert computed is not None  # worked out now when nothing was kept
     summary = computed.result["summary"]
-    data = viz.render(definition, fmt=fmt, cohort=summary, suppress=True, threshold=THRESHOLD)
+    data = _kept(
+        computed,
+        f"export.{ext}",
+        lambda: viz.render(definition, fmt=fmt, cohort=summary, suppress=True, threshold=THRESHOLD),
+    )
     audit(request, principal, f"export_cohort_{ext}", cohort=_cohort_json(f))
     body = data.encode() if isinstance(data, str) else data
     return Response(
