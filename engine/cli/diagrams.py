@@ -132,7 +132,11 @@ def render(
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option("--since", help="Cohort: count moves effective from this date (YYYY-MM-DD)."),
+        typer.Option(
+            "--since",
+            help="Cohort: count moves effective from this date (YYYY-MM-DD); medians are then "
+            "those of the stays that ended in the window.",
+        ),
     ] = None,
     until: Annotated[
         str | None,
