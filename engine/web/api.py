@@ -25,7 +25,7 @@ from engine import (
     Recorded,
 )
 from engine.web import caseload as caseload_queries
-from engine.web.deps import CLINICAL, Principal, Role, audit, get_services, require
+from engine.web.deps import CLINICAL, Principal, Role, audit, context, get_services, require
 from engine.web.problems import PROBLEM, FieldError, error_status
 from engine.web.suppress import suppressed_board
 from pathway.errors import PathwayError
@@ -380,28 +380,45 @@ def cohort_diagram(
     since: Annotated[dt.date | None, Query()] = None,
     until: Annotated[dt.date | None, Query()] = None,
     as_of: AsOf = None,
+    fresh: Annotated[
+        bool,
+        Query(
+            description="Count again now; otherwise counts kept up to 10 minutes after records "
+            "changed may be given (`X-Records-Changed-Since: true`)."
+        ),
+    ] = False,
 ) -> Response:
-    """`pathway render --cohort`: the cohort's counts on the diagram (cells 1–10 suppressed)."""
+    """`pathway render --cohort`: the cohort's counts on the diagram (cells 1–10 suppressed).
+
+    The counts are kept as the quality pages keep theirs (`engine.web.quality_data`); the
+    `X-Computed-At` and `X-Records-Changed-Since` headers say when they were worked out and
+    whether records changed since."""
     svc = get_services(request)
     import viz
-    from engine.queries.overlays import cohort_summary
+    from engine.web import quality_data
 
     drawn = svc.definitions.default
     if state is not None and state not in drawn.state_by_id:
         raise FieldError("state", state, "unknown state")
     cohort = {"state": state, "version": version, "since": since, "until": until, "as_of": as_of}
     with audited(request, principal, f"api.export.cohort.{format}", cohort=cohort):
-        summary = cohort_summary(
-            svc,
-            as_of=as_of,
-            state=state,
-            definition_id=drawn.metadata.id,
-            definition_version=version,
-            since=since,
-            until=until,
+        work = quality_data.cohort_work(
+            drawn.metadata.id, state=state, version=version, since=since, until=until, as_of=as_of
         )
+        computed = quality_data.kept_or_worked_out(
+            svc,
+            quality_data.cache_of(request.app.state),
+            quality_data.cohort_key(svc, drawn.metadata.id, **cohort),
+            work,
+            fresh=fresh,
+            background=context(request).make_services,
+        )
+        summary = computed.result["summary"]
         data = viz.render(drawn, fmt=format, cohort=summary, suppress=True, threshold=10)
-    return _media(data, format)
+    response = _media(data, format)
+    response.headers["X-Computed-At"] = computed.at.isoformat()
+    response.headers["X-Records-Changed-Since"] = "false" if computed.current else "true"
+    return response
 
 
 # -- admin ---------------------------------------------------------------------------------

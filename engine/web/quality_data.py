@@ -228,6 +228,7 @@ def cohort_work(
     version: str | None,
     since: dt.date | None,
     until: dt.date | None,
+    as_of: dt.date | None = None,
 ) -> Work:
     """The cohort's counts for the diagram (`{"summary": viz.CohortSummary}`, unsuppressed: the
     diagram suppresses), from the rollup where it is installed, else from the log."""
@@ -237,6 +238,7 @@ def cohort_work(
 
         q = cohort_query(
             today=svc.clock.today(),
+            as_of=as_of,
             state=state,
             definition_id=definition_id,
             definition_version=version,
@@ -246,6 +248,13 @@ def cohort_work(
         return {"summary": summary_of(counts_on(conn, q), q)}
 
     return work
+
+
+def cohort_key(svc: Services, definition_id: str, **filters: Any) -> tuple[Any, ...]:
+    """What the cohort's counts are kept under: the drawn definition's id, the filters (state,
+    version, since, until, as_of; None where not given) and today."""
+    names = ("state", "version", "since", "until", "as_of")
+    return ("cohort", definition_id, *(filters.get(n) for n in names), svc.clock.today())
 
 
 def key_of(kind: str, svc: Services, period: Period) -> tuple[Any, ...]:

@@ -83,7 +83,7 @@ def _cohort(
         since=f["since"],
         until=f["until"],
     )
-    key = ("cohort", drawn.metadata.id, *(f[k] for k in FILTERS), svc.clock.today())
+    key = quality_data.cohort_key(svc, drawn.metadata.id, **f)
     background = context(request).make_services
     if wait is None or fresh:
         found: quality_data.Computed | None = quality_data.kept_or_worked_out(
@@ -94,9 +94,6 @@ def _cohort(
             svc, cache, key, work, background=background, wait=wait
         )
     return drawn, found
-
-
-FILTERS = ("state", "version", "since", "until")
 
 
 def _kept(computed: quality_data.Computed, name: str, make: Callable[[], Any]) -> Any:

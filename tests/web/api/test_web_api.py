@@ -228,3 +228,21 @@ def test_the_audit_is_append_only(clinic: Clinic) -> None:
         conn.exec_driver_sql("UPDATE access_audit SET outcome = 'ok'")
     with pytest.raises(sa.exc.DatabaseError), clinic.app.state.web.engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM access_audit")
+
+
+def test_the_cohort_diagram_keeps_its_counts_and_says_when_records_changed(clinic: Clinic) -> None:
+    q = clinic.api(Role.quality)
+    params = {"format": "json"}
+    first = q.get("/api/v1/cohort/diagram", params=params)
+    assert first.status_code == 200 and first.headers["x-records-changed-since"] == "false"
+    assert first.headers["x-computed-at"].startswith("2026-06-01")
+    svc = clinic.services()
+    svc.enroll("QC-0001", actor="t")
+    svc.close()
+    kept = q.get("/api/v1/cohort/diagram", params=params)
+    assert kept.headers["x-records-changed-since"] == "true" and kept.json() == first.json()
+    again = q.get("/api/v1/cohort/diagram", params={**params, "fresh": "true"})
+    assert again.headers["x-records-changed-since"] == "false"
+    assert q.get("/api/v1/cohort/diagram", params=params).headers["x-records-changed-since"] == (
+        "false"
+    )
