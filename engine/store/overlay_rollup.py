@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -108,33 +108,12 @@ def _has_table(conn: sa.Connection, name: str) -> bool:
 
 
 def read_rollup(conn: sa.Connection, q: CohortQuery) -> CohortCounts | None:
-    """The counts from the rollup, or None where it cannot give them exactly.
-
-    A few thousand small rows: read through the driver (SQLAlchemy's row processing would
-    cost more than the query).
-    """
+    """The counts from the rollup, or None where it cannot give them exactly."""
     if q.state is not None or not installed(conn):
         return None
     if q.since is not None:
         return _read_window(conn, q) if current(conn) else None
-    dialect = conn.dialect.name
-    edges_sql, now_sql, stays_sql = q_.read(
-        dialect,
-        by_id=q.definition_id is not None,
-        by_version=q.definition_version is not None,
-    )
-    params: dict[str, Any] = {"end": q.end if dialect == "postgresql" else q.end.isoformat()}
-    if q.definition_id is not None:
-        params["definition_id"] = q.definition_id
-    if q.definition_version is not None:
-        params["definition_version"] = q.definition_version
-    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        edges = cur.execute(edges_sql, params).fetchall()
-        now = cur.execute(now_sql, params).fetchall()
-        stayed = cur.execute(stays_sql, params).fetchall()
-    finally:
-        cur.close()
+    edges, now, stayed = _fetch(conn, q, q_.read)
     counts = CohortCounts()
     for kind, a, b, c, k, n in edges:
         if k < 0:  # a move or enrollment after the window's end: read the log instead
@@ -155,6 +134,32 @@ def read_rollup(conn: sa.Connection, q: CohortQuery) -> CohortCounts | None:
     return counts
 
 
+def _fetch(
+    conn: sa.Connection, q: CohortQuery, statements: Callable[..., tuple[str, ...]]
+) -> list[list[Any]]:
+    """The rows of each of `statements(dialect, by_id=…, by_version=…)`, run through the driver
+    with the query's dates and definition filters bound (a few thousand small rows: SQLAlchemy's
+    row processing would cost more than the queries)."""
+    pg = conn.dialect.name == "postgresql"
+    texts = statements(
+        conn.dialect.name,
+        by_id=q.definition_id is not None,
+        by_version=q.definition_version is not None,
+    )
+    params: dict[str, Any] = {"end": q.end if pg else q.end.isoformat()}
+    if q.since is not None:
+        params["since"] = q.since if pg else q.since.isoformat()
+    if q.definition_id is not None:
+        params["definition_id"] = q.definition_id
+    if q.definition_version is not None:
+        params["definition_version"] = q.definition_version
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        return [cur.execute(sql, params).fetchall() for sql in texts]
+    finally:
+        cur.close()
+
+
 def _read_window(conn: sa.Connection, q: CohortQuery) -> CohortCounts | None:
     """The counts of a window from the by-day tables (None if they disagree with the totals).
 
@@ -163,29 +168,7 @@ def _read_window(conn: sa.Connection, q: CohortQuery) -> CohortCounts | None:
     so the cohort at the window's end, and where each patient enrolled before `since` started
     it, come from the rows dated from `since` on.
     """
-    assert q.since is not None
-    dialect = conn.dialect.name
-    now_sql, edges_sql, stays_sql = q_.read_window(
-        dialect,
-        by_id=q.definition_id is not None,
-        by_version=q.definition_version is not None,
-    )
-    pg = dialect == "postgresql"
-    params: dict[str, Any] = {
-        "since": q.since if pg else q.since.isoformat(),
-        "end": q.end if pg else q.end.isoformat(),
-    }
-    if q.definition_id is not None:
-        params["definition_id"] = q.definition_id
-    if q.definition_version is not None:
-        params["definition_version"] = q.definition_version
-    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        now = cur.execute(now_sql, params).fetchall()
-        edges = cur.execute(edges_sql, params).fetchall()
-        ended = cur.execute(stays_sql, params).fetchall()
-    finally:
-        cur.close()
+    now, edges, ended = _fetch(conn, q, q_.read_window)
     at_end: Counter[str] = Counter({state: int(n) for state, n in now})
     before: Counter[str] = Counter(at_end)  # where the patients enrolled before `since` were
     counts = CohortCounts()

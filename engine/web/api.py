@@ -395,6 +395,7 @@ def cohort_diagram(
     whether records changed since."""
     svc = get_services(request)
     import viz
+    from engine.queries.overlay_cohort import cohort_query
     from engine.web import quality_data
 
     drawn = svc.definitions.default
@@ -402,14 +403,20 @@ def cohort_diagram(
         raise FieldError("state", state, "unknown state")
     cohort = {"state": state, "version": version, "since": since, "until": until, "as_of": as_of}
     with audited(request, principal, f"api.export.cohort.{format}", cohort=cohort):
-        work = quality_data.cohort_work(
-            drawn.metadata.id, state=state, version=version, since=since, until=until, as_of=as_of
+        q = cohort_query(
+            today=svc.clock.today(),
+            as_of=as_of,
+            state=state,
+            definition_id=drawn.metadata.id,
+            definition_version=version,
+            since=since,
+            until=until,
         )
         computed = quality_data.kept_or_worked_out(
             svc,
             quality_data.cache_of(request.app.state),
-            quality_data.cohort_key(svc, drawn.metadata.id, **cohort),
-            work,
+            quality_data.cohort_key(svc, q),
+            quality_data.cohort_work(q),
             fresh=fresh,
             background=context(request).make_services,
         )

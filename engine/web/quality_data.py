@@ -27,6 +27,7 @@ from typing import Any
 
 from engine import Services
 from engine.measures.logic import DEN, EXCL, IP, NUM, Period, add_months
+from engine.store.overlay_sql import CohortQuery
 from engine.web.suppress import THRESHOLD, TOTAL, Suppression, cells_hidden
 
 POPULATIONS = (IP, DEN, EXCL, NUM)
@@ -221,40 +222,21 @@ def deviation_work(cache: QualityCache, period: Period) -> Work:
     return work
 
 
-def cohort_work(
-    definition_id: str,
-    *,
-    state: str | None,
-    version: str | None,
-    since: dt.date | None,
-    until: dt.date | None,
-    as_of: dt.date | None = None,
-) -> Work:
+def cohort_work(q: CohortQuery) -> Work:
     """The cohort's counts for the diagram (`{"summary": viz.CohortSummary}`, unsuppressed: the
     diagram suppresses), from the rollup where it is installed, else from the log."""
 
     def work(svc: Services, conn: Any) -> dict[str, Any]:
-        from engine.queries.overlay_cohort import cohort_query, counts_on, summary_of
+        from engine.queries.overlay_cohort import counts_on, summary_of
 
-        q = cohort_query(
-            today=svc.clock.today(),
-            as_of=as_of,
-            state=state,
-            definition_id=definition_id,
-            definition_version=version,
-            since=since,
-            until=until,
-        )
         return {"summary": summary_of(counts_on(conn, q), q)}
 
     return work
 
 
-def cohort_key(svc: Services, definition_id: str, **filters: Any) -> tuple[Any, ...]:
-    """What the cohort's counts are kept under: the drawn definition's id, the filters (state,
-    version, since, until, as_of; None where not given) and today."""
-    names = ("state", "version", "since", "until", "as_of")
-    return ("cohort", definition_id, *(filters.get(n) for n in names), svc.clock.today())
+def cohort_key(svc: Services, q: CohortQuery) -> tuple[Any, ...]:
+    """What the cohort's counts are kept under: the query (its window resolved) and today."""
+    return ("cohort", q, svc.clock.today())
 
 
 def key_of(kind: str, svc: Services, period: Period) -> tuple[Any, ...]:

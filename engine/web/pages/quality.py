@@ -75,15 +75,15 @@ def _cohort(
 
     svc, cache = get_services(request), quality_data.cache_of(request.app.state)
     drawn = overlay_definition(svc, None, state=f["state"], version=f["version"])
-    cohort_query(today=svc.clock.today(), since=f["since"], until=f["until"])  # an empty window
-    work = quality_data.cohort_work(
-        drawn.metadata.id,
+    q = cohort_query(
+        today=svc.clock.today(),
         state=f["state"],
-        version=f["version"],
+        definition_id=drawn.metadata.id,
+        definition_version=f["version"],
         since=f["since"],
         until=f["until"],
     )
-    key = quality_data.cohort_key(svc, drawn.metadata.id, **f)
+    work, key = quality_data.cohort_work(q), quality_data.cohort_key(svc, q)
     background = context(request).make_services
     if wait is None or fresh:
         found: quality_data.Computed | None = quality_data.kept_or_worked_out(
@@ -145,7 +145,7 @@ def quality_page(
             summary = computed.result["summary"]
             diagram = _kept(
                 computed,
-                "page",
+                f"page: {_described(f)}",  # the same counts may be asked for in other words
                 lambda: drawn(
                     viz.build(definition, cohort=summary, suppress=True, threshold=THRESHOLD),
                     f"The pathway with the cohort's counts ({_described(f)}); small counts hidden.",
