@@ -528,8 +528,8 @@ def test_rollup_kept_by_every_write_matches_the_log(
 def test_rollup_gives_every_window_as_the_log_does(
     rolled: Rolled, since: int, length: int, version: str | None
 ) -> None:
-    """Any window, opening as far back as before the first enrollment or in the future's edge,
-    and closing up to a month after today: the by-day counters give what the log gives."""
+    """Any window of up to 400 days, opening from 400 days before today (the cohort enrolls over
+    540) to 5 days after it: the by-day counters give what the log gives."""
     opens = day(since)
     closes = opens + dt.timedelta(days=length)
     fast, slow = both_ways(rolled.svc, since=opens, as_of=closes, definition_version=version)
