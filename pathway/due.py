@@ -300,7 +300,8 @@ def _early_how(step: TrialAssessment | ProcedureAssessment) -> tuple[str, float]
     if "instrument" not in basis or not basis["baseline"]:
         return "", 1.0
     fall = (basis["baseline"] - basis["end"]) / basis["baseline"]
-    how = f"{basis['instrument']} {basis['baseline']} → {basis['end']} ({fall:.0%} fall)"
+    change = f"{fall:.0%} fall" if fall >= 0 else f"{-fall:.0%} rise"
+    how = f"{basis['instrument']} {basis['baseline']} → {basis['end']} ({change})"
     if isinstance(step, ProcedureAssessment):
         return f"the {step.kind} course: {how}", fall
     return f"{step.drug} at an effective dose: {how}", fall

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, TypeAlias
@@ -134,8 +135,13 @@ def derive(
     if rules is None:
         rules = trial_rules(params)
     age = as_of.year - record.birth_year if record.birth_year is not None else None
+    courses = sorted(  # procedure starts: a course closes the outcome of a trial started before
+        (p.start.toordinal(), p.kind) for p in record.procedures if p.start <= as_of
+    )
     trials = [
-        assess_trial_with(t, i, as_of_o, rules, catalog, scores, age)
+        assess_trial_with(
+            t, i, as_of_o, rules, catalog, scores, age, _first_course(courses, t.start)
+        )
         for i, t in enumerate(record.trials)
         if t.start <= as_of
     ]
@@ -250,7 +256,13 @@ def derive(
                 step = p
 
     staging = stage(
-        record, trials=trials, failed=failed, as_of=as_of, params=params, catalog=catalog
+        record,
+        trials=trials,
+        failed=failed,
+        as_of=as_of,
+        params=params,
+        catalog=catalog,
+        procedures=procedures,
     )
     # Positional, in field order: calling a class with keywords goes through a dict (slower).
     return Facts(
@@ -273,6 +285,13 @@ def derive(
         scores,
         entered_state_on,
     )
+
+
+def _first_course(courses: Sequence[tuple[int, str]], start: dt.date) -> tuple[int, str] | None:
+    """The first procedure course started on or after a trial's start (its scores are the
+    course's), if any."""
+    start_o = start.toordinal()
+    return next((c for c in courses if c[0] >= start_o), None)
 
 
 def _bipolar(

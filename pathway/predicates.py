@@ -295,27 +295,53 @@ def _of(facts: Facts, role: OutcomeOf) -> TrialAssessment | ProcedureAssessment 
 
 def _outcome_fields(t: TrialAssessment | ProcedureAssessment, facts: Facts) -> dict[str, Any]:
     """An `outcome` result's fields but `result` and `threshold`, in field order: how the
-    trial's outcome was judged, and the date of the score it rests on."""
+    trial's outcome was judged, the date of the score it rests on, and the source of the cut-off
+    that decided it (remission, relapse, or the response and partial falls)."""
     basis = t.outcome_basis or {}
+    params = facts.params
     date = None
     if "instrument" in basis:
-        how = (
-            f"{basis['instrument']} {basis['baseline']} → {basis['end']} "
-            f"({basis['reduction']:.0%} fall)"
-        )
+        inst, fall = basis["instrument"], basis["reduction"]
+        change = f"{fall:.0%} fall" if fall >= 0 else f"{-fall:.0%} rise"
+        how = f"{inst} {basis['baseline']} → {basis['end']} ({change})"
         date = basis.get("end_date")
+        if "remission_date" in basis:  # a remission on a step that goes on, then a relapse
+            how = (
+                f"{inst} {basis['baseline']} → {basis['remission']} on "
+                f"{basis['remission_date'].isoformat()}"
+            )
+        if t.outcome in ("remission", "relapsed"):
+            how += f"; remission is {inst} ≤{params.remission_max.value[inst]}"
         if "relapse" in basis:
             date = basis["relapse_date"]
-            how += f", then {basis['relapse']} on {date.isoformat()} (relapse)"
+            how += (
+                f", then {basis['relapse']} on {date.isoformat()} "
+                f"(relapse: ≥{params.relapse_min.value[inst]})"
+            )
+            if "remission_date" in basis:
+                how += f"; latest {basis['end']} on {basis['end_date'].isoformat()}"
     elif "stop_reason" in basis:
         how = f"stopped for {basis['stop_reason']}"
     else:
         how = "no baseline and end scores and no stop reason"
+    if "closed_by" in basis:
+        how += (
+            f"; judged up to the start of the {basis['closed_by']} course on "
+            f"{basis['closed_on'].isoformat()} (later scores are the course's)"
+        )
+    if t.outcome == "relapsed":
+        source = params.relapse_min.source
+    elif t.outcome == "remission":
+        source = params.remission_max.source
+    elif t.outcome in ("partial", "none"):
+        source = params.partial_reduction.source
+    else:
+        source = params.response_reduction.source
     return {
         "predicate": "outcome",
         "result": None,
         "detail": f"outcome of {t.drug} is {t.outcome}: {how}",
-        "source": facts.params.response_reduction.source,
+        "source": source,
         "value": t.outcome,
         "threshold": None,
         "evidence_date": date,

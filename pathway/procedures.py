@@ -45,6 +45,8 @@ def assess_procedures(
             continue
         end = p.end if p.end is not None and p.end <= as_of else None
         stop_o = end.toordinal() if end is not None else as_of_o
-        outcome, basis = step_outcome(None, p.start.toordinal(), stop_o, rules, scores)
+        outcome, basis = step_outcome(
+            None, p.start.toordinal(), stop_o, rules, scores, None, end is None
+        )
         out.append(ProcedureAssessment(i, p.kind, p.start, end, p.sessions, outcome, basis))
     return out

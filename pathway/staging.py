@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from pathway.catalog import Catalog
 from pathway.parameters import Parameters
+from pathway.procedures import ProcedureAssessment
 from pathway.record import PatientRecord
 from pathway.results import builder
 from pathway.trials import TrialAssessment
@@ -88,8 +90,9 @@ def stage(
     as_of: dt.date,
     params: Parameters,
     catalog: Catalog,
+    procedures: Sequence[ProcedureAssessment] = (),
 ) -> Staging:
-    """Stage a patient as of a date."""
+    """Stage a patient as of a date (`procedures`: the courses assessed as of that date)."""
     duration = None
     start = record.episode_start
     if start is not None:
@@ -115,7 +118,7 @@ def stage(
         duration,
         severity,
         treatment,
-        _thase_rush(trials, failed, record, as_of, params),
+        _thase_rush(trials, failed, procedures, params),
     )
     staging = _STAGINGS.get(key)
     if staging is None:
@@ -146,16 +149,15 @@ _STAGINGS: dict[tuple[object, ...], Staging] = {}
 def _thase_rush(
     trials: list[TrialAssessment],
     failed: list[TrialAssessment],
-    record: PatientRecord,
-    as_of: dt.date,
+    procedures: Sequence[ProcedureAssessment],
     params: Parameters,
 ) -> Literal["0", "I", "II", "III", "IV", "V"] | None:
     if not failed:
-        for t in trials:  # any adequate antidepressant trial that worked
+        for t in trials:  # any adequate antidepressant trial that worked (a relapse came later)
             if (
                 t.role == "antidepressant"
                 and t.status == "adequate"
-                and t.outcome in ("response", "remission")
+                and t.outcome in ("response", "remission", "relapsed")
             ):
                 return "0"
         return None
@@ -171,6 +173,9 @@ def _thase_rush(
         return "II"
     if iv not in classes or len(classes - {iii, iv}) < 2:
         return "III"
-    kind = stages.stage_v_procedure
-    done = any(p.kind == kind and p.end is not None and p.end <= as_of for p in record.procedures)
-    return "V" if done else "IV"
+    kind = stages.stage_v_procedure  # V: a *failed* course (an ended one, fall < 50%)
+    failed_course = any(
+        p.kind == kind and p.end is not None and p.outcome in ("none", "partial")
+        for p in procedures
+    )
+    return "V" if failed_course else "IV"

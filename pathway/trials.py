@@ -189,9 +189,12 @@ def assess_trial_with(
     catalog: Catalog,
     scores: Scores,
     age: int | None = None,
+    closed_by: tuple[int, str] | None = None,
 ) -> TrialAssessment:
     """`assess_trial`, with the as-of date as an ordinal and the parameters as `trial_rules(params)`
-    (for assessing several trials at once); `age` at the as-of date, when known."""
+    (for assessing several trials at once); `age` at the as-of date, when known; `closed_by`:
+    the start (ordinal) and kind of the first procedure course started on or after the trial's
+    start, whose scores belong to that course, not to the drug (spec: Steps)."""
     role = trial.role
     use = _drug(catalog, trial.drug, role)
     min_mg, min_serum = use.min_mg, use.min_serum
@@ -273,7 +276,15 @@ def assess_trial_with(
     # A trial that ends after the as-of date had not stopped yet: its stop reason is news from
     # the future, like any other data dated after the as-of date.
     stop_reason = None if ongoing else trial.stop_reason
-    outcome, basis = step_outcome(stop_reason, start_o, stop_o, rules, scores)
+    if closed_by is None:
+        outcome, basis = step_outcome(stop_reason, start_o, stop_o, rules, scores, None, ongoing)
+    else:  # a relapse after the course started is the course's, not the drug's
+        close_o, kind = closed_by
+        judged_o = min(stop_o, close_o)
+        going = ongoing and judged_o == stop_o  # a course that started closes the drug's step
+        outcome, basis = step_outcome(stop_reason, start_o, judged_o, rules, scores, close_o, going)
+        if judged_o < stop_o and basis is not None:
+            basis = {**basis, "closed_by": kind, "closed_on": _from_ordinal(close_o)}
     values = _TEMPLATE.copy()  # every field is set below
     values["index"] = index
     values["drug"] = use.name
@@ -315,13 +326,24 @@ def baseline(series: Sequence[tuple[int, int]], start_o: int, rules: TrialRules)
 
 
 def step_outcome(
-    stop_reason: str | None, start_o: int, stop_o: int, rules: TrialRules, scores: Scores
+    stop_reason: str | None,
+    start_o: int,
+    stop_o: int,
+    rules: TrialRules,
+    scores: Scores,
+    until_o: int | None = None,
+    ongoing: bool = False,
 ) -> tuple[Outcome, dict[str, Any] | None]:
     """The outcome of a step (a trial or a procedure course) from its start to `stop_o`.
 
     From the first instrument with a baseline and an end score (the latest at least `min_gap`
-    days in, on or before the stop); else from the stop reason; else unknown. A remission
-    followed by a score at or above the relapse threshold is `relapsed`.
+    days in, on or before the stop); else from the stop reason; else unknown. An outcome of
+    remission becomes `relapsed` when a later score, on or before `until_o` (default: any, up
+    to the as-of date), is at or above the relapse threshold. While a step goes on (`ongoing`),
+    its end score is only the latest so far: a remission on it (a score at or below the
+    remission threshold, `min_gap` days in or later) followed by a score at or above the relapse
+    threshold is `relapsed` too. A step that has ended is judged by its end score alone: a
+    remission midway through a trial stopped with a high score is not a relapse but a failure.
     """
     for inst in rules.instruments:
         series = scores.get(inst)
@@ -356,14 +378,18 @@ def step_outcome(
             "baseline_date": _from_ordinal(base[0]),
             "end_date": _from_ordinal(end[0]),
         }
-        relapse = _relapse_after_remission(
-            series,
-            start_o + rules.min_gap,
-            last,
-            cat == "remission",
-            remission_max,
-            rules.relapse_min[inst],
-        )
+        relapse_min = rules.relapse_min[inst]
+        relapse = None
+        if cat == "remission":
+            relapse = _relapse_after(series, last, until_o, relapse_min)
+        elif ongoing:
+            first = bisect_right(series, start_o + rules.min_gap - 1, key=_day)
+            remitted = next((i for i in range(first, last) if series[i][1] <= remission_max), None)
+            if remitted is not None:
+                relapse = _relapse_after(series, remitted, series[last][0], relapse_min)
+                if relapse is not None:
+                    basis["remission"] = series[remitted][1]
+                    basis["remission_date"] = _from_ordinal(series[remitted][0])
         if relapse is not None:
             cat = "relapsed"
             basis["relapse"] = relapse[1]
@@ -375,23 +401,16 @@ def step_outcome(
     return "unknown", None
 
 
-def _relapse_after_remission(
-    series: Sequence[tuple[int, int]],
-    first_o: int,
-    last: int,
-    remitted_at_end: bool,
-    remission_max: int,
-    relapse_min: int,
+def _relapse_after(
+    series: Sequence[tuple[int, int]], last: int, until_o: int | None, relapse_min: int
 ) -> tuple[int, int] | None:
-    """The first score at or above the relapse threshold after a remission, if any: after the
-    end score when the step ended in remission (a later score, up to the as-of date), else
-    after any in-window remission score up to the end score (a remission, then a relapse)."""
-    if remitted_at_end:
-        later = series[last + 1 :]
-    else:
-        first = bisect_right(series, first_o - 1, key=_day)
-        remitted = next((i for i in range(first, last) if series[i][1] <= remission_max), None)
-        if remitted is None:
-            return None
-        later = series[remitted + 1 : last + 1]
-    return next((s for s in later if s[1] >= relapse_min), None)
+    """The first score at or above the relapse threshold dated after the end score (the one
+    that showed remission) and on or before `until_o` (None: any), if any."""
+    return next(
+        (
+            s
+            for s in series[last + 1 :]
+            if s[1] >= relapse_min and (until_o is None or s[0] <= until_o)
+        ),
+        None,
+    )

@@ -149,7 +149,99 @@ def test_a_relapse_after_remission_is_not_remission(
     assert result.recommended == "optimize"
     assert {"optimize", "augment", "switch"} <= set(result.enabled)
     optimize = next(g for g in result.guards if g.trigger == "optimize")
-    assert any("then 15 on 2026-05-20 (relapse)" in r.detail for r in optimize.reasons)
+    assert any("then 15 on 2026-05-20 (relapse: ≥10)" in r.detail for r in optimize.reasons)
+
+
+def test_a_remission_midway_is_not_the_outcome_when_the_end_score_is_high(
+    make_record: Callable[..., Record], evaluate: Callable[..., Assessment]
+) -> None:
+    # "An outcome of remission becomes relapsed": the end score decides the outcome, so a
+    # remission at week 4 of a trial that ended with PHQ-9 18 is a failed trial, not `relapsed`
+    # (which would recommend `optimize`, restoring a drug stopped for no response)
+    record = make_record(
+        trials=[_trial("venlafaxine", "2026-01-05", "2026-04-10", 150, stop_reason="no_response")],
+        measurements=[
+            _score("2026-01-05", 20),
+            _score("2026-02-02", 4),
+            _score("2026-03-02", 15),
+            _score("2026-04-06", 18),
+        ],
+    )
+    result = evaluate(record)
+    [trial] = result.trials
+    assert (trial.status, trial.outcome) == ("adequate", "none")
+    assert result.failed_adequate_trials == 1
+    assert result.recommended == "switch"
+    assert "optimize" not in result.enabled
+
+
+def test_a_remission_then_a_relapse_on_a_trial_that_goes_on_is_relapsed(
+    make_record: Callable[..., Record], evaluate: Callable[..., Assessment]
+) -> None:
+    # still on the drug: its latest score is no end score, and a remission on it followed by a
+    # relapse calls for `optimize` (restore what worked), with the scores in date order
+    record = make_record(
+        trials=[_trial("venlafaxine", "2025-11-03", None, 150)],
+        measurements=[
+            _score("2025-11-03", 20),
+            _score("2026-01-05", 4),
+            _score("2026-04-06", 15),
+            _score("2026-05-25", 18),
+        ],
+    )
+    result = evaluate(record)
+    assert result.current_outcome == "relapsed"
+    assert result.recommended == "optimize"
+    optimize = next(g for g in result.guards if g.trigger == "optimize")
+    detail = next(r.detail for r in optimize.reasons if r.predicate == "outcome")
+    assert "PHQ-9 20 → 4 on 2026-01-05; remission is PHQ-9 ≤4, then 15 on 2026-04-06" in detail
+    assert detail.endswith("latest 18 on 2026-05-25")
+
+
+def test_a_later_procedure_closes_the_outcome_of_the_drug(
+    make_record: Callable[..., Record], evaluate: Callable[..., Assessment]
+) -> None:
+    # "The outcome belongs to the current step": PHQ-9 21 → 22 on venlafaxine, then an ECT course
+    # to 6. The fall is the course's; venlafaxine failed (it was credited with a response).
+    record = make_record(
+        trials=[_trial("venlafaxine", "2025-11-03", None, 225)],
+        measurements=[_score("2025-11-03", 21), _score("2026-03-30", 22), _score("2026-05-06", 6)],
+        procedures=[{"kind": "ECT", "start": "2026-04-01", "end": "2026-05-08", "sessions": 12}],
+    )
+    result = evaluate(record)
+    [trial] = result.trials
+    assert (trial.outcome, trial.outcome_basis["end"]) == ("none", 22)
+    assert trial.outcome_basis["closed_by"] == "ECT"
+    assert result.failed_adequate_trials == 1
+    assert result.staging.thase_rush == "I"
+    [ect] = result.procedures
+    assert ect.outcome == "response"
+    assert result.current_outcome == "response"
+
+
+def test_a_remission_before_a_course_relapses_only_before_it(
+    make_record: Callable[..., Record], evaluate: Callable[..., Assessment]
+) -> None:
+    # a remission on the drug, then an rTMS course: scores during the course are the course's
+    record = make_record(
+        trials=[_trial("sertraline", "2025-10-06", "2026-02-02", 100, stop_reason="remission")],
+        measurements=[
+            _score("2025-10-06", 20),
+            _score("2026-01-05", 3),
+            _score("2026-04-20", 20),
+            _score("2026-05-25", 16),
+        ],
+        procedures=[{"kind": "rTMS", "start": "2026-04-20", "end": None, "sessions": 20}],
+    )
+    [trial] = evaluate(record).trials
+    assert trial.outcome == "relapsed"  # the score on the course's first day is before it
+    later = make_record(
+        trials=[_trial("sertraline", "2025-10-06", "2026-02-02", 100, stop_reason="remission")],
+        measurements=[_score("2025-10-06", 20), _score("2026-01-05", 3), _score("2026-05-25", 16)],
+        procedures=[{"kind": "rTMS", "start": "2026-04-20", "end": None, "sessions": 20}],
+    )
+    [trial] = evaluate(later).trials
+    assert trial.outcome == "remission"
 
 
 def test_an_ect_course_is_judged_as_its_own_step(

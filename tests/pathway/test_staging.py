@@ -208,13 +208,25 @@ def test_maudsley_is_null_when_duration_or_severity_is_unknown(missing, make_rec
         ),
         pytest.param(
             ("sertraline", "venlafaxine", "nortriptyline", "phenelzine"),
-            "2026-05-01",
+            ("2026-05-01", 20),
             "V",
-            id="V-plus-an-ECT-course",
+            id="V-plus-a-failed-ECT-course",
         ),
         pytest.param(
             ("sertraline", "venlafaxine", "nortriptyline", "phenelzine"),
-            None,
+            ("2026-05-01", 3),
+            "IV",
+            id="IV-after-an-ECT-course-that-worked",
+        ),
+        pytest.param(
+            ("sertraline", "venlafaxine", "nortriptyline", "phenelzine"),
+            ("2026-05-01", None),
+            "IV",
+            id="IV-after-an-ECT-course-with-no-scores",
+        ),
+        pytest.param(
+            ("sertraline", "venlafaxine", "nortriptyline", "phenelzine"),
+            (None, 20),
             "IV",
             id="IV-while-ECT-is-ongoing",
         ),
@@ -223,10 +235,33 @@ def test_maudsley_is_null_when_duration_or_severity_is_unknown(missing, make_rec
         ),
     ],
 )
-def test_thase_rush(drugs, ect, stage, make_record, failed_trials, evaluate):
-    procedures = [{"kind": "ECT", "start": "2026-03-02", "end": ect, "sessions": 10}]
-    record = make_record(trials=failed_trials(*drugs), procedures=procedures)
+def test_thase_rush(drugs, ect, stage, make_record, make_score, failed_trials, evaluate):
+    # V is IV plus a *failed* course of ECT (reference.md §3.2): PHQ-9 22 before the course,
+    # then the score given at its end
+    end, score = ect or (None, None)
+    procedures = [{"kind": "ECT", "start": "2026-03-02", "end": end, "sessions": 10}]
+    scores = [make_score("2026-03-02", 22)]
+    if score is not None:
+        scores.append(make_score("2026-04-30", score))
+    record = make_record(trials=failed_trials(*drugs), procedures=procedures, measurements=scores)
     assert evaluate(record).staging.thase_rush == stage
+
+
+def test_thase_rush_0_after_a_remission_and_a_relapse(
+    make_record, make_trial, make_score, evaluate
+):
+    # a patient who remitted on an adequate trial responded to it, whatever came later
+    record = make_record(
+        trials=[make_trial(end="2026-03-02", stop_reason="remission")],
+        measurements=[
+            make_score("2026-01-05", 20),
+            make_score("2026-03-02", 3),
+            make_score("2026-05-20", 15),
+        ],
+    )
+    result = evaluate(record)
+    assert result.trials[0].outcome == "relapsed"
+    assert result.staging.thase_rush == "0"
 
 
 def test_thase_rush_0_after_a_response(make_record, make_trial, make_score, evaluate):
