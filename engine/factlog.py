@@ -4,7 +4,9 @@ A patient record (`shared/spec/patient-record.md`) is stored as its enrollment h
 history) plus one event per clinical fact, in record order, so replaying the facts gives back the
 same record. Fact payloads reuse the record's own pydantic models, and every write validates the
 rebuilt record with `pathway.parse_record`: a fact is accepted exactly when the record it produces
-is a valid patient record.
+is a valid patient record and it does not contradict the record it is added to (`check_new`:
+a second end of a trial, a dose after a trial's end, a duplicate trial start). `apply` and
+`rebuild` replay stored logs without that check, so a log written before it still replays.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import (
     ValidationError,
 )
 
+from pathway.catalog import Catalog, default_catalog
 from pathway.errors import Issue, RecordError
 from pathway.record import (
     Contributor,
@@ -388,7 +391,95 @@ def apply(doc: dict[str, Any], fact: Mapping[str, Any]) -> None:
         raise ValueError(f"unknown fact kind {kind!r}")
 
 
-def _trial(doc: dict[str, Any], index: int) -> dict[str, Any]:
+def check_new(
+    doc: Mapping[str, Any], fact: Mapping[str, Any], *, catalog: Catalog | None = None
+) -> None:
+    """Refuse (RecordError) a new fact that contradicts the record document it would be applied to.
+
+    For writes only, before `apply`: a fact is checked against the record with every earlier fact
+    (stored, and earlier in the same batch) applied. Refused: a `trial_ended` for a trial that
+    already has an end (even an identical repeat: the log has no idempotent facts), a
+    `dose_changed` dated after its trial's end, and a `trial_started` with the drug, start and role
+    of a trial already on record. Replay (`apply`, `rebuild`) never calls this: a stored log that
+    holds such a sequence is history and still rebuilds as it did when it was written.
+    """
+    kind = fact["fact"]
+    if kind == "trial_ended":
+        index = fact["trial"]
+        trial = _trial(doc, index)
+        if trial["end"] is not None:
+            raise RecordError([_second_end(index, trial, fact)])
+    elif kind == "dose_changed":
+        index = fact["trial"]
+        trial = _trial(doc, index)
+        end, start = trial["end"], fact["from"]
+        if end is not None and _iso(start) > _iso(end):
+            raise RecordError(
+                [
+                    Issue(
+                        loc="from",
+                        value=_iso(start),
+                        message=f"{_describe(index, trial)} ended on {_iso(end)}; a dose_changed "
+                        f"from {_iso(start)} would be after its end",
+                    )
+                ]
+            )
+    elif kind == "trial_started":
+        cat = catalog or default_catalog()
+        drug, start = _drug_name(cat, fact["drug"]), _iso(fact["start"])
+        role = fact.get("role") or "antidepressant"
+        for index, trial in enumerate(doc["trials"]):
+            same = (
+                _drug_name(cat, trial["drug"]) == drug
+                and _iso(trial["start"]) == start
+                and (trial.get("role") or "antidepressant") == role
+            )
+            if same:
+                raise RecordError(
+                    [
+                        Issue(
+                            loc="start",
+                            value=start,
+                            message=f"trial {index} ({trial['drug']}, {role}) already "
+                            f"started on {start}; a second trial_started with the same drug, "
+                            "start and role would be a duplicate trial",
+                        )
+                    ]
+                )
+
+
+def _second_end(index: int, trial: Mapping[str, Any], fact: Mapping[str, Any]) -> Issue:
+    end, reason = _iso(trial["end"]), trial.get("stop_reason")
+    new_end, new_reason = _iso(fact["end"]), fact.get("stop_reason")
+    changes: list[str] = []
+    if new_end != end:
+        changes.append(f"its end from {end} to {new_end}")
+    if new_reason != reason:
+        changes.append(f"its stop reason from {reason or 'none'} to {new_reason or 'none'}")
+    what = "change " + " and ".join(changes) if changes else "record the same end again"
+    loc, value = ("stop_reason", new_reason) if new_end == end and changes else ("end", new_end)
+    return Issue(
+        loc=loc,
+        value=value,
+        message=f"{_describe(index, trial)} already ended on {end} "
+        f"(stop reason {reason or 'none'}); a second trial_ended would {what}",
+    )
+
+
+def _describe(index: int, trial: Mapping[str, Any]) -> str:
+    return f"trial {index} ({trial['drug']}, started {_iso(trial['start'])})"
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def _drug_name(catalog: Catalog, name: str) -> str:
+    drug = catalog.drug(name)
+    return drug.name if drug is not None else name.strip().casefold()
+
+
+def _trial(doc: Mapping[str, Any], index: int) -> dict[str, Any]:
     trials = doc["trials"]
     if not 0 <= index < len(trials):
         have = ", ".join(f"#{i} {t['drug']}" for i, t in enumerate(trials)) or "none"

@@ -33,6 +33,7 @@ from engine.factlog import (
     Fact,
     TrialStarted,
     apply,
+    check_new,
     fact_date,
     parse_facts,
     payload_of,
@@ -410,6 +411,12 @@ class Services:
                 for i, (f, payload) in enumerate(zip(parsed, written, strict=True)):
                     if isinstance(f, TrialStarted):
                         new_trials.append((i, len(doc["trials"])))
+                    try:  # a new fact may not contradict the record (replay does not check)
+                        check_new(doc, payload, catalog=p.definition.catalog)
+                    except RecordError as exc:
+                        at = f"[{i}]." if len(written) > 1 else ""
+                        issues = [x.model_copy(update={"loc": at + x.loc}) for x in exc.issues]
+                        raise RecordError(issues, source=f"patient {patient_id}") from None
                     apply(doc, dict(payload))
                 try:
                     record = parse_record(doc, catalog=p.definition.catalog)
