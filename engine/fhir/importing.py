@@ -79,6 +79,20 @@ def _patient_key(r: dict[str, Any]) -> str | None:
     return None
 
 
+# What a refusal never quotes: a Patient's content (names, identifiers, addresses, …) and any
+# identifier anywhere (an MRN in Observation.subject.identifier, say).
+_UNQUOTED_TYPES = frozenset({"Patient", "Person", "RelatedPerson"})
+
+
+def _shown_input(body: dict[str, Any], loc: tuple[int | str, ...], value: Any) -> str:
+    """How a refusal shows an invalid input: quoted, unless it may identify a person."""
+    if body.get("resourceType") in _UNQUOTED_TYPES or any(
+        "identifier" in str(part).lower() for part in loc
+    ):
+        return "value not shown: it may identify the patient"
+    return f"got {value!r}"
+
+
 def validate_resources(
     items: Iterable[tuple[str, Any]],
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[Refusal]]:
@@ -106,7 +120,10 @@ def validate_resources(
             if isinstance(exc, ValidationError):
                 e = exc.errors()[0]
                 path = ".".join(str(p) for p in e["loc"])
-                why = f"{e['msg']} (got {e.get('input')!r})" if e["type"] != "missing" else e["msg"]
+                why = e["msg"]
+                if e["type"] != "missing":
+                    shown = _shown_input(body, e["loc"], e.get("input"))
+                    why = f"{why} ({shown})"
             else:
                 path, why = "resourceType", f"unknown resource type {body.get('resourceType')!r}"
             bad.append(
@@ -192,14 +209,16 @@ def map_resources(
     for key in sorted(patients):
         source, p = patients[key]
         m = mapper.patient(p, by_patient[key])
-        pid = str(m.doc["id"])
+        # None when the Patient lacks the pathway's pseudonymous id (then it is refused): no
+        # other identifier stands in for it, not even in a report.
+        pid = m.doc["id"] if isinstance(m.doc["id"], str) else None
         ignored += [Ignored(patient_id=pid, resource=res, reason=why) for res, why in m.ignored]
         problems = [
             Refusal(patient_id=pid, source=source, resource=res, path=path, reason=why)
             for res, path, why in m.refusals
         ]
         problems[:0] = [r.model_copy(update={"patient_id": pid}) for r in invalid_owner[key]]
-        if not problems:
+        if not problems and pid is not None:
             try:
                 records.append((source, parse_record(m.doc, catalog=cat)))
             except RecordError as exc:

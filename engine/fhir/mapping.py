@@ -90,6 +90,31 @@ def _first_date(r: Raw, *paths: str) -> tuple[str, Any]:
     raise Bad(paths[0], "a date is required")
 
 
+def pathway_id(p: Raw) -> str:
+    """The Patient's pseudonymous pathway id: the value of its identifier of system
+    `codes.ID_PATIENT` (shared/fhir/mapping.md: `identifier` holds the pseudonymous id).
+
+    Never another identifier (an MRN, a national number) and never `Patient.id`: the id goes
+    into the append-only event log. Bad otherwise; the reason names identifier systems, never
+    identifier values.
+    """
+    ids = [i for i in p.get("identifier") or [] if isinstance(i, dict)]
+    ours = [(n, i.get("value")) for n, i in enumerate(ids) if i.get("system") == c.ID_PATIENT]
+    need = f"an identifier of system {c.ID_PATIENT} (the pathway's pseudonymous patient id)"
+    if not ours:
+        systems = sorted({str(i.get("system") or "(none)") for i in ids})
+        why = "; ".join(
+            f"identifier of system {s} is not the pathway's pseudonymous id" for s in systems
+        )
+        raise Bad("identifier", f"{need} is required; {why or 'the Patient has no identifier'}")
+    values = {v for _, v in ours if isinstance(v, str) and v.strip()}
+    if not values:
+        raise Bad(f"identifier[{ours[0][0]}].value", f"{need} has no value")
+    if len(values) > 1:
+        raise Bad("identifier", f"{need} is given with {len(values)} different values")
+    return values.pop()
+
+
 class Mapper:
     """Maps resources to record documents with a catalog (drugs, RxNorm, instruments)."""
 
@@ -109,21 +134,24 @@ class Mapper:
         self.bipolar = vs["BipolarDisorder"]
 
     def patient(self, p: Raw, resources: list[Raw]) -> Mapped:
-        """Map a Patient and its resources (in input order)."""
-        pid = (
-            next(
-                (i["value"] for i in p.get("identifier") or [] if i.get("system") == c.ID_PATIENT),
-                None,
-            )
-            or next((i.get("value") for i in p.get("identifier") or []), None)
-            or p.get("id")
-        )
+        """Map a Patient and its resources (in input order).
+
+        Without the pathway's pseudonymous id the document's `id` is None and the Patient is
+        among the refusals (its other resources are still mapped, so every problem is listed).
+        """
+        refusal: tuple[str, str, str] | None = None
+        try:
+            pid: str | None = pathway_id(p)
+        except Bad as bad:
+            pid, refusal = None, (ref_of(p), bad.path, bad.reason)
         doc: Raw = {"id": pid, "sex": p.get("gender") or "unknown"}
         if p.get("birthDate"):
             doc["birth_year"] = int(str(p["birthDate"])[:4])
         for key in ("trials", "measurements", "screens", "labs", "contributors", "procedures"):
             doc[key] = []
         m = Mapped(doc)
+        if refusal is not None:
+            m.refusals.append(refusal)
         requests: dict[str, list[Raw]] = defaultdict(list)
         dispenses: dict[str, list[Raw]] = defaultdict(list)
         sessions: dict[str, list[tuple[dt.date, str]]] = defaultdict(list)

@@ -224,3 +224,151 @@ def test_medication_reference_to_a_contained_or_bundled_medication(ehr_bundle):
     assert [(r.path, r.reason) for r in refused] == [
         ("medicationReference", "no Medication 'Medication/nope' in the input")
     ]
+
+
+# -- the patient id: only the pathway's pseudonymous identifier, never an MRN ---------------
+
+MRN = {"system": "urn:mrn", "value": "MRN-998877"}
+
+
+def _with_identifiers(bundle, identifiers):
+    """The bundle with its (first) Patient's identifiers replaced."""
+    patient = bundle["entry"][0]["resource"]
+    assert patient["resourceType"] == "Patient"
+    if identifiers is None:
+        patient.pop("identifier", None)
+    else:
+        patient["identifier"] = identifiers
+    return bundle
+
+
+def _shown(*things) -> str:
+    """Everything a report shows, as text (to check that the MRN appears nowhere)."""
+    return " ".join(repr(t) for t in things)
+
+
+@pytest.mark.parametrize(
+    ("identifiers", "words"),
+    [
+        ([MRN], "identifier of system urn:mrn is not the pathway's pseudonymous id"),
+        (None, "the Patient has no identifier"),
+        ([{"system": c.ID_PATIENT}], "has no value"),
+        (
+            [{"system": c.ID_PATIENT, "value": "P-1"}, {"system": c.ID_PATIENT, "value": "P-2"}],
+            "2 different values",
+        ),
+    ],
+    ids=["mrn-only", "no-identifier", "pathway-id-without-value", "two-pathway-ids"],
+)
+def test_a_patient_without_the_pathway_id_is_refused_and_no_other_id_stands_in(
+    ehr_bundle, identifiers, words
+):
+    good = ehr_bundle("E-2")
+    bad = _with_identifiers(ehr_bundle("E-1"), identifiers)
+    records, refused, ignored, _, _ = _map({**good, "entry": good["entry"] + bad["entry"]})
+    assert [r.id for _, r in records] == ["E-2"]  # the other patient is imported
+    (why,) = refused
+    assert why.patient_id is None  # neither the MRN nor Patient.id ("E-1") stands in
+    assert (why.resource, why.path.split("[")[0]) == ("Patient/E-1", "identifier")
+    assert c.ID_PATIENT in why.reason and words in why.reason
+    assert "MRN-998877" not in _shown(records, refused, ignored)
+
+
+def test_the_mrn_is_refused_even_when_another_resource_is_refused_too(ehr_bundle):
+    bad = _with_identifiers(ehr_bundle("E-1", phq9=300), [MRN])
+    records, refused, ignored, _, _ = _map(bad)
+    assert records == []
+    assert sorted((r.resource, r.path) for r in refused) == [
+        ("Observation/E-1-phq", "valueInteger"),
+        ("Patient/E-1", "identifier"),
+    ]
+    assert all(r.patient_id is None for r in refused)
+    assert "MRN-998877" not in _shown(refused, ignored)
+
+
+def test_the_pathway_identifier_is_the_id_not_patient_id(ehr_bundle):
+    b = _with_identifiers(ehr_bundle("E-1"), [{"system": c.ID_PATIENT, "value": "P-0042"}])
+    records, refused, _, _, _ = _map(b)
+    assert refused == [] and [r.id for _, r in records] == ["P-0042"]
+
+
+def test_a_patient_with_an_mrn_and_the_pathway_id_gets_the_pathway_id(ehr_bundle):
+    ids = [MRN, {"system": c.ID_PATIENT, "value": "P-0042"}]  # the MRN first
+    records, refused, ignored, _, _ = _map(_with_identifiers(ehr_bundle("E-1"), ids))
+    assert refused == [] and [r.id for _, r in records] == ["P-0042"]
+    assert "MRN-998877" not in _shown(records, ignored)
+
+
+@pytest.mark.parametrize(
+    ("resource", "path"),
+    [
+        (
+            {"resourceType": "Patient", "id": "E-1", "identifier": [{**MRN, "value": 998877}]},
+            "identifier.0.value",
+        ),
+        (
+            {"resourceType": "Patient", "id": "E-1", "name": [{"family": ["Smith"]}]},
+            "name.0.family",
+        ),
+        (
+            {
+                "resourceType": "Observation",
+                "id": "o",
+                "status": "final",
+                "code": {"text": "PHQ-9"},
+                "subject": {"identifier": {**MRN, "value": ["MRN-998877"]}},
+            },
+            "subject.identifier.value",
+        ),
+    ],
+    ids=["patient-identifier", "patient-name", "subject-identifier"],
+)
+def test_invalid_fhir_refusals_do_not_quote_identifying_values(resource, path):
+    _, refused, ignored, _, _ = _map(resource)
+    (why,) = refused
+    assert why.path == path and "value not shown" in why.reason
+    for secret in ("998877", "Smith"):
+        assert secret not in _shown(refused, ignored)
+
+
+def test_invalid_fhir_refusals_still_quote_clinical_values(ehr_bundle):
+    _, refused, _, _, _ = _map(ehr_bundle("E-1", phq9="x"))
+    (why,) = refused
+    assert why.path == "valueInteger" and "got 'x'" in why.reason
+
+
+def _db_bytes(tmp_path: Path) -> bytes:
+    return b"".join(f.read_bytes() for f in tmp_path.glob("pathway.db*"))
+
+
+def test_cli_refuses_a_patient_with_only_an_mrn_and_writes_nothing(
+    tmp_path: Path, db: str, ehr_bundle
+):
+    path = write(tmp_path / "b.json", _with_identifiers(ehr_bundle("E-1"), [MRN]))
+    for extra in ([], ["--json"]):
+        result = runner.invoke(app, ["fhir", "import", str(path), "--db", db, *extra])
+        assert result.exit_code == 2
+        assert "identifier" in result.stderr and "urn:mrn" in result.stderr
+        assert c.ID_PATIENT in result.stderr
+        assert "MRN-998877" not in result.stdout + result.stderr
+    svc = Services.from_url(db)
+    assert svc.uow is not None
+    with svc.uow as uow:
+        assert uow.patients.existing(["MRN-998877", "E-1"]) == set()
+    svc.close()
+    assert b"MRN-998877" not in _db_bytes(tmp_path)
+
+
+def test_cli_enrolls_by_the_pathway_id_when_an_mrn_is_also_given(
+    tmp_path: Path, db: str, ehr_bundle
+):
+    ids = [MRN, {"system": c.ID_PATIENT, "value": "P-0042"}]
+    path = write(tmp_path / "b.json", _with_identifiers(ehr_bundle("E-1"), ids))
+    result = runner.invoke(app, ["fhir", "import", str(path), "--db", db, "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["imported"] == ["P-0042"]
+    assert "MRN-998877" not in result.stdout + result.stderr
+    svc = Services.from_url(db)
+    assert svc.record_of("P-0042").trials[0].drug == "sertraline"
+    svc.close()
+    assert b"MRN-998877" not in _db_bytes(tmp_path)
