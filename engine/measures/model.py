@@ -1,14 +1,59 @@
-"""The facts the measures read, one patient at a time, from FHIR resources (or an approximation)."""
+"""The facts the measures read, one patient at a time, from FHIR resources (or an approximation).
+
+Patient ids in measure output (JSON, CSV, MeasureReport) are the pathway's pseudonymous ids
+only (shared/spec/patient-record.md: never a name or MRN). A FHIR Patient is keyed by the value
+of its identifier of system `PATHWAY_ID_SYSTEM`; a Patient without one (a hospital export that
+carries only MRNs, say) is still counted, under the label `unidentified:N`, N its place among
+such Patients in input order (1, 2, ...). The label says nothing about the patient; the `:` is
+never in a pathway id, so a label is never taken for one. `patients_from_fhir` tells more.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 Code = tuple[str, str]
+
+# The pathway's pseudonymous patient-id system: engine.fhir.codes.ID_PATIENT, spelled out here
+# so that the measures do not import the FHIR package (which imports the measures).
+PATHWAY_ID_SYSTEM = "http://pathway.local/fhir/patient-id"
+# A pathway patient id (shared/spec/patient-record.md `id`; pathway.record.PatientRecord.id).
+_PATHWAY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+UNIDENTIFIED = "unidentified:"  # label prefix for Patients without a pathway id
+
+
+def is_pathway_id(value: str) -> bool:
+    """Whether a value has the form of a pathway patient id (an `unidentified:N` label has not)."""
+    return _PATHWAY_ID.fullmatch(value) is not None
+
+
+def pathway_id_of(patient: dict[str, Any]) -> str | None:
+    """The Patient's pseudonymous pathway id, or None: the one value of its identifiers of
+    system `PATHWAY_ID_SYSTEM` (the rule of engine.fhir.mapping.pathway_id), when it has the
+    form of a pathway id. Never another identifier (an MRN) and never `Patient.id`."""
+    ids = [i for i in patient.get("identifier") or [] if isinstance(i, dict)]
+    values = {
+        v
+        for i in ids
+        if i.get("system") == PATHWAY_ID_SYSTEM and isinstance(v := i.get("value"), str)
+    }
+    if len(values) != 1:
+        return None  # none, or several different ones: not to be guessed
+    (value,) = values
+    return value if is_pathway_id(value) else None
+
+
+def patient_order(label: str) -> tuple[int, str, int]:
+    """Sort key of patient labels: pathway ids in string order, then `unidentified:N` by N."""
+    n = label.removeprefix(UNIDENTIFIED)
+    if n != label and n.isdigit():
+        return (1, "", int(n))
+    return (0, label, 0)
 
 
 class Item(NamedTuple):
@@ -222,31 +267,51 @@ def item_of(r: dict[str, Any], medications: dict[str, dict[str, Any]] | None = N
 
 
 def patients_from_fhir(resources: Iterable[dict[str, Any]]) -> list[MeasurePatient]:
-    """Group resources by their Patient (subject / patient reference), sorted by id."""
-    people: dict[str, MeasurePatient] = {}
-    alias: dict[str, str] = {}
+    """Group resources by their Patient (subject / patient reference), in `patient_order`.
+
+    A Patient is keyed by its pathway id (`pathway_id_of`); Patient resources with the same
+    pathway id are one patient. A Patient without one is counted all the same (the measures
+    stay correct) under `unidentified:N`: N numbers such Patients 1, 2, ... in input order, so
+    the same input gives the same labels. Its MRN and `Patient.id` only group its resources
+    (as before: Patient resources with the same first identifier value, or else the same
+    `Patient.id`, are one patient) and appear in no output.
+    """
+    people: dict[tuple[str, str], MeasurePatient] = {}
+    alias: dict[str, tuple[str, str]] = {}
     rest: list[dict[str, Any]] = []
     medications: dict[str, dict[str, Any]] = {}
-    for r in resources:
+    unidentified = 0
+    for n, r in enumerate(resources):
         if r.get("resourceType") == "Medication":
             medications[f"Medication/{r.get('id')}"] = r
             if r.get("_fullUrl"):
                 medications[str(r["_fullUrl"])] = r
         elif r.get("resourceType") == "Patient":
-            pid = next((i.get("value") for i in r.get("identifier") or []), None) or r["id"]
+            pid = pathway_id_of(r)
+            if pid is not None:
+                key = ("pathway", pid)
+            else:
+                ids = [i for i in r.get("identifier") or [] if isinstance(i, dict)]
+                local = next((i.get("value") for i in ids), None) or r.get("id")
+                key = ("local", str(local)) if local else ("resource", str(n))
+                if key not in people:
+                    unidentified += 1
+                    pid = f"{UNIDENTIFIED}{unidentified}"
+                else:
+                    pid = people[key].id
             deceased = _day(r.get("deceasedDateTime"))
             if r.get("deceasedBoolean") is True:
                 deceased = dt.date.min
-            people[pid] = MeasurePatient(pid, _day(r.get("birthDate")), deceased)
-            alias[f"Patient/{r.get('id')}"] = pid
+            people[key] = MeasurePatient(pid, _day(r.get("birthDate")), deceased)
+            alias[f"Patient/{r.get('id')}"] = key
             if r.get("_fullUrl"):
-                alias[str(r["_fullUrl"])] = pid
+                alias[str(r["_fullUrl"])] = key
         else:
             rest.append(r)
     for r in rest:
         ref = (r.get("subject") or r.get("patient") or {}).get("reference")
-        pid = alias.get(ref or "")
+        owner = alias.get(ref or "")
         it = item_of(r, medications)
-        if pid is not None and it is not None:
-            people[pid].items[it.kind].append(it)
-    return [people[k] for k in sorted(people)]
+        if owner is not None and it is not None:
+            people[owner].items[it.kind].append(it)
+    return sorted(people.values(), key=lambda p: patient_order(p.id))

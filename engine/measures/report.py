@@ -1,4 +1,9 @@
-"""Run a measure over patients; JSON summary, FHIR MeasureReport (R4B) and CSV outputs."""
+"""Run a measure over patients; JSON summary, FHIR MeasureReport (R4B) and CSV outputs.
+
+Patients are named by their pathway id, or, for a FHIR Patient without one, by the opaque label
+`unidentified:N` (engine.measures.model): no MRN or other identifier reaches any output. Only a
+pathway id is given the pathway's patient-id system in an individual MeasureReport.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from engine.measures.logic import DEN, EXCL, IP, NUM, GroupResult, Period
-from engine.measures.model import MeasurePatient
+from engine.measures.model import PATHWAY_ID_SYSTEM, MeasurePatient, is_pathway_id, patient_order
 from engine.measures.registry import GROUPS, MEASURES
 from engine.measures.valuesets import ValueSets
 from pathway.errors import Issue, RecordError
@@ -97,7 +102,7 @@ def evaluate(
         "measure": check_measure(measure),
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "groups": out_groups,
-        "patients": sorted(rows, key=lambda r: (r["patient"], r["group"])),
+        "patients": sorted(rows, key=lambda r: (patient_order(r["patient"]), r["group"])),
     }
 
 
@@ -151,16 +156,17 @@ def _report(
             for g in groups
         ],
     }
-    if patient is not None:
-        body["subject"] = {
-            "identifier": {"system": "http://pathway.local/fhir/patient-id", "value": patient}
-        }
+    if patient is not None and is_pathway_id(patient):
+        body["subject"] = {"identifier": {"system": PATHWAY_ID_SYSTEM, "value": patient}}
+    elif patient is not None:  # `unidentified:N`: a label, not an identifier of any system
+        body["subject"] = {"display": patient}
     body["id"] = "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in body["id"])[:64]
     return MeasureReport.model_validate(body).model_dump(mode="json", exclude_none=True)
 
 
 def measure_reports(result: dict[str, Any], *, kind: str) -> dict[str, Any]:
-    """`summary`: one MeasureReport; `individual`: a Bundle of one per patient."""
+    """`summary`: one MeasureReport; `individual`: a Bundle of one per patient (a patient
+    without a pathway id: `subject` is only the display `unidentified:N`, no identifier)."""
     if kind == "summary":
         return _report(result, result["groups"], "summary", None)
     by_patient: dict[str, list[dict[str, Any]]] = {}
@@ -170,6 +176,6 @@ def measure_reports(result: dict[str, Any], *, kind: str) -> dict[str, Any]:
         )
     entries = [
         {"resource": _report(result, gs, "individual", pid)}
-        for pid, gs in sorted(by_patient.items())
+        for pid, gs in sorted(by_patient.items(), key=lambda kv: patient_order(kv[0]))
     ]
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}

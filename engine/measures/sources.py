@@ -33,7 +33,10 @@ FACT_KINDS = (
 
 def from_fhir(paths: list[str]) -> list[MeasurePatient]:
     """Patients from FHIR files (Bundles, NDJSON, folders), each resource validated with
-    fhir.resources.R4B; unreadable or invalid input is a RecordError naming resource and path."""
+    fhir.resources.R4B; unreadable or invalid input is a RecordError naming resource and path.
+
+    Each keyed by its pathway id; a Patient without one is counted as `unidentified:N`, its MRN
+    appearing nowhere (`patients_from_fhir`)."""
     from engine.fhir.importing import validate_resources
     from engine.fhir.reading import read_paths
     from pathway.errors import Issue, RecordError

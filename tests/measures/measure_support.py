@@ -15,6 +15,7 @@ ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 LOINC = "http://loinc.org"
 CPT = "http://www.ama-assn.org/go/cpt"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+PATHWAY_ID = "http://pathway.local/fhir/patient-id"  # the pathway's pseudonymous patient id
 P2025 = Period(dt.date(2025, 1, 1), dt.date(2025, 12, 31))
 VS = ValueSets()
 
@@ -28,7 +29,12 @@ class Chart:
     """One patient's resources, added fluently."""
 
     def __init__(self, birth: str = "1980-06-15", deceased: str | None = None) -> None:
-        p: dict[str, Any] = {"resourceType": "Patient", "id": "p", "birthDate": birth}
+        p: dict[str, Any] = {
+            "resourceType": "Patient",
+            "id": "p",
+            "identifier": [{"system": PATHWAY_ID, "value": "p"}],
+            "birthDate": birth,
+        }
         if deceased:
             p["deceasedDateTime"] = deceased
         self.resources: list[dict[str, Any]] = [p]
