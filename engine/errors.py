@@ -33,13 +33,23 @@ class FutureDate(PathwayError):
 
 
 class BeforeEntry(PathwayError):
-    """A back-dated move is dated before the patient entered the state it leaves."""
+    """A back-dated move is dated before the patient entered the state it leaves (or a status
+    is asked as of a day before it: the status judges the current state)."""
 
-    def __init__(self, patient_id: str, date: dt.date, state: str, entered: dt.date) -> None:
+    def __init__(
+        self,
+        patient_id: str,
+        date: dt.date,
+        state: str,
+        entered: dt.date,
+        *,
+        what: str = "effective date",
+        hint: str = "",
+    ) -> None:
         self.patient_id, self.date, self.state, self.entered = patient_id, date, state, entered
         super().__init__(
-            f"effective date {date.isoformat()} is before patient {patient_id} entered "
-            f"'{state}' on {entered.isoformat()}"
+            f"{what} {date.isoformat()} is before patient {patient_id} entered "
+            f"'{state}' on {entered.isoformat()}{hint}"
         )
 
 

@@ -292,6 +292,17 @@ class Services:
         day = as_of or self.clock.today()
         p = self.load(patient_id)
         d, state = p.definition, p.head.state
+        if day < p.head.entered_state_on:  # the guards from here would not be the ones of then
+            raise BeforeEntry(
+                patient_id,
+                day,
+                state,
+                p.head.entered_state_on,
+                what="as-of date",
+                hint=(
+                    ": the status judges the current state (the history shows what happened before)"
+                ),
+            )
         facts = p.facts(day)
         guards, enabled, recommended = decide(d, facts, state)
         st = d.state_by_id[state]

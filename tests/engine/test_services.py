@@ -223,6 +223,13 @@ REFUSALS: list[tuple[str, Callable[[Services], Any], type[Exception], str]] = [
         "before patient P-0001 entered 'initial_trial'",
     ),
     (
+        "status as of a day before the state was entered",
+        lambda s: s.status("P-0001", as_of=TODAY - dt.timedelta(days=1)),
+        BeforeEntry,
+        "as-of date 2026-05-31 is before patient P-0001 entered 'initial_trial' on 2026-06-01: "
+        "the status judges the current state",
+    ),
+    (
         "unknown reason code",
         lambda s: s.override("P-0001", to="augment", reason="cas_review", note="n", actor="a"),
         UnknownReasonCode,
