@@ -21,21 +21,11 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", populate_by_name=True)
 
 
-class SerumCeiling(_Frozen):
-    """A serum level not to exceed: a trial above it is flagged (`serum_level_above_max`), still
-    judged (the engine does not dose; the clinician sees the level and the source)."""
-
-    mmol_l: float = Field(gt=0, allow_inf_nan=False)
-    source: str = Field(min_length=1)
-    verified: bool = True
-
-
 class AugmentationUse(_Frozen):
     """How a drug is judged when it is added to an antidepressant."""
 
     min_mg: float | None = Field(default=None, gt=0)
     min_serum_mmol_l: float | None = Field(default=None, gt=0)
-    max_serum: SerumCeiling | None = None
     source: str
     verified: bool = True
 

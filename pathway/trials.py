@@ -111,7 +111,6 @@ class _DrugUse:
     min_mg: float | None  # minimum adequate mg/day
     min_mg_shown: float | int | None  # as `min_adequate_dose_mg` shows it
     min_serum: float | None  # minimum serum level (lithium augmentation)
-    max_serum: float | None = None  # a level not to exceed (flagged, not judged)
 
 
 def trial_rules(params: Parameters) -> TrialRules:
@@ -146,9 +145,8 @@ def _drug(catalog: Catalog, name: str, role: Role) -> _DrugUse:
         aug = drug.augmentation if role == "augmentation" else None
         min_mg = drug.min_dose(role) or drug.min_adequate_mg
         min_serum = aug.min_serum_mmol_l if aug else None
-        max_serum = aug.max_serum.mmol_l if aug and aug.max_serum else None
         hit = uses[name, role] = _DrugUse(
-            drug.name, drug.drug_class, min_mg, _num(min_mg), min_serum, max_serum
+            drug.name, drug.drug_class, min_mg, _num(min_mg), min_serum
         )
     return hit
 
@@ -294,10 +292,7 @@ def assess_trial_with(
     values["role"] = role
     values["status"] = status
     values["reasons"] = reasons
-    warnings = ["adherence_unknown"] if adherence is None else []
-    if use.max_serum is not None and serum_level is not None and serum_level > use.max_serum:
-        warnings.append("serum_level_above_max")
-    values["warnings"] = warnings
+    values["warnings"] = ["adherence_unknown"] if adherence is None else []
     values["max_dose_mg"] = int(max_mg) if float(max_mg).is_integer() else max_mg
     values["min_adequate_dose_mg"] = None if by_level else use.min_mg_shown
     values["weeks_on_drug"] = _ROUNDED.get(on_days) or _weeks(on_days)

@@ -122,15 +122,6 @@ def _unverified(d: object) -> list[dict[str, object]]:
                     "source": drug.max_daily_mg.basis,
                 }
             )
-        ceiling = drug.augmentation.max_serum if drug.augmentation else None
-        if ceiling is not None and not ceiling.verified:
-            rows.append(
-                {
-                    "where": f"drugs.{drug.name}.augmentation.max_serum",
-                    "value": ceiling.mmol_l,
-                    "source": ceiling.source,
-                }
-            )
         if drug.augmentation and not drug.augmentation.verified:
             rows.append(
                 {

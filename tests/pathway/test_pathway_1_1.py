@@ -507,20 +507,3 @@ def test_validate_strict_lists_every_unverified_value_and_every_value_has_a_sour
         assert param is None or param.source.strip(), name
     for drug in trd.catalog.drugs:
         assert drug.source or (drug.augmentation and drug.augmentation.source), drug.name
-
-
-def test_a_lithium_level_above_the_ceiling_is_flagged_not_hidden(
-    make_record: Callable[..., Record], evaluate: Callable[..., Assessment]
-) -> None:
-    # NICE (reference.md §6.3): do not exceed 1.0 mmol/L. The level still makes the trial
-    # adequate (the engine judges, the clinician doses), but the trial says it is too high.
-    def lithium(level: float) -> list[dict[str, Any]]:
-        aug = _trial("lithium", "2026-02-02", None, 900, role="augmentation", serum_level=level)
-        return [_trial("sertraline", "2026-01-05", None, 100), aug]
-
-    [_, high] = evaluate(make_record(trials=lithium(1.3))).trials
-    assert (high.status, high.warnings) == ("adequate", ["serum_level_above_max"])
-    [_, usual] = evaluate(make_record(trials=lithium(0.8))).trials
-    assert usual.warnings == []
-    [_, at] = evaluate(make_record(trials=lithium(1.0))).trials
-    assert at.warnings == []
