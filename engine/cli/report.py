@@ -28,6 +28,8 @@ def render_assessment(a: Assessment, console: Console) -> None:
         elif "stop_reason" in basis:
             outcome += f" (stop reason {basis['stop_reason']})"
         minimum = "-" if t.min_adequate_dose_mg is None else f"{t.min_adequate_dose_mg:g}"
+        if t.serum_level is not None and t.min_serum_mmol_l is not None:  # judged by its level
+            minimum = f"{t.min_serum_mmol_l:g} mmol/L; level {t.serum_level:g} mmol/L"
         why = f": {', '.join(t.reasons)}" if t.reasons else ""
         due = t.evaluation_due_on.isoformat() if t.evaluation_due_on else "-"
         adherence = "unknown" if t.adherence is None else f"{t.adherence:.0%}"
