@@ -148,7 +148,18 @@ def _scalar(node: yaml.Node, path: tuple[str | int, ...], loader: Any) -> Any:
                 message=f"an integer longer than {MAX_INT_DIGITS} digits",
             )
         )
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError):  # a date-like 2025-13-01, an out-of-range number
+        kind = "date" if node.tag.endswith(":timestamp") else "value"
+        raise _Refused(
+            Issue(
+                loc=format_loc(path),
+                line=node.start_mark.line + 1,
+                message=f"not a valid {kind}",
+                value=excerpt_text(str(text)),
+            )
+        ) from None
 
 
 def parse_text(text: str, *, name: str = "<input>", aliases: bool = False) -> tuple[Any, Lines]:

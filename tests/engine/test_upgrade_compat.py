@@ -75,3 +75,24 @@ def test_only_a_knowledge_value_other_than_the_implied_one_changes_the_hash(
     stored = {"1.1.0": "5ca0a4d3791202d3"}  # the hash the 0007 release stored (see the .db)
     assert fingerprint(load_definition(shipped))[0].startswith(stored["1.1.0"])
     assert not fingerprint(load_definition(edited))[0].startswith(stored["1.1.0"])
+
+
+@pytest.mark.parametrize(
+    ("file", "version", "stored"),
+    [("trd.yaml", "1.1.0", "5ca0a4d3791202d3"), ("trd-1.0.0.yaml", "1.0.0", "18175659fb71af92")],
+)
+def test_a_shipped_definition_keeps_the_content_its_version_was_stored_with(
+    file: str, version: str, stored: str
+) -> None:
+    # Databases hold each version's content; a shipped file (or a catalog the versions share)
+    # edited under the same version is refused there (DefinitionConflict): bump the version.
+    from engine.store.definition_store import fingerprint
+    from pathway.loader import load_definition
+    from pathway.yamlio import definitions_dir
+
+    definition = load_definition(definitions_dir() / file)
+    assert definition.metadata.version == version
+    assert fingerprint(definition)[0].startswith(stored), (
+        f"{file} {version} no longer has the content databases stored for it: "
+        "a changed definition (or drugs.yaml / instruments.yaml) needs a new version"
+    )

@@ -321,3 +321,22 @@ def test_a_recommended_trigger_must_leave_the_decision_state(tmp_path):
             "trigger 'relapse' does not leave the decision state 'reassess'",
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("id: P-1\nepisode_start: 2025-13-01\n", 2, "episode_start: not a valid date"),
+        ("id: P-1\ntrials:\n  - start: 2025-02-30\n", 3, "trials[0].start: not a valid date"),
+    ],
+)
+def test_an_impossible_unquoted_date_names_its_line_field_and_value(text, line, message):
+    # YAML reads 2025-13-01 as a date and fails inside the parser: the error says where
+    from pathway import DefinitionError
+    from pathway.yamlio import parse_text
+
+    with pytest.raises(DefinitionError) as err:
+        parse_text(text, name="r.yaml")
+    [issue] = err.value.issues
+    assert (issue.line, issue.file) == (line, "r.yaml")
+    assert message in str(issue) and issue.value in ("2025-13-01", "2025-02-30")
