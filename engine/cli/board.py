@@ -10,6 +10,9 @@ if TYPE_CHECKING:
 
     from engine.queries.board import Board
 
+# The library's filter names (in InvalidFilter's issues) as this command's options.
+OPTIONS = {"state": "--state", "definition_id": "--definition", "definition_version": "--version"}
+
 
 def render(result: Board, console: Console) -> None:
     """The board as a table."""
@@ -45,8 +48,12 @@ def register(app: typer.Typer) -> None:
     from engine.cli.common import handle_errors, show
 
     def board_command(
-        state: str | None = _typer.Option(None, "--state", help="Only this state."),
-        version: str | None = _typer.Option(None, "--version", help="Definition version."),
+        state: str | None = _typer.Option(
+            None, "--state", help="Only this state (one a stored definition version has)."
+        ),
+        version: str | None = _typer.Option(
+            None, "--version", help="Definition version (`pathway definitions` lists them)."
+        ),
         definition_id: str | None = _typer.Option(None, "--definition", help="Definition id."),
         as_of: str | None = _typer.Option(None, "--as-of", help="Date YYYY-MM-DD (today)."),
         db: str | None = _typer.Option(None, "--db", help="Database URL or SQLite file."),
@@ -55,15 +62,19 @@ def register(app: typer.Typer) -> None:
         """Patients per state, days in state (median, 90th percentile), how many have a due item."""
         from engine.cli.patients import parse_date, services
         from engine.queries.board import board
+        from engine.queries.filters import InvalidFilter
 
         with services(db) as svc:
-            result = board(
-                svc,
-                as_of=parse_date(as_of, "--as-of"),
-                state=state,
-                definition_id=definition_id,
-                definition_version=version,
-            )
+            try:
+                result = board(
+                    svc,
+                    as_of=parse_date(as_of, "--as-of"),
+                    state=state,
+                    definition_id=definition_id,
+                    definition_version=version,
+                )
+            except InvalidFilter as exc:  # named as the options are
+                raise exc.renamed(OPTIONS) from None
         show(result, json_out=json_out, render=render)
 
     app.command("board")(handle_errors(board_command))

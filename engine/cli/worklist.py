@@ -22,6 +22,9 @@ KINDS = (
     "maintenance_followup",
 )
 
+# The library's filter names (in InvalidFilter's issues) as this command's options.
+OPTIONS = {"state": "--state", "kinds": "--kind", "limit": "--limit", "offset": "--offset"}
+
 
 def render(result: Worklist, console: Console, *, width: int = 70) -> None:
     """The worklist as a table (no patient-identifying data: ids are pseudonymous)."""
@@ -58,24 +61,30 @@ def register(app: typer.Typer) -> None:
         kind: list[str] | None = _typer.Option(
             None, "--kind", help=f"Only items of this kind (repeatable): {', '.join(KINDS)}."
         ),
-        limit: int | None = _typer.Option(None, "--limit", help="Show the first N items."),
+        limit: int | None = _typer.Option(
+            None, "--limit", help="Show the first N items (N ≥ 1; default: every item)."
+        ),
         offset: int = _typer.Option(0, "--offset", min=0, help="Skip the first N items."),
         db: str | None = _typer.Option(None, "--db", help="Database URL or SQLite file."),
         json_out: bool = _typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """What is due, most urgent first: one row per item with patient, state, due date, why."""
         from engine.cli.patients import parse_date, services
+        from engine.queries.filters import InvalidFilter
         from engine.queries.worklist import worklist
 
         with services(db) as svc:
-            result = worklist(
-                svc,
-                as_of=parse_date(as_of, "--as-of"),
-                state=state,
-                kinds=_kinds(kind),
-                limit=limit,
-                offset=offset,
-            )
+            try:
+                result = worklist(
+                    svc,
+                    as_of=parse_date(as_of, "--as-of"),
+                    state=state,
+                    kinds=_kinds(kind),
+                    limit=limit,
+                    offset=offset,
+                )
+            except InvalidFilter as exc:  # named as the options are
+                raise exc.renamed(OPTIONS) from None
         show(result, json_out=json_out, render=render)
 
     app.command("worklist")(handle_errors(worklist_command))

@@ -168,23 +168,35 @@ def board(
     definition_version: str | None = None,
     method: Method = "histogram",
 ) -> Board:
-    """The board from the database (as of today unless told), laid out by the definition."""
+    """The board from the database (as of today unless told), laid out by the definition.
+
+    A state, definition id or version the database does not know (no stored definition version
+    has it, no patient holds it) is refused (`engine.queries.filters.InvalidFilter`, naming each
+    and the known values), not counted as an empty board."""
     from engine.errors import DefinitionUnavailable
+    from engine.queries.filters import check_definition
     from engine.store.uow import sql_connection
 
     day = as_of or svc.clock.today()
     default = svc.definitions.default
     defn: Definition | None = default
-    if definition_id is not None or definition_version is not None:
-        try:
-            defn = svc.definitions.get(
-                definition_id or default.metadata.id,
-                definition_version or default.metadata.version,
-            )
-        except DefinitionUnavailable:  # an unknown version still gets a board, unlabelled
-            defn = None
     with svc.uow as uow:
         conn = sql_connection(uow, "the board")
+        check_definition(
+            conn,
+            default,
+            state=state,
+            definition_id=definition_id,
+            definition_version=definition_version,
+        )
+        if definition_id is not None or definition_version is not None:
+            try:
+                defn = svc.definitions.get(
+                    definition_id or default.metadata.id,
+                    definition_version or default.metadata.version,
+                )
+            except DefinitionUnavailable:  # a version patients hold but no file or row gives
+                defn = None  # still gets a board, unlabelled
         return compute(
             conn,
             as_of=day,
