@@ -23,6 +23,7 @@ from engine import (
     PatientHistory,
     PatientStatus,
     Recorded,
+    Services,
 )
 from engine.web import caseload as caseload_queries
 from engine.web.deps import CLINICAL, Principal, Role, audit, context, get_services, require
@@ -319,6 +320,19 @@ def get_worklist(
     return _json(result)
 
 
+def _current(svc: Services, as_of: dt.date | None) -> None:
+    """The board and the caseload count each patient's current state: an `as_of` before today
+    (the services' clock) would show negative days in state, so it is a 422 naming it."""
+    today = svc.clock.today()
+    if as_of is not None and as_of < today:
+        raise FieldError(
+            "as_of",
+            as_of.isoformat(),
+            f"is before today ({today.isoformat()}): the current state can be shown as of "
+            "today or a later date only",
+        )
+
+
 @router.get("/board", responses=_ERRORS)
 def get_board(
     request: Request,
@@ -331,6 +345,7 @@ def get_board(
     svc = get_services(request)
     from engine.queries.board import board
 
+    _current(svc, as_of)
     cohort = {"as_of": as_of, "state": state, "version": version}
     with audited(request, principal, "api.board", cohort=cohort):
         result = board(svc, as_of=as_of, state=state, definition_version=version)
@@ -354,6 +369,7 @@ def get_caseload(
 ) -> Response:
     """The caseload list: one row per patient (stored summary), sortable, filtered, paged."""
     svc = get_services(request)
+    _current(svc, as_of)
     cohort = {"state": state, "flag": flag, "due": due, "sort": sort, "offset": offset}
     with audited(request, principal, "api.caseload", cohort=cohort):
         page = caseload_queries.caseload(
@@ -401,6 +417,15 @@ def cohort_diagram(
     drawn = svc.definitions.default
     if state is not None and state not in drawn.state_by_id:
         raise FieldError("state", state, "unknown state")
+    end = min(d for d in (until, as_of or svc.clock.today()) if d is not None)
+    if since is not None and since > end:  # in the query's terms, not the command line's
+        field, value = ("until", until) if until is not None and until == end else ("since", since)
+        raise FieldError(
+            field,
+            (value or since).isoformat(),
+            f"the window opens on {since.isoformat()} (since) after it ends on "
+            f"{end.isoformat()} (the earlier of until and as_of, or today): nothing to count",
+        )
     cohort = {"state": state, "version": version, "since": since, "until": until, "as_of": as_of}
     with audited(request, principal, f"api.export.cohort.{format}", cohort=cohort):
         q = cohort_query(

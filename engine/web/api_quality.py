@@ -42,8 +42,9 @@ def _period(
 ) -> Period:
     default = quality_data.default_period(get_services(request).clock.today())
     first, last = start or default.start, end or default.end
-    if last < first:
-        raise FieldError(names[1], last.isoformat(), f"is before {names[0]} {first.isoformat()}")
+    problem = quality_data.period_problem(first, last, names)
+    if problem is not None:
+        raise FieldError(*problem)
     return Period(first, last)
 
 

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine import Clock, Services, SqlUnitOfWork, database_url, make_engine
 from engine.web.accounts import Accounts, relaxed_commits
-from engine.web.deps import CSRF_COOKIE, LoginRequired, WebContext, is_api
+from engine.web.deps import CSRF_COOKIE, LoginRequired, SessionEnded, WebContext, is_api
 from engine.web.problems import problem_handlers, problem_response
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -175,9 +175,17 @@ def _handlers(app: FastAPI) -> None:
                 "send `Authorization: Bearer <token>`",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         from urllib.parse import quote
 
+        if isinstance(exc, SessionEnded):
+            # a form posted after the session ended: back to the page it was on (its Referer,
+            # if on this site), after logging in again; the login page says why
+            target = _referring_page(request)
+            where = f"/login?next={quote(target, safe='/')}&ended=1"
+            if request.headers.get("hx-request") == "true":  # htmx: a whole-page redirect
+                return Response("session ended", status_code=401, headers={"HX-Redirect": where})
+            return RedirectResponse(where, status_code=303)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
 
     app.add_exception_handler(LoginRequired, login_required)
@@ -185,3 +193,16 @@ def _handlers(app: FastAPI) -> None:
     for exc_type, handler in handlers.items():
         app.add_exception_handler(exc_type, handler)
     _ = (RequestValidationError, StarletteHTTPException)
+
+
+def _referring_page(request: Request) -> str:
+    """The page a form was posted from: its Referer's path and query if the Referer is this
+    site, else "/" (a POST's own path may only be posted to)."""
+    from urllib.parse import urlsplit
+
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.url.netloc or not referer.path.startswith("/"):
+        return "/"
+    if referer.path.startswith("//") or referer.path == "/login":
+        return "/"
+    return referer.path + (f"?{referer.query}" if referer.query else "")

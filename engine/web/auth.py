@@ -36,10 +36,18 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def render_login(request: Request, *, error: str | None, next_url: str, status: int) -> Response:
+def render_login(
+    request: Request,
+    *,
+    error: str | None,
+    next_url: str,
+    status: int,
+    notice: str | None = None,
+) -> Response:
     """The login page: the page engineer's `login.html` if it exists, else a plain form."""
     values: dict[str, Any] = {
         "error": error,
+        "notice": notice,
         "next": next_url,
         "csrf_token": csrf_token(request),
         "csrf_field": CSRF_FIELD,
@@ -52,6 +60,8 @@ def render_login(request: Request, *, error: str | None, next_url: str, status: 
             response: Response = render(request, "login.html", values, status_code=status)
             return response
     message = f"<p role=alert>{html.escape(error)}</p>" if error else ""
+    if notice:
+        message += f"<p role=status>{html.escape(notice)}</p>"
     body = (
         "<!doctype html><html lang=en><title>Log in</title><main><h1>Log in</h1>"
         f"{message}<form method=post action=/login>"
@@ -64,12 +74,20 @@ def render_login(request: Request, *, error: str | None, next_url: str, status: 
     return HTMLResponse(body, status_code=status)
 
 
+SESSION_ENDED = (
+    "Your session has ended (you logged out, or it expired): log in again to go on. "
+    "The form you sent was not saved."
+)
+
+
 @router.get("/login")
-def login_page(request: Request, next: str | None = None) -> Response:
-    """The login form (a logged-in user goes straight on)."""
+def login_page(request: Request, next: str | None = None, ended: str | None = None) -> Response:
+    """The login form (a logged-in user goes straight on); `ended` says a form was sent after
+    the session ended."""
     if optional_principal(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return render_login(request, error=None, next_url=_safe_next(next), status=200)
+    notice = SESSION_ENDED if ended else None
+    return render_login(request, error=None, next_url=_safe_next(next), status=200, notice=notice)
 
 
 @router.post("/login", dependencies=[Depends(verify_csrf)])

@@ -26,10 +26,12 @@ __all__ = [
     "CSRF_COOKIE",
     "CSRF_FIELD",
     "CSRF_HEADER",
+    "CSRF_REFUSED",
     "SESSION_COOKIE",
     "LoginRequired",
     "Principal",
     "Role",
+    "SessionEnded",
     "WebContext",
     "audit",
     "csrf_token",
@@ -52,6 +54,14 @@ CLINICAL = (Role.coordinator, Role.clinician)  # who may read and write patients
 
 class LoginRequired(Exception):
     """Nobody is logged in: pages redirect to /login, the API answers 401."""
+
+
+class SessionEnded(LoginRequired):
+    """A form was posted without a session (logged out, or the session expired): the page
+    goes to /login saying so, not to a 403 (the post is refused all the same)."""
+
+
+CSRF_REFUSED = "the form's CSRF token is missing or wrong"
 
 
 @dataclass
@@ -170,7 +180,16 @@ async def verify_csrf(request: Request) -> None:
         value = form.get(CSRF_FIELD)
         given = value if isinstance(value, str) else None
     if not expected or not given or not hmac.compare_digest(expected, given):
-        raise HTTPException(status_code=403, detail="the form's CSRF token is missing or wrong")
+        if (
+            request.state.principal is None
+            and request.url.path != "/login"
+            and "authorization" not in request.headers
+            and not is_api(request)
+        ):
+            # No session: the form was sent after logout or expiry (or by someone never logged
+            # in). Nothing is done either way; the person is asked to log in again.
+            raise SessionEnded()
+        raise HTTPException(status_code=403, detail=CSRF_REFUSED)
 
 
 def audit(

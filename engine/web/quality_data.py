@@ -20,6 +20,7 @@ import datetime as dt
 import itertools
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ BREAKDOWNS = {  # per-version breakdown in the report → the summary column its
 log = logging.getLogger("engine.web")
 CACHED = 8  # results kept per app (a few periods)
 MAX_AGE = dt.timedelta(minutes=10)  # how long a result is shown after the records changed
+FAILED_FOR = 60.0  # seconds a failed background computation is reported, not started again
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,41 @@ class Cell:
         return f"{self.value:.1%}"
 
 
+# The measures look back from a period's start (identification periods of 14 months, 105 days
+# of negative medication history, ±60-day windows) and forward from its events: a period must
+# keep this much room from the calendar's ends, or the computation runs out of dates.
+MARGIN = dt.timedelta(days=3 * 366)
+EARLIEST = dt.date.min + MARGIN
+LATEST = dt.date.max - MARGIN
+
+
+def period_problem(
+    first: dt.date, last: dt.date, names: tuple[str, str]
+) -> tuple[str, str, str] | None:
+    """What is wrong with the period [first, last] whose fields are `names` (start, end), as
+    (field, value, message), or None: a date too near the calendar's ends for the computation,
+    or an end before the start."""
+    for name, day in zip(names, (first, last), strict=True):
+        if not EARLIEST <= day <= LATEST:
+            return (
+                name,
+                day.isoformat(),
+                f"is out of range: dates from {EARLIEST.isoformat()} to "
+                f"{LATEST.isoformat()} can be worked out",
+            )
+    if last < first:
+        return names[1], last.isoformat(), f"is before {names[0]} {first.isoformat()}"
+    return None
+
+
+class ComputationFailed(Exception):
+    """Working a result out failed (the kind of error only: a message may quote a row)."""
+
+    def __init__(self, kind: str, error: str) -> None:
+        self.kind, self.error = kind, error
+        super().__init__(f"working out the {kind} failed ({error})")
+
+
 def default_period(today: dt.date) -> Period:
     """The last twelve months before today: [today − 12 months, yesterday]."""
     return Period(add_months(today, -12), today - dt.timedelta(days=1))
@@ -108,6 +145,9 @@ class QualityCache:
         self._items: OrderedDict[tuple[Any, ...], tuple[Any, Computed]] = OrderedDict()
         # the keys being worked out in the background, with their threads
         self._running: dict[tuple[Any, ...], threading.Thread] = {}
+        # the keys whose last background computation failed: (when, monotonic; the error kind);
+        # a page shows the failure for `FAILED_FOR` seconds instead of starting it again
+        self._failed: dict[tuple[Any, ...], tuple[float, str]] = {}
         self._lock = threading.Lock()
         # Each move's recommendation at its time, which the append-only log never changes
         # (`deviations_on`'s `judged`): after a write only the new moves are evaluated. About
@@ -137,6 +177,7 @@ class QualityCache:
         with self._lock:
             self._items[key] = (version, computed)
             self._items.move_to_end(key)
+            self._failed.pop(key, None)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
@@ -152,6 +193,8 @@ class QualityCache:
                 log.error(
                     "quality review: working out %s again failed (%s)", key[0], type(exc).__name__
                 )
+                with self._lock:
+                    self._failed[key] = (time.monotonic(), type(exc).__name__)
             finally:
                 with self._lock:
                     self._running.pop(key, None)
@@ -163,6 +206,18 @@ class QualityCache:
                 target=target, name=f"quality-{key[0]}", daemon=True
             )
         thread.start()
+
+    def failed(self, key: tuple[Any, ...]) -> str | None:
+        """The kind of error of the last background computation of `key` if it failed less
+        than `FAILED_FOR` seconds ago and none runs now, else None."""
+        with self._lock:
+            found = self._failed.get(key)
+            if found is None or key in self._running:
+                return None
+            if time.monotonic() - found[0] > FAILED_FOR:
+                del self._failed[key]
+                return None
+            return found[1]
 
     def wait_for(self, key: tuple[Any, ...], timeout: float | None = None) -> None:
         """Wait (up to `timeout` seconds) for the background work on `key`, if any."""
@@ -286,9 +341,16 @@ def kept_or_started(
     if found is None:
         if fresh or wait is None:
             return None
+        error = cache.failed(key)
+        if error is not None:  # failed a moment ago: say so rather than start it again
+            raise ComputationFailed(str(key[0]), error)
         cache.refresh(key, lambda: _in_background(background, cache, key, work))
         cache.wait_for(key, wait)
-        return cache.get(key, version, svc.clock.now())
+        found = cache.get(key, version, svc.clock.now())
+        error = cache.failed(key) if found is None else None
+        if error is not None:
+            raise ComputationFailed(str(key[0]), error)
+        return found
     if not found.current:
         cache.refresh(key, lambda: _in_background(background, cache, key, work))
         found = Computed(found.result, found.at, False, refreshing=True)

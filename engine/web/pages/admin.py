@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.web.accounts import AccountError, Principal, Role
 from engine.web.deps import audit, get_accounts, require, verify_csrf
-from engine.web.pages.common import PageRoute, page_errors, parse_day
+from engine.web.pages.common import BadQuery, PageRoute, page_errors, parse_day
 from engine.web.pages.patient import Fields
 from engine.web.templating import render
 
@@ -116,6 +116,18 @@ def revoke_token(
     return RedirectResponse("/admin?done=changed", status_code=303)
 
 
+def _utc_day_start(day: dt.date) -> dt.datetime:
+    """The start of `day` in UTC (the API's day bounds)."""
+    return dt.datetime.combine(day, dt.time(), dt.UTC)
+
+
+def _utc_day_end(day: dt.date, field: str, value: str | None) -> dt.datetime:
+    """The end of `day` in UTC (the start of the next day); 9999-12-31 has none: a 422."""
+    if day == dt.date.max:
+        raise BadQuery(field, (value or "")[:40], "out of range: the latest date is 9999-12-30")
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+
+
 @router.get("/admin/audit", response_class=HTMLResponse)
 @page_errors
 def audit_page(
@@ -134,8 +146,8 @@ def audit_page(
         "user": user or None,
         "patient": patient or None,
         "action": action or None,
-        "since": dt.datetime.combine(first, dt.time()) if first else None,
-        "until": dt.datetime.combine(last + dt.timedelta(days=1), dt.time()) if last else None,
+        "since": _utc_day_start(first) if first else None,
+        "until": _utc_day_end(last, "until", until) if last else None,
     }
     rows = get_accounts(request).audit_log(
         **filters, limit=AUDIT_PAGE + 1, offset=(page - 1) * AUDIT_PAGE

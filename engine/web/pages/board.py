@@ -18,7 +18,7 @@ from engine.web.pages.common import (
     PageRoute,
     board_lines,
     page_errors,
-    parse_day,
+    parse_as_of,
     suppressed,
 )
 from engine.web.suppress import THRESHOLD
@@ -36,7 +36,7 @@ def board_page(
 ) -> Response:
     """Patients per state with median and p90 days in state and how many have something due;
     each state opens its patient list (not for the quality role)."""
-    day = parse_day(as_of, "as_of")
+    day = parse_as_of(request, as_of)
     svc = get_services(request)
     result = board_mod.board(svc, as_of=day)
     suppress = suppressed(principal)
@@ -66,10 +66,10 @@ def board_csv(
     as_of: str | None = None,
 ) -> Response:
     """The board as CSV: states and counts only (no patient id), suppressed for quality."""
-    day = parse_day(as_of, "as_of")
+    day = parse_as_of(request, as_of)
     svc = get_services(request)
     result = board_mod.board(svc, as_of=day)
-    lines, total, due = board_lines(result, suppress=suppressed(principal))
+    lines, total, due = board_lines(result, suppress=suppressed(principal), plain=True)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["state", "label", "patients", "median_days", "p90_days", "with_due_item"])

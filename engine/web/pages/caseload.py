@@ -12,7 +12,14 @@ from fastapi.responses import HTMLResponse, Response
 from engine.web import caseload as queries
 from engine.web.accounts import Principal
 from engine.web.deps import audit, get_services, require
-from engine.web.pages.common import CLINICAL, BadQuery, PageRoute, page_errors, parse_day
+from engine.web.pages.common import (
+    CLINICAL,
+    BadQuery,
+    PageRoute,
+    page_errors,
+    parse_as_of,
+    past_last_page,
+)
 from engine.web.templating import is_htmx, render
 
 router = APIRouter(route_class=PageRoute)
@@ -61,6 +68,7 @@ def caseload_page(
     flag = _choice(flag, get_args(queries.Flag), "flag")
     due = _choice(due, tuple(DUE), "due")
     sort = _choice(sort, get_args(queries.Sort), "sort") or "patient"
+    day = parse_as_of(request, as_of)
     result = queries.caseload(
         svc,
         state=state,
@@ -68,13 +76,18 @@ def caseload_page(
         due=due,
         sort=sort,
         descending=descending,
-        as_of=parse_day(as_of, "as_of"),
+        as_of=day,
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
     )
+    pages = max(1, -(-result.total // PAGE_SIZE))
+    if page > pages:
+        return past_last_page(request, "caseload", page, pages)
     filters = {"state": state, "flag": flag, "due": due}
     audit(request, principal, "caseload", cohort={**filters, "sort": sort, "page": page})
-    base = {k: v for k, v in filters.items() if v}
+    base: dict[str, object] = {k: v for k, v in filters.items() if v}
+    if day is not None:  # the links keep the date
+        base["as_of"] = day.isoformat()
 
     def link(**change: object) -> str:
         """This list's URL with some parameters changed (page back to 1 unless given)."""
@@ -103,7 +116,7 @@ def caseload_page(
         "descending": descending,
         "columns": COLUMNS,
         "page": page,
-        "pages": max(1, -(-result.total // PAGE_SIZE)),
+        "pages": pages,
         "link": link,
     }
     name = "caseload_table.html" if is_htmx(request) else "caseload.html"

@@ -16,9 +16,10 @@ from fastapi.routing import APIRoute
 
 from engine.queries.board import Board
 from engine.web.accounts import Principal, Role
-from engine.web.deps import audit, get_services, optional_principal
+from engine.web.deps import CSRF_REFUSED, audit, get_services, optional_principal
+from engine.web.quality_data import ComputationFailed
 from engine.web.suppress import THRESHOLD, board_hidden
-from engine.web.templating import render
+from engine.web.templating import is_htmx, render
 from pathway.errors import UnknownPatient
 
 P = ParamSpec("P")
@@ -70,6 +71,36 @@ def parse_day(value: str | None, field: str) -> dt.date | None:
         raise BadQuery(field, value[:40], "expected a date YYYY-MM-DD") from None
 
 
+def parse_as_of(request: Request, value: str | None) -> dt.date | None:
+    """The `as_of` date of a page built from each patient's current state (the board, the
+    caseload): today or later. An earlier date is a BadQuery: the stored state is today's, so a
+    past date would show today's patients with negative days in state. Today is the app's clock
+    (`Services.clock`)."""
+    day = parse_day(value, "as_of")
+    if day is None:
+        return None
+    today = get_services(request).clock.today()
+    if day < today:
+        raise BadQuery(
+            "as_of",
+            day.isoformat(),
+            f"is before today ({today.isoformat()}): this page counts each patient's current "
+            "state, so it can be shown as of today or a later date only",
+        )
+    return day
+
+
+def past_last_page(request: Request, what: str, page: int, pages: int) -> HTMLResponse:
+    """A 404 page for a page number past a list's last page, naming both."""
+    return error_page(
+        request,
+        404,
+        "No such page",
+        f"page: the {what} has {pages} page{'s' if pages != 1 else ''} now; there is no "
+        f"page {page}.",
+    )
+
+
 def error_page(
     request: Request, status: int, title: str, message: str, **extra: Any
 ) -> HTMLResponse:
@@ -104,9 +135,12 @@ def _days(value: float | None) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
-def board_lines(board: Board, *, suppress: bool) -> tuple[list[BoardLine], str, str]:
+def board_lines(
+    board: Board, *, suppress: bool, plain: bool = False
+) -> tuple[list[BoardLine], str, str]:
     """The board's rows, and its totals (patients, due), as text; with `suppress`, counts from 1
-    to THRESHOLD and any count that would let one be worked out are hidden (`viz.suppression`)."""
+    to THRESHOLD and any count that would let one be worked out are hidden (`viz.suppression`).
+    `plain` writes counts without thousands separators (CSV: numbers a program can read)."""
     rows = list(board.rows)
     hidden: dict[tuple[str, str], str] = {}
     if suppress:
@@ -116,7 +150,7 @@ def board_lines(board: Board, *, suppress: bool) -> tuple[list[BoardLine], str, 
         }
 
     def shown(column: str, state: str, value: int) -> str:
-        return hidden.get((column, state), f"{value:,}")
+        return hidden.get((column, state), str(value) if plain else f"{value:,}")
 
     out = []
     for r in rows:
@@ -156,6 +190,17 @@ def page_errors(func: Callable[P, HTMLResponse | Response]) -> Callable[P, HTMLR
             return error_page(request, 422, "Cannot read this request", str(exc))
         except UnknownPatient as exc:
             return error_page(request, 404, "Unknown patient", str(exc))
+        except ComputationFailed as exc:
+            failed = error_page(
+                request,
+                500,
+                f"Could not work out the {exc.kind}",
+                f"Working out the {exc.kind} failed ({exc.error}). Nothing is running for it "
+                "now; reload the page in a minute to try again.",
+            )
+            if is_htmx(request):  # a poll of the pending page: show this page, stop polling
+                failed.headers["HX-Refresh"] = "true"
+            return failed
         finally:
             # This thread's services keep their database connection between uses; give it back
             # to the pool after each page, or a server with more threads than the pool has
@@ -185,7 +230,8 @@ class PageRoute(APIRoute):
                     who = optional_principal(request)
                     audit(request, who, "page_refused", patient_id=patient, outcome="forbidden")
                     # no patient id on the page: the person asking may not see one
-                    return error_page(request, 403, "Not for your role", _sentence(detail))
+                    title = "Form refused" if detail == CSRF_REFUSED else "Not for your role"
+                    return error_page(request, 403, title, _sentence(detail))
                 return error_page(request, exc.status_code, "Cannot answer", _sentence(detail))
             except RequestValidationError as exc:
                 fields = "; ".join(

@@ -18,7 +18,7 @@ from engine.reasons import REASON_CODES
 from engine.views import PatientStatus
 from engine.web.accounts import Principal, Role
 from engine.web.chart import chart_data, trend_svg
-from engine.web.deps import audit, get_services, require, verify_csrf
+from engine.web.deps import CSRF_FIELD, audit, get_services, require, verify_csrf
 from engine.web.pages.common import CLINICAL, PageRoute, error_page, page_errors
 from engine.web.pages.diagrams import swatch
 from engine.web.pages.facts_form import FORMS, FormProblem, fact_from_form, form_options
@@ -99,6 +99,7 @@ def patient_context(svc: Services, patient_id: str, principal: Principal) -> dic
         "problems": [],
         "done": None,
         "open_form": None,
+        "values": {},  # what a refused write posted, shown again in its form
         "legend": {"kinds": [(k, swatch(k)) for k in STATE_KINDS], "notes": ()},
     }
 
@@ -170,14 +171,19 @@ def _answer(
     problems: list[str] | None = None,
     stale: StaleVersion | None = None,
     open_form: str | None = None,
+    values: dict[str, str] | None = None,
 ) -> Response:
-    """The patient page again after a refused write (nothing was written), with why."""
+    """The patient page again after a refused write (nothing was written), with why; the
+    refused form keeps the `values` that were posted (invalid input: 422)."""
     context = patient_context(svc, patient_id, principal)
     if stale is not None:
         changes = [e for e in reversed(context["history"]) if e.version > stale.expected]
         context["stale"] = {"expected": stale.expected, "actual": stale.actual, "changes": changes}
     context["problems"] = problems or []
     context["open_form"] = open_form
+    context["values"] = {
+        k: v for k, v in (values or {}).items() if k not in (CSRF_FIELD, "version")
+    }
     outcome = "stale" if stale is not None else ("refused" if status == 409 else "invalid")
     audit(request, principal, action, patient_id=patient_id, outcome=outcome)
     return render(request, "patient.html", context, status_code=status)
@@ -223,6 +229,7 @@ def _write(
             principal,
             action=action,
             status=422,
+            values=fields,
             problems=[str(exc)],
             open_form=form,
         )
@@ -235,6 +242,7 @@ def _write(
             principal,
             action=action,
             status=422,
+            values=fields,
             problems=problems,
             open_form=form,
         )
@@ -257,6 +265,7 @@ def _write(
             principal,
             action=action,
             status=422,
+            values=fields,
             problems=[str(exc)],
             open_form=form,
         )

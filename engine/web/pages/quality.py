@@ -38,6 +38,7 @@ EXPORTS = {
     "pdf": ("pdf", "application/pdf"),
     "mmd": ("mermaid", "text/plain; charset=utf-8"),
     "json": ("json", "application/json"),
+    "csv": ("csv", "text/csv; charset=utf-8"),  # the diagram's counts per state (`_csv`)
 }
 
 
@@ -48,13 +49,21 @@ def _filters(
     since: str | None,
     until: str | None,
 ) -> dict[str, Any]:
-    """The cohort filters, read and checked (BadQuery naming the one that is wrong)."""
+    """The cohort filters, read and checked in the form's terms (BadQuery naming the one that
+    is wrong): a window must not close before it opens, nor open after today."""
     chosen: dict[str, Any] = {
         "state": state or None,
         "version": version or None,
         "since": parse_day(since, "since"),
         "until": parse_day(until, "until"),
     }
+    first, last, today = chosen["since"], chosen["until"], svc.clock.today()
+    if first is not None and last is not None and last < first:
+        raise BadQuery("until", last.isoformat(), f"is before since {first.isoformat()}")
+    if first is not None and first > today:
+        raise BadQuery(
+            "since", first.isoformat(), f"is after today ({today.isoformat()}): no moves yet"
+        )
     defn = svc.definitions.default
     if chosen["state"] is not None and chosen["state"] not in defn.state_by_id:
         raise BadQuery("state", chosen["state"], "not a state of the pathway")
@@ -196,11 +205,20 @@ def cohort_export(
     definition, computed = _cohort(request, f)
     assert computed is not None  # worked out now when nothing was kept
     summary = computed.result["summary"]
-    data = _kept(
-        computed,
-        f"export.{ext}",
-        lambda: viz.render(definition, fmt=fmt, cohort=summary, suppress=True, threshold=THRESHOLD),
-    )
+    if ext == "csv":
+        data = _kept(
+            computed,
+            "export.csv",
+            lambda: _csv(viz.build(definition, cohort=summary, suppress=True, threshold=THRESHOLD)),
+        )
+    else:
+        data = _kept(
+            computed,
+            f"export.{ext}",
+            lambda: viz.render(
+                definition, fmt=fmt, cohort=summary, suppress=True, threshold=THRESHOLD
+            ),
+        )
     audit(request, principal, f"export_cohort_{ext}", cohort=_cohort_json(f))
     body = data.encode() if isinstance(data, str) else data
     return Response(
@@ -281,3 +299,28 @@ def definition_page(
             "stored": stored,
         },
     )
+
+
+def _csv(diagram: Any) -> str:
+    """The cohort diagram's counts per state as CSV, with the diagram's suppression: plain
+    numbers (no thousands separators), a hidden cell as the diagram prints it ("≤10", "*")."""
+    import csv
+    import io
+
+    def cell(c: Any) -> str:
+        if c is None:
+            return ""
+        if c.value is None:
+            return str(c.display)
+        if isinstance(c.value, float) and not c.value.is_integer():
+            return f"{c.value:.1f}"
+        return str(int(c.value))
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["state", "label", "patients", "entered", "median_days"])
+    for n in diagram.nodes:
+        if n.patients is None and n.entered is None and n.median_days is None:
+            continue  # a pseudo node (entry, `*`): no counts
+        w.writerow([n.id, n.label, cell(n.patients), cell(n.entered), cell(n.median_days)])
+    return buf.getvalue()

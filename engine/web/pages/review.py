@@ -33,13 +33,15 @@ MEASURE_TITLES = {
 def period_of(
     request: Request, start: str | None, end: str | None, names: tuple[str, str]
 ) -> Period:
-    """The period from two date fields (either may be empty: the default's), checked: the end
-    may not come before the start (BadQuery naming the end and its value)."""
+    """The period from two date fields (either may be empty: the default's), checked before
+    anything is worked out: a date too near the calendar's ends, or an end before the start, is
+    a BadQuery naming the field and its value (`quality_data.period_problem`)."""
     default = quality_data.default_period(get_services(request).clock.today())
     first = parse_day(start, names[0]) or default.start
     last = parse_day(end, names[1]) or default.end
-    if last < first:
-        raise BadQuery(names[1], last.isoformat(), f"is before {names[0]} {first.isoformat()}")
+    problem = quality_data.period_problem(first, last, names)
+    if problem is not None:
+        raise BadQuery(*problem)
     return Period(first, last)
 
 
@@ -54,9 +56,13 @@ def _found(
     svc, cache = get_services(request), quality_data.cache_of(request.app.state)
     key, background = quality_data.key_of(kind, svc, period), context(request).make_services
     if fresh:
-        return quality_data.kept_or_worked_out(
-            svc, cache, key, work, fresh=True, background=background
-        )
+        try:
+            return quality_data.kept_or_worked_out(
+                svc, cache, key, work, fresh=True, background=background
+            )
+        except Exception as exc:  # a page in the layout, not a bare 500; the kind only is logged
+            quality_data.log.error("quality review: %s failed (%s)", kind, type(exc).__name__)
+            raise quality_data.ComputationFailed(kind, type(exc).__name__) from exc
     return quality_data.kept_or_started(
         svc, cache, key, work, background=background, wait=PAGE_WAIT
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -10,7 +11,14 @@ from fastapi.responses import HTMLResponse, Response
 from engine.queries.worklist import worklist
 from engine.web.accounts import Principal
 from engine.web.deps import audit, get_services, require
-from engine.web.pages.common import CLINICAL, BadQuery, PageRoute, page_errors, parse_day
+from engine.web.pages.common import (
+    CLINICAL,
+    BadQuery,
+    PageRoute,
+    page_errors,
+    parse_day,
+    past_last_page,
+)
 from engine.web.templating import is_htmx, render
 from pathway.due import LABELS, PRIORITY
 
@@ -42,7 +50,11 @@ def worklist_page(
         offset=(page - 1) * PAGE_SIZE,
     )
     total = sum(result.counts.values())
+    pages = max(1, -(-total // PAGE_SIZE))
+    if page > pages:
+        return past_last_page(request, "worklist", page, pages)
     audit(request, principal, "worklist", cohort={"kinds": kinds, "page": page})
+    keep = [("kind", k) for k in kinds] + ([("as_of", day.isoformat())] if day else [])
     context = {
         "title": "Worklist",
         "result": result,
@@ -50,9 +62,10 @@ def worklist_page(
         "labels": LABELS,
         "chosen": kinds,
         "page": page,
-        "pages": max(1, -(-total // PAGE_SIZE)),
+        "pages": pages,
         "total": total,
-        "query": "".join(f"&kind={k}" for k in kinds),
+        # what the pager links keep: the kinds and the date
+        "query": "".join(f"&{urlencode([pair])}" for pair in keep),
     }
     name = "worklist_table.html" if is_htmx(request) else "worklist.html"
     return render(request, name, context)
