@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from engine.views import PatientHistory, PatientStatus
 from pathway.errors import printable
+from pathway.results import PredicateResult
 
-_MARK = {"true": "[green]✔ true[/]", "false": "[red]✘ false[/]", "unknown": "[yellow]? unknown[/]"}
+MARK = {"true": "[green]✔ true[/]", "false": "[red]✘ false[/]", "unknown": "[yellow]? unknown[/]"}
+
+
+def reason_lines(reasons: Sequence[PredicateResult]) -> str:
+    """A guard's reasons, one line each, with what each test asked for when that is a list of
+    categories (the same outcome is false for `remission` and true for `none`), each distinct
+    line once (a guard may test the same thing in two branches)."""
+    lines: list[str] = []
+    for r in reasons:
+        asked = ""
+        if isinstance(r.threshold, list) and all(isinstance(t, str) for t in r.threshold):
+            asked = f" (asked: {', '.join(r.threshold)})"
+        line = f"{MARK[r.result]} {r.predicate}{escape(asked)}: {escape(r.detail)}"
+        if line not in lines:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def render_status(s: PatientStatus, console: Console) -> None:
@@ -25,10 +43,7 @@ def render_status(s: PatientStatus, console: Console) -> None:
         table.add_column("guard")
         table.add_column("because")
         for g in s.guards:
-            why = "\n".join(
-                f"{_MARK[r.result]} {r.predicate}: {escape(r.detail)}" for r in g.reasons
-            )
-            table.add_row(f"{g.trigger} → {g.to}", _MARK[g.result], why)
+            table.add_row(f"{g.trigger} → {g.to}", MARK[g.result], reason_lines(g.reasons))
         console.print(table)
     else:
         console.print("No transitions leave this state.")

@@ -7,9 +7,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from engine.cli.render import MARK, reason_lines
 from pathway.assess import Assessment
-
-_MARK = {"true": "[green]✔ true[/]", "false": "[red]✘ false[/]", "unknown": "[yellow]? unknown[/]"}
 
 
 def render_assessment(a: Assessment, console: Console) -> None:
@@ -80,8 +79,7 @@ def render_assessment(a: Assessment, console: Console) -> None:
     guards.add_column("guard")
     guards.add_column("because")
     for g in a.guards:
-        why = "\n".join(f"{_MARK[r.result]} {r.predicate}: {r.detail}" for r in g.reasons)
-        guards.add_row(f"{g.trigger} → {g.to}", _MARK[g.result], why)
+        guards.add_row(f"{g.trigger} → {g.to}", MARK[g.result], reason_lines(g.reasons))
     console.print(guards)
     rec = a.recommended
     console.print(f"Recommended next step: [bold]{rec}[/]" if rec else "No transition is enabled.")

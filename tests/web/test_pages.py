@@ -528,3 +528,12 @@ def test_a_first_cohort_count_runs_in_the_background_and_the_page_asks_again(
     cache_of(app.state).wait(30)
     done = c.get("/quality?state=reassess")
     assert 'id="cohort-diagram"' in done.text and "Working out" not in done.text
+
+
+def test_each_reason_on_the_patient_page_says_what_its_test_asked(
+    clinic: tuple[str, FastAPI],
+) -> None:
+    # at reassess one outcome is tested against several categories: the page says which
+    _, app = clinic
+    page = client(app, Role.coordinator).get(f"/patients/{FRESH}").text
+    assert "(asked: remission)" in page and "(asked: relapsed)" in page
