@@ -11,7 +11,12 @@ if TYPE_CHECKING:
     from engine.queries.board import Board
 
 # The library's filter names (in InvalidFilter's issues) as this command's options.
-OPTIONS = {"state": "--state", "definition_id": "--definition", "definition_version": "--version"}
+OPTIONS = {
+    "state": "--state",
+    "definition_id": "--definition",
+    "definition_version": "--version",
+    "as_of": "--as-of",
+}
 
 
 def render(result: Board, console: Console) -> None:

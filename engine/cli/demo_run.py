@@ -104,6 +104,7 @@ def run_demo(
     from engine.cli import board as board_view
     from engine.cli import worklist as worklist_view
     from engine.cli.common import out
+    from engine.clock import FixedClock
     from engine.queries.board import board
     from engine.queries.worklist import worklist
     from engine.services import Services
@@ -119,7 +120,8 @@ def run_demo(
     engine = make_engine(url)
     try:
         init_db(engine)
-        svc = Services(SqlUnitOfWork(engine))
+        # a demo that ends on a given day runs as on that day (its writes and stored items too)
+        svc = Services(SqlUnitOfWork(engine), clock=None if end is None else FixedClock(end))
         _must_be_empty(svc, url)
         day = end or svc.clock.today()
         con.rule(f"Simulating {patients} patients (seed {seed}) into {redact(url)}")

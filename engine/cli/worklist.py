@@ -23,7 +23,13 @@ KINDS = (
 )
 
 # The library's filter names (in InvalidFilter's issues) as this command's options.
-OPTIONS = {"state": "--state", "kinds": "--kind", "limit": "--limit", "offset": "--offset"}
+OPTIONS = {
+    "state": "--state",
+    "kinds": "--kind",
+    "limit": "--limit",
+    "offset": "--offset",
+    "as_of": "--as-of",
+}
 
 
 def render(result: Worklist, console: Console, *, width: int = 70) -> None:

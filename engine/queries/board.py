@@ -172,12 +172,15 @@ def board(
 
     A state, definition id or version the database does not know (no stored definition version
     has it, no patient holds it) is refused (`engine.queries.filters.InvalidFilter`, naming each
-    and the known values), not counted as an empty board."""
+    and the known values), not counted as an empty board; so is an `as_of` before the last day
+    a patient entered a state (the board counts current states: it would show negative days)."""
     from engine.errors import DefinitionUnavailable
-    from engine.queries.filters import check_definition
+    from engine.queries.filters import as_of_issues, check_definition
+    from engine.store.board_sql import last_entry
     from engine.store.uow import sql_connection
 
-    day = as_of or svc.clock.today()
+    today = svc.clock.today()
+    day = as_of or today
     default = svc.definitions.default
     defn: Definition | None = default
     with svc.uow as uow:
@@ -188,6 +191,7 @@ def board(
             state=state,
             definition_id=definition_id,
             definition_version=definition_version,
+            issues=as_of_issues(conn, as_of, today, "a patient entered a state", last_entry()),
         )
         if definition_id is not None or definition_version is not None:
             try:

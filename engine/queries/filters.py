@@ -11,10 +11,11 @@ new database knows its states). Nothing is read when no filter is given.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pathway.errors import Issue, RecordError, excerpt
 from pathway.yamlio import did_you_mean
@@ -171,6 +172,30 @@ def page_issues(
     if offset < 0:
         issues.append(Issue(loc="offset", value=offset, message="must be 0 or more"))
     return issues
+
+
+def as_of_issues(
+    conn: sa.Connection, as_of: dt.date | None, today: dt.date, what: str, latest: sa.Select[Any]
+) -> list[Issue]:
+    """An `as_of` earlier than the data `what` is built from: each patient's current state and
+    stored items were worked out with what was known up to `latest` (the last day a state was
+    entered, or items were worked out), so an earlier date would mix that day with later
+    knowledge (negative days in a state, items worked out since). Read only for a past date."""
+    if as_of is None or as_of >= today:
+        return []
+    found = conn.execute(latest).scalar()
+    last = found if found is None or isinstance(found, dt.date) else dt.date.fromisoformat(found)
+    if last is None or as_of >= last:
+        return []
+    return [
+        Issue(
+            loc="as_of",
+            value=as_of.isoformat(),
+            message=f"is before {last.isoformat()}, the last day {what}: the answer is built "
+            "from each patient's current state, so it can be shown as of that day or later "
+            "(a patient's history shows the past)",
+        )
+    ]
 
 
 def _unknown(

@@ -7,9 +7,9 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.queries.filters import check_definition, page_issues
+from engine.queries.filters import as_of_issues, check_definition, page_issues
 from engine.queries.source import ReadSource
-from engine.store.due_store import count_due, read_due
+from engine.store.due_store import count_due, last_worked_out, read_due
 from engine.store.uow import sql_connection
 from pathway.due import PRIORITY, DueItem
 
@@ -45,14 +45,17 @@ def worklist(
     One indexed range per item kind (`due_item`'s (priority, due_on, patient) index) gives each
     page without reading any log; the totals are counted over the same ranges.
 
-    An unknown item kind or state, an empty `kinds`, a `limit` below 1 or a negative `offset`
-    is refused (`engine.queries.filters.InvalidFilter`, naming each and the valid values).
+    An unknown item kind or state, an empty `kinds`, a `limit` below 1, a negative `offset` or
+    an `as_of` before the last day items were worked out is refused
+    (`engine.queries.filters.InvalidFilter`, naming each and the valid values).
     """
+    today = svc.clock.today()
     bad = page_issues(kinds=kinds, allowed_kinds=tuple(PRIORITY), limit=limit, offset=offset)
-    day = as_of or svc.clock.today()
+    day = as_of or today
     wanted = [k for k in PRIORITY if kinds is None or k in kinds]
     with svc.uow as uow:
         conn = sql_connection(uow, "the worklist")
+        bad += as_of_issues(conn, as_of, today, "items were worked out", last_worked_out())
         check_definition(conn, svc.definitions.default, state=state, issues=bad)
         items = read_due(conn, day, wanted, state=state, limit=limit, offset=offset)
         if totals:

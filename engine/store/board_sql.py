@@ -4,7 +4,7 @@ query over the enrollments, and the recount `verify` compares the kept counts wi
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -147,3 +147,14 @@ def native_query(
 
 def _date(value: dt.date | str) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+def last_entry() -> sa.Select[Any]:
+    """The last day a patient counted on the board entered their state (a board as of an
+    earlier day would show negative days in a state)."""
+    import sqlalchemy as sa
+
+    from engine.store.tables import board_count_table
+
+    bc = board_count_table()
+    return sa.select(sa.func.max(bc.c.day)).where(bc.c.day_kind == "e")

@@ -127,3 +127,10 @@ def stored_due(uow: Any, patient_id: str) -> list[DueRow]:
 
 def _date(value: Any) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+def last_worked_out() -> sa.Select[Any]:
+    """The last day any stored item was worked out (a worklist as of an earlier day would show
+    items judged with what was known later)."""
+    t = due_item_table()
+    return sa.select(sa.func.max(t.c.computed_on))

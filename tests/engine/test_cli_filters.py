@@ -228,3 +228,22 @@ def test_the_readme_library_example_runs_as_written(workdir: Path) -> None:
     finally:
         if "svc" in names:
             names["svc"].close()
+
+
+def test_a_day_before_the_data_was_worked_out_is_refused_by_worklist_and_board(
+    clinic: Services,
+) -> None:
+    # entered on 2026-03-01, items worked out on TODAY: the board as of 2026-02-01 would show
+    # negative days, the worklist as of 2026-05-01 items judged with later scores
+    with pytest.raises(InvalidFilter) as exc:
+        board(clinic, as_of=dt.date(2026, 2, 1))
+    value, message = issues(exc)["as_of"]
+    assert value == "2026-02-01"
+    assert message.startswith("is before 2026-03-01, the last day a patient entered a state")
+    assert board(clinic, as_of=dt.date(2026, 3, 1)).patients == 9
+    with pytest.raises(InvalidFilter) as exc:
+        worklist(clinic, as_of=dt.date(2026, 5, 1))
+    value, message = issues(exc)["as_of"]
+    assert value == "2026-05-01"
+    assert message.startswith(f"is before {TODAY.isoformat()}, the last day items were worked")
+    assert worklist(clinic, as_of=TODAY + dt.timedelta(days=30)).items  # the future is fine

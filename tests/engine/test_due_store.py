@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+import pytest
 from engine_support import EXAMPLES, TODAY
 
 from engine.clock import FixedClock
 from engine.due import backfill
+from engine.queries.filters import InvalidFilter
 from engine.queries.worklist import worklist
 from engine.services import Services
 from engine.store.due_store import stored_due
@@ -77,7 +79,9 @@ def test_worklist_pages_filters_and_counts_from_the_stored_items(
     assert only.counts == {"measurement_overdue": len(only.items)}
     in_state = worklist(svc, as_of=later, state="initial_trial")
     assert in_state.items and {i.state for i in in_state.items} == {"initial_trial"}
-    assert worklist(svc, as_of=TODAY - dt.timedelta(days=400)).items == ()
+    # a day before the items were worked out would mix that day with later knowledge: refused
+    with pytest.raises(InvalidFilter, match="as_of: is before 2026-06-01, the last day items"):
+        worklist(svc, as_of=TODAY - dt.timedelta(days=400))
 
 
 def test_verify_deep_finds_a_stored_item_that_disagrees(

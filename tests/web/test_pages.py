@@ -537,3 +537,13 @@ def test_each_reason_on_the_patient_page_says_what_its_test_asked(
     _, app = clinic
     page = client(app, Role.coordinator).get(f"/patients/{FRESH}").text
     assert "(asked: remission)" in page and "(asked: relapsed)" in page
+
+
+def test_a_worklist_before_its_items_were_worked_out_is_a_422_page(
+    clinic: tuple[str, FastAPI],
+) -> None:
+    _, app = clinic
+    c = client(app, Role.coordinator)
+    page = c.get("/worklist?as_of=2025-01-01")
+    assert page.status_code == 422
+    assert "as_of: is before" in page.text and "2025-01-01" in page.text

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
 
 from engine.queries.board import Board
+from engine.queries.filters import InvalidFilter
 from engine.web.accounts import Principal, Role
 from engine.web.deps import CSRF_REFUSED, audit, get_services, optional_principal
 from engine.web.quality_data import ComputationFailed
@@ -187,6 +188,8 @@ def page_errors(func: Callable[P, HTMLResponse | Response]) -> Callable[P, HTMLR
         try:
             return func(*args, **kwargs)
         except BadQuery as exc:
+            return error_page(request, 422, "Cannot read this request", str(exc))
+        except InvalidFilter as exc:  # a filter the queries refuse (an unknown state, a date)
             return error_page(request, 422, "Cannot read this request", str(exc))
         except UnknownPatient as exc:
             return error_page(request, 404, "Unknown patient", str(exc))
