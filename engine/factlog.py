@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     Tag,
@@ -91,7 +92,8 @@ class DoseChanged(Dose):
 
 
 class TrialEnded(_Fact):
-    """Trial number `trial` stopped on `end`, for a reason."""
+    """Trial number `trial` stopped on `end`, for a reason. `correction: true` replaces the end
+    and stop reason of a trial that has ended (a mistyped date or reason); the log keeps both."""
 
     fact: Literal["trial_ended"]
     trial: StrictInt = Field(ge=0)
@@ -99,6 +101,7 @@ class TrialEnded(_Fact):
     stop_reason: StopReason | None = None
     adherence: StrictFloat | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     serum_level: StrictFloat | None = Field(default=None, gt=0, allow_inf_nan=False)
+    correction: StrictBool = False
 
 
 class TrialUpdated(_Fact):
@@ -246,6 +249,8 @@ def _strip0(loc: str) -> str:
 def payload_of(fact: Fact) -> dict[str, Any]:
     """The JSON form stored in the event log (the record's own field names, plus `kind`)."""
     data = fact.model_dump(mode="json", by_alias=True)
+    if isinstance(fact, TrialEnded) and not fact.correction:  # stored as before corrections
+        del data["correction"]
     if isinstance(fact, ProfileFact | HistoryFact | TrialUpdated):
         data = {k: v for k, v in data.items() if v is not None or k in fact.model_fields_set}
     return data
@@ -398,7 +403,8 @@ def check_new(
 
     For writes only, before `apply`: a fact is checked against the record with every earlier fact
     (stored, and earlier in the same batch) applied. Refused: a `trial_ended` for a trial that
-    already has an end (even an identical repeat: the log has no idempotent facts), a
+    already has an end, unless it says `correction: true` (even an identical repeat: the log has
+    no idempotent facts), a `trial_ended` correction of a trial that has not ended, a
     `dose_changed` dated after its trial's end, and a `trial_started` with the drug, start and role
     of a trial already on record. Replay (`apply`, `rebuild`) never calls this: a stored log that
     holds such a sequence is history and still rebuilds as it did when it was written.
@@ -407,8 +413,19 @@ def check_new(
     if kind == "trial_ended":
         index = fact["trial"]
         trial = _trial(doc, index)
-        if trial["end"] is not None:
+        if trial["end"] is not None and not fact.get("correction"):
             raise RecordError([_second_end(index, trial, fact)])
+        if trial["end"] is None and fact.get("correction"):
+            raise RecordError(
+                [
+                    Issue(
+                        loc="correction",
+                        value=True,
+                        message=f"{_describe(index, trial)} has not ended: there is no end to "
+                        "correct (record trial_ended without correction)",
+                    )
+                ]
+            )
     elif kind == "dose_changed":
         index = fact["trial"]
         trial = _trial(doc, index)
@@ -462,7 +479,8 @@ def _second_end(index: int, trial: Mapping[str, Any], fact: Mapping[str, Any]) -
         loc=loc,
         value=value,
         message=f"{_describe(index, trial)} already ended on {end} "
-        f"(stop reason {reason or 'none'}); a second trial_ended would {what}",
+        f"(stop reason {reason or 'none'}); a second trial_ended would {what} (to correct "
+        "a mistaken end, record it with correction=true: the log keeps both)",
     )
 
 

@@ -67,6 +67,8 @@ def describe(fact: Mapping[str, Any]) -> str:
         return f"trial #{f['trial']}: dose {_mg(f['mg_per_day'])} mg/day from {f['from']}"
     if kind == "trial_ended":
         why = f" ({f['stop_reason'].replace('_', ' ')})" if f.get("stop_reason") else ""
+        if f.get("correction"):
+            return f"trial #{f['trial']}: end corrected to {f['end']}{why}"
         return f"trial #{f['trial']} ended{why}"
     if kind == "trial_updated":
         parts = [f"{k.replace('_', ' ')} {v}" for k, v in f.items() if k != "trial"]

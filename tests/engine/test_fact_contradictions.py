@@ -343,3 +343,47 @@ def test_the_cli_exits_2_naming_the_field_and_writes_nothing(
         assert field in result.stderr
     assert snapshot(make_services(sqlite_url)) == before
     assert cli("record", "P-0042", "trial_ended", "trial=1", f"end={ago(1)}").exit_code == 0
+
+
+# -- a mistaken end is corrected explicitly ---------------------------------------------------
+
+
+def test_a_mistaken_end_is_corrected_with_correction_true_and_the_log_keeps_both(
+    enrolled: Services,
+) -> None:
+    fixed = days_ago(58)
+    before = enrolled.status("P-0001").version
+    fact = {
+        "fact": "trial_ended",
+        "trial": 0,
+        "end": fixed,
+        "stop_reason": "side_effects",
+        "correction": True,
+    }
+    enrolled.record("P-0001", facts=fact, actor="dr-b")
+    trial = enrolled.record_of("P-0001").trials[0]
+    assert (trial.end.isoformat() if trial.end else None, trial.stop_reason) == (
+        fixed,
+        "side_effects",
+    )
+    summaries = [e.summary for e in enrolled.history("P-0001").entries]
+    assert f"trial #0: end corrected to {fixed} (side effects)" in summaries
+    assert "trial #0 ended (partial response)" in summaries  # the mistaken end stays in the log
+    assert enrolled.status("P-0001").version == before + 1
+    assert enrolled.verify(deep=True).ok
+
+
+def test_the_refusal_of_a_second_end_says_how_to_correct_it(enrolled: Services) -> None:
+    error = refused(enrolled, {"fact": "trial_ended", "trial": 0, "end": days_ago(58)})
+    assert "record it with correction=true" in str(error)
+
+
+def test_a_correction_of_a_trial_that_has_not_ended_is_refused(enrolled: Services) -> None:
+    fact = {"fact": "trial_ended", "trial": 1, "end": days_ago(1), "correction": True}
+    error = refused(enrolled, fact)
+    assert "has not ended: there is no end to correct" in str(error)
+
+
+def test_an_ordinary_end_is_stored_without_a_correction_field() -> None:
+    [fact] = factlog.parse_facts([{"fact": "trial_ended", "trial": 0, "end": "2026-01-05"}])
+    assert "correction" not in factlog.payload_of(fact)
