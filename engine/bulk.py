@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from engine.enrolling import PATIENT_ID, build_enrollment
+from engine.enrolling import PATIENT_ID, build_enrollment, check_effective
 from engine.errors import AlreadyEnrolled, FutureDate
 from engine.store.repository import EnrollmentRow, EventRow
 from engine.views import ImportProblem, ImportReport
@@ -101,6 +101,8 @@ def bulk_enroll(
     today, now = svc.clock.today(), svc.clock.now()
     if effective is not None and effective > today:
         raise FutureDate("enrollment date", effective, today)
+    if effective is not None:  # refused once, not once per record
+        check_effective(effective)
     svc.pin(defn)
     problems: list[ImportProblem] = []
     seen: set[str] = set()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from engine.due import next_due
@@ -18,7 +18,7 @@ from engine.store.definition_store import pinned
 from engine.store.repository import EnrollmentRow, EventRow
 from pathway.definition import Definition
 from pathway.errors import Issue, RecordError
-from pathway.record import PatientRecord
+from pathway.record import EARLIEST, PatientRecord
 
 PATIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # fullmatch: no trailing newline slips in
 # Who wrote an event, and an override's note: the same rules on every database (checked here,
@@ -103,6 +103,50 @@ def refuse_future(
                     raise FutureDate(f"{label} {name}", day, today)
 
 
+def check_effective(day: dt.date, *, loc: str = "effective", given: str | None = None) -> None:
+    """RecordError naming `loc` for an effective date before 1900-01-01: the rule (and the
+    wording) of every date in a patient record (`pathway.record.EARLIEST`)."""
+    if day < EARLIEST:
+        raise RecordError(
+            [
+                Issue(
+                    loc=loc,
+                    value=given if given is not None else day.isoformat(),
+                    message=f"a date before {EARLIEST.isoformat()} is not plausible",
+                )
+            ]
+        )
+
+
+def check_effective_agrees(
+    payloads: Sequence[Mapping[str, Any]], effective: dt.date, *, option: str = "effective"
+) -> None:
+    """RecordError when a fact carries its own date and `effective` names another.
+
+    `effective` dates only the facts that carry none (profile, history, trial_updated): a fact
+    with a date is stored under that date, so an effective date that disagrees would be silently
+    ignored. Each such fact is named, with both dates.
+    """
+    issues: list[Issue] = []
+    for i, p in enumerate(payloads):
+        own = fact_date(p)
+        if own is None or own == effective:
+            continue
+        field = next((k for k in _DATE_FIELDS if str(p.get(k)) == own.isoformat()), "date")
+        at = f"[{i}]." if len(payloads) > 1 else ""
+        issues.append(
+            Issue(
+                loc=at + field,
+                value=own.isoformat(),
+                message=f"the {p.get('fact', 'fact')} is dated '{own.isoformat()}' but "
+                f"{option} is {effective.isoformat()}: {option} dates only facts without a date "
+                "of their own (profile, history, trial_updated); leave it out or make them agree",
+            )
+        )
+    if issues:
+        raise RecordError(issues)
+
+
 def event_row(
     patient_id: str,
     version: int,
@@ -143,6 +187,7 @@ def build_enrollment(
     day = effective or today
     if day > today:
         raise FutureDate("enrollment date", day, today)
+    check_effective(day)
     record = record if record is not None else PatientRecord(id=patient_id)
     header = header_of(record)
     facts = facts_of(record)

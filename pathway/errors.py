@@ -5,6 +5,7 @@ Messages are sentences that name the thing; structured `issues` or `reasons` rid
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ def excerpt(value: Any, limit: int = 40) -> str:
     values cut (`…` and the full length)."""
     if isinstance(value, str):
         return "'" + excerpt_text(value, limit) + "'"
+    if isinstance(value, dt.date):  # a date YAML read: 0001-01-01, not datetime.date(1, 1, 1)
+        return excerpt_text(value.isoformat(), limit)
     return excerpt_text(repr(value), limit)
 
 

@@ -43,8 +43,8 @@ def import_command(
     else:
         with services(db) as svc:
             report = import_fhir(items, svc=svc, actor=actor_of(actor), dry_run=dry_run)
-    if json_out:
-        dump_json(report)
+    if json_out:  # no timing: the same input gives the same JSON
+        dump_json(report.model_dump(mode="json", exclude={"seconds"}))
     else:
         verb = "would import" if dry_run else "imported"
         common.out.print(
@@ -52,9 +52,10 @@ def import_command(
             f"{len(report.imported)}, added {report.facts_added} facts to "
             f"{len(report.updated)} enrolled ({len(report.unchanged)} unchanged), refused "
             f"{len({r.patient_id for r in report.refused})}, ignored {len(report.ignored)} "
-            f"resources in {report.seconds:.2f} s",
+            "resources",
             markup=False,
         )
+        common.err.print(f"import took {report.seconds:.2f} s", markup=False)
     for r in report.refused:
         who = r.patient_id or "(no patient)"
         common.err.print(
@@ -72,8 +73,12 @@ def export_command(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Due items as of YYYY-MM-DD (today).")
     ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Accepted for uniformity: the Bundle is JSON already.")
+    ] = False,
 ) -> None:
-    """Print a FHIR R4 Bundle for one enrolled patient (pseudonymous id only)."""
+    """Print a FHIR R4 Bundle for one enrolled patient (pseudonymous id only). The output is
+    the same JSON with or without --json."""
     from engine.fhir.episode import export_patient
 
     day = parse_date(as_of, "--as-of")
@@ -87,8 +92,13 @@ def plandefinition_command(
     definition: Annotated[
         str, typer.Argument(help="Definition id or YAML path (default: the TRD pathway).")
     ] = "trd",
+    json_out: Annotated[
+        bool,
+        typer.Option("--json", help="Accepted for uniformity: the PlanDefinition is JSON already."),
+    ] = False,
 ) -> None:
-    """Print the definition as a FHIR R4 PlanDefinition (states as actions, guards in words)."""
+    """Print the definition as a FHIR R4 PlanDefinition (states as actions, guards in words).
+    The output is the same JSON with or without --json."""
     from engine.fhir.plandefinition import plan_definition
     from pathway.loader import load_definition, resolve
 

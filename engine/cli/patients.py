@@ -66,9 +66,30 @@ def parse_date(value: str | None, option: str) -> dt.date | None:
         ) from None
 
 
+def parse_effective(value: str | None) -> dt.date | None:
+    """--effective: a date YYYY-MM-DD, not before 1900 (the rule and wording of every date in a
+    patient record); RecordError naming --effective otherwise. Future dates are the services'."""
+    day = parse_date(value, "--effective")
+    if day is not None:
+        from engine.enrolling import check_effective
+
+        check_effective(day, loc="--effective", given=value)
+    return day
+
+
 def actor_of(value: str | None) -> str:
-    """--actor, else $USER, else the login name."""
-    if value:
+    """--actor, else $USER, else the login name. A given --actor (an empty one too) must be a
+    valid actor: it is never silently replaced by $USER."""
+    if value is not None:
+        from engine.enrolling import check_actor
+        from pathway.errors import RecordError
+
+        try:
+            check_actor(value)
+        except RecordError as exc:
+            raise RecordError(
+                [i.model_copy(update={"loc": "--actor", "value": value}) for i in exc.issues]
+            ) from None
         return value
     try:
         return os.environ.get("USER") or getpass.getuser()
@@ -227,7 +248,7 @@ def enroll(
     """Enroll a patient at the pathway's initial state (optionally with their record)."""
     from pathway.record import load_record
 
-    day = parse_date(effective, "--effective")
+    day = parse_effective(effective)
     with services(db) as svc:
         defn = svc.definitions.load(definition) if definition else svc.definitions.default
         rec = load_record(record_file, catalog=defn.catalog) if record_file else None
@@ -311,7 +332,12 @@ def record(
 ) -> None:
     """Record facts (validated like a patient record; refused if the record would be invalid)."""
     facts = facts_from_args(kind, fields or [], file)
-    day = parse_date(effective, "--effective")
+    day = parse_effective(effective)
+    if day is not None:  # --effective dates facts without a date; it may not contradict one
+        from engine.enrolling import check_effective_agrees
+        from engine.factlog import payload_of
+
+        check_effective_agrees([payload_of(f) for f in facts], day, option="--effective")
     with services(db) as svc:
         result = svc.record(
             patient_id,
@@ -353,7 +379,7 @@ def advance(
     json_out: JsonOpt = False,
 ) -> None:
     """Take a transition whose guard is true (blocked moves are refused with the reasons)."""
-    day = parse_date(effective, "--effective")
+    day = parse_effective(effective)
     with services(db) as svc:
         result = svc.advance(
             patient_id,
@@ -384,7 +410,7 @@ def override(
     json_out: JsonOpt = False,
 ) -> None:
     """Move a patient regardless of the guards, recorded as an override with a reason code."""
-    day = parse_date(effective, "--effective")
+    day = parse_effective(effective)
     with services(db) as svc:
         result = svc.override(
             patient_id,
@@ -446,7 +472,7 @@ def import_records(
 
     if not Path(path).exists():
         raise RecordError([Issue(loc="PATH", value=path, message="no such file or folder")])
-    day = parse_date(effective, "--effective")
+    day = parse_effective(effective)
     records = list(iter_records(path))
     with (
         services(db) as svc,
@@ -468,15 +494,16 @@ def import_records(
             effective=day,
             on_progress=lambda n: bar.update(task, completed=n),
         )
-    if json_out:
-        dump_json(report)
+    if json_out:  # no timing: the same input gives the same JSON
+        dump_json(report.model_dump(mode="json", exclude={"seconds"}))
     else:
         common.out.print(
             f"read {report.read} records: enrolled {report.enrolled} "
             f"({report.events} events), skipped {report.skipped_existing} already enrolled,"
-            f" refused {len(report.problems)} in {report.seconds:.2f} s",
+            f" refused {len(report.problems)}",
             markup=False,
         )
+        common.err.print(f"import took {report.seconds:.2f} s", markup=False)
     for p in report.problems:
         common.err.print(f"refused {p.source}: {p.message}", markup=False)
     if report.problems:
