@@ -23,6 +23,8 @@ from engine.due import due_list, next_due
 from engine.enrolling import (
     build_enrollment,
     check_actor,
+    check_effective,
+    check_effective_agrees,
     check_note,
     check_patient_id,
     event_row,
@@ -412,6 +414,8 @@ class Services:
         day = _not_future(effective, today)
         payloads = [payload_of(f) for f in parsed]
         refuse_future(payloads, today)
+        if effective is not None:  # it dates only facts without a date of their own
+            check_effective_agrees(payloads, effective)
 
         def write(cached: bool) -> Recorded:
             written = list(payloads)  # a retry starts from the facts as given
@@ -747,8 +751,11 @@ def _as_facts(facts: Fact | Mapping[str, Any] | Sequence[Fact | Mapping[str, Any
 
 
 def _not_future(effective: dt.date | None, today: dt.date) -> dt.date:
-    if effective is not None and effective > today:
-        raise FutureDate("effective date", effective, today)
+    """A write's effective date: today by default, never in the future nor before 1900."""
+    if effective is not None:
+        if effective > today:
+            raise FutureDate("effective date", effective, today)
+        check_effective(effective)
     return effective or today
 
 

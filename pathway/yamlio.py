@@ -162,6 +162,12 @@ def _scalar(node: yaml.Node, path: tuple[str | int, ...], loader: Any) -> Any:
         ) from None
 
 
+def _syntax(text: str) -> str:
+    """What a text that failed to parse was meant to be: JSON (it opens with a brace or a
+    bracket; YAML's flow style does too, so both are named) or YAML."""
+    return "JSON or YAML" if text.lstrip()[:1] in ("{", "[") else "YAML"
+
+
 def parse_text(text: str, *, name: str = "<input>", aliases: bool = False) -> tuple[Any, Lines]:
     """Parse YAML (a superset of JSON) safely; return the data and a path → line map.
 
@@ -194,7 +200,10 @@ def parse_text(text: str, *, name: str = "<input>", aliases: bool = False) -> tu
         raise DefinitionError(
             [
                 Issue(
-                    loc="", file=name, line=line, message=f"malformed YAML: {excerpt_text(problem)}"
+                    loc="",
+                    file=name,
+                    line=line,
+                    message=f"malformed {_syntax(text)}: {excerpt_text(problem)}",
                 )
             ],
             source=name,

@@ -223,6 +223,25 @@ REFUSALS: list[tuple[str, Callable[[Services], Any], type[Exception], str]] = [
         "before patient P-0001 entered 'initial_trial'",
     ),
     (
+        "move dated before 1900",
+        lambda s: s.advance(
+            "P-0001", trigger="reassess", actor="a", effective=dt.date(1899, 12, 31)
+        ),
+        RecordError,
+        "a date before 1900-01-01 is not plausible",
+    ),
+    (
+        "fact dated otherwise than the effective date",
+        lambda s: s.record(
+            "P-0001",
+            facts={"fact": "measurement", "date": days_ago(1), "instrument": "PHQ-9", "score": 9},
+            actor="a",
+            effective=TODAY - dt.timedelta(days=2),
+        ),
+        RecordError,
+        "the measurement is dated '2026-05-31' but effective is 2026-05-30",
+    ),
+    (
         "status as of a day before the state was entered",
         lambda s: s.status("P-0001", as_of=TODAY - dt.timedelta(days=1)),
         BeforeEntry,
