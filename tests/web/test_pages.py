@@ -218,7 +218,7 @@ def test_invalid_input_is_named_and_nothing_written(clinic: tuple[str, FastAPI])
     token, v = csrf(c.get(f"/patients/{pid}").text), version_of(url, pid)
     base = {"csrf_token": token, "version": str(v), "date": "2026-05-31", "instrument": "PHQ-9"}
     r = c.post(f"/patients/{pid}/record/measurement", data={**base, "score": "many"})
-    assert r.status_code == 422 and "score: expected a whole number" in r.text
+    assert r.status_code == 422 and "Score: many is not a whole number" in r.text
     r = c.post(f"/patients/{pid}/record/measurement", data={**base, "score": "99"})
     assert r.status_code == 422 and "Nothing was written" in r.text
     r = c.post(f"/patients/{pid}/record/measurement", data={**base, "date": "2027-01-01"})

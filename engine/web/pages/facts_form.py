@@ -2,14 +2,21 @@
 
 A form only turns text into the fact's types (numbers, booleans, percentages); whether the fact
 is valid is the services' decision (`Services.record` refuses an invalid record, naming fields).
+`form_problems` says a refusal in the form's terms: each problem names the field by its label,
+with what was typed and why ("Score: 99 is above the PHQ-9 maximum of 27"), never the record's
+internal path (`[0].score`, `trials[3].drug`).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from pathway.catalog import Catalog
 from pathway.definition import Definition
+from pathway.errors import Issue, excerpt_text
 from pathway.record import (
     ContributorKind,
     ContributorStatus,
@@ -22,11 +29,24 @@ Kind = Literal["date", "int", "float", "percent", "text", "textarea", "select", 
 
 
 class FormProblem(Exception):
-    """A field the form could not turn into a value (the message names it)."""
+    """A field the form could not turn into a value (the message names it by its label)."""
 
-    def __init__(self, name: str, message: str) -> None:
-        self.name = name
-        super().__init__(f"{name.replace('_', ' ')}: {message}")
+    def __init__(self, name: str, message: str, *, label: str | None = None) -> None:
+        self.name, self.reason = name, message
+        self.label = label or name.replace("_", " ").capitalize()
+        super().__init__(f"{self.label}: {message}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a write was refused, in the form's words; `field` is the form field it is about
+    (the page shows it next to that field too), None when it is about no one field."""
+
+    text: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -40,6 +60,7 @@ class Field:
     options: str | None = None  # the name of a list in `form_options`
     hint: str = ""
     step: str = "any"
+    only_for: str | None = None  # an instrument: the field is that instrument's only (MDQ)
 
 
 @dataclass(frozen=True)
@@ -68,8 +89,15 @@ FORMS: dict[str, Form] = {
             Field("date", "Date", "date"),
             Field("instrument", "Screen", "select", options="screens"),
             Field("score", "Score", "int"),
-            Field("same_period", "MDQ: symptoms in the same period", "bool", required=False),
-            Field("impairment", "MDQ: impairment", "select", required=False, options="impairment"),
+            Field(
+                "same_period",
+                "MDQ symptoms in the same period",
+                "bool",
+                required=False,
+                only_for="MDQ",
+            ),
+            # the record requires it for an MDQ (spec: patient-record.md, `screens[]`)
+            Field("impairment", "MDQ impairment", "select", options="impairment", only_for="MDQ"),
         ),
     ),
     "lab": Form(
@@ -131,6 +159,13 @@ FORMS: dict[str, Form] = {
             Field("end", "End date", "date"),
             Field("stop_reason", "Why it stopped", "select", required=False, options="stops"),
             Field("adherence", "Days covered (%)", "percent", required=False),
+            Field(
+                "correction",
+                "Corrects an end already recorded",
+                "bool",
+                required=False,
+                hint="the history keeps the end first recorded",
+            ),
         ),
     ),
     "procedure": Form(
@@ -173,21 +208,24 @@ def form_options(definition: Definition) -> dict[str, list[tuple[str, str]]]:
 
 def _read(f: Field, raw: str) -> Any:
     text = raw.strip()
+    shown = excerpt_text(text, 20)
     if f.kind == "bool":
         return text in ("on", "true", "1", "yes")
     if f.kind in ("int", "trial"):
         try:
             return int(text)
         except ValueError:
-            raise FormProblem(f.name, f"expected a whole number, got {text[:20]!r}") from None
+            raise FormProblem(f.name, f"{shown} is not a whole number", label=f.label) from None
     if f.kind in ("float", "percent"):
         try:
             value = float(text)
         except ValueError:
-            raise FormProblem(f.name, f"expected a number, got {text[:20]!r}") from None
+            raise FormProblem(f.name, f"{shown} is not a number", label=f.label) from None
         if f.kind == "percent":
             if not 0 <= value <= 100:
-                raise FormProblem(f.name, f"expected a percentage from 0 to 100, got {text[:20]}")
+                raise FormProblem(
+                    f.name, f"{shown} is not a percentage from 0 to 100", label=f.label
+                )
             return round(value / 100, 4)
         return value
     return text
@@ -198,17 +236,146 @@ def fact_from_form(name: str, fields: dict[str, str]) -> dict[str, Any]:
     form = FORMS[name]
     fact: dict[str, Any] = {"fact": form.fact}
     for f in form.fields:
+        if f.only_for is not None and fields.get("instrument") != f.only_for:
+            continue  # another instrument's own questions (the MDQ's)
         raw = fields.get(f.name, "")
         if f.kind == "bool":
-            if name == "screen" and fields.get("instrument") != "MDQ":
-                continue  # the MDQ's own questions
             fact[f.name] = _read(f, raw)
             continue
         if raw.strip() == "":
             if f.required:
-                raise FormProblem(f.name, "this field is needed")
-            continue
-        if name == "screen" and f.name == "impairment" and fields.get("instrument") != "MDQ":
+                needed = f" for the {f.only_for}" if f.only_for else ""
+                raise FormProblem(f.name, f"this field is needed{needed}", label=f.label)
             continue
         fact[f.name] = _read(f, raw)
     return fact
+
+
+# -- a refusal in the form's terms ------------------------------------------------------------
+
+OTHER_LABELS = {  # the fields of the page's other forms (override, advance) and the hidden ones
+    "to": "To state",
+    "reason": "Reason",
+    "note": "Note",
+    "trigger": "Move",
+    "version": "Version",
+}
+# a record path's last name → the field of this form that gave it, when the names differ
+_ALIASES = {
+    ("trial_started", "from"): "start",  # the first dose starts with the trial
+    ("trial_started", "doses"): "mg_per_day",
+}
+# words for a record path's last name that is no field of the form
+_WORDS = {
+    "from": "Dose date",
+    "mg_per_day": "Dose (mg/day)",
+    "doses": "Doses",
+    "start": "Start date",
+    "end": "End date",
+    "correction": "Correction",
+}
+_POSITION = re.compile(r"\[\d+\]")
+_BOUND = re.compile(r"Input should be (greater|less) than( or equal to)? (\S+)$")
+_ONE_OF = re.compile(r"Input should be ('.*')$")
+
+
+def label_of(form_name: str | None, name: str) -> str:
+    """A field's label on the form (or the words for a field the form does not have)."""
+    form = FORMS.get(form_name or "")
+    for f in form.fields if form is not None else ():
+        if f.name == name:
+            return f.label
+    return OTHER_LABELS.get(name) or _WORDS.get(name) or name.replace("_", " ").capitalize()
+
+
+def _field_of(form: Form | None, loc: str) -> tuple[str | None, str]:
+    """The form field a record path is about (None when none), and the path's last name."""
+    names = [part for part in _POSITION.sub("", loc).split(".") if part]
+    if not names:
+        return None, ""
+    last = names[-1]
+    if form is None:
+        return (last if last in OTHER_LABELS else None), last
+    if any(f.name == last for f in form.fields):
+        return last, last
+    return _ALIASES.get((form.fact, last)), last
+
+
+def _mentions(message: str, value: str) -> bool:
+    return bool(value) and re.search(rf"(?<![\w.]){re.escape(value)}(?![\w.])", message) is not None
+
+
+def _reason(
+    message: str, value: str, *, field: str | None, fields: Mapping[str, str], catalog: Catalog
+) -> str:
+    """Why a value was refused, in words that start from the value ("99 is above …")."""
+    if field == "score":
+        instrument = next(
+            (i for i in catalog.instruments if i.name == fields.get("instrument")), None
+        )
+        try:
+            score = int(value)
+        except ValueError:
+            score = None
+        if instrument is not None and score is not None:
+            low, high = instrument.range
+            if score > high:
+                return f"{score} is above the {instrument.name} maximum of {high}"
+            if score < low:
+                return f"{score} is below the {instrument.name} minimum of {low}"
+    if message == "Field required":
+        needed = f" for the {fields['instrument']}" if field == "impairment" else ""
+        return f"this field is needed{needed}"
+    if not value:
+        return message
+    if message.startswith("Input should be a valid date"):
+        detail = message.partition(", ")[2]
+        return f"{value} is not a valid date" + (f" ({detail})" if detail else "")
+    if message == "Input should be a finite number":
+        return f"{value} is not a finite number"
+    bound = _BOUND.match(message)
+    if bound is not None:
+        more, inclusive, limit = bound[1] == "greater", bool(bound[2]), bound[3]
+        if inclusive:
+            return f"{value} is {'below the minimum' if more else 'above the maximum'} of {limit}"
+        return f"{value} is not {'more' if more else 'less'} than {limit}"
+    one_of = _ONE_OF.match(message)
+    if one_of is not None:
+        return f"{value} is not one of the choices: {one_of[1].replace(chr(39), '')}"
+    if _mentions(message, value):
+        return message
+    return f"{value} is refused: {message}"
+
+
+def form_problems(
+    form_name: str | None,
+    fields: Mapping[str, str],
+    issues: Iterable[Issue],
+    catalog: Catalog,
+) -> list[Problem]:
+    """A refused record's issues in the form's terms: each named by the label of the field it is
+    about, with the value typed there (or the value the record refused) and the reason. Two
+    issues that read the same once said so (a trial's start and its first dose) are one."""
+    form = FORMS.get(form_name or "")
+    problems: list[Problem] = []
+    for issue in issues:
+        field, last = _field_of(form, issue.loc)
+        typed = fields.get(field, "").strip() if field is not None else ""
+        if typed:
+            value = excerpt_text(typed, 40)
+        elif issue.value is None or issue.value == "":
+            value = ""
+        else:
+            raw = issue.value.isoformat() if hasattr(issue.value, "isoformat") else issue.value
+            value = excerpt_text(str(raw), 40)
+        reason = _reason(issue.message, value, field=field, fields=fields, catalog=catalog)
+        if field is not None:
+            text = f"{label_of(form_name, field)}: {reason}"
+        elif last:
+            text = f"{label_of(None, last)}: {reason}"
+        else:
+            text = reason
+        problem = Problem(text, field)
+        if problem not in problems:
+            problems.append(problem)
+    return problems

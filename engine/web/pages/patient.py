@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from engine import Services
+from engine.errors import FutureDate
 from engine.reasons import REASON_CODES
 from engine.views import PatientStatus
 from engine.web.accounts import Principal, Role
@@ -21,7 +22,15 @@ from engine.web.chart import chart_data, trend_svg
 from engine.web.deps import CSRF_FIELD, audit, get_services, require, verify_csrf
 from engine.web.pages.common import CLINICAL, PageRoute, error_page, page_errors
 from engine.web.pages.diagrams import swatch
-from engine.web.pages.facts_form import FORMS, FormProblem, fact_from_form, form_options
+from engine.web.pages.facts_form import (
+    FORMS,
+    FormProblem,
+    Problem,
+    fact_from_form,
+    form_options,
+    form_problems,
+    label_of,
+)
 from engine.web.templating import render
 from pathway.definition import Definition
 from pathway.errors import (
@@ -96,7 +105,8 @@ def patient_context(svc: Services, patient_id: str, principal: Principal) -> dic
         "states": states,
         "can_override": principal.role == Role.clinician,
         "stale": None,
-        "problems": [],
+        "problems": [],  # Problem: why a write was refused, in the form's words
+        "errors": {},  # field → its problem, shown next to the field of the refused form
         "done": None,
         "open_form": None,
         "values": {},  # what a refused write posted, shown again in its form
@@ -168,7 +178,7 @@ def _answer(
     *,
     action: str,
     status: int,
-    problems: list[str] | None = None,
+    problems: list[Problem] | None = None,
     stale: StaleVersion | None = None,
     open_form: str | None = None,
     values: dict[str, str] | None = None,
@@ -180,6 +190,11 @@ def _answer(
         changes = [e for e in reversed(context["history"]) if e.version > stale.expected]
         context["stale"] = {"expected": stale.expected, "actual": stale.actual, "changes": changes}
     context["problems"] = problems or []
+    errors: dict[str, list[str]] = {}
+    for p in problems or []:
+        if p.field:
+            errors.setdefault(p.field, []).append(p.text)
+    context["errors"] = {name: " ".join(texts) for name, texts in errors.items()}
     context["open_form"] = open_form
     context["values"] = {
         k: v for k, v in (values or {}).items() if k not in (CSRF_FIELD, "version")
@@ -230,11 +245,12 @@ def _write(
             action=action,
             status=422,
             values=fields,
-            problems=[str(exc)],
+            problems=[Problem(str(exc), exc.name)],
             open_form=form,
         )
     except RecordError as exc:
-        problems = [f"{i.loc}: {i.message}" for i in exc.issues] or [str(exc)]
+        catalog = svc.load(patient_id).definition.catalog
+        problems = form_problems(form, fields, exc.issues, catalog) or [Problem(str(exc))]
         return _answer(
             request,
             svc,
@@ -254,10 +270,13 @@ def _write(
             principal,
             action=action,
             status=409,
-            problems=[str(exc)],
+            problems=[Problem(str(exc))],
             open_form=form,
         )
-    except PathwayError as exc:  # a future date, an unknown reason code, a bad override
+    except FutureDate as exc:  # "measurement date": the fact, then its field
+        name = exc.what.rpartition(" ")[2]
+        known = form in FORMS and any(f.name == name for f in FORMS[form].fields)
+        when = f"{exc.date.isoformat()} is in the future (today is {exc.today.isoformat()})"
         return _answer(
             request,
             svc,
@@ -266,7 +285,23 @@ def _write(
             action=action,
             status=422,
             values=fields,
-            problems=[str(exc)],
+            problems=[
+                Problem(f"{label_of(form, name)}: {when}", name)
+                if known
+                else Problem(f"{exc.what.capitalize()} {when}")
+            ],
+            open_form=form,
+        )
+    except PathwayError as exc:  # an unknown reason code, a bad override
+        return _answer(
+            request,
+            svc,
+            patient_id,
+            principal,
+            action=action,
+            status=422,
+            values=fields,
+            problems=[Problem(str(exc))],
             open_form=form,
         )
     audit(request, principal, action, patient_id=patient_id)
@@ -315,7 +350,7 @@ def advance(
     def run(svc: Services, version: int) -> None:
         trigger = fields.get("trigger", "")
         if not trigger:
-            raise FormProblem("trigger", "choose a move")
+            raise FormProblem("trigger", "choose a move", label="Move")
         svc.advance(patient_id, trigger=trigger, actor=principal.name, expect_version=version)
 
     return _write(
@@ -343,7 +378,7 @@ def override(
     def run(svc: Services, version: int) -> None:
         note = fields.get("note", "").strip()
         if not note:
-            raise FormProblem("note", "say why in a note")
+            raise FormProblem("note", "say why in a note", label="Note")
         svc.override(
             patient_id,
             to=fields.get("to", ""),

@@ -193,8 +193,12 @@ def cohort_export(
     version: str | None = None,
     since: str | None = None,
     until: str | None = None,
+    fresh: bool = False,
 ) -> Response:
-    """The cohort diagram as SVG, PNG, PDF, Mermaid or JSON, with the same suppression."""
+    """The cohort diagram as SVG, PNG, PDF, Mermaid or JSON, with the same suppression. The
+    counts are the kept ones (like the page's): up to `MAX_AGE` old after a write, so two
+    downloads either side of a recount differ; `X-Computed-At` and `X-Records-Changed-Since`
+    say which counts a file holds (as the API does), and `fresh` counts again first."""
     import viz
 
     if ext not in EXPORTS:
@@ -202,7 +206,7 @@ def cohort_export(
     fmt, media = EXPORTS[ext]
     svc = get_services(request)
     f = _filters(svc, state, version, since, until)
-    definition, computed = _cohort(request, f)
+    definition, computed = _cohort(request, f, fresh=fresh)
     assert computed is not None  # worked out now when nothing was kept
     summary = computed.result["summary"]
     if ext == "csv":
@@ -224,7 +228,11 @@ def cohort_export(
     return Response(
         body,
         media_type=media,
-        headers={"content-disposition": f'attachment; filename="cohort.{ext}"'},
+        headers={
+            "content-disposition": f'attachment; filename="cohort.{ext}"',
+            "X-Computed-At": computed.at.isoformat(),
+            "X-Records-Changed-Since": "false" if computed.current else "true",
+        },
     )
 
 
