@@ -8,6 +8,7 @@ Every view and every write is audited.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -218,6 +219,9 @@ def _write(
     """Run one write with the rendered version; answer with the page or a redirect to it."""
     svc = get_services(request)
     version = _version(fields)
+    answer = functools.partial(
+        _answer, request, svc, patient_id, principal, action=action, open_form=form
+    )
     try:
         if version is None:
             raise FormProblem("version", "the form did not say which version it was read at")
@@ -226,63 +230,20 @@ def _write(
         audit(request, principal, action, patient_id=patient_id, outcome="not_found")
         return error_page(request, 404, "Unknown patient", f"no patient {patient_id} is enrolled")
     except StaleVersion as exc:
-        return _answer(
-            request,
-            svc,
-            patient_id,
-            principal,
-            action=action,
-            status=409,
-            stale=exc,
-            open_form=form,
-        )
+        return answer(status=409, stale=exc)
     except FormProblem as exc:
-        return _answer(
-            request,
-            svc,
-            patient_id,
-            principal,
-            action=action,
-            status=422,
-            values=fields,
-            problems=[Problem(str(exc), exc.name)],
-            open_form=form,
-        )
+        return answer(status=422, values=fields, problems=[Problem(str(exc), exc.name)])
     except RecordError as exc:
         catalog = svc.load(patient_id).definition.catalog
         problems = form_problems(form, fields, exc.issues, catalog) or [Problem(str(exc))]
-        return _answer(
-            request,
-            svc,
-            patient_id,
-            principal,
-            action=action,
-            status=422,
-            values=fields,
-            problems=problems,
-            open_form=form,
-        )
+        return answer(status=422, values=fields, problems=problems)
     except (TransitionBlocked, InvalidTrigger) as exc:
-        return _answer(
-            request,
-            svc,
-            patient_id,
-            principal,
-            action=action,
-            status=409,
-            problems=[Problem(str(exc))],
-            open_form=form,
-        )
+        return answer(status=409, problems=[Problem(str(exc))])
     except FutureDate as exc:  # "measurement date": the fact, then its field
         name = exc.what.rpartition(" ")[2]
         known = form in FORMS and any(f.name == name for f in FORMS[form].fields)
         when = f"{exc.date.isoformat()} is in the future (today is {exc.today.isoformat()})"
-        return _answer(
-            request,
-            svc,
-            patient_id,
-            principal,
-            action=action,
+        return answer(
             status=422,
             values=fields,
             problems=[
@@ -290,20 +251,9 @@ def _write(
                 if known
                 else Problem(f"{exc.what.capitalize()} {when}")
             ],
-            open_form=form,
         )
     except PathwayError as exc:  # an unknown reason code, a bad override
-        return _answer(
-            request,
-            svc,
-            patient_id,
-            principal,
-            action=action,
-            status=422,
-            values=fields,
-            problems=[Problem(str(exc))],
-            open_form=form,
-        )
+        return answer(status=422, values=fields, problems=[Problem(str(exc))])
     audit(request, principal, action, patient_id=patient_id)
     return RedirectResponse(f"/patients/{patient_id}?done={done}", status_code=303)
 
