@@ -181,11 +181,15 @@ def token_create(
 def token_revoke(
     name: Annotated[str, typer.Argument(help="The token's name.")],
     db: DbOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Revoke a token: it stops working at once."""
     with accounts(db) as store:
         store.revoke_token(name)
-    common.out.print(f"revoked token {name}", markup=False)
+    if json_out:
+        dump_json({"name": name, "revoked": True})
+    else:
+        common.out.print(f"revoked token {name}", markup=False)
 
 
 @token_app.command("list")

@@ -43,7 +43,8 @@ def test_token_create_prints_once_and_revoke(sqlite_url: str) -> None:
     accounts = Accounts(make_engine(sqlite_url))
     assert accounts.token(token) is not None
     assert token not in json.dumps(accounts.list_tokens(), default=str)
-    assert _run("token", "revoke", "lab-app", "--db", sqlite_url)[0] == 0
+    code, out, _ = _run("token", "revoke", "lab-app", "--json", "--db", sqlite_url)
+    assert code == 0 and json.loads(out) == {"name": "lab-app", "revoked": True}
     assert accounts.token(token) is None
     code, _, err = _run("token", "revoke", "lab-app", "--db", sqlite_url)
     assert code == 2 and "'lab-app'" in err
