@@ -253,6 +253,7 @@ def test_caseload_pager_keeps_as_of_and_refuses_pages_past_the_last(
     assert page.status_code == 200
     nxt = re.search(r'href="(/caseload\?[^"]*page=2[^"]*)"', page.text)
     assert nxt is not None and f"as_of={day}" in nxt[1]
+    assert f'<input type="hidden" name="as_of" value="{day}">' in page.text  # the filter form
     past = c.get("/caseload?page=999")
     assert past.status_code == 404 and in_layout(past.text) and "999" in past.text
 

@@ -106,6 +106,7 @@ def caseload_page(
     labels = dict(states)
     context = {
         "title": "Caseload",
+        "as_of": base.get("as_of"),  # the filter form keeps the date too
         "result": result,
         "states": states,
         "labels": labels,
