@@ -547,3 +547,24 @@ def test_a_worklist_before_its_items_were_worked_out_is_a_422_page(
     page = c.get("/worklist?as_of=2025-01-01")
     assert page.status_code == 422
     assert "as_of: is before" in page.text and "2025-01-01" in page.text
+
+
+def test_the_worklist_filters_by_state_and_its_links_keep_it(
+    clinic: tuple[str, FastAPI],
+) -> None:
+    url, app = clinic
+    c = client(app, Role.coordinator)
+    svc = Services.from_url(url, clock=FixedClock(TODAY))
+    try:
+        from engine.queries.worklist import worklist
+
+        want = {i.patient for i in worklist(svc, state="reassess").items}
+        every = {i.patient for i in worklist(svc).items}
+    finally:
+        svc.close()
+    assert want and want < every  # the filter narrows the list
+    page = c.get("/worklist?state=reassess")
+    assert page.status_code == 200 and '<option value="reassess" selected>' in page.text
+    shown = set(re.findall(r'href="/patients/([^"]+)"', page.text))
+    assert shown == want
+    assert c.get("/worklist?state=reasess").status_code == 422

@@ -34,6 +34,7 @@ def worklist_page(
     kind: Annotated[list[str] | None, Query()] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     as_of: str | None = None,
+    state: str | None = None,
 ) -> Response:
     """What is due, most urgent first; htmx asks for the table alone when filtering or paging."""
     kinds = [k for k in (kind or []) if k]
@@ -42,9 +43,11 @@ def worklist_page(
             raise BadQuery("kind", k, f"not an item kind ({', '.join(PRIORITY)})")
     day = parse_day(as_of, "as_of")
     svc = get_services(request)
+    state = state or None  # "any"; an unknown one is refused by the query (a 422 page)
     result = worklist(
         svc,
         as_of=day,
+        state=state,
         kinds=kinds or None,
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
@@ -53,18 +56,22 @@ def worklist_page(
     pages = max(1, -(-total // PAGE_SIZE))
     if page > pages:
         return past_last_page(request, "worklist", page, pages)
-    audit(request, principal, "worklist", cohort={"kinds": kinds, "page": page})
-    keep = [("kind", k) for k in kinds] + ([("as_of", day.isoformat())] if day else [])
+    audit(request, principal, "worklist", cohort={"kinds": kinds, "state": state, "page": page})
+    keep = [("kind", k) for k in kinds] + ([("state", state)] if state else [])
+    keep += [("as_of", day.isoformat())] if day else []
     context = {
         "title": "Worklist",
         "result": result,
         "kinds": PRIORITY,
         "labels": LABELS,
         "chosen": kinds,
+        "states": [(st.id, st.label) for st in svc.definitions.default.states],
+        "state": state,
+        "as_of": day.isoformat() if day else None,
         "page": page,
         "pages": pages,
         "total": total,
-        # what the pager links keep: the kinds and the date
+        # what the pager links keep: the kinds, the state and the date
         "query": "".join(f"&{urlencode([pair])}" for pair in keep),
     }
     name = "worklist_table.html" if is_htmx(request) else "worklist.html"
