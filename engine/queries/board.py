@@ -187,7 +187,7 @@ def board(
         conn = sql_connection(uow, "the board")
         check_definition(
             conn,
-            default,
+            svc.definitions,
             state=state,
             definition_id=definition_id,
             definition_version=definition_version,

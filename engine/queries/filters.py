@@ -23,7 +23,7 @@ from pathway.yamlio import did_you_mean
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-    from pathway.definition import Definition
+    from engine.definitions import DefinitionRegistry
 
 
 class InvalidFilter(RecordError):
@@ -56,17 +56,31 @@ class Known:
         self.states.extend(s for s in states if s not in self.states)
 
 
-def known(conn: sa.Connection, default: Definition, *, states: bool) -> Known:
-    """What the database knows (`states`: read the stored versions' states too)."""
+def known(conn: sa.Connection, definitions: DefinitionRegistry, *, states: bool) -> Known:
+    """What the database knows (`states`: the stored versions' states too, from the registry,
+    which keeps each version once read)."""
     import sqlalchemy as sa
 
     from engine.store.tables import board_count_table, definition_version_table
+    from pathway.errors import PathwayError
 
     out = Known()
     t = definition_version_table()
-    columns = [t.c.definition_id, t.c.version, *([t.c.content] if states else [])]
-    for row in conn.execute(sa.select(*columns).order_by(t.c.definition_id, t.c.first_seen)):
-        out.add(row[0], row[1], _states(row[2]) if states else ())
+    rows = conn.execute(
+        sa.select(t.c.definition_id, t.c.version).order_by(t.c.definition_id, t.c.first_seen)
+    )
+    for did, version in rows:
+        listed: list[str] = []
+        if states:
+            try:
+                listed = [s.id for s in definitions.get(did, version).states]
+            except PathwayError:  # a version no file gives and that cannot be restored as is
+                content = sa.select(t.c.content).where(
+                    t.c.definition_id == did, t.c.version == version
+                )
+                listed = _states(conn.execute(content).scalar() or "")
+        out.add(did, version, listed)
+    default = definitions.default
     out.add(
         default.metadata.id,
         default.metadata.version,
@@ -90,7 +104,7 @@ def _states(content: str) -> list[str]:
 
 def check_definition(
     conn: sa.Connection,
-    default: Definition,
+    definitions: DefinitionRegistry,
     *,
     state: str | None = None,
     definition_id: str | None = None,
@@ -102,7 +116,7 @@ def check_definition(
     if state is None and definition_id is None and definition_version is None:
         refuse(issues)
         return
-    k = known(conn, default, states=state is not None)
+    k = known(conn, definitions, states=state is not None)
     issues = list(issues)
     ids = list(k.versions)
     if definition_id is not None and definition_id not in k.versions:

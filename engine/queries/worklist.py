@@ -56,7 +56,7 @@ def worklist(
     with svc.uow as uow:
         conn = sql_connection(uow, "the worklist")
         bad += as_of_issues(conn, as_of, today, "items were worked out", last_worked_out())
-        check_definition(conn, svc.definitions.default, state=state, issues=bad)
+        check_definition(conn, svc.definitions, state=state, issues=bad)
         items = read_due(conn, day, wanted, state=state, limit=limit, offset=offset)
         if totals:
             counts, patients = count_due(conn, day, wanted, state=state)
