@@ -18,7 +18,10 @@ from engine.measures.logic import (
     overlaps,
 )
 from engine.measures.model import MeasurePatient
-from engine.measures.valuesets import ValueSets
+from engine.measures.valuesets import Code, ValueSets
+
+# Status.cql "survey": the observation category an assessment needs to count as performed
+SURVEY: Code = ("http://terminology.hl7.org/CodeSystem/observation-category", "survey")
 
 
 def cumulative_days(intervals: Iterable[tuple[dt.date, dt.date]]) -> int:
@@ -138,6 +141,7 @@ def _amm_hospice(p: MeasurePatient, period: Period, vs: ValueSets) -> bool:
             HOSPICE_MDS in o.codes
             and YES in o.value_codes
             and o.status in VALID
+            and SURVEY in o.category  # Status.isAssessmentPerformed
             and overlaps(o.start, o.end, lo, hi)
             for o in p.of("Observation")
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,6 +99,9 @@ def _phq(p: MeasurePatient, vs: ValueSets) -> list[Item]:
             for o in observations
             if o.start is not None and o.status in VALID and not tools.isdisjoint(o.codes)
         ]
+    if found and set(map(_AT, found)) != {None}:
+        found.sort(key=_timed)  # some have a time of day: CQL orders by the DateTime
+        return found
     try:
         # (start, value) read in C. A sort compares every pair it leaves adjacent, so when no
         # None value met another value this is exactly the order of `_start`; else use it.
@@ -108,6 +112,13 @@ def _phq(p: MeasurePatient, vs: ValueSets) -> list[Item]:
 
 
 _START_VALUE = operator.attrgetter("start", "value")
+_AT = operator.attrgetter("at")
+
+
+def _timed(o: Item) -> tuple[dt.date, float, float]:
+    # by day, then by time of day (a date without a time first), then by value
+    at = -math.inf if o.at is None else o.at
+    return (o.start or dt.date.min, at, -1.0 if o.value is None else o.value)
 
 
 def _start(o: Item) -> tuple[dt.date, float]:
@@ -191,7 +202,8 @@ class Depression:
             if o.value is None or o.value <= 9 or o.start is None:
                 continue
             for early, end in windows:
-                if early <= o.start <= end:
+                # the whole effective interval during the window (a period, not just its start)
+                if early <= o.start and (o.end or o.start) <= end:
                     return o
         return None
 

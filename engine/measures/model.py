@@ -74,6 +74,10 @@ class Item(NamedTuple):
     intent: str | None = None
     days_supply: float | None = None
     do_not_perform: bool = False
+    # Observation: the effective start in UTC seconds when it has a time of day (CQL sorts by
+    # the DateTime, so two scores on one day are ordered by their times); None for a date
+    at: float | None = None
+    category: frozenset[Code] = frozenset()  # Observation.category
 
 
 @dataclass
@@ -100,6 +104,17 @@ def _day(v: Any) -> dt.date | None:
     if isinstance(v, str) and len(v) == 4 and v.isdigit():
         return dt.date(int(v), 12, 31)  # a birth year only: 31 December (never overstates age)
     return None
+
+
+def _seconds(v: Any) -> float | None:
+    """UTC seconds of a FHIR dateTime or instant that has a time of day (None for a date)."""
+    if not isinstance(v, str) or len(v) <= 10:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _codes(cc: Any) -> frozenset[Code]:
@@ -191,6 +206,10 @@ def item_of(r: dict[str, Any], medications: dict[str, dict[str, Any]] | None = N
     meds = medications or {}
     if rt == "Observation":
         start, end = _interval(r, "effective")
+        when = r.get("effectiveDateTime") or (r.get("effectivePeriod") or {}).get("start")
+        if start is None and "effectiveInstant" in r:  # an instant is a DateTime to CQL
+            when = r.get("effectiveInstant")
+            start = end = _day(when)
         value = r.get("valueInteger")
         if value is None and isinstance(r.get("valueQuantity"), dict):
             value = r["valueQuantity"].get("value")
@@ -202,11 +221,15 @@ def item_of(r: dict[str, Any], medications: dict[str, dict[str, Any]] | None = N
             end,
             float(value) if isinstance(value, int | float) else None,
             _codes(r.get("valueCodeableConcept")),
+            at=_seconds(when),
+            category=_codes(r.get("category")),
         )
     if rt == "Condition":
-        start, _ = _interval(r, "onset")
-        start = start or _day(r.get("recordedDate"))
-        end, _ = _interval(r, "abatement")
+        # QICoreCommon prevalenceInterval: [start of the onset, end of the abatement]. Without
+        # an onset the low boundary is a closed null, which CQL reads as the beginning of time
+        # (recordedDate is not part of it); an abatementPeriod ends at its end, not its start.
+        start = _interval(r, "onset")[0] or dt.date.min
+        end = _interval(r, "abatement")[1]
         return Item(
             rt,
             _codes(r.get("code")),
@@ -236,16 +259,26 @@ def item_of(r: dict[str, Any], medications: dict[str, dict[str, Any]] | None = N
             rt, _codes(_medication(r, meds)), r.get("status"), start, end, days_supply=supply
         )
     if rt == "MedicationRequest":
+        # CMD medicationRequestPeriod: from the start of the bounds, authoredOn or the start of
+        # the validity period, for the supply × (1 + refills); else to the end of the bounds;
+        # else no period at all (null: the order then overlaps nothing, it is not open-ended).
         di = (r.get("dosageInstruction") or [{}])[0]
         bounds = ((di.get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
-        start = _day(bounds.get("start")) or _day(r.get("authoredOn"))
         dr = r.get("dispenseRequest") or {}
+        start = (
+            _day(bounds.get("start"))
+            or _day(r.get("authoredOn"))
+            or _day((dr.get("validityPeriod") or {}).get("start"))
+        )
         supply = _days(dr.get("expectedSupplyDuration") or {}) or _supplied(dr.get("quantity"), di)
         refills = dr.get("numberOfRepeatsAllowed") or 0
+        end = None
         if start and supply:
             end = start + dt.timedelta(days=round(supply * (1 + refills)) - 1)
-        else:
+        elif start:
             end = _day(bounds.get("end"))
+        if end is None:
+            start = None
         return Item(
             rt, _codes(_medication(r, meds)), r.get("status"), start, end, intent=r.get("intent")
         )
