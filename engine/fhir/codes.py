@@ -45,6 +45,11 @@ LOINC_LAB: Final = {
     "718-7": "hemoglobin",
 }
 LAB_LOINC: Final = {"TSH": "3016-3", "vitamin_d_25oh": "1989-3", "hemoglobin": "718-7"}
+# The record's lab units (shared/spec/patient-record.md) as UCUM codes, where they differ: the
+# international unit is the UCUM atom `[IU]` (also `[iU]`), so "mIU/L" is written `m[IU]/L`;
+# ng/mL, nmol/L, g/dL and g/L are UCUM codes as they stand.
+UCUM_OF_UNIT: Final = {"mIU/L": "m[IU]/L"}
+UNIT_OF_UCUM: Final = {"m[IU]/L": "mIU/L", "m[iU]/L": "mIU/L"}
 MEASUREMENTS: Final = ("PHQ-9", "QIDS-SR16", "HAM-D17", "MADRS")
 SCREENS: Final = ("MDQ", "STOP-Bang", "AUDIT-C", "CUDIT-R")
 VALID_STATUS: Final = ("final", "amended", "corrected")

@@ -114,7 +114,7 @@ def record_resources(rec: PatientRecord, *, catalog: Catalog | None = None) -> l
             "value": lab.value,
             "unit": lab.unit,
             "system": c.UCUM,
-            "code": lab.unit,
+            "code": c.UCUM_OF_UNIT.get(lab.unit, lab.unit),
         }
         out.append(r)
     h = rec.history

@@ -109,7 +109,10 @@ def validate_resources(
                     source=source,
                     resource="?",
                     path="",
-                    reason=str(raw) if isinstance(raw, Exception) else "not a resource",
+                    reason=str(raw)
+                    if isinstance(raw, Exception)
+                    else "not a resource: a JSON object with a resourceType is needed, got a "
+                    + type(raw).__name__,
                 )
             )
             continue
@@ -169,6 +172,9 @@ def map_resources(
             invalid_owner[owner].append(ref)
     refused = stray
     by_patient: dict[str, list[dict[str, Any]]] = {k: [] for k in patients}
+    # where each of a patient's resources was read ("file:line", "file#entry[i]"), so that a
+    # refusal points at the resource, not at its Patient
+    sources: dict[str, dict[str, str]] = {k: {} for k in patients}
     ignored: list[Ignored] = []
     for source, r in good:
         if r.get("resourceType") == "Patient":
@@ -198,6 +204,7 @@ def map_resources(
                 )
             continue
         by_patient[owner].append(r)
+        sources[owner].setdefault(ref_of(r), source)
     medications = {}
     for _, r in good:
         if r.get("resourceType") == "Medication":
@@ -214,7 +221,13 @@ def map_resources(
         pid = m.doc["id"] if isinstance(m.doc["id"], str) else None
         ignored += [Ignored(patient_id=pid, resource=res, reason=why) for res, why in m.ignored]
         problems = [
-            Refusal(patient_id=pid, source=source, resource=res, path=path, reason=why)
+            Refusal(
+                patient_id=pid,
+                source=sources[key].get(res, source),
+                resource=res,
+                path=path,
+                reason=why,
+            )
             for res, path, why in m.refusals
         ]
         problems[:0] = [r.model_copy(update={"patient_id": pid}) for r in invalid_owner[key]]
@@ -222,12 +235,14 @@ def map_resources(
             try:
                 records.append((source, parse_record(m.doc, catalog=cat)))
             except RecordError as exc:
-                problems = _record_problems(pid, source, m, exc)
+                problems = _record_problems(pid, source, m, exc, sources[key])
         refused += problems
     return records, refused, ignored, len(items), len(patients)
 
 
-def _record_problems(pid: str, source: str, m: Mapped, exc: RecordError) -> list[Refusal]:
+def _record_problems(
+    pid: str, source: str, m: Mapped, exc: RecordError, sources: dict[str, str]
+) -> list[Refusal]:
     out = []
     for issue in exc.issues:
         head = issue.loc.split(".")[0]
@@ -236,7 +251,7 @@ def _record_problems(pid: str, source: str, m: Mapped, exc: RecordError) -> list
         out.append(
             Refusal(
                 patient_id=pid,
-                source=source,
+                source=sources.get(origin or "", source),
                 resource=origin or f"Patient ({pid})",
                 path=issue.loc,
                 reason=str(issue),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +19,20 @@ Raw = dict[str, Any]
 class Bad(Exception):
     """A resource that does not map: the FHIR path inside it and the reason."""
 
-    def __init__(self, path: str, reason: str) -> None:
+    def __init__(self, path: str, reason: str, resource: str | None = None) -> None:
         super().__init__(reason)
-        self.path, self.reason = path, reason
+        self.path, self.reason, self.resource = path, reason, resource
+
+
+@contextmanager
+def _blame(r: Raw) -> Iterator[None]:
+    """A Bad raised inside is about resource `r` (when several resources build one item)."""
+    try:
+        yield
+    except Bad as bad:
+        if bad.resource is None:
+            bad.resource = ref_of(r)
+        raise
 
 
 @dataclass
@@ -78,6 +91,15 @@ def _components(r: Raw) -> dict[str, Any]:
         if name:
             out[name] = next((v for k, v in comp.items() if k.startswith("value")), None)
     return out
+
+
+def _lab_unit(q: Raw) -> Any:
+    """The record's unit of a lab valueQuantity: its UCUM code read back to the record's
+    spelling (`m[IU]/L` is mIU/L), else its human-readable unit, else its code."""
+    code = q.get("code")
+    if q.get("system") == c.UCUM and isinstance(code, str) and code:
+        return c.UNIT_OF_UCUM.get(code, code)
+    return q.get("unit") or code
 
 
 def _first_date(r: Raw, *paths: str) -> tuple[str, Any]:
@@ -181,7 +203,7 @@ class Mapper:
                 try:
                     build(drug, rs, m)
                 except Bad as bad:
-                    m.refusals.append((ref_of(rs[0]), bad.path, bad.reason))
+                    m.refusals.append((bad.resource or ref_of(rs[0]), bad.path, bad.reason))
         for kind, days in sorted(sessions.items()):
             days.sort()
             m.add(
@@ -212,7 +234,14 @@ class Mapper:
         if kind is None and (snomed in c.BIPOLAR_SNOMED or pairs & self.bipolar):
             kind = "bipolar_disorder"
         if kind is None and (snomed in c.MDD_SNOMED or pairs & self.mdd):
-            path, value = ("onsetDateTime", r.get("onsetDateTime") or r.get("recordedDate"))
+            if verification == "refuted":
+                # mapping.md: the episode is a confirmed diagnosis; a ruled-out one is none
+                m.ignored.append((ref_of(r), "depression diagnosis refuted: no episode"))
+                return
+            try:  # the onset (a dateTime or a period's start), else the recorded date
+                path, value = _first_date(r, "onsetDateTime", "onsetPeriod.start", "recordedDate")
+            except Bad:
+                path, value = "onsetDateTime", None
             if value is not None:
                 start = day(value, path).isoformat()
                 if m.doc.get("episode_start") is None or start > m.doc["episode_start"]:
@@ -354,29 +383,38 @@ class Mapper:
         into[drug].append(r)
 
     def _from_requests(self, drug: str, rs: list[Raw], m: Mapped) -> None:
+        # Each request's start first, then in date order (not input order): the trial's end is
+        # the end of the chronologically last request, whatever order the input came in.
+        dated: list[tuple[dt.date, int, Raw, Raw, float | None]] = []
+        for n, r in enumerate(rs):
+            with _blame(r):
+                _, strength = self._drug(r)
+                di = (r.get("dosageInstruction") or [None])[0]
+                if di is None:
+                    raise Bad("dosageInstruction", "a dosage instruction with a dose is required")
+                bounds = ((di.get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
+                path, value = _first_date(
+                    {"b": bounds, "authoredOn": r.get("authoredOn")}, "b.start", "authoredOn"
+                )
+                start = day(
+                    value,
+                    "authoredOn"
+                    if path == "authoredOn"
+                    else "dosageInstruction[0].timing.repeat.boundsPeriod.start",
+                )
+            dated.append((start, n, r, di, strength))
+        dated.sort(key=lambda x: (x[0], x[1]))
         steps: dict[str, float] = {}
         end: dt.date | None = None
-        first = rs[0]
-        for r in rs:
-            _, strength = self._drug(r)
-            di = (r.get("dosageInstruction") or [None])[0]
-            if di is None:
-                raise Bad("dosageInstruction", "a dosage instruction with a dose is required")
-            bounds = ((di.get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
-            path, value = _first_date(
-                {"b": bounds, "authoredOn": r.get("authoredOn")}, "b.start", "authoredOn"
-            )
-            start = day(
-                value,
-                "authoredOn"
-                if path == "authoredOn"
-                else "dosageInstruction[0].timing.repeat.boundsPeriod.start",
-            )
-            steps[start.isoformat()] = self._mg_per_day(di, strength, "dosageInstruction[0]")
-            if r.get("status") in ("completed", "stopped") and bounds.get("end"):
-                end = day(bounds["end"], "dosageInstruction[0].timing.repeat.boundsPeriod.end")
-            else:
-                end = None
+        first = dated[0][2]
+        for start, _, r, di, strength in dated:
+            with _blame(r):
+                steps[start.isoformat()] = self._mg_per_day(di, strength, "dosageInstruction[0]")
+                bounds = ((di.get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
+                if r.get("status") in ("completed", "stopped") and bounds.get("end"):
+                    end = day(bounds["end"], "dosageInstruction[0].timing.repeat.boundsPeriod.end")
+                else:
+                    end = None
         days = sorted(steps)
         doses = [{"from": d, "mg_per_day": steps[d]} for d in days]
         m.add(
@@ -391,18 +429,22 @@ class Mapper:
             ref_of(first),
         )
 
+    def _fill(self, r: Raw, fills: list[tuple[dt.date, float, int]]) -> None:
+        _, strength = self._drug(r)
+        when = day(r.get("whenHandedOver"), "whenHandedOver")
+        supply = (r.get("daysSupply") or {}).get("value")
+        qty = (r.get("quantity") or {}).get("value")
+        if not supply or supply <= 0:
+            raise Bad("daysSupply", "a positive daysSupply is required")
+        if qty is None or strength is None:
+            raise Bad("quantity", "a quantity and an RxNorm code with a strength are required")
+        fills.append((when, round(float(qty) * strength / float(supply), 6), int(supply)))
+
     def _from_dispenses(self, drug: str, rs: list[Raw], m: Mapped) -> None:
         fills: list[tuple[dt.date, float, int]] = []
         for r in rs:
-            _, strength = self._drug(r)
-            when = day(r.get("whenHandedOver"), "whenHandedOver")
-            supply = (r.get("daysSupply") or {}).get("value")
-            qty = (r.get("quantity") or {}).get("value")
-            if not supply or supply <= 0:
-                raise Bad("daysSupply", "a positive daysSupply is required")
-            if qty is None or strength is None:
-                raise Bad("quantity", "a quantity and an RxNorm code with a strength are required")
-            fills.append((when, round(float(qty) * strength / float(supply), 6), int(supply)))
+            with _blame(r):
+                self._fill(r, fills)
         fills.sort()
         doses: list[Raw] = []
         for when, mg, _ in fills:
@@ -467,7 +509,7 @@ class Mapper:
                     "date": when,
                     "test": lab,
                     "value": float(q["value"]),
-                    "unit": q.get("unit") or q.get("code"),
+                    "unit": _lab_unit(q),
                 },
                 ref_of(r),
             )
@@ -487,6 +529,15 @@ class Mapper:
     def _score(self, r: Raw, inst: str) -> int:
         if "valueInteger" in r:
             path, value = "valueInteger", r["valueInteger"]
+        elif "valueQuantity" not in r:
+            # name the value[x] that is there (valueString, valueCodeableConcept, …), if any
+            other = next((k for k in sorted(r) if k.startswith("value")), None)
+            if other is None:
+                raise Bad("value[x]", f"{inst} needs a score in valueInteger or valueQuantity")
+            raise Bad(
+                other,
+                f"{inst} needs a score in valueInteger or valueQuantity, got {other} {r[other]!r}",
+            )
         else:
             path, value = "valueQuantity.value", (r.get("valueQuantity") or {}).get("value")
         if value is None or float(value) != int(value):

@@ -14,7 +14,12 @@ SUFFIXES = (".json", ".ndjson", ".jsonl")
 
 def _flatten(source: str, data: Any) -> Iterator[tuple[str, Any]]:
     if isinstance(data, dict) and data.get("resourceType") == "Bundle":
-        for i, entry in enumerate(data.get("entry") or []):
+        entries = data.get("entry") or []
+        if not isinstance(entries, list):
+            got = type(entries).__name__
+            yield source, ValueError(f"Bundle.entry must be a list of entries, got {got}")
+            return
+        for i, entry in enumerate(entries):
             res = entry.get("resource") if isinstance(entry, dict) else None
             if res is None:
                 yield f"{source}#entry[{i}]", ValueError("Bundle entry without a resource")
