@@ -1,4 +1,4 @@
-"""`pathway fhir import|export|plandefinition`: FHIR R4 in and out of the engine."""
+"""`pathway fhir import|export|plandefinition|audit`: FHIR R4 in and out of the engine."""
 
 from __future__ import annotations
 
@@ -10,7 +10,16 @@ import typer
 
 from engine.cli import common
 from engine.cli.common import EXIT_INVALID, dump_json, handle_errors
-from engine.cli.patients import ActorOpt, DbOpt, JsonOpt, PatientArg, actor_of, parse_date, services
+from engine.cli.patients import (
+    ActorOpt,
+    DbOpt,
+    JsonOpt,
+    PatientArg,
+    actor_of,
+    parse_date,
+    parse_window,
+    services,
+)
 
 fhir_app = typer.Typer(no_args_is_help=True, help="FHIR R4 import and export.")
 
@@ -103,6 +112,38 @@ def plandefinition_command(
     from pathway.loader import load_definition, resolve
 
     _print_json(plan_definition(load_definition(resolve(definition))))
+
+
+@fhir_app.command("audit")
+@handle_errors
+def audit_command(
+    db: DbOpt = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="First day, YYYY-MM-DD (UTC).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Last day included, YYYY-MM-DD (UTC).")
+    ] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user or token.")] = None,
+    patient: Annotated[str | None, typer.Option("--patient", help="Only this patient.")] = None,
+    action: Annotated[str | None, typer.Option("--action", help="Only this action.")] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Accepted for uniformity: the output is NDJSON already.")
+    ] = False,
+) -> None:
+    """Print the web app's access audit (who read, wrote or exported what) as FHIR R4
+    AuditEvents, one per line (NDJSON), oldest first."""
+    from engine.fhir.audit import audit_events, ndjson_line
+    from engine.store.uow import sql_connection
+
+    first, last = parse_window(since, until)
+    with services(db) as svc, svc.uow as uow:
+        conn = sql_connection(uow, "fhir audit")
+        events = audit_events(
+            conn, since=first, until=last, user=user, patient=patient, action=action
+        )
+        for event in events:
+            sys.stdout.write(ndjson_line(event) + "\n")
 
 
 def register(app: typer.Typer) -> None:

@@ -22,6 +22,9 @@ EXT_SERUM: Final = f"{BASE}/StructureDefinition/serum-level-mmol-l"
 EXT_SESSIONS: Final = f"{BASE}/StructureDefinition/sessions"
 EXT_STATE: Final = f"{BASE}/StructureDefinition/current-state"
 ID_PATIENT: Final = f"{BASE}/patient-id"
+ID_USER: Final = f"{BASE}/user"  # a web app user or API token name (the access audit)
+CS_ROLE: Final = f"{BASE}/CodeSystem/role"
+CS_ACTION: Final = f"{BASE}/CodeSystem/audit-action"
 PLAN_URL: Final = f"{BASE}/PlanDefinition"
 
 LOINC: Final = "http://loinc.org"
