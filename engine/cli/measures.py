@@ -10,7 +10,7 @@ import typer
 
 from engine.cli import common
 from engine.cli.common import handle_errors
-from engine.cli.patients import DbOpt, JsonOpt, parse_date
+from engine.cli.patients import DbOpt, JsonOpt, parse_window
 
 
 def _print(value: object) -> None:
@@ -69,9 +69,8 @@ def deviations(
     """Overrides, moves against the recommendation, and overstays, per definition version."""
     from engine.measures.deviations import deviation_report, render
 
-    report = deviation_report(
-        db, since=parse_date(since, "--since"), until=parse_date(until, "--until")
-    )
+    first, last = parse_window(since, until)
+    report = deviation_report(db, since=first, until=last)
     if json_out:
         _print(report)
     else:

@@ -66,6 +66,19 @@ def parse_date(value: str | None, option: str) -> dt.date | None:
         ) from None
 
 
+def parse_window(since: str | None, until: str | None) -> tuple[dt.date | None, dt.date | None]:
+    """--since and --until as dates, the window not empty (RecordError naming --until if it
+    ends before it opens)."""
+    first, last = parse_date(since, "--since"), parse_date(until, "--until")
+    if first is not None and last is not None and last < first:
+        from pathway.errors import Issue, RecordError
+
+        raise RecordError(
+            [Issue(loc="--until", value=until, message=f"the window ends before --since {since}")]
+        )
+    return first, last
+
+
 def parse_effective(value: str | None) -> dt.date | None:
     """--effective: a date YYYY-MM-DD, not before 1900 (the rule and wording of every date in a
     patient record); RecordError naming --effective otherwise. Future dates are the services'."""

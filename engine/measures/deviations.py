@@ -71,6 +71,12 @@ def deviations_on(
     from pathway.facts import derive
     from pathway.record import parse_record
 
+    if since is not None and until is not None and until < since:
+        from pathway.errors import Issue, RecordError
+
+        raise RecordError(
+            [Issue(loc="until", value=until, message=f"the window ends before since {since}")]
+        )
     end = until or today or dt.date.today()
     ev, en = event_table(), enrollment_table()
     # every change of state, with the day the state it leaves was entered (the previous one's)

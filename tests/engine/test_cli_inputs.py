@@ -270,3 +270,12 @@ def test_excerpt_shows_dates_and_date_times_in_iso_form() -> None:
     assert excerpt(dt.datetime(2026, 3, 1, 12, 30)) == "2026-03-01T12:30:00"
     assert excerpt("x") == "'x'"
     assert excerpt(12) == "12"
+
+
+@pytest.mark.parametrize("json_out", [[], ["--json"]])
+def test_deviations_refuse_a_window_that_ends_before_it_opens(db: str, json_out: list[str]) -> None:
+    got = cli("deviations", "--since", day(10), "--until", day(20), *json_out, db=db)
+    assert got.exit_code == 2 and got.stdout == ""
+    assert f"--until: the window ends before --since {day(10)} (got '{day(20)}')" in got.stderr
+    same_day = cli("deviations", "--since", day(10), "--until", day(10), "--json", db=db)
+    assert same_day.exit_code == 0, same_day.stderr

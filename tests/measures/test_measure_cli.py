@@ -197,6 +197,21 @@ def test_deviations_counts_overrides_and_moves_against_the_recommendation(tmp_pa
     }
 
 
+def test_the_deviation_report_refuses_a_window_that_ends_before_it_opens(tmp_path: Path):
+    from engine.measures.deviations import deviation_report
+    from pathway.errors import RecordError
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    _ok("init-db", "--db", url)
+    with pytest.raises(RecordError) as exc:
+        deviation_report(url, since=dt.date(2026, 5, 1), until=dt.date(2026, 4, 30))
+    (issue,) = exc.value.issues
+    assert (issue.loc, issue.value) == ("until", dt.date(2026, 4, 30))
+    assert issue.message == "the window ends before since 2026-05-01"
+    one_day = deviation_report(url, since=dt.date(2026, 5, 1), until=dt.date(2026, 5, 1))
+    assert one_day["overrides_by_reason"] == {}
+
+
 def test_invalid_fhir_exits_2_naming_resource_and_path(tmp_path: Path):
     c = Chart().mdd().visit("2024-03-01").phq9("2024-03-01", 15)
     c.resources[-1]["effectiveDateTime"] = "2024-13-45"
