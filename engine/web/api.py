@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import re
+import traceback
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine import (
+    BeforeEntry,
     Enrolled,
     Moved,
     PatientHistory,
@@ -25,13 +29,41 @@ from engine import (
     Recorded,
     Services,
 )
+from engine.queries.filters import InvalidFilter, check_definition
+from engine.queries.worklist import Worklist
+from engine.store.uow import sql_connection
 from engine.web import caseload as caseload_queries
-from engine.web.deps import CLINICAL, Principal, Role, audit, context, get_services, require
+from engine.web.deps import (
+    CLINICAL,
+    Principal,
+    Role,
+    audit,
+    context,
+    get_services,
+    optional_principal,
+    require,
+)
 from engine.web.problems import PROBLEM, FieldError, error_status
 from engine.web.suppress import suppressed_board
+from pathway.assess import Assessment
 from pathway.errors import PathwayError
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+
+def known_query(request: Request) -> None:
+    """Refuse a query parameter the route does not take: a typo (`asof`) or a `cursor` this API
+    does not page by would otherwise be ignored, and the answer be to another question (nobody
+    logged in: the route's 401 comes first)."""
+    if optional_principal(request) is None:
+        return
+    allowed = sorted(p.alias for p in request.scope["route"].dependant.query_params)
+    for name, value in request.query_params.multi_items():
+        if name not in allowed:
+            takes = ", ".join(allowed) or "none"
+            raise FieldError(name, value, f"unknown query parameter (this route takes: {takes})")
+
+
+router = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(known_query)])
+log = logging.getLogger("engine.web")
 PatientId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f/]+$")]
 AsOf = Annotated[dt.date | None, Query(description="Date YYYY-MM-DD (default today).")]
 IfMatch = Annotated[
@@ -42,21 +74,33 @@ Clinician = Annotated[Principal, Depends(require(Role.clinician))]
 Aggregates = Annotated[Principal, Depends(require(Role.coordinator, Role.clinician, Role.quality))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
-_ERRORS: dict[int | str, dict[str, Any]] = {
+_PROBLEMS = {
     code: {"description": what, "content": {PROBLEM: {}}}
     for code, what in (
+        (400, "the body is not UTF-8 text"),
         (401, "not authenticated"),
         (403, "the role may not do this"),
         (404, "unknown patient"),
+        (409, "the guard is not true (reasons)"),
+        (412, "stale If-Match (both versions named)"),
         (422, "invalid input: each field and value named"),
+        (428, "If-Match missing"),
     )
 }
-_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **_ERRORS,
-    409: {"description": "the guard is not true (reasons)", "content": {PROBLEM: {}}},
-    412: {"description": "stale If-Match (both versions named)", "content": {PROBLEM: {}}},
-    428: {"description": "If-Match missing", "content": {PROBLEM: {}}},
-}
+
+
+def _errors(*codes: int, media: tuple[str, ...] = ()) -> dict[int | str, dict[str, Any]]:
+    """The problem responses a route can give (and, for a drawing, its 200's media types)."""
+    out: dict[int | str, dict[str, Any]] = {c: _PROBLEMS[c] for c in (401, 403, *codes)}
+    if media:
+        out[200] = {"description": "the drawing", "content": {m: {} for m in media}}
+    return out
+
+
+_ERRORS = _errors(422)  # lists and aggregates
+_PATIENT_ERRORS = _errors(404, 422)
+_WRITE_ERRORS = _errors(400, 404, 409, 412, 422, 428)
+_DRAWINGS = ("image/svg+xml", "text/vnd.graphviz", "text/plain", "application/json")
 
 
 class _Body(BaseModel):
@@ -89,12 +133,13 @@ class OverrideBody(_Body):
 class EnrollBody(_Body):
     """A new enrollment, optionally with a patient record (its `id` is the patient id)."""
 
-    patient_id: str = Field(min_length=1, max_length=64)
+    patient_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
     record: dict[str, Any] | None = None
     effective: dt.date | None = None
 
 
 OUTCOMES = {404: "not_found", 409: "blocked", 412: "stale", 422: "invalid"}
+INTERNAL = "internal error, logged without patient data: read the patient again before a retry"
 
 
 @contextlib.contextmanager
@@ -106,18 +151,33 @@ def audited(
     patient_id: str | None = None,
     cohort: dict[str, Any] | None = None,
 ) -> Iterator[None]:
-    """Run a service call and append its audit row, whatever the outcome."""
+    """Run a service call and append its audit row, whatever the outcome. An unexpected error
+    is logged by its kind and stack only (a database error's message carries the statement's
+    parameters: patient ids and facts) and answered as a 500 problem."""
     try:
         yield
-    except PathwayError as exc:
-        status, _ = error_status(exc)
+    except (PathwayError, StarletteHTTPException) as exc:
+        status = (
+            exc.status_code if isinstance(exc, StarletteHTTPException) else error_status(exc)[0]
+        )
         outcome = OUTCOMES.get(status, "refused")
         audit(request, principal, action, patient_id=patient_id, cohort=cohort, outcome=outcome)
         raise
-    except BaseException:
+    except Exception as exc:
         audit(request, principal, action, patient_id=patient_id, cohort=cohort, outcome="error")
-        raise
+        stack = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("%s failed: %s\n%s", action, type(exc).__name__, stack)
+        raise HTTPException(500, INTERNAL) from None
     audit(request, principal, action, patient_id=patient_id, cohort=cohort)
+
+
+@contextlib.contextmanager
+def named(names: dict[str, str]) -> Iterator[None]:
+    """Name a refused filter as the query does (`version`, not `definition_version`)."""
+    try:
+        yield
+    except InvalidFilter as exc:
+        raise exc.renamed(names) from None
 
 
 def _json(model: BaseModel, *, status: int = 200, version: int | None = None) -> Response:
@@ -145,7 +205,7 @@ def expected_version(if_match: str | None) -> int:
 @router.get(
     "/patients/{patient_id}",
     response_model=PatientStatus,
-    responses=_ERRORS,
+    responses=_PATIENT_ERRORS,
     summary="Status: state, days in state, guards with reasons, recommended move, what is due",
 )
 def get_status(
@@ -154,11 +214,16 @@ def get_status(
     """`pathway status --json`; the ETag is the patient's version."""
     svc = get_services(request)
     with audited(request, principal, "api.status", patient_id=patient_id):
-        status = svc.status(patient_id, as_of=as_of)
+        try:
+            status = svc.status(patient_id, as_of=as_of)
+        except BeforeEntry as exc:  # the engine names `effective`, the date of a write
+            raise FieldError("as_of", exc.date.isoformat(), str(exc)) from None
     return _json(status, version=status.version)
 
 
-@router.get("/patients/{patient_id}/history", response_model=PatientHistory, responses=_ERRORS)
+@router.get(
+    "/patients/{patient_id}/history", response_model=PatientHistory, responses=_PATIENT_ERRORS
+)
 def get_history(request: Request, patient_id: PatientId, principal: Clinical) -> Response:
     """`pathway history --json`: the timeline of facts and moves."""
     svc = get_services(request)
@@ -167,7 +232,7 @@ def get_history(request: Request, patient_id: PatientId, principal: Clinical) ->
     return _json(history, version=history.version)
 
 
-@router.get("/patients/{patient_id}/assess", responses=_ERRORS)
+@router.get("/patients/{patient_id}/assess", response_model=Assessment, responses=_PATIENT_ERRORS)
 def get_assessment(
     request: Request, patient_id: PatientId, principal: Clinical, as_of: AsOf = None
 ) -> Response:
@@ -181,7 +246,9 @@ def get_assessment(
     return _json(result, version=p.head.version)
 
 
-@router.post("/patients", response_model=Enrolled, status_code=201, responses=_WRITE_ERRORS)
+@router.post(
+    "/patients", response_model=Enrolled, status_code=201, responses=_errors(400, 409, 422)
+)
 def enroll(request: Request, body: EnrollBody, principal: Clinical) -> Response:
     """`pathway enroll`: a new patient at the pathway's first state."""
     svc = get_services(request)
@@ -260,7 +327,7 @@ def override(
     return _json(done, version=done.version)
 
 
-@router.get("/patients/{patient_id}/diagram", responses=_ERRORS)
+@router.get("/patients/{patient_id}/diagram", responses=_errors(404, 422, media=_DRAWINGS))
 def patient_diagram(
     request: Request,
     patient_id: PatientId,
@@ -296,7 +363,7 @@ def _media(data: bytes | str, fmt: str, *, version: int | None = None) -> Respon
 # -- lists and aggregates ------------------------------------------------------------------
 
 
-@router.get("/worklist", responses=_ERRORS)
+@router.get("/worklist", response_model=Worklist, responses=_ERRORS)
 def get_worklist(
     request: Request,
     principal: Clinical,
@@ -320,6 +387,9 @@ def get_worklist(
     return _json(result)
 
 
+_VERSION = {"definition_version": "version"}
+
+
 def _current(svc: Services, as_of: dt.date | None) -> None:
     """The board and the caseload count each patient's current state: an `as_of` before today
     (the services' clock) would show negative days in state, so it is a 422 naming it."""
@@ -330,6 +400,26 @@ def _current(svc: Services, as_of: dt.date | None) -> None:
             as_of.isoformat(),
             f"is before today ({today.isoformat()}): the current state can be shown as of "
             "today or a later date only",
+        )
+
+
+def _known(
+    svc: Services,
+    *,
+    state: str | None = None,
+    definition_id: str | None = None,
+    version: str | None = None,
+) -> None:
+    """Refuse a state or definition version the database does not know (422 naming it), as the
+    worklist and the board do: an empty answer would read as "nobody"."""
+    with svc.uow as uow, named(_VERSION):
+        conn = sql_connection(uow, "the filters")
+        check_definition(
+            conn,
+            svc.definitions,
+            state=state,
+            definition_id=definition_id,
+            definition_version=version,
         )
 
 
@@ -347,7 +437,7 @@ def get_board(
 
     _current(svc, as_of)
     cohort = {"as_of": as_of, "state": state, "version": version}
-    with audited(request, principal, "api.board", cohort=cohort):
+    with audited(request, principal, "api.board", cohort=cohort), named(_VERSION):
         result = board(svc, as_of=as_of, state=state, definition_version=version)
     if principal.role == Role.quality:
         return Response(suppressed_board(result), media_type="application/json")
@@ -372,6 +462,7 @@ def get_caseload(
     _current(svc, as_of)
     cohort = {"state": state, "flag": flag, "due": due, "sort": sort, "offset": offset}
     with audited(request, principal, "api.caseload", cohort=cohort):
+        _known(svc, state=state)
         page = caseload_queries.caseload(
             svc,
             state=state,
@@ -386,7 +477,7 @@ def get_caseload(
     return _json(page)
 
 
-@router.get("/cohort/diagram", responses=_ERRORS)
+@router.get("/cohort/diagram", responses=_errors(422, media=_DRAWINGS))
 def cohort_diagram(
     request: Request,
     principal: Aggregates,
@@ -428,6 +519,7 @@ def cohort_diagram(
         )
     cohort = {"state": state, "version": version, "since": since, "until": until, "as_of": as_of}
     with audited(request, principal, f"api.export.cohort.{format}", cohort=cohort):
+        _known(svc, definition_id=drawn.metadata.id, version=version)
         q = cohort_query(
             today=svc.clock.today(),
             as_of=as_of,

@@ -11,17 +11,17 @@ import datetime as dt
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from engine.measures.logic import Period
 from engine.web import quality_data
 from engine.web.accounts import Principal
-from engine.web.api import Aggregates, audited
+from engine.web.api import Aggregates, audited, known_query
 from engine.web.deps import context, get_services
 from engine.web.problems import PROBLEM, FieldError
 
-router = APIRouter(prefix="/api/v1/quality", tags=["api"])
+router = APIRouter(prefix="/api/v1/quality", tags=["api"], dependencies=[Depends(known_query)])
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": "not authenticated", "content": {PROBLEM: {}}},
     403: {"description": "the role may not see aggregates", "content": {PROBLEM: {}}},

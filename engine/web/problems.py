@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine import AlreadyEnrolled, BeforeEntry, FutureDate, InvalidOverride, UnknownReasonCode
+from engine.queries.overlay_path import NotEnrolledYet
 from pathway.errors import (
     DefinitionError,
     InvalidTrigger,
@@ -110,12 +111,18 @@ def error_status(exc: PathwayError) -> tuple[int, dict[str, Any]]:
         return 422, {"errors": [{"field": "to", "value": None, "message": str(exc)}]}
     if isinstance(exc, AlreadyEnrolled):
         return 409, {"patient_id": exc.patient_id}
+    if isinstance(exc, NotEnrolledYet):
+        field = {"field": "as_of", "value": exc.as_of.isoformat(), "message": str(exc)}
+        return 422, {"errors": [field]}
     return 422, {}
 
 
 def _jsonable(value: Any) -> Any:
+    """The value as strict JSON can carry it (NaN and infinities are not JSON: their repr)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")[:200]
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
         return repr(value)
     return value
@@ -152,18 +159,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {
-            "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body",
-            "value": _jsonable(e.get("input")),
-            "message": e.get("msg", ""),
-        }
-        for e in exc.errors()
-    ]
+    errors = [_field_error(e) for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     if not _is_api(request):
         return _page(422, detail)
     return problem_response(422, None, detail, errors=errors)
+
+
+def _field_error(e: Mapping[str, Any]) -> dict[str, Any]:
+    """One of FastAPI's validation errors as {field, value, message}; a body that is not JSON
+    names the body and where parsing stopped (its loc is the character offset, not a field)."""
+    if e.get("type") == "json_invalid":
+        offset = e["loc"][-1]
+        reason = e.get("ctx", {}).get("error", "")
+        message = f"is not valid JSON: {reason} at character {offset}"
+        return {"field": "body", "value": None, "message": message}
+    field = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+    return {"field": field, "value": _jsonable(e.get("input")), "message": e.get("msg", "")}
 
 
 def problem_handlers() -> dict[
