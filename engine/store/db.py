@@ -62,13 +62,16 @@ def redact(url: str | sa.URL) -> str:
 def make_engine(
     url: str, *, schema: str | None = None, create: bool = True, **kwargs: Any
 ) -> sa.Engine:
-    """An engine for a URL; SQLite connections get WAL (synchronous=FULL, checkpoints every 4,000
-    pages) and foreign keys.
+    """An engine for a URL, its errors and logs without the statements' parameters; SQLite
+    connections get WAL (synchronous=FULL, checkpoints every 4,000 pages) and foreign keys.
 
     `create=False` refuses a SQLite file that does not exist yet (instead of creating an empty
     one); `schema` (PostgreSQL only) puts every table in that schema via the search path.
     """
     u = sa.make_url(url)
+    # a database error's message and SQLAlchemy's log lines leave the statement's parameters
+    # out (patient ids, facts): they reach logs and error reports
+    kwargs.setdefault("hide_parameters", True)
     if u.get_backend_name() == "sqlite":
         memory = u.database in (None, "", ":memory:")
         if not create and not memory and not Path(u.database or "").exists():

@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -112,3 +113,25 @@ def test_logs_carry_no_notes_actors_or_record_content(
     assert "P-9" in text  # pseudonymous ids are fine
     for secret in (note, "divorce", "dr-house", "sertraline", "1980"):
         assert secret not in text
+
+
+def test_database_errors_and_sql_logs_leave_the_parameters_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sqlalchemy as sa
+
+    from engine.store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}", echo=True)
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine")
+    try:
+        with engine.begin() as c:
+            c.execute(sa.text("CREATE TABLE t (id TEXT PRIMARY KEY)"))
+            c.execute(sa.text("INSERT INTO t VALUES (:id)"), {"id": "note: Jane Example"})
+        with pytest.raises(sa.exc.IntegrityError) as exc, engine.begin() as c:
+            c.execute(sa.text("INSERT INTO t VALUES (:id)"), {"id": "note: Jane Example"})
+    finally:
+        engine.dispose()
+    assert "UNIQUE constraint failed" in str(exc.value)
+    assert "Jane" not in str(exc.value) and "Jane" not in caplog.text
+    assert "INSERT INTO t" in caplog.text  # the statements are still logged, without values
