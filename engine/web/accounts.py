@@ -341,10 +341,12 @@ class Accounts:
         action: str | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
+        upto: int | None = None,
         limit: int = 1000,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
-        """Audit rows, newest first, filtered."""
+        """Audit rows, newest first, filtered; `upto`: only rows up to that id, so that pages
+        read while the log grows (each read adds a row) neither shift nor repeat."""
         a = self.audit_rows
         stmt = sa.select(
             a.c.id, a.c.at, a.c.actor, a.c.role, a.c.action, a.c.patient_id, a.c.cohort, a.c.outcome
@@ -359,6 +361,8 @@ class Accounts:
             stmt = stmt.where(a.c.at >= since)
         if until is not None:
             stmt = stmt.where(a.c.at < until)
+        if upto is not None:
+            stmt = stmt.where(a.c.id <= upto)
         stmt = stmt.order_by(a.c.id.desc()).limit(limit).offset(offset)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()

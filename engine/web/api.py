@@ -555,24 +555,44 @@ def get_audit(
     user: Annotated[str | None, Query(max_length=128)] = None,
     patient: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[dt.date | None, Query()] = None,
+    since: Annotated[dt.date | None, Query(description="First day (UTC).")] = None,
+    until: Annotated[dt.date | None, Query(description="Last day included (UTC).")] = None,
+    upto: Annotated[
+        int | None,
+        Query(ge=1, description="Rows up to this id: pass the first page's `upto` back."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
-    """The access audit, newest first (admins only)."""
+    """The access audit, newest first (admins only). Each read adds a row, so pages are read
+    up to the id the first page gives as `upto`: pass it back with the next `offset`."""
     from engine.web.deps import get_accounts
 
-    start = dt.datetime.combine(since, dt.time(), dt.UTC) if since else None
-    cohort = {"user": user, "patient": patient, "action": action, "since": since}
+    if since is not None and until is not None and until < since:
+        raise FieldError("until", until.isoformat(), f"the window ends before since {since}")
+    day = dt.datetime.combine
+    start = day(since, dt.time(), dt.UTC) if since else None
+    end = None  # the last day there is has no next day: no end
+    if until is not None and until < dt.date.max:
+        end = day(until + dt.timedelta(days=1), dt.time(), dt.UTC)
+    cohort = {"user": user, "patient": patient, "action": action, "since": since, "until": until}
     rows = get_accounts(request).audit_log(
-        user=user, patient=patient, action=action, since=start, limit=limit, offset=offset
+        user=user,
+        patient=patient,
+        action=action,
+        since=start,
+        until=end,
+        upto=upto,
+        limit=limit,
+        offset=offset,
     )
-    audit(request, principal, "api.audit", cohort=cohort)
+    audit(request, principal, "api.audit", cohort=cohort | {"upto": upto, "offset": offset})
     import json
 
+    upto = upto if upto is not None else (rows[0]["id"] if rows else None)
+    body = {"rows": rows, "offset": offset, "upto": upto}
     return Response(
-        json.dumps({"rows": rows, "offset": offset}, default=_iso, ensure_ascii=False),
-        media_type="application/json",
+        json.dumps(body, default=_iso, ensure_ascii=False), media_type="application/json"
     )
 
 

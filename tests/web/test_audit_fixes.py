@@ -399,3 +399,51 @@ def test_a_refused_write_keeps_the_typed_values(app: FastAPI) -> None:
     override = override[: override.index("</form>")]
     assert "MDT decision &lt;b&gt;</textarea>" in override
     assert '<option value="exited" selected>' in override
+
+
+# -- the audit log pages while it grows (each read adds a row) ------------------------------
+
+
+def test_audit_api_pages_neither_shift_nor_repeat_while_reads_add_rows(app: FastAPI) -> None:
+    c = bearer(app, Role.admin)
+    for _ in range(6):  # each read adds an `api.audit` row: the filter sees its own reads
+        assert c.get("/api/v1/audit?action=api.audit&limit=1").status_code == 200
+    first = c.get("/api/v1/audit?action=api.audit&limit=2").json()
+    upto, pages = first["upto"], [first["rows"]]
+    assert upto == first["rows"][0]["id"]
+    while pages[-1]:  # to the end, each read adding a row the pages must not show
+        offset = 2 * len(pages)
+        body = c.get(f"/api/v1/audit?action=api.audit&limit=2&upto={upto}&offset={offset}").json()
+        assert body["upto"] == upto
+        pages.append(body["rows"])
+    ids = [r["id"] for page in pages for r in page]
+    assert len(ids) == len(set(ids)) >= 6 and ids == sorted(ids, reverse=True)
+    everything = app.state.web.accounts.audit_log(action="api.audit", upto=upto)
+    assert ids == [r["id"] for r in everything]  # the rows there were at the first page
+
+
+def test_audit_api_until_is_the_last_day_included_and_not_before_since(app: FastAPI) -> None:
+    c = bearer(app, Role.admin)
+    c.get("/api/v1/audit?limit=1")
+    day = TODAY.isoformat()
+    assert c.get(f"/api/v1/audit?action=api.audit&until={day}").json()["rows"]
+    assert c.get("/api/v1/audit?until=9999-12-31").status_code == 200
+    r = c.get(f"/api/v1/audit?since={day}&until=2000-01-01")
+    assert r.status_code == 422
+    (error,) = r.json()["errors"]
+    assert (error["field"], error["value"]) == ("until", "2000-01-01")
+
+
+def test_audit_page_two_follows_page_one_while_views_add_rows(app: FastAPI) -> None:
+    accounts = app.state.web.accounts
+    for _ in range(101):
+        accounts.audit(None, "paging_probe", actor="probe")
+    c = client(app, Role.admin)
+    one = c.get("/admin/audit?action=paging_probe")
+    assert one.status_code == 200
+    link = re.search(r'href="(/admin/audit\?page=2[^"]*)"', one.text)
+    assert link is not None and "upto=" in link[1]
+    accounts.audit(None, "paging_probe", actor="probe")  # a row added between the two pages
+    two = c.get(link[1].replace("&amp;", "&"))
+    rows = [r for r in two.text.split("<tr>") if 'scope="row">probe<' in r]
+    assert len(rows) == 1  # the 101st probe: none repeated from page one, the new one not shown

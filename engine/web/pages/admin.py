@@ -139,8 +139,11 @@ def audit_page(
     since: str | None = None,
     until: str | None = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    upto: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    """The access audit, newest first, filtered by user, patient, action and date."""
+    """The access audit, newest first, filtered by user, patient, action and date. The pages
+    after the first read up to the newest row the first one showed (`upto`): each view adds a
+    row, which would otherwise shift every later page by one."""
     first, last = parse_day(since, "since"), parse_day(until, "until")
     filters: dict[str, Any] = {
         "user": user or None,
@@ -150,11 +153,12 @@ def audit_page(
         "until": _utc_day_end(last, "until", until) if last else None,
     }
     rows = get_accounts(request).audit_log(
-        **filters, limit=AUDIT_PAGE + 1, offset=(page - 1) * AUDIT_PAGE
+        **filters, upto=upto, limit=AUDIT_PAGE + 1, offset=(page - 1) * AUDIT_PAGE
     )
     audit(request, principal, "audit_view")
+    upto = upto if upto is not None else (rows[0]["id"] if rows else None)
     shown = {"user": user or "", "patient": patient or "", "action": action or ""}
-    shown |= {"since": since or "", "until": until or ""}
+    shown |= {"since": since or "", "until": until or "", "upto": str(upto or "")}
     query = urlencode({k: v for k, v in shown.items() if v})
     return render(
         request,
