@@ -90,17 +90,19 @@ def check_note(note: str) -> str:
 
 
 def refuse_future(
-    payloads: Iterable[Mapping[str, Any]], today: dt.date, *, what: str = "fact"
+    payloads: Iterable[Mapping[str, Any]], today: dt.date, *, what: str = "fact", loc: str = ""
 ) -> None:
-    """FutureDate for the first date after today in any payload."""
-    for p in payloads:
+    """FutureDate for the first date after today in any payload, located as `[i].name` in the
+    list of facts given, or at `loc` (a record: the facts are its own, not a list given)."""
+    for i, p in enumerate(payloads):
         for name in _DATE_FIELDS:
             value = p.get(name)
             if isinstance(value, str):
                 day = dt.date.fromisoformat(value)
                 if day > today:
                     label = p.get("fact", what)
-                    raise FutureDate(f"{label} {name}", day, today)
+                    where = loc or f"[{i}].{name}"
+                    raise FutureDate(f"{label} {name}", day, today, loc=where)
 
 
 def check_effective(day: dt.date, *, loc: str = "effective", given: str | None = None) -> None:
@@ -191,7 +193,7 @@ def build_enrollment(
     record = record if record is not None else PatientRecord(id=patient_id)
     header = header_of(record)
     facts = facts_of(record)
-    refuse_future([header["profile"], *facts], today, what="record")
+    refuse_future([header["profile"], *facts], today, what="record", loc="record")
     state = definition.initial_state
     enrolled = {
         "definition": pinned(definition),  # id, version and content hash

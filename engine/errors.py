@@ -22,10 +22,11 @@ class AlreadyEnrolled(PathwayError):
 
 
 class FutureDate(PathwayError):
-    """A fact or move is dated after today: only the past and the present can be recorded."""
+    """A fact or move is dated after today: only the past and the present can be recorded
+    (`loc`: the input field that carries the date)."""
 
-    def __init__(self, what: str, date: dt.date, today: dt.date) -> None:
-        self.what, self.date, self.today = what, date, today
+    def __init__(self, what: str, date: dt.date, today: dt.date, *, loc: str = "effective") -> None:
+        self.what, self.date, self.today, self.loc = what, date, today, loc
         super().__init__(
             f"{what} {date.isoformat()} is in the future (today is {today.isoformat()}); "
             "future-dated facts and moves are refused"

@@ -105,7 +105,8 @@ def error_status(exc: PathwayError) -> tuple[int, dict[str, Any]]:
         field = {"field": "reason", "value": exc.code, "message": str(exc)}
         return 422, {"errors": [field], "allowed": exc.allowed}
     if isinstance(exc, FutureDate | BeforeEntry):
-        field = {"field": "effective", "value": exc.date.isoformat(), "message": str(exc)}
+        loc = exc.loc if isinstance(exc, FutureDate) else "effective"
+        field = {"field": loc, "value": exc.date.isoformat(), "message": str(exc)}
         return 422, {"errors": [field]}
     if isinstance(exc, InvalidOverride):
         return 422, {"errors": [{"field": "to", "value": None, "message": str(exc)}]}

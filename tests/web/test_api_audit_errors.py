@@ -83,6 +83,24 @@ def test_nan_in_the_input_is_named_in_strict_json(clinic: Clinic) -> None:
     _problem(c.get("/api/v1/patients/NEW-1"), 404)
 
 
+def test_a_future_dated_fact_is_named_where_it_was_sent(clinic: Clinic) -> None:
+    v, c = clinic.version(), clinic.api(Role.coordinator)
+    facts = [
+        {"fact": "measurement", "date": "2026-01-02", "instrument": "PHQ-9", "score": 12},
+        {"fact": "measurement", "date": "2999-01-01", "instrument": "PHQ-9", "score": 11},
+    ]
+    r = c.post(
+        f"/api/v1/patients/{PATIENT}/facts", json={"facts": facts}, headers={"If-Match": f'"{v}"'}
+    )
+    assert _field(_problem(r, 422)) == ("[1].date", "2999-01-01")  # not `effective`: not sent
+    assert clinic.version() == v
+    score = {"date": "2999-01-01", "instrument": "PHQ-9", "score": 11}
+    record = {"id": "NEW-3", "measurements": [score]}
+    r = c.post("/api/v1/patients", json={"patient_id": "NEW-3", "record": record})
+    assert _field(_problem(r, 422)) == ("record", "2999-01-01")
+    _problem(c.get("/api/v1/patients/NEW-3"), 404)
+
+
 def test_a_malformed_patient_id_at_enrollment_is_named_with_its_value(clinic: Clinic) -> None:
     c = clinic.api(Role.coordinator)
     r = c.post("/api/v1/patients", json={"patient_id": "NEW 2"})
