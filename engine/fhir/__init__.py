@@ -1,5 +1,7 @@
-"""FHIR R4 (validated with `fhir.resources.R4B`) in and out: import, export, PlanDefinition."""
+"""FHIR R4 (validated with `fhir.resources.R4B`) in and out: import, export, PlanDefinition,
+AuditEvents of the access audit."""
 
+from engine.fhir.audit import audit_event, audit_events
 from engine.fhir.episode import export_patient
 from engine.fhir.export import export_record, record_resources, stable_id
 from engine.fhir.importing import FhirImportReport, Ignored, Refusal, import_fhir, map_resources
@@ -12,6 +14,8 @@ __all__ = [
     "FhirImportReport",
     "Ignored",
     "Refusal",
+    "audit_event",
+    "audit_events",
     "export_patient",
     "export_record",
     "import_fhir",

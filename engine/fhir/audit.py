@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from engine.fhir import codes as c
 from engine.fhir.export import Resource, stable_id
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 EVENT_TYPE: Any = {
     "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
@@ -101,6 +102,7 @@ def audit_events(
 ) -> Iterator[Resource]:
     """The access audit's rows in the filter as AuditEvents, oldest first (`until` is the last
     day included; days are UTC), each validated with fhir.resources.R4B."""
+    import sqlalchemy as sa
     from fhir.resources.R4B.auditevent import AuditEvent
 
     from engine.store.tables import access_audit_table
