@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import io
 import re
 import sys
@@ -212,6 +213,22 @@ def test_the_cohort_pages_csv_keeps_the_filters(app: FastAPI) -> None:
         assert "," not in row["patients"]
     unfiltered = c.get("/quality/cohort.csv").text
     assert unfiltered != r.text or "reassess" in r.text  # the filters reach the counts
+
+
+def test_the_cohort_page_gives_its_counts_as_tables_too(app: FastAPI) -> None:
+    """The drawing's text equivalent (WCAG 1.1.1): the same suppressed counts as the CSV, and
+    the moves with their counts."""
+    c = client(app, Role.quality)
+    page = c.get("/quality").text
+    tables = page[page.index('<details id="counts-as-tables">') : page.index("</details>")]
+    cells = re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", tables)
+    rows = list(csv.DictReader(io.StringIO(c.get("/quality/cohort.csv").text)))
+    assert rows
+    for row in rows:
+        i = cells.index(html.escape(row["label"]))
+        assert cells[i + 1 : i + 4] == [row["patients"], row["entered"], row["median_days"]]
+    moves = tables[tables.index("<caption>Moves") :]
+    assert re.search(r'<td class="num">(\d+|≤10|\*)</td>', moves)
 
 
 # -- 4. paging keeps as_of and stops at the last page; the cohort window in the form's terms --

@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 
 from viz.dot import to_dot
 from viz.graphviz_run import run_dot
-from viz.model import Diagram
+from viz.model import Cell, Diagram
 from viz.styles import KINDS, STATE_KINDS
 
 _PROLOG = re.compile(r"\A.*?(?=<svg)", re.S)
@@ -32,11 +32,49 @@ _SHAPES = {
 
 @dataclass(frozen=True)
 class Drawn:
-    """A diagram for a page: the inline SVG, the legend strip's entries, and its notes."""
+    """A diagram for a page: the inline SVG, the legend strip's entries, and its notes; for a
+    cohort overlay, its counts as table rows (the drawing's text equivalent)."""
 
     svg: Markup
     kinds: tuple[tuple[str, Markup], ...]
     notes: tuple[str, ...]
+    states: tuple[tuple[str, ...], ...] = ()  # label, patients, entered, median days
+    moves: tuple[tuple[str, ...], ...] = ()  # from, to, move, moves, share of the entries
+
+
+def cell_text(c: Cell | None) -> str:
+    """A count as the drawing shows it, plain (no thousands separators): a hidden one as its
+    mark ("≤10", "*"), a median with one decimal, nothing for no count."""
+    if c is None:
+        return ""
+    if c.value is None:
+        return str(c.display)
+    if isinstance(c.value, float) and not c.value.is_integer():
+        return f"{c.value:.1f}"
+    return str(int(c.value))
+
+
+def counted(diagram: Diagram) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """A cohort overlay's counts as table rows: per state, then per move (pseudo nodes and
+    uncounted edges left out)."""
+    label = {n.id: n.label for n in diagram.nodes}
+    states = tuple(
+        (n.id, n.label, cell_text(n.patients), cell_text(n.entered), cell_text(n.median_days))
+        for n in diagram.nodes
+        if not (n.patients is None and n.entered is None and n.median_days is None)
+    )
+    moves = tuple(
+        (
+            label.get(e.source, e.source),
+            label.get(e.dest, e.dest),
+            e.trigger,
+            cell_text(e.traversals),
+            e.conversion.display if e.conversion is not None else "",
+        )
+        for e in diagram.edges
+        if e.traversals is not None
+    )
+    return states, moves
 
 
 def inline_svg(data: bytes | str, label: str) -> Markup:
@@ -59,10 +97,14 @@ def swatch(kind: str) -> Markup:
 
 
 def drawn(diagram: Diagram, label: str) -> Drawn:
-    """Lay out a diagram without its in-drawing legend; the legend comes as data."""
+    """Lay out a diagram without its in-drawing legend; the legend comes as data, and a cohort
+    overlay's counts as table rows."""
     svg = inline_svg(run_dot(to_dot(diagram, legend=False), "svg"), label)
+    states, moves = counted(diagram) if diagram.overlay == "cohort" else ((), ())
     return Drawn(
         svg=svg,
         kinds=tuple((kind, swatch(kind)) for kind in STATE_KINDS),
         notes=tuple(diagram.notes),
+        states=states,
+        moves=moves,
     )

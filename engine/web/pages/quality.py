@@ -25,7 +25,7 @@ from engine.web.pages.common import (
     page_errors,
     parse_day,
 )
-from engine.web.pages.diagrams import Drawn, drawn
+from engine.web.pages.diagrams import Drawn, counted, drawn
 from engine.web.suppress import THRESHOLD
 from engine.web.templating import render
 from pathway.definition import Definition
@@ -315,20 +315,8 @@ def _csv(diagram: Any) -> str:
     import csv
     import io
 
-    def cell(c: Any) -> str:
-        if c is None:
-            return ""
-        if c.value is None:
-            return str(c.display)
-        if isinstance(c.value, float) and not c.value.is_integer():
-            return f"{c.value:.1f}"
-        return str(int(c.value))
-
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["state", "label", "patients", "entered", "median_days"])
-    for n in diagram.nodes:
-        if n.patients is None and n.entered is None and n.median_days is None:
-            continue  # a pseudo node (entry, `*`): no counts
-        w.writerow([n.id, n.label, cell(n.patients), cell(n.entered), cell(n.median_days)])
+    w.writerows(counted(diagram)[0])
     return buf.getvalue()

@@ -457,6 +457,17 @@ def test_definition_diagram_has_tables_of_its_states_and_moves(login: Login) -> 
     _axe_clean(page)
 
 
+def test_cohort_diagram_has_its_counts_as_tables(login: Login) -> None:
+    page = login("qual", bypass_csp=True)
+    page.goto("/quality")
+    tables = page.locator("#counts-as-tables")
+    tables.locator("summary").click()
+    states = tables.locator("table").first.locator("tbody tr")
+    moves = tables.locator("table").nth(1).locator("tbody tr")
+    assert states.count() >= 3 and moves.count() >= 1
+    _axe_clean(page)
+
+
 def test_patient_page_reflows_at_320_pixels(login: Login) -> None:
     """WCAG 1.4.10: at 320 CSS pixels nothing but a data table or a drawing is wider than the
     window (a reader does not scroll sideways to read a line)."""
