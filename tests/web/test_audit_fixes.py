@@ -129,6 +129,30 @@ def test_an_impossible_measures_period_is_refused_up_front(
     assert r.status_code == 422 and named in r.text and value in r.text
 
 
+@pytest.mark.parametrize(
+    ("path", "query", "bad", "label"),
+    [
+        ("/quality/measures", "start=2026-01-01&end=2025-01-01", "m-end", "Period to"),
+        ("/quality/measures", "start=soon&end=2025-01-01", "m-start", "Period from"),
+        ("/quality/deviations", "since=2026-01-01&until=2025-01-01", "d-until", "Moves to"),
+    ],
+)
+def test_a_refused_period_is_shown_in_its_form_as_typed(
+    app: FastAPI, path: str, query: str, bad: str, label: str
+) -> None:
+    r = client(app, Role.quality).get(f"{path}?{query}")
+    assert r.status_code == 422 and in_layout(r.text)
+    typed = dict(part.split("=") for part in query.split("&"))
+    for name, value in typed.items():  # the form is there, with what was typed
+        assert f'name="{name}" value="{value}"' in r.text
+    field = re.search(rf'<input[^>]*id="{bad}"[^>]*>', r.text)
+    assert field is not None and 'aria-invalid="true"' in field[0]
+    assert 'aria-describedby="period-error"' in field[0]
+    alert = re.search(r'<p class="alert" role="alert" id="period-error">([^<]*)</p>', r.text)
+    assert alert is not None and alert[1].startswith(f"{label}: ")
+    assert 'id="results"' not in r.text  # nothing worked out, nothing pending
+
+
 def test_a_failed_background_computation_is_shown_not_polled_forever(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -48,6 +48,15 @@ def period_of(
 PAGE_WAIT = 2.0  # seconds a page waits for a first computation before saying it is under way
 
 
+def _refused(
+    request: Request, template: str, title: str, bad: BadQuery, typed: dict[str, str | None]
+) -> Response:
+    """A refused period on its own page (422): the form as typed, the message by the field it
+    names, nothing worked out, so the reader corrects it in place."""
+    context = {"title": title, "period": None, "refused": bad, "typed": typed, "computed": None}
+    return render(request, template, context, status_code=422)
+
+
 def _found(
     request: Request, kind: str, period: Period, work: quality_data.Work, fresh: bool
 ) -> quality_data.Computed | None:
@@ -79,7 +88,10 @@ def measures_page(
 ) -> Response:
     """CMS159, CMS128 (both groups), response at six months and DRR-E's rates: each group's
     populations and rate per definition version and overall, small counts hidden."""
-    period = period_of(request, start, end, ("start", "end"))
+    try:
+        period = period_of(request, start, end, ("start", "end"))
+    except BadQuery as bad:
+        return _refused(request, "measures.html", "Measures", bad, {"start": start, "end": end})
     found = _found(request, "measures", period, quality_data.measure_work(period), fresh)
     audit(
         request,
@@ -93,6 +105,7 @@ def measures_page(
         {
             "title": "Measures",
             "period": period,
+            "refused": None,
             "tables": quality_data.measure_tables(found.result) if found else [],
             "computed": found,
             "titles": MEASURE_TITLES,
@@ -112,7 +125,11 @@ def deviations_page(
 ) -> Response:
     """Overrides by reason and by from → to, moves that differed from the recommendation, and
     patients past a state's dwell norm, per definition version; counts only, small ones hidden."""
-    period = period_of(request, since, until, ("since", "until"))
+    try:
+        period = period_of(request, since, until, ("since", "until"))
+    except BadQuery as bad:
+        typed = {"since": since, "until": until}
+        return _refused(request, "deviations.html", "Deviations", bad, typed)
     cache = quality_data.cache_of(request.app.state)
     found = _found(request, "deviations", period, quality_data.deviation_work(cache, period), fresh)
     audit(
@@ -127,6 +144,7 @@ def deviations_page(
         {
             "title": "Deviations",
             "period": period,
+            "refused": None,
             "t": quality_data.deviation_tables(found.result) if found else None,
             "computed": found,
             "threshold": THRESHOLD,
