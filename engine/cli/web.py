@@ -106,12 +106,12 @@ def _password(stdin: bool) -> str:
     if stdin:
         text = sys.stdin.readline().rstrip("\r\n")
         if not text:
-            raise AccountError("--password-stdin: no password on standard input")
+            raise AccountError("--password-stdin: no password on standard input", field="password")
         return text
     first = typer.prompt("Password", hide_input=True)
     again = typer.prompt("Repeat the password", hide_input=True)
     if first != again:
-        raise AccountError("password: the two entries differ")
+        raise AccountError("password: the two entries differ", field="password")
     return str(first)
 
 

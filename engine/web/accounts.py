@@ -57,7 +57,13 @@ class Principal:
 
 
 class AccountError(PathwayError):
-    """An account or token command refused: the message names the field and the value."""
+    """An account or token command refused: the message names the field and the value;
+    `field` is which one ("name", "role", "password"), `reason` the message without it."""
+
+    def __init__(self, message: str, *, field: str = "name") -> None:
+        super().__init__(message)
+        self.field = field
+        self.reason = message.split(": ", 1)[-1]
 
 
 def sha256(text: str) -> str:
@@ -76,7 +82,9 @@ def check_role(role: str) -> Role:
         return Role(role)
     except ValueError:
         allowed = ", ".join(r.value for r in Role)
-        raise AccountError(f"--role: unknown role {role!r}; allowed: {allowed}") from None
+        raise AccountError(
+            f"--role: unknown role {role!r}; allowed: {allowed}", field="role"
+        ) from None
 
 
 def check_name(name: str, what: str = "NAME") -> str:
@@ -143,7 +151,9 @@ class Accounts:
         check_name(name)
         r = check_role(role)
         if len(password) < MIN_PASSWORD:
-            raise AccountError(f"password: at least {MIN_PASSWORD} characters are needed")
+            raise AccountError(
+                f"password: at least {MIN_PASSWORD} characters are needed", field="password"
+            )
         row = {
             "name": name,
             "role": r.value,

@@ -3,6 +3,7 @@ with the rendered version (a stale one writes nothing), CSRF, htmx fragments, su
 
 from __future__ import annotations
 
+import html
 import re
 import sys
 from collections.abc import Iterator
@@ -389,6 +390,51 @@ def test_admin_adds_a_user_and_a_token(clinic: tuple[str, FastAPI]) -> None:
     assert r.status_code == 200 and "not shown again" in r.text
     audit = c.get("/admin/audit?action=token_create").text
     assert "token create" in audit and "feed" in audit
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "field", "says"),
+    [
+        (
+            "/admin/users",
+            {"name": "two words", "role": "quality", "password": "pw-long-1"},
+            "u-name",
+            "Name: 'two words' is not a valid name",
+        ),
+        (
+            "/admin/users",
+            {"name": "shorty", "role": "quality", "password": "pw-7"},
+            "u-password",
+            "Initial password: at least 8 characters are needed",
+        ),
+        (
+            "/admin/tokens",
+            {"name": "feed-2", "role": "superuser"},
+            "t-role",
+            "Role: unknown role 'superuser'",
+        ),
+    ],
+)
+def test_a_refused_admin_form_keeps_what_was_typed_and_marks_the_field(
+    clinic: tuple[str, FastAPI], path: str, data: dict[str, str], field: str, says: str
+) -> None:
+    _, app = clinic
+    c = client(app, Role.admin)
+    r = c.post(path, data={"csrf_token": csrf(c.get("/admin").text), **data})
+    assert r.status_code == 422
+    form = "user" if path.endswith("users") else "token"
+    control = re.search(rf'<(input|select) id="{field}"[^>]*>', r.text)
+    assert control is not None and f'aria-describedby="{form}-error"' in control[0]
+    assert 'aria-invalid="true"' in control[0]
+    alert = re.search(rf'<p class="alert" role="alert" id="{form}-error">([^<]*)</p>', r.text)
+    assert alert is not None and html.unescape(alert[1]).startswith(says)
+    prefix = field[0]
+    if data["name"]:
+        assert f'id="{prefix}-name" name="name"' in r.text
+        assert f'value="{data["name"]}"' in r.text  # kept
+    if data["role"] in ("quality", "coordinator"):
+        assert f'<option value="{data["role"]}" selected>' in r.text
+    assert data.get("password", "\0") not in r.text  # a password is never sent back
 
 
 class _Fields(HTMLParser):

@@ -21,6 +21,19 @@ ADMIN = require(Role.admin)
 AUDIT_PAGE = 100
 
 
+def _refused(form: str, exc: AccountError, fields: Fields) -> dict[str, str]:
+    label = {"name": "Name", "role": "Role", "password": "Initial password"}[exc.field]
+    if form == "token" and exc.field == "name":
+        label = "Token name"
+    return {
+        "form": form,
+        "field": exc.field,
+        "message": f"{label}: {exc.reason}",
+        "name": fields.get("name", ""),
+        "role": fields.get("role", ""),
+    }
+
+
 def _admin_page(
     request: Request,
     *,
@@ -28,7 +41,10 @@ def _admin_page(
     token: tuple[str, str] | None = None,
     done: str | None = None,
     status: int = 200,
+    refused: dict[str, str] | None = None,
 ) -> Response:
+    """The admin page; `refused`: the form that was refused ("user" or "token"), the field at
+    fault, the message, and what was typed (never the password)."""
     accounts = get_accounts(request)
     return render(
         request,
@@ -41,6 +57,7 @@ def _admin_page(
             "problem": problem,
             "new_token": token,
             "done": done,
+            "refused": refused or {},
         },
         status_code=status,
     )
@@ -67,7 +84,7 @@ def add_user(
         )
     except AccountError as exc:
         audit(request, principal, "user_add", outcome="invalid")
-        return _admin_page(request, problem=str(exc), status=422)
+        return _admin_page(request, refused=_refused("user", exc, fields), status=422)
     audit(request, principal, "user_add", cohort={"user": name})
     return RedirectResponse("/admin?done=user", status_code=303)
 
@@ -97,7 +114,7 @@ def create_token(
         secret = get_accounts(request).create_token(name, role=fields.get("role", ""))
     except AccountError as exc:
         audit(request, principal, "token_create", outcome="invalid")
-        return _admin_page(request, problem=str(exc), status=422)
+        return _admin_page(request, refused=_refused("token", exc, fields), status=422)
     audit(request, principal, "token_create", cohort={"token": name})
     return _admin_page(request, token=(name, secret))
 
