@@ -159,7 +159,7 @@ def test_the_api_answers_an_unknown_filter_with_422(sqlite_url: str) -> None:
         for path, params, field in (
             ("/api/v1/worklist", {"state": "bogus"}, "state"),
             ("/api/v1/board", {"state": "bogus"}, "state"),
-            ("/api/v1/board", {"version": "9.9.9"}, "definition_version"),
+            ("/api/v1/board", {"version": "9.9.9"}, "version"),  # the parameter as sent
         ):
             r = c.get(path, params=params)
             assert r.status_code == 422, r.text
