@@ -233,6 +233,11 @@ def init_db(
             overlay_rollup.uninstall(engine)
         if cohort_rollup is not None:
             has_rollup = cohort_rollup
+        if grant is not None and has_rollup:  # the rollup's tables came after the grant
+            from engine.store.db import grant_role
+
+            with engine.begin() as conn:
+                grant_role(conn, grant)
     finally:
         engine.dispose()
     if json_out:

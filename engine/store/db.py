@@ -185,7 +185,8 @@ def init_db(engine: sa.Engine, *, grant: str | None = None) -> str | None:
 def grant_role(conn: sa.Connection, role: str) -> None:
     """PostgreSQL: let `role` use the schema as the application does: read everything, insert
     events and enrollments, update enrollments (and the board counts their triggers keep, which
-    they delete at zero); never update, delete or truncate events."""
+    they delete at zero, and the cohort rollup's counts when it is installed); never update,
+    delete or truncate events."""
     if conn.dialect.name != "postgresql":
         raise PathwayError("--grant needs PostgreSQL (SQLite has no roles)")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", role):
@@ -212,6 +213,16 @@ def grant_role(conn: sa.Connection, role: str) -> None:
         f"GRANT USAGE ON SEQUENCE access_audit_id_seq TO {who}",
     ):
         conn.exec_driver_sql(sql)
+    # the opt-in cohort rollup, if installed: its triggers add, change and delete counts
+    from engine.store.overlay_rollup_sql import TABLES
+
+    found = "SELECT to_regclass(%s)"
+    rollup = [t for t in TABLES if conn.exec_driver_sql(found, (t,)).scalar() is not None]
+    if rollup:
+        conn.exec_driver_sql(f"REVOKE ALL ON {', '.join(rollup)} FROM {who}")
+        conn.exec_driver_sql(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(rollup)} TO {who}"
+        )
 
 
 def _schema(conn: sa.Connection) -> str:

@@ -362,6 +362,39 @@ def test_init_db_grant_gives_the_application_role_insert_and_select_on_the_log(
         admin.dispose()
 
 
+@pytest.mark.postgres
+def test_init_db_grant_covers_the_cohort_rollup_installed_with_it(
+    pg_base: str, pg_url: str, record_factory: Callable[..., dict[str, Any]]
+) -> None:
+    """`init-db --cohort-rollup --grant ROLE`: the rollup's tables are made after the grant, and
+    its triggers write them on every move, so the role gets them too (else it cannot write)."""
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    role = "pw_app_" + uuid.uuid4().hex[:8]
+    admin = sa.create_engine(pg_base)
+    with admin.begin() as c:
+        c.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+    try:
+        got = CliRunner().invoke(
+            app, ["init-db", "--db", pg_url, "--cohort-rollup", "--grant", role]
+        )
+        assert got.exit_code == 0, got.stderr
+        svc = Services.from_url(pg_url.replace("postgres@", f"{role}@", 1))
+        try:
+            svc.enroll("P-1", actor="app", record=record_factory("P-1"))
+            svc.advance("P-1", trigger="reassess", actor="app")
+            assert svc.verify().ok
+        finally:
+            svc.close()
+    finally:
+        with admin.begin() as c:
+            c.exec_driver_sql(f"DROP OWNED BY {role}")
+            c.exec_driver_sql(f"DROP ROLE {role}")
+        admin.dispose()
+
+
 def test_json_of_the_tamper_cases_is_well_formed() -> None:
     """The payload edits above assume compact JSON in the log (`"score":18`)."""
     from engine.enrolling import event_row
