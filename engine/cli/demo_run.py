@@ -98,8 +98,9 @@ def run_demo(
     console: Console | None = None,
     progress: bool = True,
 ) -> DemoResult:
-    """Simulate `patients` into a fresh database (default `out_dir/demo.db`) and print what a
-    coordinator sees: the board, the top of the worklist, one patient's history with reasons."""
+    """Simulate `patients` into a fresh database (default `out_dir/demo.db`, made anew each
+    time; a database named by `db_url` must hold no patients) and print what a coordinator
+    sees: the board, the top of the worklist, one patient's history with reasons."""
 
     from engine.cli import board as board_view
     from engine.cli import worklist as worklist_view
@@ -116,7 +117,8 @@ def run_demo(
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     url = db_url or f"sqlite:///{folder / DEMO_DB}"
-    _fresh_sqlite(url)
+    if db_url is None:  # the demo's own file: a new clinic each time; a named database must be
+        _fresh_sqlite(url)  # empty (`_must_be_empty`), never deleted
     engine = make_engine(url)
     try:
         init_db(engine)
@@ -140,7 +142,8 @@ def run_demo(
         con.rule("Diagrams")
         for path in diagrams:
             con.print(f"wrote {path}", markup=False)
-        con.print(f"database: {redact(url)} (try: pathway status {pid} --db {folder / DEMO_DB})")
+        named = folder / DEMO_DB if db_url is None else redact(url)
+        con.print(f"database: {redact(url)} (try: pathway status {pid} --db {named})")
     finally:
         engine.dispose()
     return DemoResult(

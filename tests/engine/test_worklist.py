@@ -504,6 +504,31 @@ def test_demo_prints_board_worklist_and_a_history(tmp_path: Any) -> None:
     assert again.board == result.board  # a fresh database each time, same seed, same board
 
 
+def test_demo_never_deletes_a_database_it_is_pointed_at(tmp_path: Any) -> None:
+    """`demo --db FILE` with patients in it is refused (as on PostgreSQL), not wiped; only the
+    demo's own file is made anew."""
+    import json
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    runner = CliRunner()
+    db = f"sqlite:///{tmp_path / 'clinic.db'}"
+    record = str(Path(__file__).parents[2] / "examples" / "04-two-adequate-failures.json")
+    assert runner.invoke(app, ["init-db", "--db", db]).exit_code == 0
+    enrolled = runner.invoke(
+        app, ["enroll", "EX-04", "--record", record, "--db", db], env={"USER": "tester"}
+    )
+    assert enrolled.exit_code == 0, enrolled.stderr
+    got = runner.invoke(app, ["demo", "--db", db, "--patients", "20", "--out", str(tmp_path)])
+    assert got.exit_code == 2
+    assert "the demo needs an empty database" in got.stderr and "has 1 patients" in got.stderr
+    status = runner.invoke(app, ["status", "EX-04", "--db", db, "--json"])
+    assert status.exit_code == 0 and json.loads(status.stdout)["patient_id"] == "EX-04"
+
+
 def test_the_commands_item_kinds_are_the_rules_kinds_in_priority_order() -> None:
     from engine.cli.worklist import KINDS
     from pathway.due import LABELS, PRIORITY
