@@ -53,10 +53,12 @@ def measure(
     elif json_out:
         _print(result)
     else:
+        from engine.measures.deviations import score_text
+
         common.out.print(f"{mid} {span.start} – {span.end}", markup=False)
         for g in result["groups"]:
             counts = ", ".join(f"{k} {v}" for k, v in g["populations"].items())
-            common.out.print(f"  {g['id']}: {counts}; score {g['score']}", markup=False)
+            common.out.print(f"  {g['id']}: {counts}; score {score_text(g['score'])}", markup=False)
 
 
 @handle_errors

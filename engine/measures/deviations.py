@@ -309,6 +309,11 @@ def deviations_on(
     }
 
 
+def score_text(score: float | None) -> str:
+    """A measure's score for people: "–" when there is none (no denominator left)."""
+    return "– (no denominator)" if score is None else str(score)
+
+
 def render(report: dict[str, Any], out: Console) -> None:
     """The report as text."""
     out.print(f"deviations {report['since'] or '…'} – {report['until']}", markup=False)
@@ -325,7 +330,7 @@ def render(report: dict[str, Any], out: Console) -> None:
     out.print(f"patients past their state's dwell norm: {len(report['overstays'])}", markup=False)
     for key, v in report["per_version"].items():
         scores = "; ".join(
-            f"{mid} {g} {r['score']}"
+            f"{mid} {g} {score_text(r['score'])}"
             for mid, gs in v.get("measures", {}).items()
             for g, r in gs.items()
         )

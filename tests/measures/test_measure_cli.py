@@ -212,6 +212,19 @@ def test_the_deviation_report_refuses_a_window_that_ends_before_it_opens(tmp_pat
     assert one_day["overrides_by_reason"] == {}
 
 
+def test_text_output_says_when_a_measure_has_no_score(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    _ok("init-db", "--db", url)
+    text = _ok("measure", "CMS159", "--db", url, "--period", "2025-01-01:2025-12-31")
+    assert "score – (no denominator)" in text and "None" not in text
+    example = Path(__file__).resolve().parents[2] / "examples" / "04-two-adequate-failures.json"
+    _ok("enroll", "EX-04", "--record", str(example), "--db", url)
+    text = _ok("deviations", "--db", url)
+    assert "trd 1.1.0: 1 patients" in text
+    assert "CMS128 acute-phase-84-days – (no denominator)" in text
+    assert "None" not in text
+
+
 def test_invalid_fhir_exits_2_naming_resource_and_path(tmp_path: Path):
     c = Chart().mdd().visit("2024-03-01").phq9("2024-03-01", 15)
     c.resources[-1]["effectiveDateTime"] = "2024-13-45"
