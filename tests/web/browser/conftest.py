@@ -47,7 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app on http://127.0.0.1:PORT over a freshly seeded database; its base URL."""
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         if os.environ.get("PATHWAY_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (make setup does)")
+            pytest.fail(f"{CHROMIUM} is missing: `make chromium` (or `apt-get install chromium`)")
         pytest.skip(f"no Chromium at {CHROMIUM}")
     import uvicorn
     from seed import TODAY, seed
