@@ -175,7 +175,10 @@ def _field_error(e: Mapping[str, Any]) -> dict[str, Any]:
         reason = e.get("ctx", {}).get("error", "")
         message = f"is not valid JSON: {reason} at character {offset}"
         return {"field": "body", "value": None, "message": message}
-    field = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+    loc = list(e.get("loc", ()))
+    if loc and loc[0] in ("query", "path", "header", "cookie", "body"):
+        loc = loc[1:]  # where FastAPI read it: the app's own errors name the field alone
+    field = ".".join(str(p) for p in loc) or "body"
     return {"field": field, "value": _jsonable(e.get("input")), "message": e.get("msg", "")}
 
 
