@@ -115,7 +115,7 @@ def overlay_cohort(
                 for n in base.nodes
             ],
             "edges": [with_counts(e) for e in edges],
-            "notes": _notes(threshold, cohort.median_over),
+            "notes": _notes(threshold, cohort.median_over, cohort.as_of.isoformat()),
         }
     )
 
@@ -197,13 +197,26 @@ def _median(cohort: CohortSummary, state: str, threshold: int) -> Cell | None:
     return Cell(value=days, display=f"{days:g} d")
 
 
-def _notes(threshold: int, median_over: str) -> list[str]:
-    per_patient = median_over == "patients"
+def _notes(threshold: int, median_over: str, end: str) -> list[str]:
+    """The legend: what each number is, counted up to which day, over which window."""
+    per_patient = median_over == "patients"  # "stays_ended": counted over a --since window
     notes = [
-        "now: patients in the state; entered: entries into it (a return counts again)",
-        "arrows: moves, and the % of entries into the source state that left by them; "
-        "width grows with the count",
-        "median: days in the state per patient, all visits added up"
+        f"now: patients in the state at the end of {end}; "
+        + (
+            "entered: entries into it (a return counts again)"
+            if per_patient
+            else "entered: patients in it when the window opened, plus entries into it in the "
+            "window (a return counts again)"
+        ),
+        ("arrows: moves" if per_patient else "arrows: moves in the window")
+        + ", and the % of entries into the source state that left by them; width grows with "
+        "the count; from the start point: "
+        + (
+            "enrollments"
+            if per_patient
+            else "patients in the state when the window opened, or enrolled into it in the window"
+        ),
+        f"median: days in the state per patient, all visits added up (the current one to {end})"
         if per_patient
         else "median: days of the stays in the state that ended in the window (entry to exit)",
     ]

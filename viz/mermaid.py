@@ -6,11 +6,14 @@ import json
 
 from viz import styles
 from viz.graph import START
-from viz.labels import edge_lines, node_lines
+from viz.labels import edge_lines, node_lines, wrap
 from viz.model import Diagram, Node
 from viz.styles import KINDS, STATE_KINDS, dimmed
 
 INDENT = "    "
+LEGEND = "_legend"
+LEGEND_WIDTH = 60
+_LEGEND_CSS = "fill:#ffffff,stroke:#cbd5e1,stroke-dasharray:4,color:#475569"
 _OVERLAY_CLASSES: dict[str, str] = {
     "dim": f"fill:{styles.DIM_FILL},stroke:{styles.DIM},color:{styles.DIM}",
     "current": f"fill:#fee2e2,stroke:{styles.CURRENT},stroke-width:3px",
@@ -47,6 +50,9 @@ def to_mermaid(diagram: Diagram) -> str:
     out += [
         f"{INDENT}{_state(n)}" for n in diagram.nodes if n.id not in clustered and n.kind != "start"
     ]
+    if diagram.notes:  # the legend, as the DOT drawing's: what the marks and numbers are
+        legend = ["Legend", *(part for note in diagram.notes for part in wrap(note, LEGEND_WIDTH))]
+        out.append(f'{INDENT}state "{"<br>".join(text(line) for line in legend)}" as {LEGEND}')
     for e in diagram.edges:
         src = "[*]" if e.source == START else e.source
         lines = edge_lines(e)
@@ -66,6 +72,8 @@ def to_mermaid(diagram: Diagram) -> str:
         if name in classes
     ]
     out += [f"{INDENT}class {','.join(ids)} {name}" for name, ids in classes.items()]
+    if diagram.notes:
+        out += [f"{INDENT}classDef legend {_LEGEND_CSS}", f"{INDENT}class {LEGEND} legend"]
     return "\n".join(out) + "\n"
 
 

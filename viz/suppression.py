@@ -12,6 +12,10 @@ The rule (used by the cohort overlay, documented in `viz/README.md`):
    fewest cells disclosed, then the lowest rank (the overlay hides edge counts before state
    counts), then the smallest; and the check runs again. Totals are cells like any
    other, so a total that would give a hidden cell away is hidden as well.
+3. *Ranges*: a reader knows that "≤threshold" is 1 to `threshold` and "*" more than it (a
+   complementary cell is a printed, non-zero count). When no cell is disclosed by the equations
+   alone, `bounded` narrows each hidden cell's range equation by equation; while a primary cell
+   is pinned that way, one more cell of its equations is hidden as in 2.
 
 The check is exact linear algebra: a hidden cell is disclosed exactly when its unit vector lies in
 the row space of the equations restricted to the hidden cells, which Gauss–Jordan elimination on
@@ -54,29 +58,119 @@ def protect(
     order = {k: i for i, k in enumerate(values)}
     cells = _incidence(equations)
     hidden: dict[K, Suppression] = {k: "primary" for k, v in values.items() if 1 <= v <= threshold}
-    while (now := _Round(list(hidden), cells, len(equations))).pinned:
-        pick = _complement(values, equations, cells, hidden, order, rank, now)
+    while True:
+        now = _Round(list(hidden), cells, len(equations))
+        around: Sequence[K] = list(hidden)
+        if not now.pinned:
+            around = bounded(values, equations, hidden, threshold=threshold)
+            if not around:
+                break
+        pick = _complement(values, equations, cells, around, hidden, order, rank, now)
         if pick is None:  # nothing left to hide: every non-zero cell is hidden already
             break
         hidden[pick] = "complementary"
     return hidden
 
 
+def bounded(
+    values: Mapping[K, int],
+    equations: Sequence[Equation[K]],
+    hidden: Mapping[K, Suppression],
+    *,
+    threshold: int,
+    passes: int = 50,
+) -> list[K]:
+    """Primary cells that the equations pin down exactly once a reader uses what each mark
+    says: "≤threshold" is 1 to `threshold`, and "*" is more than `threshold` (only a printed
+    count, which is not small, and never a zero, is hidden as complementary). Each equation
+    narrows the range of each of its hidden cells to what the others' ranges leave (e.g. a row
+    of 12 hidden as "≤10" and "*" is 1 and 11); repeated over the equations until nothing
+    changes (at most `passes` times). Sound, not complete: a pin that only linear programming
+    finds may be missed."""
+    lo: dict[K, int] = {}
+    hi: dict[K, int | None] = {}
+    for k, why in hidden.items():
+        lo[k], hi[k] = (1, threshold) if why == "primary" else (threshold + 1, None)
+    rows = []
+    for eq in equations:
+        terms = [(k, c) for k, c in eq.items() if c and k in hidden]
+        if terms:  # sum of the hidden terms = minus the printed ones
+            rows.append(
+                (terms, -sum(c * values.get(k, 0) for k, c in eq.items() if k not in hidden))
+            )
+    for _ in range(passes):
+        changed = False
+        for terms, rhs in rows:
+            whole = _Span([_term(c, lo[k], hi[k]) for k, c in terms])
+            for k, c in terms:
+                least, most = whole.without(_term(c, lo[k], hi[k]))
+                # c * x = rhs - (the others), the others from least to most
+                floor = None if most is None else rhs - most
+                ceiling = None if least is None else rhs - least
+                if c < 0:
+                    floor, ceiling = _neg(ceiling), _neg(floor)
+                step = abs(c)
+                new_lo = lo[k] if floor is None else max(lo[k], -(-floor // step))
+                new_hi = hi[k]
+                if ceiling is not None:
+                    new_hi = ceiling // step if new_hi is None else min(new_hi, ceiling // step)
+                if new_hi is not None and new_hi < new_lo:  # not what the marks say: leave it
+                    continue
+                if new_lo != lo[k] or new_hi != hi[k]:
+                    lo[k], hi[k], changed = new_lo, new_hi, True
+        if not changed:
+            break
+    return [k for k, why in hidden.items() if why == "primary" and lo[k] == hi[k]]
+
+
+def _neg(x: int | None) -> int | None:
+    return None if x is None else -x
+
+
+def _term(c: int, low: int, high: int | None) -> tuple[int | None, int | None]:
+    """The least and the most c * x can be for x from low to high (None: unbounded)."""
+    a: int | None = c * low
+    b: int | None = None if high is None else c * high
+    return (a, b) if c > 0 else (b, a)
+
+
+class _Span:
+    """The least and the most a sum of terms can be, with each term's share taken out in O(1):
+    the finite parts added up, the unbounded ones counted."""
+
+    def __init__(self, terms: list[tuple[int | None, int | None]]) -> None:
+        self.least = sum(a for a, _ in terms if a is not None)
+        self.most = sum(b for _, b in terms if b is not None)
+        self.open_below = sum(1 for a, _ in terms if a is None)
+        self.open_above = sum(1 for _, b in terms if b is None)
+
+    def without(self, term: tuple[int | None, int | None]) -> tuple[int | None, int | None]:
+        """The least and the most of the others' sum (None: unbounded that way)."""
+        a, b = term
+        below = self.open_below - (a is None)
+        above = self.open_above - (b is None)
+        least = None if below else self.least - (a or 0)
+        most = None if above else self.most - (b or 0)
+        return least, most
+
+
 def _complement(
     values: Mapping[K, int],
     equations: Sequence[Equation[K]],
     cells: Mapping[K, list[tuple[int, int]]],
+    around: Sequence[K],
     hidden: Mapping[K, Suppression],
     order: Mapping[K, int],
     rank: Callable[[K], int],
     now: _Round[K],
 ) -> K | None:
     """The printed non-zero cell whose hiding leaves the fewest cells disclosed (then the
-    smallest), among the cells that share an equation with a hidden one."""
+    smallest), among the cells that share an equation with one of `around` (the hidden cells,
+    or those pinned down by their ranges)."""
     candidates = {
         k
         for eq in equations
-        if any(h in eq for h in hidden)
+        if any(h in eq for h in around)
         for k in eq
         if k not in hidden and values.get(k, 0) > 0
     }

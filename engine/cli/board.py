@@ -33,7 +33,12 @@ def render(result: Board, console: Console) -> None:
         if x
     )
     title = f"Board as of {result.as_of.isoformat()}{' — ' + scope if scope else ''}"
-    table = Table(title=title, title_justify="left")
+    day = result.as_of.isoformat()
+    caption = (
+        f"days: since each patient now in the state entered it, counted to {day} (not the "
+        f"cohort diagram's days per patient over all visits); due: an item due by {day}"
+    )
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     for name in ("state", "kind", "patients", "median days", "p90 days", "with a due item"):
         table.add_column(name, justify="left" if name in ("state", "kind") else "right")
     for r in result.rows:

@@ -155,7 +155,11 @@ def render(
     ] = False,
     threshold: Annotated[
         int | None,
-        typer.Option("--threshold", min=1, help="Cohort: hide counts from 1 to N (default 10)."),
+        typer.Option(
+            "--threshold",
+            min=2,  # "≤1" next to printed zeros would say 1: nothing hidden
+            help="Cohort: hide counts from 1 to N, N at least 2 (default 10).",
+        ),
     ] = None,
     db: DbOpt = None,
 ) -> None:
@@ -181,6 +185,7 @@ def render(
         from engine.queries.overlays import cohort_overlay
 
         with services(db) as svc:
+            not_after_today(day, svc.clock.today())
             if patient is not None:
                 drawn, path = _patient_overlay(svc, patient, definition, day)
             else:
@@ -205,6 +210,24 @@ def render(
     write_output(data, output)
     if output != STDOUT:
         common.out.print(f"wrote {output} ({fmt})", markup=False)
+
+
+def not_after_today(as_of: dt.date | None, today: dt.date) -> None:
+    """Refuse an --as-of after today (RecordError naming it): an overlay counts what has
+    happened, and the days in each current state would be counted on to that date."""
+    if as_of is not None and as_of > today:
+        from pathway.errors import Issue, RecordError
+
+        raise RecordError(
+            [
+                Issue(
+                    loc="--as-of",
+                    value=as_of.isoformat(),
+                    message=f"is after today ({today.isoformat()}): an overlay shows what has "
+                    "happened, as of today or an earlier day",
+                )
+            ]
+        )
 
 
 def _patient_overlay(

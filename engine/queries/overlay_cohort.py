@@ -50,7 +50,8 @@ class InvalidWindow(PathwayError):
         self.since, self.end = since, end
         super().__init__(
             f"the window opens on {since.isoformat()} (--since) after it ends on "
-            f"{end.isoformat()} (the earlier of --until and --as-of): nothing to count"
+            f"{end.isoformat()} (the earlier of --until and --as-of, today if neither is "
+            "given): nothing to count"
         )
 
 
@@ -221,8 +222,12 @@ def cohort_overlay(
 ) -> tuple[Definition, CohortSummary]:
     """The definition to draw and the cohort on its id (and `version`, else every version):
     `definition` a YAML path or shipped id, else the default definition, or the stored `version`
-    of it when one is asked for (RenderOptionError for a state the drawn definition lacks)."""
+    of it when one is asked for (RenderOptionError for a state the drawn definition lacks;
+    InvalidFilter naming `--version` for a version of it that the database does not know, which
+    would otherwise be drawn as a cohort of 0 patients)."""
     drawn = overlay_definition(svc, definition, state=state, version=version)
+    if version is not None:
+        check_version(svc, drawn.metadata.id, version)
     summary = cohort_summary(
         svc,
         as_of=as_of,
@@ -233,6 +238,25 @@ def cohort_overlay(
         until=until,
     )
     return drawn, summary
+
+
+def check_version(svc: ReadSource, definition_id: str, version: str) -> None:
+    """Refuse a version of `definition_id` that no stored definition version and no enrolled
+    patient has (`InvalidFilter` naming `--version`, its value and the known versions)."""
+    from engine.queries.filters import InvalidFilter, check_definition
+
+    with svc.uow as uow:
+        conn: sa.Connection | None = getattr(uow, "connection", None)
+        if conn is None:  # the in-memory fake (tests): nothing to check against
+            return
+        try:
+            check_definition(
+                conn, svc.definitions, definition_id=definition_id, definition_version=version
+            )
+        except InvalidFilter as exc:
+            raise exc.renamed(
+                {"definition_id": "definition", "definition_version": "--version"}
+            ) from None
 
 
 def overlay_definition(

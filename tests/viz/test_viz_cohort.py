@@ -158,7 +158,14 @@ def test_the_legend_says_what_the_medians_are_over(trd: Definition, make_path: M
     summary = viz.aggregate([make_path([], days={"initial_trial": 30})] * 20, as_of=AS_OF)
     windowed = summary.model_copy(update={"median_over": "stays_ended"})
     per_patient, per_stay = (viz.build(trd, cohort=s).notes for s in (summary, windowed))
-    assert "median: days in the state per patient, all visits added up" in per_patient
+    assert (
+        "median: days in the state per patient, all visits added up (the current one to "
+        f"{AS_OF.isoformat()})"
+    ) in per_patient
+    assert per_patient[0].startswith(f"now: patients in the state at the end of {AS_OF}")
+    assert "entered: patients in it when the window opened" in per_stay[0]
+    assert "from the start point: enrollments" in per_patient[1]
+    assert "arrows: moves in the window" in per_stay[1]
     assert "a median is shown only over more than 10 patients" in per_patient
     assert (
         "median: days of the stays in the state that ended in the window (entry to exit)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import date
 from fractions import Fraction
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 import viz
 from pathway import load_definition
-from viz.suppression import _incidence, _Round, disclosed, protect
+from viz.suppression import _incidence, _Round, bounded, disclosed, protect
 
 TRD = load_definition()
 AS_OF = date(2026, 6, 1)
@@ -66,10 +67,10 @@ def rank(rows: list[list[Fraction]]) -> int:
     return r
 
 
-def attack(published: dict[str, Any]) -> list[str]:
-    """What a reader of the JSON can pin down exactly: the hidden numbers that the flow equations
-    (inflow = entries = outflow + still there; states and starts add up to the total) determine.
-    """
+def equations_of(
+    published: dict[str, Any],
+) -> tuple[dict[str, int | None], list[dict[str, int]]]:
+    """The published cells (None: hidden) and the flow equations between them."""
     states = {n["id"] for n in published["nodes"] if n["patients"] is not None}
     cells: dict[str, int | None] = {}
     eqs: list[dict[str, int]] = []
@@ -95,6 +96,14 @@ def attack(published: dict[str, Any]) -> list[str]:
     eqs.append({**{f"now:{s}": 1 for s in states}, "total": -1})
     eqs.append({**{f"edge:{e['id']}": 1 for e in edges if e["style"] == "start"}, "total": -1})
 
+    return cells, eqs
+
+
+def attack(published: dict[str, Any]) -> list[str]:
+    """What a reader of the JSON can pin down exactly: the hidden numbers that the flow equations
+    (inflow = entries = outflow + still there; states and starts add up to the total) determine.
+    """
+    cells, eqs = equations_of(published)
     hidden = [k for k, v in cells.items() if v is None]
     matrix = [[Fraction(eq.get(h, 0)) for h in hidden] for eq in eqs]
     full = rank(matrix)
@@ -103,12 +112,73 @@ def attack(published: dict[str, Any]) -> list[str]:
     ]
 
 
+def attack_by_ranges(published: dict[str, Any], threshold: int) -> list[str]:
+    """The small counts a reader pins down from one equation at a time, knowing what the marks
+    say: "≤threshold" is 1 to threshold, "*" more than threshold (a printed count, not a small
+    one nor a zero, hidden too). E.g. entries 12 = "≤10" out + "*" out + 0 still there: 1 and 11.
+    """
+    cells, eqs = equations_of(published)
+    shown = {f"now:{n['id']}": n["patients"] for n in published["nodes"] if n["patients"]}
+    shown |= {f"entered:{n['id']}": n["entered"] for n in published["nodes"] if n["entered"]}
+    shown |= {f"edge:{e['id']}": e["traversals"] for e in published["edges"] if e["traversals"]}
+    total = re.search(r"Cohort of (\S+) patients", published["subtitle"])
+    assert total is not None
+    shown["total"] = {"display": total[1]}
+    ranges = {
+        k: (1.0, float(threshold))
+        if shown[k]["display"].startswith("≤")
+        else (threshold + 1.0, math.inf)
+        for k, v in cells.items()
+        if v is None
+    }
+    found = set()
+    for eq in eqs:
+        rest = -sum(c * v for k, c in eq.items() if (v := cells[k]) is not None)
+        hidden = {k: c for k, c in eq.items() if cells[k] is None}
+        for k, c in hidden.items():
+            if ranges[k][1] == math.inf:
+                continue  # only the small counts matter
+            others = [(co * ranges[o][0], co * ranges[o][1]) for o, co in hidden.items() if o != k]
+            least = sum(min(pair) for pair in others)
+            most = sum(max(pair) for pair in others)
+            a, b = sorted(((rest - most) / c, (rest - least) / c))
+            if math.ceil(max(a, 1)) == math.floor(min(b, threshold)):
+                found.add(k)
+    return sorted(found)
+
+
+def test_a_mark_does_not_give_a_small_count_away() -> None:
+    """Entries 12 = a small exit ("≤10") + a resolved "*" + 0 still there: a reader who knows
+    that "*" is more than 10 works out 1 and 11, so one more count is hidden."""
+    values = {"exit": 1, "resolve": 11, "now": 0, "entered": 12}
+    equation = {"exit": 1, "resolve": 1, "now": 1, "entered": -1}
+    hidden = protect(values, [equation], threshold=10)
+    assert hidden == {"exit": "primary", "resolve": "complementary", "entered": "complementary"}
+    assert bounded(values, [equation], hidden, threshold=10) == []
+    pinned = {"exit": "primary", "resolve": "complementary"}
+    assert bounded(values, [equation], pinned, threshold=10) == ["exit"]  # as before the fix
+
+
+def test_ranges_pin_through_a_chain_of_equations() -> None:
+    # b + c = 23 with c = "*" ≥ 11 gives b ≤ 12; a + b = 12 with a "≤10" small and b "*" ≥ 11
+    values = {"a": 1, "b": 11, "c": 12, "t1": 12, "t2": 23}
+    eqs = [{"a": 1, "b": 1, "t1": -1}, {"b": 1, "c": 1, "t2": -1}]
+    assert bounded(values, eqs, {"a": "primary", "b": "complementary"}, threshold=10) == ["a"]
+    hidden = protect(values, eqs, threshold=10)
+    assert bounded(values, eqs, hidden, threshold=10) == []
+    assert disclosed(list(hidden), eqs) == []
+
+
 @settings(max_examples=150, deadline=None)
 @given(picks=cohorts, threshold=st.integers(min_value=1, max_value=12))
 def test_no_hidden_count_can_be_worked_out(picks: list[tuple[int, int]], threshold: int) -> None:
     cohort = viz.aggregate(paths(picks), as_of=AS_OF)
     published = json.loads(str(viz.render(TRD, fmt="json", cohort=cohort, threshold=threshold)))
     assert attack(published) == []
+    cells, _ = equations_of(published)
+    # "≤1" is 1 whatever the rest says; with every count hidden, nothing more can be hidden
+    if threshold > 1 and any(v for v in cells.values()):
+        assert attack_by_ranges(published, threshold) == []
     for e in published["edges"]:
         count = e["traversals"]
         if count is None:
