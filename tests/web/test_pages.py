@@ -519,6 +519,12 @@ def test_a_first_computation_runs_in_the_background_and_the_page_asks_again(
 def test_the_cohort_page_keeps_its_counts_and_says_when_records_changed(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'kept.db'}"
     seed(url)
+    svc = Services.from_url(url, clock=FixedClock(TODAY))
+    try:  # enough patients that the total is shown (12, one of them alone, would hide it)
+        for i in range(30):
+            svc.enroll(f"QB-{i:04d}", actor="t", effective=TODAY)
+    finally:
+        svc.close()
     app = create_app(url, clock=FixedClock(TODAY))
     c = client(app, Role.quality)
     first = c.get("/quality")
