@@ -130,6 +130,19 @@ def to_csv(result: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
+def fhir_id(raw: str) -> str:
+    """`raw` as a FHIR id (`[A-Za-z0-9.-]{1,64}`): as it is when it is one, else its valid
+    characters cut short, with 12 hex digits of its SHA-256, so that two patients whose ids
+    differ only by a character FHIR does not allow (`A_1`, `A-1`) or past the 64th never share
+    one."""
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-.") else "-" for ch in raw)
+    if safe == raw and len(raw) <= 64:
+        return raw
+    import hashlib
+
+    return f"{safe[:51]}-{hashlib.sha256(raw.encode()).hexdigest()[:12]}"
+
+
 def _report(
     result: dict[str, Any], groups: list[dict[str, Any]], kind: str, patient: str | None
 ) -> dict[str, Any]:
@@ -160,7 +173,7 @@ def _report(
         body["subject"] = {"identifier": {"system": PATHWAY_ID_SYSTEM, "value": patient}}
     elif patient is not None:  # `unidentified:N`: a label, not an identifier of any system
         body["subject"] = {"display": patient}
-    body["id"] = "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in body["id"])[:64]
+    body["id"] = fhir_id(body["id"])
     return MeasureReport.model_validate(body).model_dump(mode="json", exclude_none=True)
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from measure_support import Chart
 from typer.testing import CliRunner
 
@@ -235,3 +238,23 @@ def test_invalid_fhir_exits_2_naming_resource_and_path(tmp_path: Path):
     )
     assert result.exit_code == 2 and result.stdout == ""
     assert "effectiveDateTime" in result.stderr and "Observation/r3" in result.stderr
+
+
+@given(st.text(min_size=1, max_size=80), st.text(min_size=1, max_size=80))
+def test_measure_report_ids_are_fhir_ids_and_never_shared(a: str, b: str):
+    from engine.measures.report import fhir_id
+
+    for raw in (a, b):
+        assert re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", fhir_id(raw)), raw
+    assume(a != b)
+    assert fhir_id(a) != fhir_id(b)
+
+
+def test_measure_report_ids_stay_readable_when_they_can():
+    from engine.measures.report import fhir_id
+
+    assert fhir_id("cms159-individual-EX-04") == "cms159-individual-EX-04"
+    assert fhir_id("cms159-individual-A_1") != fhir_id("cms159-individual-A-1")
+    long = "cms159-individual-" + "P" * 60
+    assert fhir_id(long + "1") != fhir_id(long + "2")
+    assert fhir_id(long + "1").startswith("cms159-individual-PPP")
