@@ -7,6 +7,7 @@ PATHWAY_REQUIRE_BROWSER=1 (CI sets it: `.ci/run`), where a missing browser fails
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -49,7 +50,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if os.environ.get("PATHWAY_REQUIRE_BROWSER") == "1":
             pytest.fail(f"{CHROMIUM} is missing: `make chromium` (or `apt-get install chromium`)")
         pytest.skip(f"no Chromium at {CHROMIUM}")
-    import uvicorn
     from seed import TODAY, seed
 
     from engine import FixedClock
@@ -57,7 +57,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     url = f"sqlite:///{tmp_path_factory.mktemp('web') / 'clinic.db'}"
     seed(url)
-    app = create_app(url, clock=FixedClock(TODAY))
+    with serving(create_app(url, clock=FixedClock(TODAY))) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Serve `app` with uvicorn in a thread on a free port; its base URL until the block ends."""
+    import uvicorn
+
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     srv = uvicorn.Server(config)
@@ -68,9 +76,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

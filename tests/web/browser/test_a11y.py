@@ -9,12 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import _free_port, axe_violations
+from conftest import axe_violations, serving
 from seed import FRESH, PASSWORD, TODAY, fresh_record, seed
 
 Login = Callable[..., Any]
@@ -53,7 +52,6 @@ def _announced(page: Any, text: str) -> None:
 @pytest.fixture(scope="module")
 def big_server(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The seeded clinic and BIG more patients like the fresh one, served like `server`."""
-    import uvicorn
 
     from engine import FixedClock, Services, SqlUnitOfWork, make_engine
     from engine.web.app import create_app
@@ -68,21 +66,8 @@ def big_server(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         svc.enroll(str(record["id"]), actor="seed", record=record, effective=dt.date(2026, 2, 2))
     svc.close()
     engine.dispose()
-    app = create_app(url, clock=FixedClock(TODAY))
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=_free_port(), log_level="warning", lifespan="off"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the second test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{config.port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(url, clock=FixedClock(TODAY))) as base:
+        yield base
 
 
 @pytest.fixture
