@@ -187,19 +187,27 @@ def check_due(
     fresh: tuple[DueRow, ...] | None = None,
 ) -> list[str]:
     """The stored worklist items must be what the patient's record and state give, worked out
-    again as of the day they were stored (`fresh`: those items, when the caller has them)."""
+    again as of the day they were stored (`fresh`: those items, when the caller has them): the
+    same kinds, priorities, states and dates. Their words (label, why, sources) are not
+    compared: a release that words an item better would otherwise flag every patient stored
+    before it; they are written again at the patient's next write."""
     computed = stored[0].computed_on if stored else svc.clock.today()
     if fresh is None:
         definition = svc.definitions.get(head.definition_id, head.definition_version)
         record = parse_record(replay(head.patient_id, log).document(), catalog=definition.catalog)
         fresh = _due_as_of(definition, head, record, computed)
-    if list(fresh) == stored:
+    if list(map(_decides, fresh)) == list(map(_decides, stored)):
         return []
     if not stored:
         return ["no worklist items are stored (run `pathway init-db` to fill them)"]
     have = ", ".join(f"{d.item} {d.due_on}" for d in stored) or "none"
     want = ", ".join(f"{d.item} {d.due_on}" for d in fresh) or "none"
     return [f"stored worklist items ({have}) differ from the record's ({want}) as of {computed}"]
+
+
+def _decides(d: DueRow) -> tuple[object, ...]:
+    """What of a stored item decides the worklist: its kind, priority, state and dates."""
+    return (d.item, d.priority, d.due_on, d.state, d.computed_on)
 
 
 def _due_as_of(

@@ -99,6 +99,27 @@ def test_verify_deep_finds_a_stored_item_that_disagrees(
     assert "stored worklist items" in report.mismatches[0].problem
 
 
+def test_verify_deep_takes_items_worded_by_an_earlier_release(
+    sqlite_url: str, make_services: Callable[..., Services]
+) -> None:
+    """Items stored before a release that words them better are the same items: not flagged
+    (their words are written again at the patient's next write); their kind or date is."""
+    svc = make_services(sqlite_url)
+    _enroll_examples(svc)
+    with svc.uow as uow:
+        uow.connection.exec_driver_sql(
+            "UPDATE due_item SET why = 'older words', label = 'older label', sources = '[]'"
+        )
+        uow.connection.commit()
+    assert svc.verify(deep=True).ok
+    with svc.uow as uow:
+        uow.connection.exec_driver_sql(
+            "UPDATE due_item SET priority = priority + 1 WHERE patient_id = 'EX-05'"
+        )
+        uow.connection.commit()
+    assert [m.patient_id for m in svc.verify(deep=True).mismatches] == ["EX-05"]
+
+
 def test_backfill_fills_a_database_written_before_due_items_were_stored(
     sqlite_url: str, make_services: Callable[..., Services]
 ) -> None:
