@@ -142,7 +142,11 @@ def due_items(
         escalation = [g for g in results if g.result == "true" and _uses_risk(definition, g)]
         since = risk.evidence_date or day
         if escalation or since >= entered_state_on:
-            to = f"; {escalation[0].trigger} → {escalation[0].to} is enabled" if escalation else ""
+            to = ""
+            if escalation:  # the move in the words of the evaluation-due items
+                g = escalation[0]
+                dest = definition.state_by_id.get(g.to)
+                to = f"; '{g.trigger}' → {dest.label if dest else g.to} is enabled"
             add("urgent_risk", since, f"{risk.detail}{to}", risk.source)
 
     if kind != "decision":
@@ -243,7 +247,7 @@ def _last_contact(facts: Facts, entered: dt.date) -> tuple[dt.date, str]:
     if last is not None:
         return entered, (
             f"no score since entering the state on {entered.isoformat()} "
-            f"(last: {last[1]} on {last[0].isoformat()})"
+            f"(last: {last[1]} {last[2]} on {last[0].isoformat()})"
         )
     return entered, f"no score on record since entering the state on {entered.isoformat()}"
 
@@ -301,7 +305,10 @@ def _early_how(step: TrialAssessment | ProcedureAssessment) -> tuple[str, float]
         return "", 1.0
     fall = (basis["baseline"] - basis["end"]) / basis["baseline"]
     change = f"{fall:.0%} fall" if fall >= 0 else f"{-fall:.0%} rise"
-    how = f"{basis['instrument']} {basis['baseline']} → {basis['end']} ({change})"
+    how = f"{basis['instrument']} {basis['baseline']} → {basis['end']}"
+    if basis.get("end_date") is not None:
+        how += f" on {basis['end_date'].isoformat()}"
+    how += f" ({change})"
     if isinstance(step, ProcedureAssessment):
         return f"the {step.kind} course: {how}", fall
     return f"{step.drug} at an effective dose: {how}", fall
@@ -346,13 +353,23 @@ def _not_improving(
     since, how, fall = check
     if fall >= rule.value.reduction or (day < since and not upcoming):
         return
-    add(
-        "not_improving",
-        since,
-        f"{how}; less than a {rule.value.reduction:.0%} fall by {rule.value.weeks:g} weeks "
-        "(early_improvement): response by 8–12 weeks is unlikely",
-        rule.source,
-    )
+    if isinstance(facts.current_step, ProcedureAssessment):  # judged from its start, in days
+        days = definition.parameters.min_days_to_outcome.value
+        why = (
+            f"{how}; less than a {rule.value.reduction:.0%} fall {days} or more days into the "
+            "course (early_improvement)"
+        )
+        sources: tuple[str | None, ...] = (
+            rule.source,
+            definition.parameters.min_days_to_outcome.source,
+        )
+    else:
+        why = (
+            f"{how}; less than a {rule.value.reduction:.0%} fall by {rule.value.weeks:g} weeks "
+            "at an effective dose (early_improvement): response by 8–12 weeks is unlikely"
+        )
+        sources = (rule.source,)
+    add("not_improving", since, why, *sources)
 
 
 def schedule(

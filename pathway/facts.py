@@ -19,6 +19,7 @@ from pathway.record import Contributor, Lab, MDQScreen, PatientRecord, ScoreScre
 from pathway.results import PredicateResult, reason
 from pathway.staging import Staging, stage
 from pathway.trials import TrialAssessment, TrialRules, assess_trial_with, trial_rules
+from pathway.words import inadequacy
 
 _RAISING = ("suspected", "active", "confirmed")
 _CLEARING = ("addressed", "ruled_out")
@@ -55,6 +56,8 @@ class Facts:
     memo: dict[str, PredicateResult] = field(default_factory=dict)
     # what several predicates share (the wording of a trial's outcome), worked out once
     shared: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # the date of the latest risk assessment on file as of the date (None: none on file)
+    risk_date: dt.date | None = None
 
     @property
     def differential_clear(self) -> bool:
@@ -170,7 +173,8 @@ def derive(
             reason(
                 "incomplete_trial",
                 "true",
-                f"current trial of {current.drug} is inadequate: {', '.join(current.reasons)}",
+                f"current trial of {current.drug} is inadequate: "
+                + "; ".join(inadequacy(current.reasons, params.min_adherence.value)),
                 value=current.reasons,
                 source=_cite(params, "incomplete_trial"),
                 evidence_date=current.start,
@@ -265,7 +269,7 @@ def derive(
         procedures=procedures,
     )
     # Positional, in field order: calling a class with keywords goes through a dict (slower).
-    return Facts(
+    facts = Facts(
         as_of,
         params,
         trials,
@@ -285,6 +289,9 @@ def derive(
         scores,
         entered_state_on,
     )
+    if risk is not None and risk.date <= as_of:
+        facts.risk_date = risk.date
+    return facts
 
 
 def _first_course(courses: Sequence[tuple[int, str]], start: dt.date) -> tuple[int, str] | None:

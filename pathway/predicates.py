@@ -16,6 +16,7 @@ from pathway.procedures import ProcedureAssessment
 from pathway.record import ProcedureKind, StopReason
 from pathway.results import PredicateResult, Tri, reason, result_from
 from pathway.trials import Outcome, Status, TrialAssessment
+from pathway.words import OUTCOME_WORDS, STATUS_WORDS, STOP_REASON_WORDS, inadequacy, words
 
 TrialRole = Literal["antidepressant", "augmentation"]
 # what an outcome is asked of: the current trial of a role, or the current step (the current
@@ -51,7 +52,8 @@ def _trial(facts: Facts, role: TrialRole) -> TrialAssessment | None:
 
 
 def _none_result(name: str, role: str) -> PredicateResult:
-    return reason(name, "false", f"no {role} trial on record", value=None)
+    what = "no trial or procedure" if role == "step" else f"no {role} trial"
+    return reason(name, "false", f"{what} on record", value=None)
 
 
 class FlagRaised(_Predicate):
@@ -94,14 +96,17 @@ class DifferentialClear(_Predicate):
         article = facts.params.article_sections.source
         if not blocking:
             return _with_empty_value(_CLEAR, source=article)
-        details = [e.detail for f in flags for e in facts.flags[f]]
+        found = [e for f in flags for e in facts.flags[f]]
         if facts.bipolar_confirmed:
-            details.append(facts.bipolar_confirmed.detail)
+            found.append(facts.bipolar_confirmed)
+        details = list(dict.fromkeys(e.detail for e in found))  # each piece of evidence once
+        dates = [e.evidence_date for e in found if e.evidence_date is not None]
         return reason(
             "differential_clear",
             "false",
-            "open: " + "; ".join(details),
+            "differential not clear: " + "; ".join(details),
             value=blocking,
+            evidence_date=max(dates) if dates else None,
             source=article,
         )
 
@@ -122,7 +127,7 @@ _CLEAR = {
 _NOT_LIFE_THREATENING = {
     "predicate": "life_threatening",
     "result": "false",
-    "detail": "no life-threatening feature on the latest risk assessment (or none on file)",
+    "detail": "no risk assessment on file",
     "source": None,
     "value": None,
     "threshold": None,
@@ -162,6 +167,17 @@ class LifeThreatening(_Predicate):
     def evaluate(self, facts: Facts) -> PredicateResult:
         if facts.life_threatening is not None:
             return facts.life_threatening
+        if facts.risk_date is not None:  # an assessment on file, without such a feature
+            param = facts.params.life_threatening_features
+            return reason(
+                "life_threatening",
+                "false",
+                f"risk assessment of {facts.risk_date.isoformat()}: none of "
+                + ", ".join(f.replace("_", " ") for f in param.value),
+                value=[],
+                evidence_date=facts.risk_date,
+                source=param.source,
+            )
         return _with_empty_value(_NOT_LIFE_THREATENING)
 
 
@@ -178,17 +194,26 @@ class TreatmentResistant(_Predicate):
         distinct = p.trd_require_distinct_classes.value
         what = f"{n} failed adequate trial{'s' if n != 1 else ''}"
         if facts.failed_trials:
-            what += " (" + ", ".join([f"{t.drug} {t.outcome}" for t in facts.failed_trials]) + ")"
+            what += (
+                " ("
+                + ", ".join(
+                    [f"{t.drug}: {words(t.outcome, OUTCOME_WORDS)}" for t in facts.failed_trials]
+                )
+                + ")"
+            )
         if distinct:
             what += f" in {len(classes)} class{'es' if len(classes) != 1 else ''}"
         result: Tri = "true" if facts.treatment_resistant else "false"
+        what += (
+            f"; needs ≥{need}{' in distinct classes' if distinct else ''} and a clear differential"
+        )
         if n >= need and not facts.treatment_resistant and (not distinct or len(classes) >= need):
-            what += "; but the differential is not clear"
+            what += ": the differential is not clear"
         last = max((t.end or t.start for t in facts.failed_trials), default=None)
         return reason(
             "treatment_resistant",
             result,
-            f"{what}; needs ≥{need}",
+            what,
             value=n,
             threshold=need,
             evidence_date=last,
@@ -236,14 +261,30 @@ class TrialStatusIs(_Predicate):
 
 def _status_fields(t: TrialAssessment, role: str, facts: Facts) -> dict[str, Any]:
     """A `trial_status` result's fields but `result` and `threshold`, in field order."""
-    why = f": {', '.join(t.reasons)}" if t.reasons else ""
+    p = facts.params
+    weeks = p.min_weeks_augmentation if role == "augmentation" else p.min_weeks_at_adequate_dose
+    why = f" ({'; '.join(inadequacy(t.reasons, p.min_adherence.value))})" if t.reasons else ""
+    if t.min_adequate_dose_mg is None and t.min_serum_mmol_l is not None:  # judged by level
+        level = f"{t.serum_level:g} mmol/L" if t.serum_level is not None else "not recorded"
+        at = f"at a serum level ≥{t.min_serum_mmol_l:g} mmol/L (level {level})"
+    else:
+        at = (
+            f"at ≥{t.min_adequate_dose_mg:g} mg/day"
+            if t.min_adequate_dose_mg
+            else "at an effective dose"
+        )
+    adherence = (
+        f"adherence {t.adherence:.0%} (needs ≥{p.min_adherence.value:.0%})"
+        if t.adherence is not None
+        else "adherence not recorded"
+    )
     return {
         "predicate": "trial_status",
         "result": None,
-        "detail": f"current {role} trial of {t.drug} is {t.status}{why} "
-        f"({t.weeks_at_adequate_dose:.1f} weeks at ≥{t.min_adequate_dose_mg or '-'} mg,"
-        f" max {t.max_dose_mg:g} mg)",
-        "source": facts.params.min_weeks_at_adequate_dose.source,
+        "detail": f"current {role} trial of {t.drug} is {words(t.status, STATUS_WORDS)}{why}: "
+        f"{t.weeks_at_adequate_dose:.1f} weeks {at} (needs ≥{weeks.value:g} weeks), "
+        f"max {t.max_dose_mg:g} mg/day, {adherence}",
+        "source": weeks.source,
         "value": t.status,
         "threshold": None,
         "evidence_date": t.start,
@@ -303,27 +344,39 @@ def _outcome_fields(t: TrialAssessment | ProcedureAssessment, facts: Facts) -> d
     if "instrument" in basis:
         inst, fall = basis["instrument"], basis["reduction"]
         change = f"{fall:.0%} fall" if fall >= 0 else f"{-fall:.0%} rise"
-        how = f"{inst} {basis['baseline']} → {basis['end']} ({change})"
         date = basis.get("end_date")
-        if "remission_date" in basis:  # a remission on a step that goes on, then a relapse
-            how = (
-                f"{inst} {basis['baseline']} → {basis['remission']} on "
-                f"{basis['remission_date'].isoformat()}"
-            )
-        if t.outcome in ("remission", "relapsed"):
+        cut = _category_cut(t.outcome, params)
+        how = f"{inst} {basis['baseline']} → {basis['end']} ({change}{cut})"
+        if t.outcome == "remission":
             how += f"; remission is {inst} ≤{params.remission_max.value[inst]}"
-        if "relapse" in basis:
+        elif "relapse" in basis:  # a remission (the end score, or an earlier one), then a relapse
+            low, low_on = (
+                (basis["remission"], basis["remission_date"])
+                if "remission_date" in basis
+                else (basis["end"], basis.get("end_date"))
+            )
+            on = f" on {low_on.isoformat()}" if low_on is not None else ""
             date = basis["relapse_date"]
-            how += (
-                f", then {basis['relapse']} on {date.isoformat()} "
-                f"(relapse: ≥{params.relapse_min.value[inst]})"
+            how = (
+                f"{inst} {basis['baseline']} → {low}{on} (remission is "
+                f"≤{params.remission_max.value[inst]}), then {basis['relapse']} on "
+                f"{date.isoformat()} (relapse is ≥{params.relapse_min.value[inst]})"
             )
             if "remission_date" in basis:
                 how += f"; latest {basis['end']} on {basis['end_date'].isoformat()}"
     elif "stop_reason" in basis:
-        how = f"stopped for {basis['stop_reason']}"
+        how = (
+            f"stopped for {words(basis['stop_reason'], STOP_REASON_WORDS)} "
+            "(no baseline and end scores to judge by)"
+        )
+        date = t.end
     else:
-        how = "no baseline and end scores and no stop reason"
+        how = (
+            "no baseline and end scores and no stop reason (a baseline is a score in the "
+            f"{params.baseline_lookback_days.value} days before the start or the first "
+            f"{params.baseline_grace_days.value} days; an end score is one at least "
+            f"{params.min_days_to_outcome.value} days after the start)"
+        )
     if "closed_by" in basis:
         how += (
             f"; judged up to the start of the {basis['closed_by']} course on "
@@ -340,12 +393,24 @@ def _outcome_fields(t: TrialAssessment | ProcedureAssessment, facts: Facts) -> d
     return {
         "predicate": "outcome",
         "result": None,
-        "detail": f"outcome of {t.drug} is {t.outcome}: {how}",
+        "detail": f"outcome of {t.drug} is {words(t.outcome, OUTCOME_WORDS)}: {how}",
         "source": source,
         "value": t.outcome,
         "threshold": None,
         "evidence_date": date,
     }
+
+
+def _category_cut(outcome: str, params: Any) -> str:
+    """The fall from baseline that makes a category (none of it for remission or relapse)."""
+    response, partial = params.response_reduction.value, params.partial_reduction.value
+    if outcome == "response":
+        return f"; a response is a fall of ≥{response:.0%}"
+    if outcome == "partial":
+        return f"; a partial response is a fall of {partial:.0%} to under {response:.0%}"
+    if outcome == "none":
+        return f"; no response is a fall of less than {partial:.0%}"
+    return ""
 
 
 class StoppedFor(_Predicate):
@@ -366,13 +431,19 @@ class StoppedFor(_Predicate):
             if t is None:
                 return _none_result("stopped_for", role)
             stop_reason = t.stop_reason
+            if t.ongoing:
+                what = f"{t.drug} is still being taken (not stopped)"
+            elif stop_reason is None:
+                what = f"{t.drug} ended on {t.end} with no stop reason recorded"
+            else:
+                what = f"{t.drug} stopped on {t.end} for {words(stop_reason, STOP_REASON_WORDS)}"
             return reason(
                 "stopped_for",
                 "true" if stop_reason in wanted else "false",
-                f"{t.drug} stop reason: {stop_reason or 'none'}",
+                what,
                 value=stop_reason,
                 threshold=list(wanted),
-                evidence_date=t.end,
+                evidence_date=None if t.ongoing else t.end,
                 source=facts.params.article_sections.source,
             )
 
@@ -435,11 +506,22 @@ class EvaluationWindowReached(_Predicate):
                 source=weeks.source,
             )
         ok = "dose_below_effective" in t.reasons and t.days_on_drug >= round(7 * weeks.value)
+        if "dose_below_effective" not in t.reasons:
+            dose = "effective dose not held"
+        elif t.min_adequate_dose_mg is None and t.min_serum_mmol_l is not None:
+            level = f"{t.serum_level:g} mmol/L" if t.serum_level is not None else "not recorded"
+            dose = f"serum level {level}, below the adequate ≥{t.min_serum_mmol_l:g} mmol/L"
+        else:
+            effective = f"≥{t.min_adequate_dose_mg:g}" if t.min_adequate_dose_mg else "-"
+            dose = (
+                f"effective dose never reached (max {t.max_dose_mg:g} mg/day, effective "
+                f"{effective} mg/day)"
+            )
         return reason(
             "evaluation_window_reached",
             "true" if ok else "false",
-            f"{t.drug}: {t.weeks_on_drug:.1f} weeks on drug, effective dose "
-            f"{'never reached' if 'dose_below_effective' in t.reasons else 'not held'}",
+            f"{t.drug}: {t.weeks_on_drug:.1f} weeks on drug (reassessed at {weeks.value:g} "
+            f"weeks on drug), {dose}",
             value=round(t.weeks_on_drug, 1),
             threshold=weeks.value,
             evidence_date=t.start,

@@ -107,7 +107,8 @@ def test_reasons_carry_predicate_result_detail_source_value_threshold_and_date(
         {
             "predicate": "outcome",
             "result": "false",
-            "detail": "outcome of sertraline is none: PHQ-9 20 → 18 (10% fall)",
+            "detail": "outcome of sertraline is no response: PHQ-9 20 → 18 "
+            "(10% fall; no response is a fall of less than 25%)",
             "source": remit["reasons"][0]["source"],
             "value": "none",
             "threshold": ["remission"],

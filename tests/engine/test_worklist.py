@@ -71,7 +71,8 @@ def test_life_threatening_risk_is_urgent_and_first(on_drug: Record, items: Calla
     urgent = found[0]
     assert urgent.due_on == D(days_before(2))
     assert "active suicidality" in urgent.why and "catatonia" in urgent.why
-    assert "escalate → neurostimulation is enabled" in urgent.why
+    # the move in the words of the evaluation-due items: the trigger and the state's label
+    assert "'escalate' → Neurostimulation is enabled" in urgent.why
     assert urgent.sources and "NICE" in urgent.sources[0]
 
 

@@ -149,7 +149,12 @@ def test_a_relapse_after_remission_is_not_remission(
     assert result.recommended == "optimize"
     assert {"optimize", "augment", "switch"} <= set(result.enabled)
     optimize = next(g for g in result.guards if g.trigger == "optimize")
-    assert any("then 15 on 2026-05-20 (relapse: ≥10)" in r.detail for r in optimize.reasons)
+    # the remission score with its date and cut-off, then the relapse with its own
+    assert any(
+        "PHQ-9 20 → 3 on 2026-01-05 (remission is ≤4), then 15 on 2026-05-20 (relapse is ≥10)"
+        in r.detail
+        for r in optimize.reasons
+    )
 
 
 def test_a_remission_midway_is_not_the_outcome_when_the_end_score_is_high(
@@ -194,7 +199,7 @@ def test_a_remission_then_a_relapse_on_a_trial_that_goes_on_is_relapsed(
     assert result.recommended == "optimize"
     optimize = next(g for g in result.guards if g.trigger == "optimize")
     detail = next(r.detail for r in optimize.reasons if r.predicate == "outcome")
-    assert "PHQ-9 20 → 4 on 2026-01-05; remission is PHQ-9 ≤4, then 15 on 2026-04-06" in detail
+    assert "PHQ-9 20 → 4 on 2026-01-05 (remission is ≤4), then 15 on 2026-04-06" in detail
     assert detail.endswith("latest 18 on 2026-05-25")
 
 
