@@ -227,13 +227,12 @@ def audit_command(
         return
     if not rows:
         common.out.print("no audit rows match", markup=False)
-    for r in rows:
+    from pathway.errors import printable
+
+    for r in rows:  # each field escaped: a stored row can neither forge a line nor move the cursor
         what = r["patient_id"] or ("" if r["cohort"] is None else str(r["cohort"]))
-        common.out.print(
-            f"{r['at']:%Y-%m-%d %H:%M:%S}  {r['actor']} ({r['role']})  {r['action']}  "
-            f"{what}  {r['outcome']}",
-            markup=False,
-        )
+        line = f"{r['actor']} ({r['role']})  {r['action']}  {what}  {r['outcome']}"
+        common.out.print(f"{r['at']:%Y-%m-%d %H:%M:%S}  {printable(line)}", markup=False)
 
 
 __all__ = ["EXIT_INVALID", "register"]

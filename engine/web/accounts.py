@@ -26,7 +26,7 @@ from engine.store.tables import (
     web_session_table,
     web_user_table,
 )
-from pathway.errors import PathwayError
+from pathway.errors import PathwayError, printable
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
@@ -201,34 +201,58 @@ class Accounts:
         """Check a password; on success a new session (cookie value, principal), else None.
 
         A locked or disabled account is refused even with the right password; every failure
-        counts, and the fifth in a row locks the account for `LOCKOUT`."""
+        counts, and the fifth in a row locks the account for `LOCKOUT`.
+
+        Each attempt is counted (one atomic UPDATE) before its password is checked, so guesses
+        sent in parallel cannot all read the same count and each write it back plus one (which
+        let any number of parallel guesses through as one failure); an attempt past the fifth
+        locks the account without being checked. An unknown, disabled or locked name costs one
+        password check all the same (no user enumeration by timing)."""
         u, now = self.users, self.now()
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(
-                    u.c.role, u.c.password_hash, u.c.failed_count, u.c.locked_until, u.c.disabled
-                ).where(u.c.name == name)
+                sa.select(u.c.role, u.c.password_hash, u.c.locked_until, u.c.disabled).where(
+                    u.c.name == name
+                )
             ).first()
-            if row is None:
-                if not _DUMMY:
-                    _DUMMY.append(_HASHER.hash("not a password of anyone"))
-                _verify(_DUMMY[0], password)
-                return None
-            role, stored, failed, locked_until, disabled = row
-            if disabled or (locked_until is not None and locked_until > now):
-                return None
-            if not _verify(stored, password):
-                failed += 1
-                values: dict[str, Any] = {"failed_count": failed}
-                if failed >= MAX_FAILED_LOGINS:
-                    values = {"failed_count": 0, "locked_until": now + LOCKOUT}
-                conn.execute(u.update().where(u.c.name == name).values(**values))
-                return None
-            values = {"failed_count": 0, "locked_until": None}
-            if _HASHER.check_needs_rehash(stored):
-                values["password_hash"] = hash_password(password)
+        if row is None or row[3] or (row[2] is not None and row[2] > now):
+            _verify(_dummy_hash(), password)
+            return None
+        role, stored = row[0], row[1]
+        open_now = sa.or_(u.c.locked_until.is_(None), u.c.locked_until <= now)
+        with self.engine.begin() as conn:
+            counted = conn.execute(
+                u.update()
+                .where(u.c.name == name, ~u.c.disabled, open_now)
+                .values(failed_count=u.c.failed_count + 1)
+            ).rowcount
+            attempt = (
+                conn.execute(sa.select(u.c.failed_count).where(u.c.name == name)).scalar() or 0
+            )
+            if counted and attempt > MAX_FAILED_LOGINS:  # past the limit in parallel: lock now
+                conn.execute(
+                    u.update()
+                    .where(u.c.name == name)
+                    .values(failed_count=0, locked_until=now + LOCKOUT)
+                )
+        if not counted or attempt > MAX_FAILED_LOGINS:  # locked or disabled meanwhile
+            _verify(_dummy_hash(), password)
+            return None
+        if not _verify(stored, password):
+            if attempt >= MAX_FAILED_LOGINS:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        u.update()
+                        .where(u.c.name == name)
+                        .values(failed_count=0, locked_until=now + LOCKOUT)
+                    )
+            return None
+        values: dict[str, Any] = {"failed_count": 0, "locked_until": None}
+        if _HASHER.check_needs_rehash(stored):
+            values["password_hash"] = hash_password(password)
+        cookie = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
             conn.execute(u.update().where(u.c.name == name).values(**values))
-            cookie = secrets.token_urlsafe(32)
             # expired sessions go when someone logs in: the table holds live sessions only
             conn.execute(self.sessions.delete().where(self.sessions.c.expires_at <= now))
             conn.execute(
@@ -331,12 +355,17 @@ class Accounts:
     ) -> None:
         """Append one access audit row (its own transaction); `actor` names someone who is not
         logged in (a failed login)."""
+        # What a request can put here (a name typed at login, a patient id in a page's path)
+        # is stored with control and bidi characters escaped, so that a row printed by
+        # `pathway audit` can neither forge another line nor move the terminal's cursor, and
+        # cut to its column's width, so that PostgreSQL (which enforces it) does not refuse
+        # the row and leave the request unaudited.
         row = {
             "at": self.now(),
-            "actor": principal.name if principal else (actor or "(anonymous)"),
+            "actor": _fit(principal.name if principal else (actor or "(anonymous)"), 128),
             "role": principal.role.value if principal else "",
-            "action": action,
-            "patient_id": patient_id,
+            "action": _fit(action, 64),
+            "patient_id": None if patient_id is None else _fit(patient_id, 64),
             "cohort": None if cohort is None else json.dumps(cohort, sort_keys=True, default=str),
             "outcome": outcome,
         }
@@ -382,6 +411,20 @@ class Accounts:
             d["cohort"] = None if d["cohort"] is None else json.loads(d["cohort"])
             out.append(d)
         return out
+
+
+def _fit(text: str, width: int) -> str:
+    """Text for an audit column: control and bidi characters escaped, at most `width`
+    characters (a longer one ends in "…")."""
+    safe = printable(text)
+    return safe if len(safe) <= width else safe[: width - 1] + "…"
+
+
+def _dummy_hash() -> str:
+    """The hash an unknown, disabled or locked name's password is checked against."""
+    if not _DUMMY:
+        _DUMMY.append(_HASHER.hash("not a password of anyone"))
+    return _DUMMY[0]
 
 
 def _verify(stored: str, password: str) -> bool:

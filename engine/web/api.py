@@ -42,6 +42,7 @@ from engine.web.deps import (
     get_services,
     optional_principal,
     require,
+    same_site_writes,
 )
 from engine.web.problems import PROBLEM, FieldError, error_status
 from engine.web.suppress import suppressed_board
@@ -62,7 +63,11 @@ def known_query(request: Request) -> None:
             raise FieldError(name, value, f"unknown query parameter (this route takes: {takes})")
 
 
-router = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(known_query)])
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["api"],
+    dependencies=[Depends(same_site_writes), Depends(known_query)],
+)
 log = logging.getLogger("engine.web")
 PatientId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f/]+$")]
 AsOf = Annotated[dt.date | None, Query(description="Date YYYY-MM-DD (default today).")]

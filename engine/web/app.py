@@ -41,6 +41,7 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+HSTS = b"max-age=31536000"  # with --secure-cookies only: the app is served over HTTPS
 SECURITY_HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -72,6 +73,8 @@ class SecurityHeaders:
                 headers.extend(SECURITY_HEADERS)
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
+                if self.secure:  # behind HTTPS: browsers keep to HTTPS for a year
+                    headers.append((b"strict-transport-security", HSTS))
                 state = scope.get("state") or {}
                 new_csrf = state.get("new_csrf")
                 if new_csrf:

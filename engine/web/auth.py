@@ -105,6 +105,9 @@ def login(
         accounts.audit(None, "login", outcome="refused", actor=username[:64] or None)
         return render_login(request, error=LOGIN_FAILED, next_url=_safe_next(next), status=401)
     cookie, principal = found
+    earlier = request.cookies.get(SESSION_COOKIE)
+    if earlier:  # logging in again (or as someone else) ends the session this browser had
+        accounts.logout(earlier)
     audit(request, principal, "login")
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(

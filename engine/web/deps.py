@@ -41,6 +41,7 @@ __all__ = [
     "is_api",
     "optional_principal",
     "require",
+    "same_site_writes",
     "verify_csrf",
 ]
 
@@ -190,6 +191,42 @@ async def verify_csrf(request: Request) -> None:
             # in). Nothing is done either way; the person is asked to log in again.
             raise SessionEnded()
         raise HTTPException(status_code=403, detail=CSRF_REFUSED)
+
+
+CROSS_SITE_REFUSED = (
+    "a write signed in with a browser session must come from this site's own pages "
+    "(an app sends Authorization: Bearer <token>)"
+)
+
+
+def same_site_writes(request: Request) -> None:
+    """Refuse (403) an API write that rides on a browser session cookie and that the browser
+    says came from another site (`Sec-Fetch-Site`) or another origin (`Origin`).
+
+    The API takes no CSRF token; a bearer token cannot be sent by another site, but a session
+    cookie can be (SameSite=Lax keeps it off cross-site POSTs, not off those from a sibling
+    subdomain, which is the same site), so a write authenticated by the cookie must be one the
+    browser made for this origin's own pages."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or "authorization" in request.headers:
+        return
+    if not request.cookies.get(SESSION_COOKIE):
+        return
+    from urllib.parse import urlsplit
+
+    # Sec-Fetch-Site where the browser sends it (a proxy that rewrites Host does not change
+    # it); else Origin against Host
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    if site is not None:
+        foreign = site not in ("same-origin", "none")
+    else:
+        foreign = origin is not None and urlsplit(origin).netloc != request.headers.get("host")
+    if foreign:
+        route = request.scope.get("route")
+        action = f"{request.method} {getattr(route, 'path', request.url.path)}"
+        pid = request.path_params.get("patient_id")
+        audit(request, optional_principal(request), action, patient_id=pid, outcome="refused")
+        raise HTTPException(status_code=403, detail=CROSS_SITE_REFUSED)
 
 
 def audit(

@@ -46,6 +46,10 @@ log = logging.getLogger("engine.web")
 CACHED = 8  # results kept per app (a few periods)
 MAX_AGE = dt.timedelta(minutes=10)  # how long a result is shown after the records changed
 FAILED_FOR = 60.0  # seconds a failed background computation is reported, not started again
+# At most this many background computations at once per process: each is a pass over the whole
+# log on a connection of its own, and every new filter or period (a query parameter away) would
+# otherwise start one more; past it a page says "pending" and its poll asks again.
+MAX_RUNNING = 3
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,8 @@ class QualityCache:
 
     def refresh(self, key: tuple[Any, ...], run: Callable[[], None]) -> None:
         """Run `run` (which puts a new result for `key`) in a daemon thread, unless one is
-        running for `key` already. A failure is logged, never raised: the kept result stays."""
+        running for `key` already or `MAX_RUNNING` are running. A failure is logged, never
+        raised: the kept result stays."""
 
         def target() -> None:
             try:
@@ -200,8 +205,8 @@ class QualityCache:
                     self._running.pop(key, None)
 
         with self._lock:
-            if key in self._running:
-                return
+            if key in self._running or len(self._running) >= MAX_RUNNING:
+                return  # running already, or as many as may run: the next request asks again
             thread = self._running[key] = threading.Thread(
                 target=target, name=f"quality-{key[0]}", daemon=True
             )
