@@ -21,7 +21,10 @@ def history_entry(e: EventRow) -> HistoryEntry:
         summary = f"enrolled on {ref.get('id')} {ref.get('version')} in '{e.to_state}'"
     elif e.kind == "transition":
         guard = GuardResult.model_validate(data["guard"])
-        why = "; ".join(r.detail for r in guard.reasons if r.result == "true")
+        # what held; a guard that held with none of its conditions true holds by a negation
+        # (`review`: not a clear differential), so its conditions are why
+        held = [r for r in guard.reasons if r.result == "true"] or guard.reasons
+        why = "; ".join(r.detail for r in held)
         summary = f"{e.trigger}: {e.from_state} → {e.to_state}" + (f" because {why}" if why else "")
     elif e.kind == "migrated":
         old, new = data.get("from", {}), data.get("to", {})

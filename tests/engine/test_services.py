@@ -371,3 +371,20 @@ def test_the_record_cache_keeps_one_version_per_patient_and_never_serves_a_stale
     assert svc.cache.get("P-0001", enrolled.head.version) is None  # replaced, not kept beside
     assert svc.cache.get("P-0001", newer.head.version) is not None
     assert len(newer.record.measurements) == len(enrolled.record.measurements) + 1
+
+
+def test_a_move_held_by_a_negation_says_why_in_the_history(
+    svc: Services, record_factory: Callable[..., dict[str, Any]]
+) -> None:
+    """`review` holds when the differential is *not* clear: none of its conditions is true, so
+    the history names the open finding rather than an empty "because"."""
+    rec = record_factory(
+        "P-0009",
+        labs=[{"date": days_ago(10), "test": "TSH", "value": 7.8, "unit": "mIU/L"}],
+    )
+    svc.enroll("P-0009", actor="dr-a", record=rec, effective=TODAY - dt.timedelta(days=5))
+    svc.advance("P-0009", trigger="reassess", actor="dr-a")
+    svc.advance("P-0009", trigger="review", actor="dr-a")
+    (review,) = [e for e in svc.history("P-0009").entries if e.trigger == "review"]
+    assert "review: reassess → differential_review because " in review.summary
+    assert "TSH 7.8" in review.summary
