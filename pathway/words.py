@@ -33,12 +33,28 @@ def words(code: str, table: dict[str, str]) -> str:
     return table.get(code) or code.replace("_", " ")
 
 
-def inadequacy(reasons: Iterable[str], min_adherence: float) -> list[str]:
-    """Why a trial is not adequate, in words, in the order of its reason codes."""
+def inadequacy(reasons: Iterable[str], min_adherence: float | None = None) -> list[str]:
+    """Why a trial is not adequate, in words, in the order of its reason codes (the adherence
+    minimum named when it is given)."""
     said = {
         "dose_below_effective": "the dose never reached the effective dose",
         "duration_short": "too few weeks at the effective dose",
         "dose_reduced": "the dose was cut below the effective dose",
-        "adherence_low": f"adherence below {min_adherence:.0%}",
+        "adherence_low": "adherence below the minimum"
+        if min_adherence is None
+        else f"adherence below {min_adherence:.0%}",
     }
     return [said.get(r) or r.replace("_", " ") for r in reasons]
+
+
+_ASKED: dict[str, dict[str, str]] = {
+    "outcome": OUTCOME_WORDS,
+    "trial_status": {**STATUS_WORDS, "none": "no trial"},
+    "stopped_for": STOP_REASON_WORDS,
+}
+
+
+def asked(predicate: str, values: Iterable[str]) -> list[str]:
+    """The categories a test asked for (`outcome` in [partial, response]), in words."""
+    table = _ASKED.get(predicate, {})
+    return [words(v, table) for v in values]

@@ -11,6 +11,7 @@ from rich.table import Table
 from engine.views import PatientHistory, PatientStatus
 from pathway.errors import printable
 from pathway.results import PredicateResult
+from pathway.words import asked as asked_words
 
 MARK = {"true": "[green]✔ true[/]", "false": "[red]✘ false[/]", "unknown": "[yellow]? unknown[/]"}
 
@@ -23,7 +24,7 @@ def reason_lines(reasons: Sequence[PredicateResult]) -> str:
     for r in reasons:
         asked = ""
         if isinstance(r.threshold, list) and all(isinstance(t, str) for t in r.threshold):
-            asked = f" (asked: {', '.join(r.threshold)})"
+            asked = f" (asked: {', '.join(asked_words(r.predicate, r.threshold))})"
         line = f"{MARK[r.result]} {r.predicate}{escape(asked)}: {escape(r.detail)}"
         if line not in lines:
             lines.append(line)

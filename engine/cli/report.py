@@ -9,6 +9,7 @@ from rich.text import Text
 
 from engine.cli.render import MARK, reason_lines
 from pathway.assess import Assessment
+from pathway.words import OUTCOME_WORDS, STATUS_WORDS, STOP_REASON_WORDS, inadequacy, words
 
 
 def render_assessment(a: Assessment, console: Console) -> None:
@@ -21,19 +22,20 @@ def render_assessment(a: Assessment, console: Console) -> None:
     console.print("[bold]Trials[/]" if a.trials else "No trials on record.")
     for t in a.trials:
         basis = t.outcome_basis or {}
-        outcome: str = t.outcome
+        outcome = words(t.outcome, OUTCOME_WORDS)
         if "instrument" in basis:
             outcome += f" ({basis['instrument']} {basis['baseline']}→{basis['end']})"
         elif "stop_reason" in basis:
-            outcome += f" (stop reason {basis['stop_reason']})"
+            outcome += f" (stopped for {words(basis['stop_reason'], STOP_REASON_WORDS)})"
         minimum = "-" if t.min_adequate_dose_mg is None else f"{t.min_adequate_dose_mg:g}"
         if t.serum_level is not None and t.min_serum_mmol_l is not None:  # judged by its level
             minimum = f"{t.min_serum_mmol_l:g} mmol/L; level {t.serum_level:g} mmol/L"
-        why = f": {', '.join(t.reasons)}" if t.reasons else ""
+        why = f": {'; '.join(inadequacy(t.reasons))}" if t.reasons else ""
         due = t.evaluation_due_on.isoformat() if t.evaluation_due_on else "-"
         adherence = "unknown" if t.adherence is None else f"{t.adherence:.0%}"
         console.print(
-            f"  #{t.index} [bold]{t.drug}[/] ({t.drug_class}, {t.role}): [bold]{t.status}[/]{why}\n"
+            f"  #{t.index} [bold]{t.drug}[/] ({t.drug_class}, {t.role}): "
+            f"[bold]{words(t.status, STATUS_WORDS)}[/]{why}\n"
             f"     max {t.max_dose_mg:g} mg/day (effective ≥{minimum}); "
             f"{t.weeks_on_drug:.1f} weeks on drug, {t.weeks_at_adequate_dose:.1f} at effective "
             f"dose; adherence {adherence}; "
@@ -43,7 +45,7 @@ def render_assessment(a: Assessment, console: Console) -> None:
         console.print("[bold]Procedure courses[/]")
     for p in a.procedures:
         basis = p.outcome_basis or {}
-        outcome = p.outcome
+        outcome = words(p.outcome, OUTCOME_WORDS)
         if "instrument" in basis:
             outcome += f" ({basis['instrument']} {basis['baseline']}→{basis['end']})"
         ended = f"ended {p.end.isoformat()}" if p.end else "ongoing"
@@ -60,7 +62,8 @@ def render_assessment(a: Assessment, console: Console) -> None:
         f"flags: [bold]{', '.join(a.flags) or 'none'}[/]",
         f"bipolar confirmed: {'yes' if a.bipolar_confirmed else 'no'}; "
         f"life-threatening: {'[bold red]yes[/]' if a.life_threatening else 'no'}",
-        f"current step: {step_name}; outcome: {a.current_outcome or '-'}",
+        f"current step: {step_name}; outcome: "
+        f"{words(a.current_outcome, OUTCOME_WORDS) if a.current_outcome else '-'}",
         f"staging: Maudsley {maud.score if maud.score is not None else '?'}"
         f" ({maud.band or 'unknown'}), Thase–Rush {a.staging.thase_rush or '-'}",
     ]

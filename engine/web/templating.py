@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from engine.web.accounts import Principal, Role
 from engine.web.deps import CSRF_FIELD, csrf_token, optional_principal
+from pathway.words import asked as asked_words
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -92,6 +93,7 @@ def make_templates() -> Templates:
     env.filters["date"] = _date
     env.filters["days"] = _days
     env.filters["words"] = _words
+    env.globals["asked"] = asked_words  # a test's categories in words (`outcome`: no response)
     templates = Templates(env)
     env.globals["static"] = templates.static_url
     return templates

@@ -14,7 +14,7 @@ def test_each_test_says_what_it_asked_and_repeats_are_shown_once() -> None:
     lines = reason_lines([remission, none, remission, resistant]).splitlines()
     assert lines == [
         f"[red]✘ false[/] outcome (asked: remission): {detail}",
-        f"[green]✔ true[/] outcome (asked: none): {detail}",
+        f"[green]✔ true[/] outcome (asked: no response): {detail}",
         "[green]✔ true[/] treatment_resistant: 2 failed adequate trials; needs ≥2",
     ]
 

@@ -72,3 +72,23 @@ def test_the_1_1_examples_judge_steps_and_relapse(trd):
     ect = assess(EXAMPLES / "10-ect-course.json", definition=trd, as_of=AS_OF)
     assert ect.current_step is not None and ect.current_step.kind == "procedure"
     assert [(p.kind, p.outcome) for p in ect.procedures] == [("ECT", "response")]
+
+
+def test_the_text_report_says_trial_statuses_and_outcomes_in_words(trd):
+    """`pathway assess` without --json: words, not the JSON's codes."""
+    from rich.console import Console
+
+    from engine.cli.report import render_assessment
+
+    console = Console(record=True, width=200)
+    render_assessment(
+        assess(EXAMPLES / "01-incomplete-trial.json", definition=trd, as_of=AS_OF), console
+    )
+    text = console.export_text()
+    assert "sertraline (SSRI, antidepressant): inadequate: too few weeks at the effective dose" in (
+        text
+    )
+    assert "inadequate: the dose never reached the effective dose" in text
+    assert "outcome no response (PHQ-9 17→15)" in text and "outcome: no response" in text
+    for code in ("duration_short", "dose_below_effective", "outcome none", "in_progress"):
+        assert code not in text

@@ -588,7 +588,7 @@ def test_each_reason_on_the_patient_page_says_what_its_test_asked(
     # at reassess one outcome is tested against several categories: the page says which
     _, app = clinic
     page = client(app, Role.coordinator).get(f"/patients/{FRESH}").text
-    assert "(asked: remission)" in page and "(asked: relapsed)" in page
+    assert "(asked: remission)" in page and "(asked: relapse after remission)" in page
 
 
 def test_a_worklist_before_its_items_were_worked_out_is_a_422_page(
