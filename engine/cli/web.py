@@ -64,6 +64,22 @@ def serve(
     secure_cookies: Annotated[
         bool, typer.Option("--secure-cookies", help="Mark cookies Secure (behind HTTPS).")
     ] = False,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Proxies whose X-Forwarded-For/-Proto are trusted: comma-separated addresses "
+            "or networks, or * (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1).",
+        ),
+    ] = None,
+    graceful_timeout: Annotated[
+        int | None,
+        typer.Option(
+            "--graceful-timeout",
+            min=1,
+            help="On SIGTERM, seconds to let requests finish before closing (default: wait).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web app and the REST API (uvicorn)."""
     import uvicorn
@@ -97,6 +113,9 @@ def serve(
         workers=workers,
         access_log=False,  # request lines carry patient ids in their paths: none in the logs
         log_level="warning",
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
+        timeout_graceful_shutdown=graceful_timeout,
     )
 
 

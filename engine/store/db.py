@@ -44,6 +44,10 @@ class DatabaseUnavailable(PathwayError):
     """The database cannot be reached or opened."""
 
 
+class ValueRefused(DatabaseUnavailable):
+    """The database refused a value (too long, out of range): the input, not an outage."""
+
+
 def database_url(value: str | None = None) -> str:
     """`--db` if given, else $PATHWAY_DATABASE_URL, else `pathway.db` here; a path means SQLite."""
     url = value or os.environ.get(ENV_URL) or DEFAULT_URL
@@ -86,6 +90,9 @@ def make_engine(
         return engine
     if schema is not None:
         kwargs.setdefault("connect_args", {"options": f"-csearch_path={schema}"})
+    # a pooled connection is tested (one empty query) when taken from the pool, so one that a
+    # server restart or an idle timeout closed is replaced instead of failing the next request
+    kwargs.setdefault("pool_pre_ping", True)
     return sa.create_engine(u, **kwargs)
 
 
@@ -128,7 +135,7 @@ def clearer_error(exc: BaseException, engine: sa.Engine) -> PathwayError | None:
         )
     if type(orig).__name__ in ("DataError", "StringDataRightTruncation", "NumericValueOutOfRange"):
         detail = excerpt_text(str(orig).strip().splitlines()[0], 120)
-        return DatabaseUnavailable(f"the database {url} refused a value: {detail}")
+        return ValueRefused(f"the database {url} refused a value: {detail}")
     if type(orig).__name__ not in ("OperationalError", "ProgrammingError", "UndefinedTable"):
         return None
     if "no such table" in text or ("relation" in text and "does not exist" in text):

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
@@ -23,17 +25,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine import Clock, Services, SqlUnitOfWork, database_url, make_engine
+from engine.errors import DatabaseNotReady
+from engine.store.db import DatabaseUnavailable, ValueRefused
 from engine.web.accounts import Accounts, relaxed_commits
 from engine.web.deps import CSRF_COOKIE, LoginRequired, SessionEnded, WebContext, is_api
 from engine.web.problems import problem_handlers, problem_response
+from pathway.errors import PathwayError
 
+log = logging.getLogger("engine.web")
 STATIC = Path(__file__).resolve().parent / "static"
 ENV_SECURE = "PATHWAY_SECURE_COOKIES"
 ENV_BENCH = "PATHWAY_WEB_BENCH"  # "1" registers the bare benchmark endpoint (benchmarks/web.py)
 # Requests run in at most this many threads per process (set at start-up, in the lifespan), each
 # with its own Services and the database connection its unit of work keeps; the account lookups
 # and the audit rows take short-lived connections from two small pools of their own. Per worker
-# at most THREADS + 2 + 2 connections stay open (4 workers: 40, under PostgreSQL's default 100).
+# at most THREADS + 2 + 2 connections stay open, and one for the readiness probe (4 workers: 44,
+# under PostgreSQL's default 100).
 # The pools may grow past that (overflow unbounded) where the limit is not set (a test client
 # without its lifespan runs 40 threads): a held connection never starves a request.
 THREADS = int(os.environ.get("PATHWAY_WEB_THREADS", "8"))
@@ -108,8 +115,11 @@ def create_app(
     side = make_engine(db, create=False, **_pool(db, 2, -1))
     audit_engine = relaxed_commits(make_engine(db, create=False, **_pool(db, 2, -1)))
 
+    # the readiness probe's own connection (engine.web.health): never one of the requests'
+    probe = make_engine(db, create=False, **_pool(db, 1, 0), **_connect_timeout(db))
+
     def make_services() -> Services:
-        return Services(SqlUnitOfWork(engine), clock=clock)
+        return Services(PingedUnitOfWork(engine), clock=clock)
 
     now = (lambda: clock.now()) if clock is not None else None
     web = WebContext(
@@ -129,6 +139,7 @@ def create_app(
         engine.dispose()
         side.dispose()
         audit_engine.dispose()
+        probe.dispose()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -139,9 +150,11 @@ def create_app(
         redoc_url=None,
     )
     app.state.web = web
+    app.state.probe_engine = probe
     _handlers(app)
-    from engine.web import api, api_quality, auth
+    from engine.web import api, api_quality, auth, health
 
+    app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(api_quality.router)
     app.include_router(auth.router)
@@ -162,6 +175,32 @@ def _pool(url: str, size: int, overflow: int) -> dict[str, Any]:
     if url.startswith("sqlite") and (url.endswith(":memory:") or url.rstrip("/") == "sqlite:"):
         return {}
     return {"pool_size": size, "max_overflow": overflow, "pool_timeout": 60}
+
+
+def _connect_timeout(url: str) -> dict[str, Any]:
+    """PostgreSQL: give up connecting after 3 s (a probe must answer while the server is away)."""
+    return {} if url.startswith("sqlite") else {"connect_args": {"connect_timeout": 3}}
+
+
+class PingedUnitOfWork(SqlUnitOfWork):
+    """The web app's unit of work: a thread keeps its connection between requests, so the
+    connection is tested (one empty query, as the pools' pre-ping does at checkout) before each
+    use on PostgreSQL. One that a server restart or an idle timeout closed is dropped and a new
+    one taken, instead of every later request of that thread failing until the app restarts."""
+
+    def __enter__(self) -> Self:
+        held = self._held
+        if held is not None and not held.closed and held.dialect.name != "sqlite":
+            try:
+                raw = held.connection.dbapi_connection
+                if raw is None or not held.dialect.do_ping(raw):
+                    raise ConnectionError("no connection")
+            except Exception:
+                with contextlib.suppress(Exception):
+                    held.invalidate()
+                self.close()
+        super().__enter__()
+        return self
 
 
 def create_app_from_env() -> FastAPI:
@@ -191,11 +230,36 @@ def _handlers(app: FastAPI) -> None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
 
+    async def database_down(request: Request, exc: Exception) -> Response:
+        # the database is away (restart, network, disk full) or mid-upgrade: 503, try again
+        # later; the URL and the driver's words stay out of the answer
+        log.warning("%s: %s", request.method, type(exc).__name__)
+        detail = "the database is unavailable: try again shortly"
+        headers = {"Retry-After": "5"}
+        if is_api(request):
+            return problem_response(503, "Service unavailable", detail, headers=headers)
+        return _unavailable_page(detail, headers)
+
     app.add_exception_handler(LoginRequired, login_required)
     handlers: dict[Any, Any] = problem_handlers()
     for exc_type, handler in handlers.items():
         app.add_exception_handler(exc_type, handler)
+    # an outage is a 503; a value the database refused is the input's fault: 422, as before
+    app.add_exception_handler(DatabaseUnavailable, database_down)
+    app.add_exception_handler(ValueRefused, handlers[PathwayError])
+    app.add_exception_handler(DatabaseNotReady, database_down)
+    app.add_exception_handler(sa.exc.OperationalError, database_down)
     _ = (RequestValidationError, StarletteHTTPException)
+
+
+def _unavailable_page(detail: str, headers: dict[str, str]) -> Response:
+    from fastapi.responses import HTMLResponse
+
+    text = (
+        "<!doctype html><html lang=en><title>503 Service unavailable</title>"
+        f"<h1>503 Service unavailable</h1><p>{detail}</p></html>"
+    )
+    return HTMLResponse(text, status_code=503, headers=headers)
 
 
 def _referring_page(request: Request) -> str:

@@ -21,6 +21,8 @@ CLINICAL = (C, K)
 AGGREGATES = (C, K, Q)
 TABLE: dict[str, tuple[Role, ...] | str] = {
     "GET /api/v1/openapi.json": PUBLIC,
+    "GET /healthz": PUBLIC,
+    "GET /readyz": PUBLIC,
     "GET /api/v1/patients/{patient_id}": CLINICAL,
     "GET /api/v1/patients/{patient_id}/history": CLINICAL,
     "GET /api/v1/patients/{patient_id}/assess": CLINICAL,

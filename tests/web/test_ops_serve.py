@@ -1,0 +1,58 @@
+"""Operations: `pathway serve` behind a reverse proxy: which proxies' X-Forwarded-For/-Proto are
+trusted, how long a stop waits for requests, no access log, and the URL's password never
+printed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from engine.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    import uvicorn
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda target, **kw: seen.update(kw, target=target))
+    # serve hands the URL to its workers in the environment: restored after the test
+    monkeypatch.setenv("PATHWAY_DATABASE_URL", "unset")
+    monkeypatch.setenv("PATHWAY_SECURE_COOKIES", "0")
+    return seen
+
+
+def test_serve_passes_proxy_and_shutdown_options(captured: dict[str, Any], sqlite_url: str) -> None:
+    r = runner.invoke(
+        app,
+        ["serve", "--db", sqlite_url, "--forwarded-allow-ips", "10.0.0.5,10.0.1.0/24",
+         "--graceful-timeout", "30", "--secure-cookies"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert captured["proxy_headers"] is True
+    assert captured["forwarded_allow_ips"] == "10.0.0.5,10.0.1.0/24"
+    assert captured["timeout_graceful_shutdown"] == 30
+    assert captured["access_log"] is False and captured["log_level"] == "warning"
+
+
+def test_serve_defaults_trust_only_the_local_proxy(
+    captured: dict[str, Any], sqlite_url: str
+) -> None:
+    r = runner.invoke(app, ["serve", "--db", sqlite_url])
+    assert r.exit_code == 0, r.output
+    # None: uvicorn's default, $FORWARDED_ALLOW_IPS or else 127.0.0.1
+    assert captured["forwarded_allow_ips"] is None
+    assert captured["timeout_graceful_shutdown"] is None
+
+
+@pytest.mark.postgres
+def test_serve_never_prints_the_password(captured: dict[str, Any], pg_url: str) -> None:
+    url = pg_url.replace("://postgres@", "://postgres:s3cret-pw@")
+    assert "s3cret-pw" in url  # the server trusts local connections: any password does
+    r = runner.invoke(app, ["serve", "--db", url])
+    assert r.exit_code == 0, r.output
+    assert "s3cret-pw" not in r.output and "***" in r.output
