@@ -120,7 +120,7 @@ class SqlUnitOfWork:
             except Exception:
                 self.close()
                 raise
-            if exc is not None and isinstance(exc, sa.exc.DBAPIError | OSError):
+            if exc is not None and _connection_failed(exc, conn):
                 self.close()  # a connection that failed is not reused
         clear = clearer_error(exc, self.engine) if exc is not None else None
         if clear is not None:
@@ -157,3 +157,13 @@ def sql_connection(uow: object, reader: str) -> sa.Connection:
     if not isinstance(uow, SqlUnitOfWork):
         raise TypeError(f"{reader} reads SQL: it needs a SqlUnitOfWork, not {type(uow).__name__}")
     return uow.connection
+
+
+def _connection_failed(exc: BaseException, conn: sa.Connection) -> bool:
+    """Whether an error may have left the connection unusable: a database error through
+    SQLAlchemy, an OS error, or the driver's own operational or interface error (the fast paths
+    talk to the driver directly, so a server restart reaches them unwrapped)."""
+    if isinstance(exc, sa.exc.DBAPIError | OSError):
+        return True
+    dbapi = conn.dialect.loaded_dbapi
+    return isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError)

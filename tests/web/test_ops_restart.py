@@ -5,6 +5,7 @@ the first request failed 500 and every later one of each thread 422 until the ap
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -73,3 +74,23 @@ def test_pooled_connections_are_pinged(named_pg: tuple[str, str]) -> None:
             assert conn.exec_driver_sql("SELECT 1").scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_a_library_services_recovers_after_a_server_restart(named_pg: tuple[str, str]) -> None:
+    """Another app holding `Services` (no web app, no per-request ping): the call that meets the
+    dead connection fails, and the unit of work gives that connection up, so the next call works
+    (before, the driver's own error left it in place and every later call failed)."""
+    from engine import Services
+
+    url, name = named_pg
+    svc = Services.from_url(url)
+    try:
+        svc.enroll("OPS-1", actor="ops")
+        assert svc.status("OPS-1").state
+        assert terminate(url, name) >= 1
+        with contextlib.suppress(Exception):  # this one may fail: its connection died under it
+            svc.status("OPS-1")
+        assert svc.status("OPS-1").patient_id == "OPS-1"
+        assert svc.status("OPS-1").patient_id == "OPS-1"
+    finally:
+        svc.close()
