@@ -1,8 +1,9 @@
-"""`pathway serve`, `pathway user add`, `pathway token create|revoke|list`, `pathway audit`.
+"""`pathway serve`, `pathway user add|list|passwd|disable|enable|unlock`, `pathway token
+create|revoke|list`, `pathway audit`.
 
-Refused input prints one message naming the field and value on stderr, exits 2 and writes
-nothing. Passwords are read from a prompt (twice) or from stdin, never from the command line;
-a token is printed once and only its hash is kept.
+Refused input (an unknown user, a password the policy refuses) prints one message naming the
+field and value on stderr, exits 2 and writes nothing. Passwords are read from a prompt (twice)
+or from stdin, never from the command line; a token is printed once and only its hash is kept.
 """
 
 from __future__ import annotations
@@ -80,13 +81,23 @@ def serve(
             help="On SIGTERM, seconds to let requests finish before closing (default: wait).",
         ),
     ] = None,
+    idle_minutes: Annotated[
+        int,
+        typer.Option(
+            "--idle-minutes",
+            min=1,
+            max=720,
+            help="End a session after this many minutes without a request (the 12-hour limit "
+            "from login stays).",
+        ),
+    ] = 30,
 ) -> None:
     """Serve the web app and the REST API (uvicorn)."""
     import uvicorn
 
     from engine import database_url, make_engine
     from engine.store.db import check_revision, redact
-    from engine.web.app import ENV_SECURE
+    from engine.web.app import ENV_IDLE, ENV_SECURE
 
     url = database_url(db)
     engine = make_engine(url, create=False)
@@ -102,8 +113,11 @@ def serve(
         )
     os.environ["PATHWAY_DATABASE_URL"] = url
     os.environ[ENV_SECURE] = "1" if secure_cookies else "0"
+    os.environ[ENV_IDLE] = str(idle_minutes)
     common.out.print(
-        f"serving {redact(url)} on http://{host}:{port}/ ({workers} worker(s))", markup=False
+        f"serving {redact(url)} on http://{host}:{port}/ ({workers} worker(s); sessions end "
+        f"after {idle_minutes} minutes without a request)",
+        markup=False,
     )
     uvicorn.run(
         "engine.web.app:create_app_from_env",
@@ -119,19 +133,26 @@ def serve(
     )
 
 
-def _password(stdin: bool) -> str:
-    from engine.web.accounts import AccountError
+def _password(stdin: bool, name: str) -> str:
+    """A new password for `name`: one line of standard input, or a hidden prompt twice; the
+    policy (`check_new_password`) is checked before anything is written."""
+    from engine.web.accounts import AccountError, check_new_password
 
     if stdin:
         text = sys.stdin.readline().rstrip("\r\n")
         if not text:
             raise AccountError("--password-stdin: no password on standard input", field="password")
-        return text
+        return check_new_password(text, name=name)
     first = typer.prompt("Password", hide_input=True)
     again = typer.prompt("Repeat the password", hide_input=True)
     if first != again:
         raise AccountError("password: the two entries differ", field="password")
-    return str(first)
+    return check_new_password(str(first), name=name)
+
+
+PasswordStdinOpt = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
 
 
 @user_app.command("add")
@@ -140,17 +161,15 @@ def user_add(
     name: Annotated[str, typer.Argument(help="Login name.")],
     role: RoleOpt,
     db: DbOpt = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
+    password_stdin: PasswordStdinOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create an account (argon2id password hash)."""
+    """Create an account (argon2id password hash; 12 to 128 characters, not the name)."""
     from engine.web.accounts import check_name, check_role
 
     check_name(name)
     check_role(role)
-    password = _password(password_stdin)
+    password = _password(password_stdin, name)
     with accounts(db) as store:
         store.add_user(name, role=role, password=password)
     if json_out:
@@ -164,13 +183,90 @@ def user_add(
 def user_list(db: DbOpt = None, json_out: JsonOpt = False) -> None:
     """The accounts (no hashes)."""
     with accounts(db) as store:
-        rows = store.list_users()
+        rows, now = store.list_users(), store.now()
     if json_out:
         dump_json(rows)
         return
     for r in rows:
         state = "disabled" if r["disabled"] else "active"
+        if not r["disabled"] and r["locked_until"] is not None and r["locked_until"] > now:
+            state = f"locked until {r['locked_until']:%Y-%m-%d %H:%M} UTC"
         common.out.print(f"{r['name']}  {r['role']}  {state}", markup=False)
+
+
+def _known(store: Accounts, name: str) -> None:
+    """Refuse an unknown user before anything is asked or written."""
+    from engine.web.accounts import AccountError
+
+    if not store.has_user(name):
+        raise AccountError(f"NAME: no user {name[:80]!r}")
+
+
+@user_app.command("passwd")
+@handle_errors
+def user_passwd(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    db: DbOpt = None,
+    password_stdin: PasswordStdinOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set a new password for an account: its sessions end and a lockout is lifted."""
+    with accounts(db) as store:
+        _known(store, name)
+        store.set_password(name, password=_password(password_stdin, name))
+    if json_out:
+        dump_json({"name": name, "password_set": True})
+    else:
+        common.out.print(f"new password set for {name}; their sessions have ended", markup=False)
+
+
+def _set_disabled(name: str, db: str | None, json_out: bool, *, disabled: bool) -> None:
+    with accounts(db) as store:
+        store.set_disabled(name, disabled)
+    if json_out:
+        dump_json({"name": name, "disabled": disabled})
+    elif disabled:
+        common.out.print(f"disabled user {name}; their sessions have ended", markup=False)
+    else:
+        common.out.print(f"enabled user {name}", markup=False)
+
+
+@user_app.command("disable")
+@handle_errors
+def user_disable(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Disable an account: it cannot log in and its sessions end."""
+    _set_disabled(name, db, json_out, disabled=True)
+
+
+@user_app.command("enable")
+@handle_errors
+def user_enable(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Enable a disabled account again."""
+    _set_disabled(name, db, json_out, disabled=False)
+
+
+@user_app.command("unlock")
+@handle_errors
+def user_unlock(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Lift a lockout after failed logins (the count starts again)."""
+    with accounts(db) as store:
+        store.unlock(name)
+    if json_out:
+        dump_json({"name": name, "unlocked": True})
+    else:
+        common.out.print(f"unlocked user {name}", markup=False)
 
 
 @token_app.command("create")

@@ -35,7 +35,7 @@ SQLITE_WAL_AUTOCHECKPOINT = 4000  # pages
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The schema revision this code reads and writes (the newest migration; a test checks it). Every
 # command but `init-db` refuses a database at another revision.
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 # init-db's lock on PostgreSQL (pg_advisory_xact_lock key): concurrent runs wait for each other
 _INIT_LOCK = 0x70617468
 
@@ -215,7 +215,7 @@ def grant_role(conn: sa.Connection, role: str) -> None:
         # the web app (migration 0008): accounts and sessions change, the access audit only grows
         f"REVOKE ALL ON web_user, api_token, web_session, access_audit FROM {who}",
         f"GRANT SELECT, INSERT, UPDATE ON web_user, api_token TO {who}",
-        f"GRANT SELECT, INSERT, DELETE ON web_session TO {who}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON web_session TO {who}",  # last_seen_at
         f"GRANT SELECT, INSERT ON access_audit TO {who}",
         f"GRANT USAGE ON SEQUENCE access_audit_id_seq TO {who}",
     ):

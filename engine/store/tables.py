@@ -211,7 +211,9 @@ class ApiToken(SQLModel, table=True):
 
 
 class WebSession(SQLModel, table=True):
-    """A logged-in browser: the SHA-256 of its cookie, who, its CSRF token, when it expires."""
+    """A logged-in browser: the SHA-256 of its cookie, who, its CSRF token, when it expires
+    (12 hours after login), and when it was last used (written at most once a minute: the idle
+    timeout counts from it; none means its creation, migration 0010)."""
 
     __tablename__ = "web_session"
 
@@ -220,6 +222,7 @@ class WebSession(SQLModel, table=True):
     csrf: str = Field(max_length=64)
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
     expires_at: dt.datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class AccessAudit(SQLModel, table=True):

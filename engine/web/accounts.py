@@ -2,7 +2,9 @@
 
 Passwords are argon2id hashes (argon2-cffi); tokens and session cookies are random and stored as
 their SHA-256 only, so a copy of the database gives no way in. Five failed logins in a row lock
-an account for 15 minutes. Nothing here logs a password, a token or a patient id.
+an account for 15 minutes. A session ends 12 hours after login, or sooner after `idle` (30
+minutes by default) without a request. A new password has 12 to 128 characters and is not the
+user name. Nothing here logs a password, a token or a patient id.
 """
 
 from __future__ import annotations
@@ -31,8 +33,16 @@ from pathway.errors import PathwayError, printable
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
 SESSION_LIFETIME = dt.timedelta(hours=12)
+# Ward PCs are shared: a session nobody uses ends (OWASP ASVS 3.3.2, level 2: 30 minutes)
+IDLE_TIMEOUT = dt.timedelta(minutes=30)
+MAX_IDLE_MINUTES = 12 * 60  # longer than the absolute lifetime would mean nothing
+# a session's last-seen instant is written at most this often, so a page load is not a write;
+# the idle timeout may therefore end a session up to this much early, never late
+SEEN_EVERY = dt.timedelta(minutes=1)
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
-MIN_PASSWORD = 8
+# new passwords (ASVS 2.1.1 and 2.1.2); accounts made with shorter ones still log in
+MIN_PASSWORD = 12
+MAX_PASSWORD = 128
 # a hash to verify against when the user does not exist, so that an unknown name costs as much
 # time as a wrong password (no user enumeration by timing)
 _HASHER = PasswordHasher()  # argon2id with the library's current parameters (RFC 9106 low-memory)
@@ -56,9 +66,20 @@ class Principal:
     role: Role
 
 
+@dataclass(frozen=True, slots=True)
+class SessionCheck:
+    """What a session cookie gave: the principal and CSRF token of a live session, or none;
+    `idle` when the session was ended just now for having gone unused for the idle timeout."""
+
+    principal: Principal | None = None
+    csrf: str | None = None
+    idle: bool = False
+
+
 class AccountError(PathwayError):
     """An account or token command refused: the message names the field and the value;
-    `field` is which one ("name", "role", "password"), `reason` the message without it."""
+    `field` is which one ("name", "role", "password", "current_password"), `reason` the message
+    without it."""
 
     def __init__(self, message: str, *, field: str = "name") -> None:
         super().__init__(message)
@@ -85,6 +106,28 @@ def check_role(role: str) -> Role:
         raise AccountError(
             f"--role: unknown role {role!r}; allowed: {allowed}", field="role"
         ) from None
+
+
+def check_new_password(password: str, *, name: str, field: str = "password") -> str:
+    """A new password if the policy allows it: 12 to 128 characters (any, spaces included) and
+    not the user name in any case; else AccountError naming `field` and the rule."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"{field}: at least {MIN_PASSWORD} characters are needed", field=field)
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(f"{field}: at most {MAX_PASSWORD} characters are allowed", field=field)
+    if password.casefold() == name.casefold():
+        raise AccountError(f"{field}: it must not be the user name", field=field)
+    return password
+
+
+def idle_timeout(minutes: int) -> dt.timedelta:
+    """The idle timeout of `--idle-minutes` (1 to 720: no longer than a session lasts)."""
+    if not 1 <= minutes <= MAX_IDLE_MINUTES:
+        raise AccountError(
+            f"--idle-minutes: {minutes} is out of range (1 to {MAX_IDLE_MINUTES})",
+            field="idle_minutes",
+        )
+    return dt.timedelta(minutes=minutes)
 
 
 def check_name(name: str, what: str = "NAME") -> str:
@@ -128,7 +171,8 @@ def relaxed_commits(engine: sa.Engine) -> sa.Engine:
 
 class Accounts:
     """The account tables on an engine; each call is its own short transaction. Audit rows go
-    through `audit_engine` when given (`relaxed_commits`), else the same engine."""
+    through `audit_engine` when given (`relaxed_commits`), else the same engine; a session
+    unused for `idle` ends."""
 
     def __init__(
         self,
@@ -136,10 +180,12 @@ class Accounts:
         *,
         now: Callable[[], dt.datetime] | None = None,
         audit_engine: sa.Engine | None = None,
+        idle: dt.timedelta = IDLE_TIMEOUT,
     ) -> None:
         self.engine = engine
         self.audit_engine = audit_engine or engine
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
+        self.idle = idle
         self.users, self.tokens = web_user_table(), api_token_table()
         self.sessions, self.audit_rows = web_session_table(), access_audit_table()
         self._insert_audit = self.audit_rows.insert()
@@ -150,10 +196,7 @@ class Accounts:
         """Create an account (AccountError if the name is taken or the input is invalid)."""
         check_name(name)
         r = check_role(role)
-        if len(password) < MIN_PASSWORD:
-            raise AccountError(
-                f"password: at least {MIN_PASSWORD} characters are needed", field="password"
-            )
+        check_new_password(password, name=name)
         row = {
             "name": name,
             "role": r.value,
@@ -186,6 +229,12 @@ class Accounts:
             rows = conn.execute(sa.select(*cols).order_by(u.c.name)).all()
         return [dict(r._mapping) for r in rows]
 
+    def has_user(self, name: str) -> bool:
+        """Whether an account of that name exists (disabled or not)."""
+        u = self.users
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(u.c.name).where(u.c.name == name)).first() is not None
+
     def set_disabled(self, name: str, disabled: bool) -> None:
         """Disable (or enable again) an account; its sessions end."""
         with self.engine.begin() as conn:
@@ -197,8 +246,90 @@ class Accounts:
             if disabled:
                 conn.execute(self.sessions.delete().where(self.sessions.c.user_name == name))
 
+    def unlock(self, name: str) -> None:
+        """End an account's lockout and forget its failed logins (AccountError if unknown)."""
+        u = self.users
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                u.update().where(u.c.name == name).values(failed_count=0, locked_until=None)
+            ).rowcount
+        if n == 0:
+            raise AccountError(f"NAME: no user {name!r}")
+
+    def set_password(self, name: str, *, password: str) -> None:
+        """An administrator's reset: a new password (by the policy) for an account, which is
+        unlocked; every session of that account ends. AccountError for an unknown name."""
+        check_new_password(password, name=name)
+        u = self.users
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                u.update()
+                .where(u.c.name == name)
+                .values(password_hash=hash_password(password), failed_count=0, locked_until=None)
+            ).rowcount
+            if n == 0:
+                raise AccountError(f"NAME: no user {name!r}")
+            conn.execute(self.sessions.delete().where(self.sessions.c.user_name == name))
+
+    def change_password(self, name: str, *, current: str, new: str) -> str:
+        """A user's own change: `current` is checked like a login's password (a wrong one counts
+        toward the lockout); on success every session of the account ends and the cookie of a
+        new one is returned, for the browser that made the change.
+
+        AccountError on `new_password` (the policy) or `current_password` (wrong, or the
+        account is locked); nothing is written then but the failed attempt's count."""
+        check_new_password(new, name=name, field="new_password")
+        if self._password_ok(name, current) is None:
+            if self.is_locked(name):
+                minutes = int(LOCKOUT.total_seconds() // 60)
+                raise AccountError(
+                    f"current_password: the account is locked after {MAX_FAILED_LOGINS} wrong "
+                    f"passwords in a row; try again in {minutes} minutes",
+                    field="current_password",
+                )
+            raise AccountError(
+                "current_password: this is not your current password", field="current_password"
+            )
+        u, now = self.users, self.now()
+        cookie = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            conn.execute(
+                u.update()
+                .where(u.c.name == name)
+                .values(password_hash=hash_password(new), failed_count=0, locked_until=None)
+            )
+            conn.execute(self.sessions.delete().where(self.sessions.c.user_name == name))
+            conn.execute(self.sessions.insert().values(**self._new_session(cookie, name, now)))
+        return cookie
+
     def login(self, name: str, password: str) -> tuple[str, Principal] | None:
-        """Check a password; on success a new session (cookie value, principal), else None.
+        """Check a password (`_password_ok`); on success a new session (cookie value,
+        principal), else None. Expired sessions of anyone are deleted then."""
+        role = self._password_ok(name, password)
+        if role is None:
+            return None
+        now = self.now()
+        cookie = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            # expired sessions go when someone logs in (idle ones when they are next used, so
+            # that their browser can be told why; or here once past their 12 hours)
+            conn.execute(self.sessions.delete().where(self.sessions.c.expires_at <= now))
+            conn.execute(self.sessions.insert().values(**self._new_session(cookie, name, now)))
+        return cookie, Principal(name, Role(role))
+
+    def _new_session(self, cookie: str, name: str, now: dt.datetime) -> dict[str, Any]:
+        return {
+            "sha256": sha256(cookie),
+            "user_name": name,
+            "csrf": secrets.token_urlsafe(32),
+            "created_at": now,
+            "expires_at": now + SESSION_LIFETIME,
+            "last_seen_at": now,
+        }
+
+    def _password_ok(self, name: str, password: str) -> str | None:
+        """The account's role if `password` is its password, else None; a success resets the
+        failure count (and rehashes a hash made with older parameters).
 
         A locked or disabled account is refused even with the right password; every failure
         counts, and the fifth in a row locks the account for `LOCKOUT`.
@@ -250,21 +381,9 @@ class Accounts:
         values: dict[str, Any] = {"failed_count": 0, "locked_until": None}
         if _HASHER.check_needs_rehash(stored):
             values["password_hash"] = hash_password(password)
-        cookie = secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
             conn.execute(u.update().where(u.c.name == name).values(**values))
-            # expired sessions go when someone logs in: the table holds live sessions only
-            conn.execute(self.sessions.delete().where(self.sessions.c.expires_at <= now))
-            conn.execute(
-                self.sessions.insert().values(
-                    sha256=sha256(cookie),
-                    user_name=name,
-                    csrf=secrets.token_urlsafe(32),
-                    created_at=now,
-                    expires_at=now + SESSION_LIFETIME,
-                )
-            )
-        return cookie, Principal(name, Role(role))
+        return str(role)
 
     def is_locked(self, name: str) -> bool:
         """Whether the account is locked out now."""
@@ -274,16 +393,43 @@ class Accounts:
         return until is not None and until > self.now()
 
     def session(self, cookie: str) -> tuple[Principal, str] | None:
-        """The principal and CSRF token of a live session cookie (None if unknown or expired)."""
-        s, u = self.sessions, self.users
+        """The principal and CSRF token of a live session cookie (None if unknown, expired or
+        idle: `check_session`)."""
+        found = self.check_session(cookie)
+        if found.principal is None or found.csrf is None:
+            return None
+        return found.principal, found.csrf
+
+    def check_session(self, cookie: str) -> SessionCheck:
+        """Look a session cookie up, and count this as its use.
+
+        Live: within 12 hours of its login and less than `idle` since it was last used (its
+        creation, for a session that has no last-seen instant). One unused for `idle` is
+        deleted and reported as such (`idle`), so that its page can say why it ended. The
+        last-seen instant is written only when the stored one is `SEEN_EVERY` old: most
+        requests read and write nothing else."""
+        s, u, now = self.sessions, self.users, self.now()
+        key = sha256(cookie)
         stmt = (
-            sa.select(u.c.name, u.c.role, s.c.csrf)
+            sa.select(u.c.name, u.c.role, s.c.csrf, s.c.created_at, s.c.last_seen_at)
             .select_from(s.join(u, u.c.name == s.c.user_name))
-            .where(s.c.sha256 == sha256(cookie), s.c.expires_at > self.now(), ~u.c.disabled)
+            .where(s.c.sha256 == key, s.c.expires_at > now, ~u.c.disabled)
         )
         with self.engine.connect() as conn:
             row = conn.execute(stmt).first()
-        return None if row is None else (Principal(row[0], Role(row[1])), row[2])
+        if row is None:
+            return SessionCheck()
+        seen: dt.datetime = row[4] or row[3]
+        if now - seen >= self.idle:
+            with self.engine.begin() as conn:
+                conn.execute(s.delete().where(s.c.sha256 == key))
+            return SessionCheck(idle=True)
+        if now - seen >= SEEN_EVERY:
+            # only if no parallel request of the same browser wrote it meanwhile
+            stale = sa.or_(s.c.last_seen_at.is_(None), s.c.last_seen_at <= now - SEEN_EVERY)
+            with self.engine.begin() as conn:
+                conn.execute(s.update().where(s.c.sha256 == key, stale).values(last_seen_at=now))
+        return SessionCheck(Principal(row[0], Role(row[1])), row[2])
 
     def logout(self, cookie: str) -> None:
         """End a session."""

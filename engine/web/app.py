@@ -27,14 +27,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engine import Clock, Services, SqlUnitOfWork, database_url, make_engine
 from engine.errors import DatabaseNotReady
 from engine.store.db import DatabaseUnavailable, ValueRefused
-from engine.web.accounts import Accounts, relaxed_commits
-from engine.web.deps import CSRF_COOKIE, LoginRequired, SessionEnded, WebContext, is_api
+from engine.web.accounts import IDLE_TIMEOUT, Accounts, idle_timeout, relaxed_commits
+from engine.web.deps import (
+    CSRF_COOKIE,
+    LoginRequired,
+    SessionEnded,
+    WebContext,
+    is_api,
+    session_idle,
+)
 from engine.web.problems import problem_handlers, problem_response
 from pathway.errors import PathwayError
 
 log = logging.getLogger("engine.web")
 STATIC = Path(__file__).resolve().parent / "static"
 ENV_SECURE = "PATHWAY_SECURE_COOKIES"
+ENV_IDLE = "PATHWAY_IDLE_MINUTES"  # `pathway serve --idle-minutes` hands it to the workers
 ENV_BENCH = "PATHWAY_WEB_BENCH"  # "1" registers the bare benchmark endpoint (benchmarks/web.py)
 # Requests run in at most this many threads per process (set at start-up, in the lifespan), each
 # with its own Services and the database connection its unit of work keeps; the account lookups
@@ -101,14 +109,17 @@ def create_app(
     secure_cookies: bool = False,
     clock: Clock | None = None,
     bench: bool | None = None,
+    idle_minutes: int | None = None,
 ) -> FastAPI:
     """The application on a database URL (default $PATHWAY_DATABASE_URL, else ./pathway.db).
 
     The schema must be at this code's revision (`pathway init-db`). `secure_cookies` marks the
     cookies Secure (behind HTTPS); `clock` is for tests; `bench` (or PATHWAY_WEB_BENCH=1) adds
-    the bare endpoint the benchmark compares against."""
+    the bare endpoint the benchmark compares against; `idle_minutes` ends a session unused
+    that long (default 30; 1 to 720)."""
     from engine.store.db import check_revision
 
+    idle = IDLE_TIMEOUT if idle_minutes is None else idle_timeout(idle_minutes)
     db = database_url(url)
     engine = make_engine(db, create=False, **_pool(db, THREADS, -1))
     check_revision(engine)
@@ -124,7 +135,7 @@ def create_app(
     now = (lambda: clock.now()) if clock is not None else None
     web = WebContext(
         engine=engine,
-        accounts=Accounts(side, now=now, audit_engine=audit_engine),
+        accounts=Accounts(side, now=now, audit_engine=audit_engine, idle=idle),
         secure_cookies=secure_cookies,
         make_services=make_services,
         _local=threading.local(),
@@ -165,6 +176,9 @@ def create_app(
     if importlib.util.find_spec("engine.web.pages") is not None:  # the pages, when present
         pages = importlib.import_module("engine.web.pages")
         app.include_router(pages.router)
+        from engine.web.pages import account  # every signed-in user's own page
+
+        app.include_router(account.router)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     app.add_middleware(SecurityHeaders, secure_cookies=secure_cookies)
     return app
@@ -204,8 +218,14 @@ class PingedUnitOfWork(SqlUnitOfWork):
 
 
 def create_app_from_env() -> FastAPI:
-    """The factory `pathway serve` hands uvicorn: URL and cookie flag from the environment."""
-    return create_app(None, secure_cookies=os.environ.get(ENV_SECURE) == "1")
+    """The factory `pathway serve` hands uvicorn: URL, cookie flag and idle timeout from the
+    environment."""
+    idle = os.environ.get(ENV_IDLE, "").strip()
+    return create_app(
+        None,
+        secure_cookies=os.environ.get(ENV_SECURE) == "1",
+        idle_minutes=int(idle) if idle else None,
+    )
 
 
 def _handlers(app: FastAPI) -> None:
@@ -219,16 +239,23 @@ def _handlers(app: FastAPI) -> None:
             )
         from urllib.parse import quote
 
+        # a session that just ended for going unused: the login page says so
+        idle = "&idle=1" if session_idle(request) else ""
         if isinstance(exc, SessionEnded):
             # a form posted after the session ended: back to the page it was on (its Referer,
             # if on this site), after logging in again; the login page says why
             target = _referring_page(request)
-            where = f"/login?next={quote(target, safe='/')}&ended=1"
+            where = f"/login?next={quote(target, safe='/')}&ended=1{idle}"
             if request.headers.get("hx-request") == "true":  # htmx: a whole-page redirect
                 return Response("session ended", status_code=401, headers={"HX-Redirect": where})
             return RedirectResponse(where, status_code=303)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+        where = f"/login?next={quote(target, safe='/')}{idle}"
+        if request.headers.get("hx-request") == "true":
+            # htmx (a list's sort or page, a poll): the whole page goes to the login page, not
+            # the login page into the list
+            return Response("login required", status_code=401, headers={"HX-Redirect": where})
+        return RedirectResponse(where, status_code=303)
 
     async def database_down(request: Request, exc: Exception) -> Response:
         # the database is away (restart, network, disk full) or mid-upgrade: 503, try again

@@ -1,7 +1,8 @@
 """Login and logout: `GET /login` (the form), `POST /login` (CSRF-checked), `POST /logout`.
 
 The session cookie is HttpOnly, SameSite=Lax, Secure behind HTTPS; a failed login says the same
-whatever failed (unknown name, wrong password, locked, disabled) and is audited.
+whatever failed (unknown name, wrong password, locked, disabled) and is audited. The login page
+says when a session ended for going unused (`idle`) or a form was sent after it ended (`ended`).
 """
 
 from __future__ import annotations
@@ -78,16 +79,42 @@ SESSION_ENDED = (
     "Your session has ended (you logged out, or it expired): log in again to go on. "
     "The form you sent was not saved."
 )
+FORM_NOT_SAVED = "The form you sent was not saved."
+
+
+def idle_notice(minutes: int) -> str:
+    """What the login page says after a session ended for going unused."""
+    span = "1 minute" if minutes == 1 else f"{minutes} minutes"
+    return f"You were signed out after {span} without activity: log in again to go on."
 
 
 @router.get("/login")
-def login_page(request: Request, next: str | None = None, ended: str | None = None) -> Response:
+def login_page(
+    request: Request, next: str | None = None, ended: str | None = None, idle: str | None = None
+) -> Response:
     """The login form (a logged-in user goes straight on); `ended` says a form was sent after
-    the session ended."""
+    the session ended, `idle` that it ended for going unused for the idle timeout."""
     if optional_principal(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
     notice = SESSION_ENDED if ended else None
+    if idle:
+        minutes = int(get_accounts(request).idle.total_seconds() // 60)
+        notice = idle_notice(minutes) + (f" {FORM_NOT_SAVED}" if ended else "")
     return render_login(request, error=None, next_url=_safe_next(next), status=200, notice=notice)
+
+
+def set_session_cookie(request: Request, response: Response, cookie: str) -> None:
+    """Give the browser its session cookie (HttpOnly, SameSite=Lax, Secure behind HTTPS; it
+    lasts as long as the session can)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=context(request).secure_cookies,
+        path="/",
+    )
 
 
 @router.post("/login", dependencies=[Depends(verify_csrf)])
@@ -110,15 +137,7 @@ def login(
         accounts.logout(earlier)
     audit(request, principal, "login")
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        max_age=int(SESSION_LIFETIME.total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=context(request).secure_cookies,
-        path="/",
-    )
+    set_session_cookie(request, response, cookie)
     return response
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "optional_principal",
     "require",
     "same_site_writes",
+    "session_idle",
     "verify_csrf",
 ]
 
@@ -108,13 +109,15 @@ def is_api(request: Request) -> bool:
 
 
 def optional_principal(request: Request) -> Principal | None:
-    """Who is asking, if anyone: a bearer token, else a session cookie (cached per request)."""
+    """Who is asking, if anyone: a bearer token, else a session cookie (cached per request:
+    looking a session up counts as its use, and ends it if it was idle too long)."""
     if hasattr(request.state, "principal"):
         found: Principal | None = request.state.principal
         return found
     accounts = get_accounts(request)
     principal: Principal | None = None
     request.state.session_csrf = None
+    request.state.session_idle = False
     auth = request.headers.get("authorization")
     if auth is not None:
         scheme, _, token = auth.partition(" ")
@@ -123,11 +126,18 @@ def optional_principal(request: Request) -> Principal | None:
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
-            found_session = accounts.session(cookie)
-            if found_session is not None:
-                principal, request.state.session_csrf = found_session
+            checked = accounts.check_session(cookie)
+            principal, request.state.session_csrf = checked.principal, checked.csrf
+            request.state.session_idle = checked.idle
     request.state.principal = principal
     return principal
+
+
+def session_idle(request: Request) -> bool:
+    """Whether this request's session cookie named a session that has just ended for going
+    unused for the idle timeout (the login page then says so)."""
+    optional_principal(request)
+    return bool(getattr(request.state, "session_idle", False))
 
 
 def current_principal(request: Request) -> Principal:

@@ -24,7 +24,7 @@ def migrated(request: pytest.FixtureRequest) -> sa.Engine:
 
 
 def test_init_db_reaches_the_single_head(migrated: sa.Engine) -> None:
-    assert head_revision() == "0009"
+    assert head_revision() == "0010"
     assert current_revision(migrated) == head_revision()
     assert init_db(migrated) == head_revision()  # idempotent
 
@@ -214,3 +214,47 @@ def test_0006_deletes_board_counts_at_zero_and_keeps_none_after(migrated: sa.Eng
     with migrated.connect() as conn:
         assert count_drift(conn) == []
         assert conn.exec_driver_sql("SELECT count(*) FROM board_count").scalar_one() == 1
+
+
+def test_0010_counts_an_open_session_as_last_seen_at_its_creation(migrated: sa.Engine) -> None:
+    """A session opened before 0010 has no last-seen instant: the upgrade gives it its creation,
+    so the idle timeout counts from there; the downgrade drops the column again."""
+    from engine.store.tables import UTCDateTime
+    from engine.web.accounts import Accounts, hash_password, sha256
+
+    with migrated.begin() as conn:
+        command.downgrade(alembic_config(conn), "0009")
+    columns = {c["name"] for c in sa.inspect(migrated).get_columns("web_session")}
+    assert "last_seen_at" not in columns
+    created = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+    stamp = ("created_at", "expires_at")
+    user = sa.table(
+        "web_user",
+        *(sa.column(c) for c in ("name", "role", "password_hash", "failed_count", "disabled")),
+        sa.column("created_at", UTCDateTime),
+    )
+    session = sa.table(
+        "web_session",
+        *(sa.column(c) for c in ("sha256", "user_name", "csrf")),
+        *(sa.column(c, UTCDateTime) for c in stamp),
+    )
+    ann = {"name": "ann", "role": "coordinator", "password_hash": hash_password("x" * 12)}
+    with migrated.begin() as conn:
+        conn.execute(
+            sa.insert(user).values(**ann, failed_count=0, disabled=False, created_at=created)
+        )
+        conn.execute(
+            sa.insert(session).values(
+                sha256=sha256("cookie-1"),
+                user_name="ann",
+                csrf="c",
+                created_at=created,
+                expires_at=created + dt.timedelta(hours=12),
+            )
+        )
+    assert init_db(migrated) == head_revision()
+    seen = sa.select(sa.column("last_seen_at", UTCDateTime)).select_from(sa.table("web_session"))
+    with migrated.connect() as conn:
+        assert conn.execute(seen).scalar_one() == created
+    late = Accounts(migrated, now=lambda: created + dt.timedelta(minutes=30))
+    assert late.check_session("cookie-1").idle  # 30 minutes after its creation

@@ -52,7 +52,7 @@ def test_probes_need_no_login_and_write_no_audit_row(probed: Clinic) -> None:
     assert live.status_code == 200 and live.json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json() == {"status": "ok", "database": "ok", "schema": "0009"}
+    assert ready.json() == {"status": "ok", "database": "ok", "schema": "0010"}
     assert "set-cookie" not in ready.headers and ready.headers["cache-control"] == "no-store"
     assert _audit_rows(probed.url) == before
 
@@ -72,15 +72,15 @@ def test_readyz_says_database_unavailable(probed: Clinic) -> None:
 def test_readyz_says_schema_mismatch(probed: Clinic) -> None:
     engine = make_engine(probed.url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0008'")
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0009'")
     engine.dispose()
     r = probed.api(None).get("/readyz")
     assert r.status_code == 503
     assert r.json() == {
         "status": "unavailable",
         "database": "ok",
-        "schema": "0008",
-        "expected": "0009",
+        "schema": "0009",
+        "expected": "0010",
     }
 
 

@@ -23,6 +23,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     # serve hands the URL to its workers in the environment: restored after the test
     monkeypatch.setenv("PATHWAY_DATABASE_URL", "unset")
     monkeypatch.setenv("PATHWAY_SECURE_COOKIES", "0")
+    monkeypatch.setenv("PATHWAY_IDLE_MINUTES", "30")
     return seen
 
 
@@ -47,6 +48,21 @@ def test_serve_defaults_trust_only_the_local_proxy(
     # None: uvicorn's default, $FORWARDED_ALLOW_IPS or else 127.0.0.1
     assert captured["forwarded_allow_ips"] is None
     assert captured["timeout_graceful_shutdown"] is None
+
+
+def test_serve_hands_the_idle_timeout_to_its_workers(
+    captured: dict[str, Any], sqlite_url: str
+) -> None:
+    import os
+
+    r = runner.invoke(app, ["serve", "--db", sqlite_url, "--idle-minutes", "15"])
+    assert r.exit_code == 0, r.output
+    assert captured["target"] == "engine.web.app:create_app_from_env"
+    assert os.environ["PATHWAY_IDLE_MINUTES"] == "15" and "after 15 minutes" in r.output
+    r = runner.invoke(app, ["serve", "--db", sqlite_url])
+    assert r.exit_code == 0 and os.environ["PATHWAY_IDLE_MINUTES"] == "30"  # the default
+    r = runner.invoke(app, ["serve", "--db", sqlite_url, "--idle-minutes", "0"])
+    assert r.exit_code == 2 and "--idle-minutes" in r.output
 
 
 @pytest.mark.postgres

@@ -1,5 +1,6 @@
 """The admin pages: users and roles, API tokens (`/admin`), and the audit log with filters
-(`/admin/audit`). Admins manage accounts; they see no clinical data beyond the audit rows."""
+(`/admin/audit`). Admins manage accounts (add, disable, unlock, set a new password); they see no
+clinical data beyond the audit rows."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from engine.web.accounts import AccountError, Principal, Role
+from engine.web.accounts import (
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    AccountError,
+    Principal,
+    Role,
+    check_new_password,
+)
 from engine.web.deps import audit, get_accounts, require, verify_csrf
 from engine.web.pages.common import BadQuery, PageRoute, page_errors, parse_day
 from engine.web.pages.patient import Fields
@@ -21,10 +29,22 @@ ADMIN = require(Role.admin)
 AUDIT_PAGE = 100
 
 
+# each form's field labels (a refusal names the field by its label)
+LABELS = {
+    "user": {"name": "Name", "role": "Role", "password": "Initial password"},
+    "token": {"name": "Token name", "role": "Role"},
+    "password": {"name": "User", "password": "New password", "confirm": "Repeat the password"},
+}
+DONE = {
+    "user": "User added.",
+    "changed": "Saved.",
+    "password": "Password set. Every session of that user has ended.",
+    "unlocked": "Account unlocked.",
+}
+
+
 def _refused(form: str, exc: AccountError, fields: Fields) -> dict[str, str]:
-    label = {"name": "Name", "role": "Role", "password": "Initial password"}[exc.field]
-    if form == "token" and exc.field == "name":
-        label = "Token name"
+    label = LABELS[form][exc.field]
     return {
         "form": form,
         "field": exc.field,
@@ -46,14 +66,21 @@ def _admin_page(
     """The admin page; `refused`: the form that was refused ("user" or "token"), the field at
     fault, the message, and what was typed (never the password)."""
     accounts = get_accounts(request)
+    now = accounts.now()
+    users = [
+        u | {"locked": u["locked_until"] is not None and u["locked_until"] > now}
+        for u in accounts.list_users()
+    ]
     return render(
         request,
         "admin.html",
         {
             "title": "Users and tokens",
-            "users": accounts.list_users(),
+            "users": users,
             "tokens": accounts.list_tokens(),
             "roles": [r.value for r in Role],
+            "min_password": MIN_PASSWORD,
+            "max_password": MAX_PASSWORD,
             "problem": problem,
             "new_token": token,
             "done": done,
@@ -69,7 +96,7 @@ def admin_page(
 ) -> Response:
     """Users with their roles and lock state; API tokens; forms to add and revoke."""
     audit(request, principal, "admin_view")
-    return _admin_page(request, done={"user": "User added.", "changed": "Saved."}.get(done or ""))
+    return _admin_page(request, done=DONE.get(done or ""))
 
 
 @router.post("/admin/users", dependencies=[Depends(verify_csrf)])
@@ -102,6 +129,43 @@ def set_disabled(
         return _admin_page(request, problem=str(exc), status=422)
     audit(request, principal, "user_disable" if disabled else "user_enable", cohort={"user": name})
     return RedirectResponse("/admin?done=changed", status_code=303)
+
+
+@router.post("/admin/users/{name}/unlock", dependencies=[Depends(verify_csrf)])
+def unlock_user(
+    request: Request, name: str, principal: Annotated[Principal, Depends(ADMIN)]
+) -> Response:
+    """End an account's lockout (its failed logins are forgotten)."""
+    try:
+        get_accounts(request).unlock(name)
+    except AccountError as exc:
+        audit(request, principal, "user_unlock", outcome="invalid")
+        return _admin_page(request, problem=str(exc), status=422)
+    audit(request, principal, "user_unlock", cohort={"user": name})
+    return RedirectResponse("/admin?done=unlocked", status_code=303)
+
+
+@router.post("/admin/password", dependencies=[Depends(verify_csrf)])
+def set_password(
+    request: Request, principal: Annotated[Principal, Depends(ADMIN)], fields: Fields
+) -> Response:
+    """Set a new password for a user (typed twice): every session of theirs ends, and a locked
+    account is unlocked. The password is never written to the audit or sent back."""
+    name = fields.get("name", "")
+    password = fields.get("password", "")
+    accounts = get_accounts(request)
+    try:
+        if not accounts.has_user(name):
+            raise AccountError(f"name: no user {name[:64]!r}")
+        check_new_password(password, name=name)
+        if fields.get("confirm", "") != password:
+            raise AccountError("confirm: it is not the same as the new password", field="confirm")
+        accounts.set_password(name, password=password)
+    except AccountError as exc:
+        audit(request, principal, "user_password", outcome="invalid")
+        return _admin_page(request, refused=_refused("password", exc, fields), status=422)
+    audit(request, principal, "user_password", cohort={"user": name})
+    return RedirectResponse("/admin?done=password", status_code=303)
 
 
 @router.post("/admin/tokens", dependencies=[Depends(verify_csrf)])

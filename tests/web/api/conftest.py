@@ -24,10 +24,14 @@ PATIENT = "EX-04"  # in initial_trial, `reassess` enabled
 
 
 class Clinic:
-    """The app and what the tests log in with."""
+    """The app, its clock (standing still until a test moves it) and what the tests log in
+    with."""
 
-    def __init__(self, url: str, app: FastAPI, tokens: dict[Role, str]) -> None:
+    def __init__(
+        self, url: str, app: FastAPI, tokens: dict[Role, str], clock: FixedClock | None = None
+    ) -> None:
         self.url, self.app, self.tokens = url, app, tokens
+        self.clock = clock or FixedClock(TODAY)
         self.accounts: Accounts = app.state.web.accounts
 
     def api(self, role: Role | None) -> TestClient:
@@ -87,9 +91,10 @@ def make_clinic() -> Iterator[Callable[..., Clinic]]:
 
     def make(url: str, **kwargs: Any) -> Clinic:
         tokens = seed(url)
-        app = create_app(url, clock=FixedClock(TODAY), **kwargs)
+        clock = FixedClock(TODAY)
+        app = create_app(url, clock=clock, **kwargs)
         made.append(app)
-        return Clinic(url, app, tokens)
+        return Clinic(url, app, tokens, clock)
 
     yield make
     for app in made:

@@ -1,10 +1,12 @@
-"""`pathway user add`, `pathway token create|revoke`, `pathway audit`: refused input exits 2
-naming the field and value, and writes nothing."""
+"""`pathway user add|passwd|disable|enable|unlock`, `pathway token create|revoke`, `pathway
+audit`: refused input (an unknown user, a password the policy refuses) exits 2 naming the field
+and value, and writes nothing."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from engine import make_engine
@@ -64,3 +66,145 @@ def test_audit_json_filters(sqlite_url: str) -> None:
     assert len(json.loads(out)) == 1
     code, _, err = _run("audit", "--since", "yesterday", "--db", sqlite_url)
     assert code == 2 and "--since" in err
+
+
+def _users(url: str) -> list[dict[str, object]]:
+    engine = make_engine(url)
+    try:
+        return Accounts(engine).list_users()
+    finally:
+        engine.dispose()
+
+
+def _hash(url: str, name: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql(
+                "SELECT password_hash FROM web_user WHERE name = ?", (name,)
+            ).scalar()
+        return None if found is None else str(found)
+    finally:
+        engine.dispose()
+
+
+def _add(url: str, name: str, password: str = "long enough password") -> None:
+    code, _, err = _run("user", "add", name, "--role", "coordinator", "--password-stdin",
+                        "--db", url, stdin=password + "\n")  # fmt: skip
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("password", "says"),
+    [
+        ("eleven char", "password: at least 12 characters are needed"),
+        ("z" * 129, "password: at most 128 characters are allowed"),
+        ("CAROL-NURSE1", "password: it must not be the user name"),
+    ],
+    ids=["short", "long", "name"],
+)
+def test_user_add_refuses_a_password_the_policy_does_not_allow(
+    sqlite_url: str, password: str, says: str
+) -> None:
+    code, _, err = _run("user", "add", "carol-nurse1", "--role", "clinician", "--password-stdin",
+                        "--db", sqlite_url, stdin=password + "\n")  # fmt: skip
+    assert code == 2 and says in err and "Traceback" not in err
+    assert _users(sqlite_url) == []
+
+
+def test_user_passwd_sets_a_new_password_and_ends_the_sessions(sqlite_url: str) -> None:
+    _add(sqlite_url, "ann")
+    engine = make_engine(sqlite_url)
+    accounts = Accounts(engine)
+    session = accounts.login("ann", "long enough password")
+    assert session is not None
+    code, out, err = _run("user", "passwd", "ann", "--password-stdin", "--db", sqlite_url,
+                          stdin="another fine password\n")  # fmt: skip
+    assert code == 0, err
+    assert "ann" in out
+    assert accounts.session(session[0]) is None
+    assert accounts.login("ann", "long enough password") is None
+    assert accounts.login("ann", "another fine password") is not None
+    # from a hidden prompt, twice
+    code, _, err = _run("user", "passwd", "ann", "--db", sqlite_url,
+                        stdin="third good password\nthird good password\n")  # fmt: skip
+    assert code == 0, err
+    assert accounts.login("ann", "third good password") is not None
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "says"),
+    [
+        (["--password-stdin"], "too short\n", "password: at least 12 characters"),
+        (["--password-stdin"], "\n", "--password-stdin: no password on standard input"),
+        ([], "first password 1\nsecond password 2\n", "password: the two entries differ"),
+    ],
+    ids=["short", "empty", "differ"],
+)
+def test_user_passwd_refuses_and_writes_nothing(
+    sqlite_url: str, args: list[str], stdin: str, says: str
+) -> None:
+    _add(sqlite_url, "ann-smith")
+    before = _hash(sqlite_url, "ann-smith")
+    code, _, err = _run("user", "passwd", "ann-smith", *args, "--db", sqlite_url, stdin=stdin)
+    assert code == 2 and says in err and "Traceback" not in err
+    assert _hash(sqlite_url, "ann-smith") == before
+
+
+def test_user_passwd_refuses_the_name_itself_as_the_password(sqlite_url: str) -> None:
+    _add(sqlite_url, "dr.jones-2026")
+    before = _hash(sqlite_url, "dr.jones-2026")
+    code, _, err = _run("user", "passwd", "dr.jones-2026", "--password-stdin",
+                        "--db", sqlite_url, stdin="DR.JONES-2026\n")  # fmt: skip
+    assert code == 2 and "password: it must not be the user name" in err
+    assert _hash(sqlite_url, "dr.jones-2026") == before
+
+
+def test_user_disable_enable_and_unlock(sqlite_url: str) -> None:
+    _add(sqlite_url, "ann")
+    engine = make_engine(sqlite_url)
+    accounts = Accounts(engine)
+    session = accounts.login("ann", "long enough password")
+    assert session is not None
+    code, out, _ = _run("user", "disable", "ann", "--json", "--db", sqlite_url)
+    assert code == 0 and json.loads(out) == {"name": "ann", "disabled": True}
+    assert accounts.session(session[0]) is None
+    assert accounts.login("ann", "long enough password") is None
+    code, out, _ = _run("user", "list", "--db", sqlite_url)
+    assert "ann  coordinator  disabled" in out
+    code, _, _ = _run("user", "enable", "ann", "--db", sqlite_url)
+    assert code == 0 and accounts.login("ann", "long enough password") is not None
+    for _ in range(5):
+        accounts.login("ann", "a wrong guess")
+    assert accounts.is_locked("ann")
+    code, out, _ = _run("user", "list", "--db", sqlite_url)
+    assert "ann  coordinator  locked until" in out
+    code, out, _ = _run("user", "unlock", "ann", "--db", sqlite_url)
+    assert code == 0 and "unlocked user ann" in out
+    assert not accounts.is_locked("ann")
+    assert accounts.login("ann", "long enough password") is not None
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("command", "stdin"),
+    [
+        (["passwd", "ghost", "--password-stdin"], "a perfectly good password\n"),
+        (["passwd", "ghost"], None),  # refused before anything is asked
+        (["disable", "ghost"], None),
+        (["enable", "ghost"], None),
+        (["unlock", "ghost"], None),
+    ],
+    ids=["passwd-stdin", "passwd-prompt", "disable", "enable", "unlock"],
+)
+def test_an_unknown_user_exits_2_and_writes_nothing(
+    sqlite_url: str, command: list[str], stdin: str | None
+) -> None:
+    _add(sqlite_url, "ann")
+    before = (_users(sqlite_url), _hash(sqlite_url, "ann"))
+    r = runner.invoke(app, ["user", *command, "--db", sqlite_url], input=stdin)
+    assert r.exit_code == 2, r.output
+    assert "no user 'ghost'" in r.stderr and "Traceback" not in r.output
+    assert "Password" not in r.stdout  # no prompt for an account that is not there
+    assert (_users(sqlite_url), _hash(sqlite_url, "ann")) == before

@@ -63,6 +63,10 @@ TABLE: dict[str, tuple[Role, ...] | str] = {
     "POST /admin/users/{name}/disabled": (A,),
     "POST /admin/tokens": (A,),
     "POST /admin/tokens/{name}/revoke": (A,),
+    "POST /admin/users/{name}/unlock": (A,),
+    "POST /admin/password": (A,),
+    "GET /account": (C, K, Q, A),
+    "POST /account": (C, K, Q, A),
     "MOUNT /static": PUBLIC,
 }
 PARAMS = {"patient_id": PATIENT, "form": "measurement", "ext": "json", "name": "victim"}
