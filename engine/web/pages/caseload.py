@@ -20,6 +20,7 @@ from engine.web.pages.common import (
     parse_as_of,
     past_last_page,
 )
+from engine.web.pages.enroll import may_enroll
 from engine.web.templating import is_htmx, render
 
 router = APIRouter(route_class=PageRoute)
@@ -106,6 +107,7 @@ def caseload_page(
     labels = dict(states)
     context = {
         "title": "Caseload",
+        "can_enroll": may_enroll(principal),  # the link to /patients/new
         "as_of": base.get("as_of"),  # the filter form keeps the date too
         "result": result,
         "states": states,

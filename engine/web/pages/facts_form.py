@@ -231,9 +231,16 @@ def _read(f: Field, raw: str) -> Any:
     return text
 
 
-def fact_from_form(name: str, fields: dict[str, str]) -> dict[str, Any]:
-    """The fact a posted form describes (FormProblem for a missing or unreadable field)."""
-    form = FORMS[name]
+def form_of(form: str | Form | None) -> Form | None:
+    """A form given by its name in FORMS, or a Form a page defines itself (the enrollment page
+    reuses these fields and this parsing for the facts it collects), or None."""
+    return form if isinstance(form, Form) else FORMS.get(form or "")
+
+
+def fact_from_form(name: str | Form, fields: dict[str, str]) -> dict[str, Any]:
+    """The fact a posted form describes (FormProblem for a missing or unreadable field);
+    `name`: a form of FORMS, or a Form of another page."""
+    form = name if isinstance(name, Form) else FORMS[name]
     fact: dict[str, Any] = {"fact": form.fact}
     for f in form.fields:
         if f.only_for is not None and fields.get("instrument") != f.only_for:
@@ -279,9 +286,9 @@ _BOUND = re.compile(r"Input should be (greater|less) than( or equal to)? (\S+)$"
 _ONE_OF = re.compile(r"Input should be ('.*')$")
 
 
-def label_of(form_name: str | None, name: str) -> str:
+def label_of(form_name: str | Form | None, name: str) -> str:
     """A field's label on the form (or the words for a field the form does not have)."""
-    form = FORMS.get(form_name or "")
+    form = form_of(form_name)
     for f in form.fields if form is not None else ():
         if f.name == name:
             return f.label
@@ -348,7 +355,7 @@ def _reason(
 
 
 def form_problems(
-    form_name: str | None,
+    form_name: str | Form | None,
     fields: Mapping[str, str],
     issues: Iterable[Issue],
     catalog: Catalog,
@@ -356,7 +363,7 @@ def form_problems(
     """A refused record's issues in the form's terms: each named by the label of the field it is
     about, with the value typed there (or the value the record refused) and the reason. Two
     issues that read the same once said so (a trial's start and its first dose) are one."""
-    form = FORMS.get(form_name or "")
+    form = form_of(form_name)
     problems: list[Problem] = []
     for issue in issues:
         field, last = _field_of(form, issue.loc)

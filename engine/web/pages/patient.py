@@ -49,6 +49,7 @@ DONE = {
     "recorded": "Recorded.",
     "advanced": "Moved.",
     "overridden": "Overridden, with its reason.",
+    "enrolled": "Enrolled on the pathway.",
 }
 
 

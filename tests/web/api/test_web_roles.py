@@ -46,6 +46,8 @@ TABLE: dict[str, tuple[Role, ...] | str] = {
     "GET /board.csv": AGGREGATES,
     "GET /caseload": CLINICAL,
     "GET /worklist": CLINICAL,
+    "GET /patients/new": CLINICAL,
+    "POST /patients/new": CLINICAL,
     "GET /patients/{patient_id}": CLINICAL,
     "GET /patients/{patient_id}/path.svg": CLINICAL,
     "POST /patients/{patient_id}/record/{form}": CLINICAL,

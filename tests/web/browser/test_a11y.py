@@ -103,8 +103,9 @@ STATES = {
         "/quality/measures?start=2026-05-01&end=2025-01-01",  # a period refused (422)
         "/caseload?page=99",  # past the last page (404)
         "/caseload?as_of=2020-01-01",  # a date refused (422)
+        "/patients/new",  # the enrollment form
     ],
-    "qual": ["/quality/measures", "/quality/deviations", "/quality/definition"],
+    "qual": ["/quality/measures", "/quality/deviations", "/quality/definition", "/account"],
     "admin": ["/admin/audit?user=nobody", "/admin/audit?since=2026-01-01&until=2026-12-31"],
 }
 
@@ -148,8 +149,15 @@ def test_axe_on_empty_lists(login: Login) -> None:
 def test_titles_name_each_page(login: Login) -> None:
     titles = {}
     pages = {
-        "clin": ["/board", "/caseload", "/worklist", f"/patients/{FRESH}", "/quality"],
-        "qual": ["/quality/measures", "/quality/deviations", "/quality/definition"],
+        "clin": [
+            "/board",
+            "/caseload",
+            "/worklist",
+            f"/patients/{FRESH}",
+            "/patients/new",
+            "/quality",
+        ],
+        "qual": ["/quality/measures", "/quality/deviations", "/quality/definition", "/account"],
         "admin": ["/admin", "/admin/audit"],
     }
     for user, paths in pages.items():
@@ -338,6 +346,26 @@ def test_refused_admin_form_has_focus_on_the_message(login: Login) -> None:
     _axe_clean(page)
 
 
+def test_refused_password_change_has_focus_on_the_summary(login: Login) -> None:
+    page = login("qual", bypass_csp=True)
+    page.goto("/board")
+    page.get_by_role("link", name="Change password").click()
+    page.wait_for_url(re.compile(r"/account$"))
+    _axe_clean(page)
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("New password", exact=True).fill("a new passphrase 1")
+    page.get_by_label("Repeat the new password").fill("a new passphrase 2")  # differs
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_selector("[role=alert]")
+    assert _active(page)["role"] == "alert"
+    assert "Repeat the new password" in page.get_by_role("alert").inner_text()
+    confirm = page.locator("#account-confirm")
+    assert confirm.get_attribute("aria-invalid") == "true" and confirm.input_value() == ""
+    _axe_clean(page)
+    page.get_by_role("alert").get_by_role("link").first.click()
+    assert _active(page)["id"] == "account-confirm"
+
+
 def test_refused_record_form_names_and_marks_the_field(login: Login) -> None:
     page = login("clin", bypass_csp=True)
     page.goto(f"/patients/{FRESH}")
@@ -359,18 +387,44 @@ def test_refused_record_form_names_and_marks_the_field(login: Login) -> None:
     assert _active(page)["id"] == "measurement-score"
 
 
+def test_refused_enrollment_has_focus_on_the_summary_and_marks_the_field(login: Login) -> None:
+    page = login("coord1", bypass_csp=True)
+    page.goto("/caseload")
+    page.get_by_role("link", name="Enroll a patient").click()
+    page.wait_for_url(re.compile(r"/patients/new$"))
+    _axe_clean(page)
+    page.get_by_label("Patient id").fill("A11Y-0001")
+    page.locator("#baseline-instrument").select_option("PHQ-9")
+    page.locator("#baseline-score").fill("99")
+    page.locator("#baseline-date").fill("2026-05-01")
+    page.get_by_role("button", name="Enroll the patient").click()
+    page.wait_for_selector("[role=alert]")
+    summary = page.get_by_role("alert")
+    assert _active(page)["role"] == "alert"  # focus on the error summary
+    assert "Score: 99" in summary.inner_text()  # the error names its field and value
+    score = page.locator("#baseline-score")
+    assert score.get_attribute("aria-invalid") == "true"
+    assert score.input_value() == "99" and page.locator("#patient-id").input_value() == "A11Y-0001"
+    described = (score.get_attribute("aria-describedby") or "").split()
+    assert any("Score: 99" in page.locator(f"#{d}").inner_text() for d in described)
+    _axe_clean(page)
+    summary.get_by_role("link").first.click()  # the summary's link goes to the field
+    assert _active(page)["id"] == "baseline-score"
+
+
 def test_every_field_description_is_on_the_page(login: Login) -> None:
     """aria-describedby names elements that are there and say something (a checkbox's hint too:
     "Corrects an end already recorded" keeps the end first recorded)."""
     page = login("clin")
-    page.goto(f"/patients/{FRESH}")
-    missing = page.evaluate(
-        """() => Array.from(document.querySelectorAll("[aria-describedby]")).flatMap(e =>
-            e.getAttribute("aria-describedby").split(/\\s+/).filter(id => {
-              const d = document.getElementById(id); return !d || !d.textContent.trim(); })
-            .map(id => e.id + " -> " + id))"""
-    )
-    assert missing == []
+    for path in ("/patients/new", f"/patients/{FRESH}"):
+        page.goto(path)
+        missing = page.evaluate(
+            """() => Array.from(document.querySelectorAll("[aria-describedby]")).flatMap(e =>
+                e.getAttribute("aria-describedby").split(/\\s+/).filter(id => {
+                  const d = document.getElementById(id); return !d || !d.textContent.trim(); })
+                .map(id => e.id + " -> " + id))"""
+        )
+        assert missing == [], path
     hint = page.locator("#trial_ended-correction-hint")
     assert hint.is_visible() and "end first recorded" in hint.inner_text()
 
@@ -458,7 +512,14 @@ def test_patient_page_reflows_at_320_pixels(login: Login) -> None:
     window (a reader does not scroll sideways to read a line)."""
     page = login("coord1")
     page.set_viewport_size({"width": 320, "height": 800})
-    for path in (f"/patients/{FRESH}", "/patients/EX-01", "/board", "/caseload", "/quality"):
+    for path in (
+        f"/patients/{FRESH}",
+        "/patients/EX-01",
+        "/patients/new",
+        "/board",
+        "/caseload",
+        "/quality",
+    ):
         page.goto(path)
         wide = page.evaluate(
             """() => { const w = document.documentElement.clientWidth; return Array.from(
