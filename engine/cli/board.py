@@ -40,7 +40,9 @@ def render(result: Board, console: Console) -> None:
     )
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     for name in ("state", "kind", "patients", "median days", "p90 days", "with a due item"):
-        table.add_column(name, justify="left" if name in ("state", "kind") else "right")
+        table.add_column(  # folded on a narrow terminal, never cut: "349…" reads as 349
+            name, justify="left" if name in ("state", "kind") else "right", overflow="fold"
+        )
     for r in result.rows:
         med = "—" if r.median_days is None else f"{r.median_days:g}"
         p90 = "—" if r.p90_days is None else f"{r.p90_days:g}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import functools
+import io
 import json
 import os
 import sys
@@ -18,6 +20,16 @@ P = ParamSpec("P")
 R = TypeVar("R")
 EXIT_INVALID = 2
 EXIT_INTERNAL = 1
+
+
+def utf8_streams() -> None:
+    """Standard output and error in UTF-8 whatever the locale, as in Python's UTF-8 mode (the
+    default from 3.15): the same command writes the same bytes under `LC_ALL=C` with
+    `PYTHONUTF8=0` or a Latin-1 locale, where a "≥" or "→" would otherwise be a
+    UnicodeEncodeError that loses the whole output. JSON is UTF-8 by definition (RFC 8259)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and codecs.lookup(stream.encoding).name != "utf-8":
+            stream.reconfigure(encoding="utf-8", errors=stream.errors)
 
 
 def terminal_safe(text: str) -> str:

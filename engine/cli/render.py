@@ -40,9 +40,8 @@ def render_status(s: PatientStatus, console: Console) -> None:
     )
     if s.guards:
         table = Table(title="Transitions from here", title_justify="left", show_lines=True)
-        table.add_column("trigger → state")
-        table.add_column("guard")
-        table.add_column("because")
+        for name in ("trigger → state", "guard", "because"):  # folded, never cut to "…"
+            table.add_column(name, overflow="fold")
         for g in s.guards:
             table.add_row(f"{g.trigger} → {g.to}", MARK[g.result], reason_lines(g.reasons))
         console.print(table)

@@ -18,7 +18,8 @@ def render_assessment(a: Assessment, console: Console) -> None:
         f"[bold]{a.patient_id}[/] as of {a.as_of.isoformat()} — "
         f"definition {a.definition.id} {a.definition.version}"
     )
-    console.print(Panel(head, expand=False))
+    # soft_wrap=False: a panel's lines wrap at the terminal's width instead of being cut off
+    console.print(Panel(head, expand=False), soft_wrap=False)
     console.print("[bold]Trials[/]" if a.trials else "No trials on record.")
     for t in a.trials:
         basis = t.outcome_basis or {}
@@ -73,14 +74,14 @@ def render_assessment(a: Assessment, console: Console) -> None:
             title="Facts",
             title_align="left",
             expand=False,
-        )
+        ),
+        soft_wrap=False,
     )
     for w in a.warnings:
         console.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
     guards = Table(title="Options from reassess", title_justify="left", show_lines=True)
-    guards.add_column("trigger → state")
-    guards.add_column("guard")
-    guards.add_column("because")
+    for name in ("trigger → state", "guard", "because"):  # folded, never cut to "…"
+        guards.add_column(name, overflow="fold")
     for g in a.guards:
         guards.add_row(f"{g.trigger} → {g.to}", MARK[g.result], reason_lines(g.reasons))
     console.print(guards)

@@ -187,6 +187,7 @@ for _module in (worklist, board, simulate, demo, diagrams, definitions, fhir, me
 
 def main() -> None:
     """Console-script entry point."""
+    common.utf8_streams()
     try:
         app()
     except SystemExit as exc:

@@ -53,6 +53,17 @@ def register(app: typer.Typer) -> None:
     app.add_typer(token_app, name="token")
 
 
+def _root_path(value: str) -> str:
+    """`--root-path` as the app keeps it ("/pathway/" is "/pathway", "/" is none); a value that
+    is no path prefix is refused before anything starts (exit 2)."""
+    from engine.web.app import check_root_path
+
+    try:
+        return check_root_path(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def serve(
     db: DbOpt = None,
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = (
@@ -91,13 +102,23 @@ def serve(
             "from login stays).",
         ),
     ] = 30,
+    root_path: Annotated[
+        str,
+        typer.Option(
+            "--root-path",
+            callback=_root_path,
+            help="The path prefix a reverse proxy publishes the app under and strips before "
+            "passing requests on (/pathway for https://intranet.example/pathway/); every link, "
+            "redirect and cookie carries it.",
+        ),
+    ] = "",
 ) -> None:
     """Serve the web app and the REST API (uvicorn)."""
     import uvicorn
 
     from engine import database_url, make_engine
     from engine.store.db import check_revision, redact
-    from engine.web.app import ENV_IDLE, ENV_SECURE
+    from engine.web.app import ENV_IDLE, ENV_ROOT, ENV_SECURE
 
     url = database_url(db)
     engine = make_engine(url, create=False)
@@ -114,9 +135,11 @@ def serve(
     os.environ["PATHWAY_DATABASE_URL"] = url
     os.environ[ENV_SECURE] = "1" if secure_cookies else "0"
     os.environ[ENV_IDLE] = str(idle_minutes)
+    os.environ[ENV_ROOT] = root_path  # the app sets each request's ASGI root_path from it
+    under = f"; published under {root_path}/" if root_path else ""
     common.out.print(
         f"serving {redact(url)} on http://{host}:{port}/ ({workers} worker(s); sessions end "
-        f"after {idle_minutes} minutes without a request)",
+        f"after {idle_minutes} minutes without a request{under})",
         markup=False,
     )
     uvicorn.run(

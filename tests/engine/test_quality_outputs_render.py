@@ -223,15 +223,31 @@ def test_the_same_command_writes_the_same_bytes(db: Path, tmp_path: Path, suffix
         assert b"/CreationDate (D:19700101000000Z)" in written[0]
 
 
-def test_a_pdf_date_is_fixed_in_place() -> None:
+def test_a_pdf_date_is_fixed_and_the_offsets_after_it_follow() -> None:
+    """cairo stamps the local time zone (`Z`, `+14'00`): the fixed stamp is the same in UTC and
+    elsewhere, and the cross-reference table and `startxref` still point at their objects."""
+    import re
+
     from viz.graphviz_run import fixed_dates
 
-    body = b"%PDF-1.5\n1 0 obj\n<< /Producer (cairo)\n   /CreationDate (D:20261206160912Z)\n>>\n"
-    zoned = body.replace(b"Z)", b"+01'00')")
-    for pdf in (body, zoned):
-        fixed = fixed_dates(pdf)
-        assert len(fixed) == len(pdf)  # the xref table's offsets still hold
-        assert b"/CreationDate (D:19700101000000Z)" in fixed
+    def pdf(stamp: bytes) -> bytes:
+        head = b"%PDF-1.5\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+        info = b"2 0 obj\n<< /Producer (cairo)\n   /CreationDate (D:" + stamp + b")\n>>\nendobj\n"
+        third = b"3 0 obj\n<< /Type /Pages >>\nendobj\n"
+        at = [len(head[:9]), len(head), len(head) + len(info)]
+        xref = b"xref\n0 4\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in at)
+        body = head + info + third
+        return body + xref + b"trailer\n<< /Size 4 >>\nstartxref\n%d\n%%%%EOF\n" % len(body)
+
+    fixed = [fixed_dates(pdf(s)) for s in (b"20261206160912Z", b"20261207060912+14'00")]
+    assert fixed[0] == fixed[1]  # the same bytes in any time zone
+    assert b"/CreationDate (D:19700101000000Z)" in fixed[0]
+    out = fixed[1]
+    table = out.rindex(b"\nxref\n")
+    for n, offset in enumerate(re.findall(rb"^([0-9]{10}) 00000 n", out[table:], re.M), 1):
+        assert out[int(offset) :].startswith(b"%d 0 obj" % n)
+    start = int(re.search(rb"startxref\n([0-9]+)", out).group(1))  # type: ignore[union-attr]
+    assert out[start:].startswith(b"xref")
     assert fixed_dates(b"no date here") == b"no date here"
 
 
