@@ -26,7 +26,7 @@ def register(app: _typer.Typer) -> None:
         for r in rows:
             common.out.print(
                 f"{r.id} {r.version}  {r.patients} patient{'s' if r.patients != 1 else ''}  "
-                f"sha256 {r.sha256[:16]}…  first used {r.first_seen:%Y-%m-%d %H:%M}",
+                f"sha256 {r.sha256[:16]}…  first used {r.first_seen:%Y-%m-%d %H:%M} UTC",
                 markup=False,
             )
 

@@ -69,7 +69,7 @@ def render_history(h: PatientHistory, console: Console) -> None:
         what = escape(printable(e.summary))  # one line each: a note cannot forge another
         if e.kind in ("transition", "override"):
             what = f"[bold]{what}[/]"
-        recorded = e.recorded_at.strftime("%Y-%m-%d %H:%M")
+        recorded = e.recorded_at.strftime("%Y-%m-%d %H:%M UTC")
         who = escape(printable(e.actor))
         console.print(
             f"{e.effective_on}  v{e.version:<3} {what}  [dim]({who}, recorded {recorded})[/]"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,9 @@ def test_a_patient_through_the_cli(db: str, tmp_path: Path) -> None:
     history = json.loads(cli("history", "P-0042", "--json", db=db).stdout)
     kinds = [(e["kind"], e["actor"]) for e in history["entries"] if e["kind"] != "fact"]
     assert kinds == [("enrolled", "tester"), ("transition", "tester"), ("override", "dr-who")]
-    assert "reassess: initial_trial → reassess because" in cli("history", "P-0042", db=db).stdout
+    told = cli("history", "P-0042", db=db).stdout
+    assert "reassess: initial_trial → reassess because" in told
+    assert re.search(r"recorded \d{4}-\d\d-\d\d \d\d:\d\d UTC\)", told), told
 
     ok = cli("verify", "--json", db=db)
     assert ok.exit_code == 0 and json.loads(ok.stdout)["ok"] is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,8 @@ def test_cli_definitions_and_migrate(sqlite_url: str) -> None:
     assert enrolled.exit_code == 0, enrolled.stderr
     listed = cli("definitions", "--json", db=sqlite_url)
     assert [(r["version"], r["patients"]) for r in json.loads(listed.stdout)] == [("1.0.0", 1)]
+    text = cli("definitions", db=sqlite_url).stdout  # the instant says its time zone
+    assert re.search(r"first used \d{4}-\d\d-\d\d \d\d:\d\d UTC", text), text
     dry = cli("migrate", "--to", "1.1.0", "--dry-run", db=sqlite_url)
     assert dry.exit_code == 0 and "would move 1 patients to trd 1.1.0" in dry.stdout
     moved = cli("migrate", "--to", "1.1.0", "--json", db=sqlite_url)
