@@ -2,7 +2,8 @@
 
 `pathway serve` runs it with uvicorn (`engine.web.app:create_app_from_env` as a factory, so each
 worker process builds its own). Security headers go on every response; errors of the API are
-`application/problem+json`; a page that needs a login redirects to /login.
+`application/problem+json`; a page that needs a login redirects to /login. Behind a proxy that
+publishes it under a path prefix, every URL it emits carries the prefix (`root_path`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import re
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,7 +35,9 @@ from engine.web.deps import (
     LoginRequired,
     SessionEnded,
     WebContext,
+    app_path,
     is_api,
+    root_path,
     session_idle,
 )
 from engine.web.problems import problem_handlers, problem_response
@@ -43,6 +47,7 @@ log = logging.getLogger("engine.web")
 STATIC = Path(__file__).resolve().parent / "static"
 ENV_SECURE = "PATHWAY_SECURE_COOKIES"
 ENV_IDLE = "PATHWAY_IDLE_MINUTES"  # `pathway serve --idle-minutes` hands it to the workers
+ENV_ROOT = "PATHWAY_ROOT_PATH"  # `pathway serve --root-path` hands it to the workers
 ENV_BENCH = "PATHWAY_WEB_BENCH"  # "1" registers the bare benchmark endpoint (benchmarks/web.py)
 # Requests run in at most this many threads per process (set at start-up, in the lifespan), each
 # with its own Services and the database connection its unit of work keeps; the account lookups
@@ -80,7 +85,8 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        static = scope["path"].startswith("/static/")
+        static = app_path(scope).startswith("/static/")
+        cookie_path = root_path(scope) or "/"  # read before routing changes the scope
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -93,7 +99,7 @@ class SecurityHeaders:
                 state = scope.get("state") or {}
                 new_csrf = state.get("new_csrf")
                 if new_csrf:
-                    flags = "; HttpOnly; SameSite=Strict; Path=/" + (
+                    flags = f"; HttpOnly; SameSite=Strict; Path={cookie_path}" + (
                         "; Secure" if self.secure else ""
                     )
                     headers.append((b"set-cookie", f"{CSRF_COOKIE}={new_csrf}{flags}".encode()))
@@ -103,6 +109,45 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+# a path prefix: segments of URL-safe characters, each after one slash (none starts with ".":
+# no "." or ".." segment)
+_ROOT_PATH = re.compile(r"(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*")
+
+
+def check_root_path(value: str) -> str:
+    """The path prefix setting as the app keeps it: "" (none) or "/pathway" (one leading slash,
+    none at the end: "/pathway/" is "/pathway", "/" is none). ValueError names the rule."""
+    root = value.rstrip("/")
+    if not _ROOT_PATH.fullmatch(root):
+        raise ValueError(
+            "expected a path prefix such as /pathway or /apps/pathway (each segment after one "
+            "slash, of letters, digits, '-', '_', '~' and '.' but not starting with '.'), got "
+            f"{value[:80]!r}"
+        )
+    return root
+
+
+class RootPath:
+    """Pure ASGI middleware: the app under a path prefix that the reverse proxy strips
+    (`location /pathway/ { proxy_pass http://127.0.0.1:8000/; }`). It sets the request's scope
+    as uvicorn's own `--root-path` does (ASGI: `root_path` is the prefix and `path` starts with
+    it; Starlette routes on the path without it), so the factory behaves the same under any
+    ASGI server. A root_path the server already set is kept."""
+
+    def __init__(self, app: ASGIApp, *, root: str) -> None:
+        self.app = app
+        self.root = root
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not scope.get("root_path"):
+            scope = dict(scope)
+            scope["root_path"] = self.root
+            scope["path"] = self.root + scope["path"]
+            if scope.get("raw_path") is not None:
+                scope["raw_path"] = self.root.encode() + scope["raw_path"]
+        await self.app(scope, receive, send)
+
+
 def create_app(
     url: str | None = None,
     *,
@@ -110,15 +155,18 @@ def create_app(
     clock: Clock | None = None,
     bench: bool | None = None,
     idle_minutes: int | None = None,
+    root_path: str = "",
 ) -> FastAPI:
     """The application on a database URL (default $PATHWAY_DATABASE_URL, else ./pathway.db).
 
     The schema must be at this code's revision (`pathway init-db`). `secure_cookies` marks the
     cookies Secure (behind HTTPS); `clock` is for tests; `bench` (or PATHWAY_WEB_BENCH=1) adds
     the bare endpoint the benchmark compares against; `idle_minutes` ends a session unused
-    that long (default 30; 1 to 720)."""
+    that long (default 30; 1 to 720); `root_path` is the path prefix a reverse proxy publishes
+    the app under and strips (`/pathway`; default none, or the server's ASGI root_path)."""
     from engine.store.db import check_revision
 
+    root = check_root_path(root_path)
     idle = IDLE_TIMEOUT if idle_minutes is None else idle_timeout(idle_minutes)
     db = database_url(url)
     engine = make_engine(db, create=False, **_pool(db, THREADS, -1))
@@ -181,6 +229,8 @@ def create_app(
         app.include_router(account.router)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     app.add_middleware(SecurityHeaders, secure_cookies=secure_cookies)
+    if root:  # outermost: everything inside sees the prefix in the scope
+        app.add_middleware(RootPath, root=root)
     return app
 
 
@@ -218,13 +268,14 @@ class PingedUnitOfWork(SqlUnitOfWork):
 
 
 def create_app_from_env() -> FastAPI:
-    """The factory `pathway serve` hands uvicorn: URL, cookie flag and idle timeout from the
-    environment."""
+    """The factory `pathway serve` hands uvicorn: URL, cookie flag, idle timeout and path prefix
+    from the environment."""
     idle = os.environ.get(ENV_IDLE, "").strip()
     return create_app(
         None,
         secure_cookies=os.environ.get(ENV_SECURE) == "1",
         idle_minutes=int(idle) if idle else None,
+        root_path=os.environ.get(ENV_ROOT, ""),
     )
 
 
@@ -241,16 +292,18 @@ def _handlers(app: FastAPI) -> None:
 
         # a session that just ended for going unused: the login page says so
         idle = "&idle=1" if session_idle(request) else ""
+        login = root_path(request) + "/login"
         if isinstance(exc, SessionEnded):
             # a form posted after the session ended: back to the page it was on (its Referer,
             # if on this site), after logging in again; the login page says why
             target = _referring_page(request)
-            where = f"/login?next={quote(target, safe='/')}&ended=1{idle}"
+            where = f"{login}?next={quote(target, safe='/')}&ended=1{idle}"
             if request.headers.get("hx-request") == "true":  # htmx: a whole-page redirect
                 return Response("session ended", status_code=401, headers={"HX-Redirect": where})
             return RedirectResponse(where, status_code=303)
+        # the path as the browser asked for it (ASGI's path includes the root_path prefix)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        where = f"/login?next={quote(target, safe='/')}{idle}"
+        where = f"{login}?next={quote(target, safe='/')}{idle}"
         if request.headers.get("hx-request") == "true":
             # htmx (a list's sort or page, a poll): the whole page goes to the login page, not
             # the login page into the list
@@ -290,13 +343,16 @@ def _unavailable_page(detail: str, headers: dict[str, str]) -> Response:
 
 
 def _referring_page(request: Request) -> str:
-    """The page a form was posted from: its Referer's path and query if the Referer is this
-    site, else "/" (a POST's own path may only be posted to)."""
+    """The page a form was posted from: its Referer's path and query if the Referer is a page
+    of this app (this site, under its path prefix), else the app's home "/" (a POST's own path
+    may only be posted to)."""
     from urllib.parse import urlsplit
 
+    root = root_path(request)
+    home = root + "/"
     referer = urlsplit(request.headers.get("referer", ""))
-    if referer.netloc != request.url.netloc or not referer.path.startswith("/"):
-        return "/"
-    if referer.path.startswith("//") or referer.path == "/login":
-        return "/"
+    if referer.netloc != request.url.netloc or not referer.path.startswith(home):
+        return home
+    if referer.path.startswith("//") or referer.path == root + "/login":
+        return home
     return referer.path + (f"?{referer.query}" if referer.query else "")

@@ -3,13 +3,16 @@
 The session cookie is HttpOnly, SameSite=Lax, Secure behind HTTPS; a failed login says the same
 whatever failed (unknown name, wrong password, locked, disabled) and is audited. The login page
 says when a session ended for going unused (`idle`) or a form was sent after it ended (`ended`).
+Under a path prefix (`root_path`) the cookies are the prefix's and `next` must be a page under it.
 """
 
 from __future__ import annotations
 
 import html
 import importlib.util
+import posixpath
 from typing import Annotated, Any
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,6 +26,7 @@ from engine.web.deps import (
     csrf_token,
     get_accounts,
     optional_principal,
+    root_path,
     verify_csrf,
 )
 
@@ -30,10 +34,18 @@ router = APIRouter(include_in_schema=False)
 LOGIN_FAILED = "Wrong name or password, or the account is locked: try again later."
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a local path (no open redirect to another site)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
+def _safe_next(request: Request, target: str | None) -> str:
+    """Only a path of this app (no open redirect to another site, nor under a path prefix to
+    another app of the host); else the app's home page."""
+    root = root_path(request)
+    home = root + "/"
+    if not target or not target.startswith(home) or target.startswith("//") or "\\" in target:
+        return home
+    if root:  # "/pathway/../elsewhere": the browser resolves the dots out of the prefix
+        path = unquote(target.partition("?")[0].partition("#")[0])
+        resolved = posixpath.normpath(path)
+        if "\\" in path or not (resolved == root or resolved.startswith(home)):
+            return home
     return target
 
 
@@ -65,7 +77,7 @@ def render_login(
         message += f"<p role=status>{html.escape(notice)}</p>"
     body = (
         "<!doctype html><html lang=en><title>Log in</title><main><h1>Log in</h1>"
-        f"{message}<form method=post action=/login>"
+        f"{message}<form method=post action={quote(root_path(request))}/login>"
         f"<input type=hidden name={CSRF_FIELD} value='{html.escape(values['csrf_token'])}'>"
         f"<input type=hidden name=next value='{html.escape(next_url)}'>"
         "<label>Name <input name=username autocomplete=username required></label>"
@@ -95,17 +107,19 @@ def login_page(
     """The login form (a logged-in user goes straight on); `ended` says a form was sent after
     the session ended, `idle` that it ended for going unused for the idle timeout."""
     if optional_principal(request) is not None:
-        return RedirectResponse(_safe_next(next), status_code=303)
+        return RedirectResponse(_safe_next(request, next), status_code=303)
     notice = SESSION_ENDED if ended else None
     if idle:
         minutes = int(get_accounts(request).idle.total_seconds() // 60)
         notice = idle_notice(minutes) + (f" {FORM_NOT_SAVED}" if ended else "")
-    return render_login(request, error=None, next_url=_safe_next(next), status=200, notice=notice)
+    return render_login(
+        request, error=None, next_url=_safe_next(request, next), status=200, notice=notice
+    )
 
 
 def set_session_cookie(request: Request, response: Response, cookie: str) -> None:
-    """Give the browser its session cookie (HttpOnly, SameSite=Lax, Secure behind HTTPS; it
-    lasts as long as the session can)."""
+    """Give the browser its session cookie (HttpOnly, SameSite=Lax, Secure behind HTTPS, sent to
+    the app's paths only; it lasts as long as the session can)."""
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
@@ -113,7 +127,7 @@ def set_session_cookie(request: Request, response: Response, cookie: str) -> Non
         httponly=True,
         samesite="lax",
         secure=context(request).secure_cookies,
-        path="/",
+        path=root_path(request) or "/",
     )
 
 
@@ -130,13 +144,15 @@ def login(
     if found is None:
         # the name as typed is an account name, never patient data
         accounts.audit(None, "login", outcome="refused", actor=username[:64] or None)
-        return render_login(request, error=LOGIN_FAILED, next_url=_safe_next(next), status=401)
+        return render_login(
+            request, error=LOGIN_FAILED, next_url=_safe_next(request, next), status=401
+        )
     cookie, principal = found
     earlier = request.cookies.get(SESSION_COOKIE)
     if earlier:  # logging in again (or as someone else) ends the session this browser had
         accounts.logout(earlier)
     audit(request, principal, "login")
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    response = RedirectResponse(_safe_next(request, next), status_code=303)
     set_session_cookie(request, response, cookie)
     return response
 
@@ -150,10 +166,10 @@ def logout(request: Request) -> Response:
         get_accounts(request).logout(cookie)
     if principal is not None:
         audit(request, principal, "logout")
-    response = RedirectResponse("/login", status_code=303)
+    response = RedirectResponse(root_path(request) + "/login", status_code=303)
     response.delete_cookie(
         SESSION_COOKIE,
-        path="/",
+        path=root_path(request) or "/",
         httponly=True,
         samesite="lax",
         secure=context(request).secure_cookies,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "Role",
     "SessionEnded",
     "WebContext",
+    "app_path",
     "audit",
     "csrf_token",
     "current_principal",
@@ -41,6 +42,7 @@ __all__ = [
     "is_api",
     "optional_principal",
     "require",
+    "root_path",
     "same_site_writes",
     "session_idle",
     "verify_csrf",
@@ -103,9 +105,31 @@ def get_accounts(request: Request) -> Accounts:
     return context(request).accounts
 
 
+def root_path(scope: Mapping[str, Any]) -> str:
+    """The path prefix the app is served under, from a request or its ASGI scope: "" at the
+    root of its host name, "/pathway" behind a proxy that publishes it at
+    https://intranet.example/pathway/ and strips the prefix (ASGI's `root_path`, which
+    `pathway serve --root-path` or the server sets). Every URL the app emits starts with it:
+    `root_path(request) + "/login"`. Starlette keeps the top level's in `app_root_path` once a
+    mount (/static) has lengthened `root_path`."""
+    root: str = scope.get("app_root_path", scope.get("root_path", ""))
+    return root.rstrip("/")
+
+
+def app_path(scope: Mapping[str, Any]) -> str:
+    """The path inside the app, from a request or its ASGI scope: without the root_path prefix,
+    as the routes see it (ASGI's `path` includes `root_path`): `/pathway/static/app.css` →
+    `/static/app.css`."""
+    path: str = scope["path"]
+    root = root_path(scope)
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root) :] or "/"
+    return path
+
+
 def is_api(request: Request) -> bool:
     """An API request (answers JSON and problem+json, never redirects)."""
-    return request.url.path.startswith("/api/")
+    return app_path(request).startswith("/api/")
 
 
 def optional_principal(request: Request) -> Principal | None:
@@ -193,7 +217,7 @@ async def verify_csrf(request: Request) -> None:
     if not expected or not given or not hmac.compare_digest(expected, given):
         if (
             request.state.principal is None
-            and request.url.path != "/login"
+            and app_path(request) != "/login"
             and "authorization" not in request.headers
             and not is_api(request)
         ):

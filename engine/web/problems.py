@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine import AlreadyEnrolled, BeforeEntry, FutureDate, InvalidOverride, UnknownReasonCode
 from engine.queries.overlay_path import NotEnrolledYet
+from engine.web.deps import is_api
 from pathway.errors import (
     DefinitionError,
     InvalidTrigger,
@@ -129,14 +130,10 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
-
-
 async def _pathway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PathwayError)
     status, extra = error_status(exc)
-    if not _is_api(request):
+    if not is_api(request):
         return _page(status, str(exc))
     return problem_response(status, None, str(exc), **extra)
 
@@ -152,7 +149,7 @@ class FieldError(StarletteHTTPException):
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-    if not _is_api(request):
+    if not is_api(request):
         return _page(exc.status_code, detail)
     extra = {"errors": exc.errors} if isinstance(exc, FieldError) else {}
     return problem_response(exc.status_code, None, detail, headers=exc.headers, **extra)
@@ -162,7 +159,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [_field_error(e) for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    if not _is_api(request):
+    if not is_api(request):
         return _page(422, detail)
     return problem_response(422, None, detail, errors=errors)
 

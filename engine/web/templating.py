@@ -2,7 +2,9 @@
 
 Every template gets who is logged in (`principal`), the CSRF token for its forms, the navigation
 for that role, `static(name)` (a URL with a content hash, so a changed file is never served
-stale) and `htmx` (whether the request came from htmx, to answer with a fragment).
+stale), `htmx` (whether the request came from htmx, to answer with a fragment), `root` (the path
+prefix the app is served under, "" at the root of its host: every link is `{{ root }}/page`) and
+`path` (the page's path inside the app, without the prefix).
 """
 
 from __future__ import annotations
@@ -14,18 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from engine.web.accounts import Principal, Role
-from engine.web.deps import CSRF_FIELD, csrf_token, optional_principal
+from engine.web.deps import CSRF_FIELD, app_path, csrf_token, optional_principal, root_path
 from pathway.words import asked as asked_words
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
-# The navigation of each role: (path, label). A role sees only what it may open.
+# The navigation of each role: (path inside the app, label). A role sees only what it may open.
 NAV: dict[Role, tuple[tuple[str, str], ...]] = {
     Role.coordinator: (("/board", "Board"), ("/caseload", "Caseload"), ("/worklist", "Worklist")),
     Role.clinician: (
@@ -53,13 +56,14 @@ class Templates:
     env: Environment
     hashes: dict[str, str] = field(default_factory=dict)
 
-    def static_url(self, name: str) -> str:
-        """`/static/<name>?v=<hash>`; the hash changes when the file does."""
+    def static_url(self, name: str, *, root: str = "") -> str:
+        """`<root>/static/<name>?v=<hash>` (`root`: the path prefix the app is served under);
+        the hash changes when the file does."""
         digest = self.hashes.get(name)
         if digest is None:
             digest = hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12]
             self.hashes[name] = digest
-        return f"/static/{name}?v={digest}"
+        return f"{root}/static/{name}?v={digest}"
 
 
 def _date(value: dt.date | dt.datetime | None) -> str:
@@ -95,7 +99,12 @@ def make_templates() -> Templates:
     env.filters["words"] = _words
     env.globals["asked"] = asked_words  # a test's categories in words (`outcome`: no response)
     templates = Templates(env)
-    env.globals["static"] = templates.static_url
+
+    @pass_context
+    def static(context: Context, name: str) -> str:
+        return templates.static_url(name, root=context.get("root", ""))
+
+    env.globals["static"] = static
     return templates
 
 
@@ -113,6 +122,11 @@ def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
+def see_other(request: Request, path: str) -> RedirectResponse:
+    """A 303 to `path` inside the app (`/admin?done=user`), under the app's path prefix."""
+    return RedirectResponse(root_path(request) + path, status_code=303)
+
+
 def render(
     request: Request,
     name: str,
@@ -127,7 +141,8 @@ def render(
         "request": request,
         "principal": principal,
         "nav": NAV.get(principal.role, ()) if principal is not None else (),
-        "path": request.url.path,
+        "root": root_path(request),
+        "path": app_path(request),
         "csrf_token": csrf_token(request),
         "csrf_field": CSRF_FIELD,
         "htmx": is_htmx(request),

@@ -24,6 +24,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("PATHWAY_DATABASE_URL", "unset")
     monkeypatch.setenv("PATHWAY_SECURE_COOKIES", "0")
     monkeypatch.setenv("PATHWAY_IDLE_MINUTES", "30")
+    monkeypatch.setenv("PATHWAY_ROOT_PATH", "")
     return seen
 
 
@@ -63,6 +64,23 @@ def test_serve_hands_the_idle_timeout_to_its_workers(
     assert r.exit_code == 0 and os.environ["PATHWAY_IDLE_MINUTES"] == "30"  # the default
     r = runner.invoke(app, ["serve", "--db", sqlite_url, "--idle-minutes", "0"])
     assert r.exit_code == 2 and "--idle-minutes" in r.output
+
+
+def test_serve_hands_the_path_prefix_to_its_workers(
+    captured: dict[str, Any], sqlite_url: str
+) -> None:
+    import os
+
+    r = runner.invoke(app, ["serve", "--db", sqlite_url, "--root-path", "/pathway/"])
+    assert r.exit_code == 0, r.output
+    assert os.environ["PATHWAY_ROOT_PATH"] == "/pathway" and "under /pathway/" in r.output
+    # the app sets each request's root_path itself; uvicorn is given none to add a second time
+    assert "root_path" not in captured
+    r = runner.invoke(app, ["serve", "--db", sqlite_url])
+    assert r.exit_code == 0 and os.environ["PATHWAY_ROOT_PATH"] == ""  # the default: none
+    assert "under" not in r.output
+    r = runner.invoke(app, ["serve", "--db", sqlite_url, "--root-path", "pathway"])
+    assert r.exit_code == 2 and "--root-path" in r.output and "/pathway" in r.output
 
 
 @pytest.mark.postgres

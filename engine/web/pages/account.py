@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from engine.web.accounts import (
     MAX_PASSWORD,
@@ -24,7 +24,7 @@ from engine.web.auth import set_session_cookie
 from engine.web.deps import audit, get_accounts, require, verify_csrf
 from engine.web.pages.common import PageRoute
 from engine.web.pages.patient import Fields
-from engine.web.templating import render
+from engine.web.templating import render, see_other
 
 router = APIRouter(route_class=PageRoute)
 ANYONE = require(*Role)
@@ -96,6 +96,6 @@ def change_password(
         audit(request, principal, "password_change", outcome="refused")
         return _page(request, principal, errors={exc.field: exc.reason}, status=422)
     audit(request, principal, "password_change")
-    response = RedirectResponse("/account?done=password", status_code=303)
+    response = see_other(request, "/account?done=password")
     set_session_cookie(request, response, cookie)
     return response

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from engine.web.accounts import (
     MAX_PASSWORD,
@@ -22,7 +22,7 @@ from engine.web.accounts import (
 from engine.web.deps import audit, get_accounts, require, verify_csrf
 from engine.web.pages.common import BadQuery, PageRoute, page_errors, parse_day
 from engine.web.pages.patient import Fields
-from engine.web.templating import render
+from engine.web.templating import render, see_other
 
 router = APIRouter(route_class=PageRoute)
 ADMIN = require(Role.admin)
@@ -113,7 +113,7 @@ def add_user(
         audit(request, principal, "user_add", outcome="invalid")
         return _admin_page(request, refused=_refused("user", exc, fields), status=422)
     audit(request, principal, "user_add", cohort={"user": name})
-    return RedirectResponse("/admin?done=user", status_code=303)
+    return see_other(request, "/admin?done=user")
 
 
 @router.post("/admin/users/{name}/disabled", dependencies=[Depends(verify_csrf)])
@@ -128,7 +128,7 @@ def set_disabled(
         audit(request, principal, "user_disable", outcome="invalid")
         return _admin_page(request, problem=str(exc), status=422)
     audit(request, principal, "user_disable" if disabled else "user_enable", cohort={"user": name})
-    return RedirectResponse("/admin?done=changed", status_code=303)
+    return see_other(request, "/admin?done=changed")
 
 
 @router.post("/admin/users/{name}/unlock", dependencies=[Depends(verify_csrf)])
@@ -142,7 +142,7 @@ def unlock_user(
         audit(request, principal, "user_unlock", outcome="invalid")
         return _admin_page(request, problem=str(exc), status=422)
     audit(request, principal, "user_unlock", cohort={"user": name})
-    return RedirectResponse("/admin?done=unlocked", status_code=303)
+    return see_other(request, "/admin?done=unlocked")
 
 
 @router.post("/admin/password", dependencies=[Depends(verify_csrf)])
@@ -165,7 +165,7 @@ def set_password(
         audit(request, principal, "user_password", outcome="invalid")
         return _admin_page(request, refused=_refused("password", exc, fields), status=422)
     audit(request, principal, "user_password", cohort={"user": name})
-    return RedirectResponse("/admin?done=password", status_code=303)
+    return see_other(request, "/admin?done=password")
 
 
 @router.post("/admin/tokens", dependencies=[Depends(verify_csrf)])
@@ -194,7 +194,7 @@ def revoke_token(
         audit(request, principal, "token_revoke", outcome="invalid")
         return _admin_page(request, problem=str(exc), status=422)
     audit(request, principal, "token_revoke", cohort={"token": name})
-    return RedirectResponse("/admin?done=changed", status_code=303)
+    return see_other(request, "/admin?done=changed")
 
 
 def _utc_day_start(day: dt.date) -> dt.datetime:

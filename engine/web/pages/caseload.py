@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from engine.web import caseload as queries
 from engine.web.accounts import Principal
-from engine.web.deps import audit, get_services, require
+from engine.web.deps import audit, get_services, require, root_path
 from engine.web.pages.common import (
     CLINICAL,
     BadQuery,
@@ -102,7 +102,7 @@ def caseload_page(
             del values["descending"]
         if values["page"] == 1:
             del values["page"]
-        return "/caseload" + ("?" + urlencode(values) if values else "")
+        return root_path(request) + "/caseload" + ("?" + urlencode(values) if values else "")
 
     labels = dict(states)
     context = {

@@ -15,7 +15,7 @@ from typing import Annotated, Any, get_args
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from engine import AlreadyEnrolled, FutureDate, Services
 from engine.enrolling import PATIENT_ID
@@ -33,7 +33,7 @@ from engine.web.pages.facts_form import (
     form_problems,
 )
 from engine.web.pages.patient import Fields
-from engine.web.templating import render
+from engine.web.templating import render, see_other
 from pathway.definition import Definition
 from pathway.errors import Issue, PathwayError, RecordError, excerpt_text
 from pathway.record import Sex
@@ -329,4 +329,4 @@ def enroll(
     except PathwayError as exc:  # anything else the engine refuses, in its words
         return refused(422, [Problem(str(exc))])
     audit(request, principal, "enroll", patient_id=pid)
-    return RedirectResponse(f"/patients/{quote(pid, safe='')}?done=enrolled", status_code=303)
+    return see_other(request, f"/patients/{quote(pid, safe='')}?done=enrolled")

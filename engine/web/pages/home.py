@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
 from engine.web.accounts import Principal, Role
 from engine.web.deps import current_principal
 from engine.web.pages.common import PageRoute
+from engine.web.templating import see_other
 
 router = APIRouter(route_class=PageRoute)
 LANDING = {
@@ -21,6 +22,8 @@ LANDING = {
 
 
 @router.get("/")
-def home(principal: Annotated[Principal, Depends(current_principal)]) -> RedirectResponse:
+def home(
+    request: Request, principal: Annotated[Principal, Depends(current_principal)]
+) -> RedirectResponse:
     """Go to the role's first page (nobody logged in: the login page)."""
-    return RedirectResponse(LANDING[principal.role], status_code=303)
+    return see_other(request, LANDING[principal.role])

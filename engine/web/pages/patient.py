@@ -12,7 +12,7 @@ import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from engine import Services
 from engine.errors import FutureDate
@@ -32,7 +32,7 @@ from engine.web.pages.facts_form import (
     form_problems,
     label_of,
 )
-from engine.web.templating import render
+from engine.web.templating import render, see_other
 from pathway.definition import Definition
 from pathway.errors import (
     InvalidTrigger,
@@ -256,7 +256,7 @@ def _write(
     except PathwayError as exc:  # an unknown reason code, a bad override
         return answer(status=422, values=fields, problems=[Problem(str(exc))])
     audit(request, principal, action, patient_id=patient_id)
-    return RedirectResponse(f"/patients/{patient_id}?done={done}", status_code=303)
+    return see_other(request, f"/patients/{patient_id}?done={done}")
 
 
 @router.post("/patients/{patient_id}/record/{form}", dependencies=[Depends(verify_csrf)])

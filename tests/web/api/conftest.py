@@ -34,19 +34,24 @@ class Clinic:
         self.clock = clock or FixedClock(TODAY)
         self.accounts: Accounts = app.state.web.accounts
 
-    def api(self, role: Role | None) -> TestClient:
-        """A client sending the role's bearer token (none: anonymous)."""
+    def api(self, role: Role | None, *, root_path: str = "") -> TestClient:
+        """A client sending the role's bearer token (none: anonymous); `root_path` as in
+        `browser`."""
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
-        return TestClient(self.app, headers=headers, follow_redirects=False)
+        return TestClient(self.app, headers=headers, follow_redirects=False, root_path=root_path)
 
-    def browser(self, role: Role | None) -> TestClient:
+    def browser(self, role: Role | None, *, root_path: str = "") -> TestClient:
         """A client logged in with a session cookie as the role's user (none: anonymous,
-        holding the login form's CSRF cookie)."""
-        client = TestClient(self.app, follow_redirects=False, base_url="http://testserver")
-        client.get("/login")
+        holding the login form's CSRF cookie). `root_path`: the app as a server publishing it
+        under that path prefix serves it (ASGI root_path, as `uvicorn --root-path` sets it):
+        every path asked for starts with the prefix."""
+        client = TestClient(
+            self.app, follow_redirects=False, base_url="http://testserver", root_path=root_path
+        )
+        client.get(f"{root_path}/login")
         if role is not None:
             r = client.post(
-                "/login",
+                f"{root_path}/login",
                 data={
                     "username": f"user-{role.value}",
                     "password": PASSWORD,
