@@ -4,6 +4,8 @@ create|revoke|list`, `pathway audit`.
 Refused input (an unknown user, a password the policy refuses) prints one message naming the
 field and value on stderr, exits 2 and writes nothing. Passwords are read from a prompt (twice)
 or from stdin, never from the command line; a token is printed once and only its hash is kept.
+A change to an account or a token is an access-audit row, as the web admin's are, by
+`shell:<the shell's user>` in the admin role.
 """
 
 from __future__ import annotations
@@ -43,6 +45,17 @@ def accounts(db: str | None) -> Iterator[Accounts]:
         yield Accounts(engine)
     finally:
         engine.dispose()
+
+
+def _audited(store: Accounts, action: str, **what: str) -> None:
+    """The access-audit row of a change made here (the web admin page writes the same actions):
+    the actor is the shell's user, marked as such, in the admin role."""
+    import getpass
+
+    from engine.web.accounts import Principal, Role
+
+    who = os.environ.get("USER") or getpass.getuser()
+    store.audit(Principal(f"shell:{who}", Role.admin), action, cohort=what)
 
 
 def register(app: typer.Typer) -> None:
@@ -195,6 +208,7 @@ def user_add(
     password = _password(password_stdin, name)
     with accounts(db) as store:
         store.add_user(name, role=role, password=password)
+        _audited(store, "user_add", user=name)
     if json_out:
         dump_json({"name": name, "role": role})
     else:
@@ -237,6 +251,7 @@ def user_passwd(
     with accounts(db) as store:
         _known(store, name)
         store.set_password(name, password=_password(password_stdin, name))
+        _audited(store, "user_password", user=name)
     if json_out:
         dump_json({"name": name, "password_set": True})
     else:
@@ -246,6 +261,7 @@ def user_passwd(
 def _set_disabled(name: str, db: str | None, json_out: bool, *, disabled: bool) -> None:
     with accounts(db) as store:
         store.set_disabled(name, disabled)
+        _audited(store, "user_disable" if disabled else "user_enable", user=name)
     if json_out:
         dump_json({"name": name, "disabled": disabled})
     elif disabled:
@@ -286,6 +302,7 @@ def user_unlock(
     """Lift a lockout after failed logins (the count starts again)."""
     with accounts(db) as store:
         store.unlock(name)
+        _audited(store, "user_unlock", user=name)
     if json_out:
         dump_json({"name": name, "unlocked": True})
     else:
@@ -307,6 +324,7 @@ def token_create(
     check_role(role)
     with accounts(db) as store:
         token = store.create_token(name, role=role)
+        _audited(store, "token_create", token=name)
     if json_out:
         dump_json({"name": name, "role": role, "token": token})
     else:
@@ -324,6 +342,7 @@ def token_revoke(
     """Revoke a token: it stops working at once."""
     with accounts(db) as store:
         store.revoke_token(name)
+        _audited(store, "token_revoke", token=name)
     if json_out:
         dump_json({"name": name, "revoked": True})
     else:

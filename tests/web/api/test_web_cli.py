@@ -208,3 +208,36 @@ def test_an_unknown_user_exits_2_and_writes_nothing(
     assert "no user 'ghost'" in r.stderr and "Traceback" not in r.output
     assert "Password" not in r.stdout  # no prompt for an account that is not there
     assert (_users(sqlite_url), _hash(sqlite_url, "ann")) == before
+
+
+def test_every_account_and_token_change_is_audited_as_the_shell_user(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the web admin's changes are: who (`shell:$USER`, admin), what, on whom; a refused
+    command writes no row."""
+    monkeypatch.setenv("USER", "it-ops")
+    pw = "long enough password\n"
+    for args, stdin in (
+        (["user", "add", "ann", "--role", "coordinator", "--password-stdin"], pw),
+        (["user", "passwd", "ann", "--password-stdin"], "another long password\n"),
+        (["user", "disable", "ann"], None),
+        (["user", "enable", "ann"], None),
+        (["user", "unlock", "ann"], None),
+        (["token", "create", "lab-app", "--role", "quality"], None),
+        (["token", "revoke", "lab-app"], None),
+        (["user", "disable", "ghost"], None),  # refused: no row
+        (["user", "passwd", "ann", "--password-stdin"], "short\n"),  # refused: no row
+    ):
+        _run(*args, "--db", sqlite_url, stdin=stdin)
+    code, out, _ = _run("audit", "--json", "--db", sqlite_url)
+    rows = [(r["actor"], r["role"], r["action"], r["cohort"]) for r in reversed(json.loads(out))]
+    assert code == 0 and rows == [
+        ("shell:it-ops", "admin", "user_add", {"user": "ann"}),
+        ("shell:it-ops", "admin", "user_password", {"user": "ann"}),
+        ("shell:it-ops", "admin", "user_disable", {"user": "ann"}),
+        ("shell:it-ops", "admin", "user_enable", {"user": "ann"}),
+        ("shell:it-ops", "admin", "user_unlock", {"user": "ann"}),
+        ("shell:it-ops", "admin", "token_create", {"token": "lab-app"}),
+        ("shell:it-ops", "admin", "token_revoke", {"token": "lab-app"}),
+    ]
+    assert "long" not in out  # never a password
