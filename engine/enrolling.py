@@ -20,7 +20,9 @@ from pathway.definition import Definition
 from pathway.errors import Issue, RecordError
 from pathway.record import EARLIEST, PatientRecord
 
-PATIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # fullmatch: no trailing newline slips in
+# fullmatch: no trailing newline slips in; "." and ".." are refused, as no URL can name them
+# (a client resolves /patients/.. to the parent path before it asks)
+PATIENT_ID = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9._-]{1,64}")
 # Who wrote an event, and an override's note: the same rules on every database (checked here,
 # before any SQL), so a value SQLite would store is never one PostgreSQL refuses.
 ACTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@+-]{0,63}")
@@ -43,7 +45,9 @@ def dumps(value: Any) -> str:
 def check_patient_id(patient_id: str) -> None:
     """A pseudonymous reference: 1–64 of A-Z a-z 0-9 . _ - (never a name or MRN)."""
     if not isinstance(patient_id, str) or not PATIENT_ID.fullmatch(patient_id):
-        raise RecordError([Issue(loc="id", message="a patient id is 1–64 of A-Z a-z 0-9 . _ -")])
+        raise RecordError(
+            [Issue(loc="id", message="a patient id is 1–64 of A-Z a-z 0-9 . _ -, not . or ..")]
+        )
 
 
 def check_actor(actor: str) -> None:

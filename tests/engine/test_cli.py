@@ -209,6 +209,7 @@ BAD_INPUTS: list[tuple[str, list[str], str]] = [
     ),
     ("already enrolled", ["enroll", "P-0042"], "patient P-0042 is already enrolled"),
     ("identifying id", ["enroll", "Jane Doe"], "a patient id is 1–64 of"),
+    ("dot id", ["enroll", ".."], "a patient id is 1–64 of A-Z a-z 0-9 . _ -, not . or .."),
     ("missing record file", ["enroll", "P-7", "--record", "nope.json"], "cannot read nope.json"),
 ]
 

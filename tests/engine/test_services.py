@@ -281,6 +281,7 @@ REFUSALS: list[tuple[str, Callable[[Services], Any], type[Exception], str]] = [
         "patient P-0001 is already enrolled",
     ),
     ("bad patient id", lambda s: s.enroll("Jane Doe", actor="a"), RecordError, "a patient id is"),
+    ("dot patient id", lambda s: s.enroll(".", actor="a"), RecordError, "not . or .."),
     (
         "record for another patient",
         lambda s: s.enroll("P-0002", actor="a", record={"id": "P-0003"}),

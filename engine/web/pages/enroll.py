@@ -44,8 +44,9 @@ PAGE_ROLES: dict[str, tuple[Role, ...]] = {
     "GET /patients/new": CLINICAL,
     "POST /patients/new": CLINICAL,
 }
-# ids whose page address is not theirs: /patients/new is this page; '.' and '..' are path steps
-UNREACHABLE_IDS = frozenset({"new", ".", ".."})
+# ids whose page address is not theirs: /patients/new is this page ('.' and '..', path steps,
+# are refused by the engine's own PATIENT_ID)
+UNREACHABLE_IDS = frozenset({"new"})
 
 
 def may_enroll(principal: Principal) -> bool:
