@@ -105,7 +105,8 @@ def run_demo(
     from engine.cli import board as board_view
     from engine.cli import worklist as worklist_view
     from engine.cli.common import out
-    from engine.clock import FixedClock
+    from engine.clock import FixedClock, SystemClock
+    from engine.errors import FutureDate
     from engine.queries.board import board
     from engine.queries.worklist import worklist
     from engine.services import Services
@@ -114,6 +115,8 @@ def run_demo(
     from engine.store.uow import SqlUnitOfWork
 
     con = console or out
+    if end is not None and end > SystemClock().today():  # before anything is made or deleted
+        raise FutureDate("--end", end, SystemClock().today())
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     url = db_url or f"sqlite:///{folder / DEMO_DB}"

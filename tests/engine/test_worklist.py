@@ -536,3 +536,29 @@ def test_the_commands_item_kinds_are_the_rules_kinds_in_priority_order() -> None
 
     assert tuple(PRIORITY) == KINDS == tuple(LABELS)
     assert sorted(PRIORITY.values()) == list(PRIORITY.values())
+
+
+def test_demo_runs_as_on_its_end_day_and_refuses_a_future_one(tmp_path: Any) -> None:
+    """`demo --end D` is the clinic as on D (the same seed and day give the same report); a day
+    after today is refused before anything is made (it used to end in an internal error)."""
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    runner = CliRunner()
+    args = ["demo", "--patients", "30", "--end", "2026-06-01"]
+    first = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
+    again = runner.invoke(app, [*args, "--out", str(tmp_path / "b")])
+    assert first.exit_code == 0, first.stderr
+    assert "Worklist as of 2026-06-01" in first.stdout
+    assert "Board as of 2026-06-01" in first.stdout
+
+    def report(out: str) -> list[str]:  # the throughput line is the run's own
+        return [line for line in out.splitlines() if "events/s" not in line and "/a" not in line
+                and "/b" not in line]  # fmt: skip
+
+    assert report(first.stdout) == report(again.stdout)
+    future = runner.invoke(app, ["demo", "--end", "2999-01-01", "--out", str(tmp_path / "c")])
+    assert future.exit_code == 2
+    assert "--end 2999-01-01 is in the future" in future.stderr
+    assert not (tmp_path / "c").exists()
