@@ -271,13 +271,15 @@ class Accounts:
                 raise AccountError(f"NAME: no user {name!r}")
             conn.execute(self.sessions.delete().where(self.sessions.c.user_name == name))
 
-    def change_password(self, name: str, *, current: str, new: str) -> str:
+    def change_password(self, name: str, *, current: str, new: str, csrf: str | None = None) -> str:
         """A user's own change: `current` is checked like a login's password (a wrong one counts
         toward the lockout); on success every session of the account ends and the cookie of a
         new one is returned, for the browser that made the change.
 
         AccountError on `new_password` (the policy) or `current_password` (wrong, or the
-        account is locked); nothing is written then but the failed attempt's count."""
+        account is locked); nothing is written then but the failed attempt's count. `csrf`: the
+        changing session's form token, kept by the new session, so that a form open in another
+        tab of the same browser still goes through."""
         check_new_password(new, name=name, field="new_password")
         if self._password_ok(name, current) is None:
             if self.is_locked(name):
@@ -299,7 +301,10 @@ class Accounts:
                 .values(password_hash=hash_password(new), failed_count=0, locked_until=None)
             )
             conn.execute(self.sessions.delete().where(self.sessions.c.user_name == name))
-            conn.execute(self.sessions.insert().values(**self._new_session(cookie, name, now)))
+            session = self._new_session(cookie, name, now)
+            if csrf is not None:
+                session["csrf"] = csrf
+            conn.execute(self.sessions.insert().values(**session))
         return cookie
 
     def login(self, name: str, password: str) -> tuple[str, Principal] | None:
@@ -420,9 +425,7 @@ class Accounts:
         if row is None:
             return SessionCheck()
         seen: dt.datetime = row[4] or row[3]
-        if now - seen >= self.idle:
-            with self.engine.begin() as conn:
-                conn.execute(s.delete().where(s.c.sha256 == key))
+        if now - seen >= self.idle and self._end_if_idle(key, now):
             return SessionCheck(idle=True)
         if now - seen >= SEEN_EVERY:
             # only if no parallel request of the same browser wrote it meanwhile
@@ -430,6 +433,15 @@ class Accounts:
             with self.engine.begin() as conn:
                 conn.execute(s.update().where(s.c.sha256 == key, stale).values(last_seen_at=now))
         return SessionCheck(Principal(row[0], Role(row[1])), row[2])
+
+    def _end_if_idle(self, key: str, now: dt.datetime) -> bool:
+        """Delete the session if it is still unused for `idle` (a parallel request of the same
+        browser may have just written its use: then it stays); whether it was deleted."""
+        s = self.sessions
+        last = sa.func.coalesce(s.c.last_seen_at, s.c.created_at)
+        with self.engine.begin() as conn:
+            gone = conn.execute(s.delete().where(s.c.sha256 == key, last <= now - self.idle))
+        return bool(gone.rowcount)
 
     def logout(self, cookie: str) -> None:
         """End a session."""

@@ -193,3 +193,24 @@ def test_the_served_app_takes_the_idle_timeout_from_the_environment(
         assert app.state.web.accounts.idle == dt.timedelta(minutes=minutes)
         with TestClient(app):  # the lifespan disposes the engines
             pass
+
+
+def test_a_session_used_by_a_parallel_request_is_not_ended_as_idle(clinic: Clinic) -> None:
+    """Two requests of one browser near the 30-minute mark: the later one read the session
+    before the earlier one wrote its use. The idle end is decided again on the row itself, so
+    the session that was just used stays."""
+    client = clinic.browser(Role.coordinator)
+    cookie = client.cookies["pathway_session"]
+    accounts = clinic.accounts
+    clinic.clock.advance(seconds=30 * MINUTE + 1)
+    s = accounts.sessions
+    with accounts.engine.begin() as conn:  # the parallel request's use, written meanwhile
+        conn.execute(
+            s.update().where(s.c.sha256 == sha256(cookie)).values(last_seen_at=accounts.now())
+        )
+    assert accounts._end_if_idle(sha256(cookie), accounts.now()) is False
+    assert _session_rows(clinic, cookie) == 1
+    assert client.get("/caseload").status_code == 200  # still signed in
+    clinic.clock.advance(seconds=30 * MINUTE)
+    assert accounts._end_if_idle(sha256(cookie), accounts.now()) is True
+    assert _session_rows(clinic, cookie) == 0
