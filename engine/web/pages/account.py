@@ -90,7 +90,9 @@ def change_password(
         audit(request, principal, "password_change", outcome="invalid")
         return _page(request, principal, errors=errors, status=422)
     try:
-        cookie = get_accounts(request).change_password(principal.name, current=current, new=new)
+        cookie = get_accounts(request).change_password(
+            principal.name, current=current, new=new, csrf=request.state.session_csrf
+        )
     except AccountError as exc:
         # a wrong current password: counted toward the lockout like a failed login
         audit(request, principal, "password_change", outcome="refused")

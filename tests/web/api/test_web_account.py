@@ -110,6 +110,17 @@ def test_changing_your_password_ends_your_other_sessions_and_renews_this_one(
     assert NEW not in everything and PASSWORD not in everything
 
 
+def test_a_form_open_in_another_tab_still_goes_through_after_the_change(clinic: Clinic) -> None:
+    """The renewed session keeps this browser's form token: a form filled in before the change
+    (another tab) is not lost to a bare 'CSRF token is wrong'."""
+    here = clinic.browser(Role.coordinator)
+    token = _csrf(here, clinic)  # the token in the other tab's form
+    assert _change(here, clinic, PASSWORD, NEW, NEW).status_code == 303
+    assert _csrf(here, clinic) == token
+    r = here.post("/logout", data={"csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
 def test_a_wrong_current_password_counts_toward_the_lockout(clinic: Clinic) -> None:
     client = clinic.browser(Role.coordinator)
     stored = _hash_of(clinic, COORD)
