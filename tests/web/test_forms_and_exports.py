@@ -134,6 +134,30 @@ BASE = {"date": "2026-05-01"}
             "score",
             "Score: many is not a whole number",
         ),
+        (  # int() would take these: ASCII digits only, as typed on a clinic's keyboard
+            "measurement",
+            {**BASE, "instrument": "PHQ-9", "score": "1_5"},
+            "score",
+            "Score: 1_5 is not a whole number",
+        ),
+        (
+            "measurement",
+            {**BASE, "instrument": "PHQ-9", "score": "\u0661\u0665"},
+            "score",
+            "Score: \u0661\u0665 is not a whole number",
+        ),
+        (
+            "lab",
+            {**BASE, "test": "TSH", "value": "1e1", "unit": "mIU/L"},
+            "value",
+            "Value: 1e1 is not a number",
+        ),
+        (
+            "lab",
+            {**BASE, "test": "TSH", "value": "nan", "unit": "mIU/L"},
+            "value",
+            "Value: nan is not a number",
+        ),
         (
             "screen",
             {**BASE, "instrument": "AUDIT-C", "score": "30"},

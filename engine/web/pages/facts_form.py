@@ -206,21 +206,25 @@ def form_options(definition: Definition) -> dict[str, list[tuple[str, str]]]:
     }
 
 
+# what a number typed in a form may look like: ASCII digits, a sign, one decimal point (int()
+# and float() also take "1_00", other scripts' digits, "1e2", "nan" and "inf")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
 def _read(f: Field, raw: str) -> Any:
     text = raw.strip()
     shown = excerpt_text(text, 20)
     if f.kind == "bool":
         return text in ("on", "true", "1", "yes")
     if f.kind in ("int", "trial"):
-        try:
-            return int(text)
-        except ValueError:
-            raise FormProblem(f.name, f"{shown} is not a whole number", label=f.label) from None
+        if not _WHOLE.fullmatch(text):
+            raise FormProblem(f.name, f"{shown} is not a whole number", label=f.label)
+        return int(text)
     if f.kind in ("float", "percent"):
-        try:
-            value = float(text)
-        except ValueError:
-            raise FormProblem(f.name, f"{shown} is not a number", label=f.label) from None
+        if not _DECIMAL.fullmatch(text):
+            raise FormProblem(f.name, f"{shown} is not a number", label=f.label)
+        value = float(text)
         if f.kind == "percent":
             if not 0 <= value <= 100:
                 raise FormProblem(
