@@ -157,6 +157,11 @@ def set_password(
     try:
         if not accounts.has_user(name):
             raise AccountError(f"name: no user {name[:64]!r}")
+        if name == principal.name:  # it would end this session too, without the current password
+            raise AccountError(
+                "name: your own password is changed under Change password (it asks for the "
+                "current one)"
+            )
         check_new_password(password, name=name)
         if fields.get("confirm", "") != password:
             raise AccountError("confirm: it is not the same as the new password", field="confirm")

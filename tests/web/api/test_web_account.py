@@ -256,8 +256,9 @@ def test_an_admin_sets_a_new_password_and_the_users_sessions_end(clinic: Clinic)
         (COORD, COORD.upper(), COORD.upper(), "p-password", "New password: it must not be"),
         (COORD, NEW, NEW + "?", "p-confirm", "Repeat the password: it is not the same"),
         ("nobody", NEW, NEW, "p-name", "User: no user 'nobody'"),
+        ("user-admin", NEW, NEW, "p-name", "User: your own password is changed under Change"),
     ],
-    ids=["short", "name", "mismatch", "unknown"],
+    ids=["short", "name", "mismatch", "unknown", "own"],
 )
 def test_a_refused_reset_names_the_field_and_writes_nothing(
     clinic: Clinic, name: str, password: str, confirm: str, field: str, says: str
