@@ -5,6 +5,7 @@ clinical data beyond the audit rows."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -122,13 +123,11 @@ def set_disabled(
 ) -> Response:
     """Disable an account (its sessions end) or enable it again."""
     disabled = fields.get("disabled") == "true"
-    try:
-        get_accounts(request).set_disabled(name, disabled)
-    except AccountError as exc:
-        audit(request, principal, "user_disable", outcome="invalid")
-        return _admin_page(request, problem=str(exc), status=422)
-    audit(request, principal, "user_disable" if disabled else "user_enable", cohort={"user": name})
-    return see_other(request, "/admin?done=changed")
+    action = "user_disable" if disabled else "user_enable"
+    return _act(
+        request, principal, action, lambda: get_accounts(request).set_disabled(name, disabled),
+        {"user": name}, "changed",
+    )  # fmt: skip
 
 
 @router.post("/admin/users/{name}/unlock", dependencies=[Depends(verify_csrf)])
@@ -136,13 +135,10 @@ def unlock_user(
     request: Request, name: str, principal: Annotated[Principal, Depends(ADMIN)]
 ) -> Response:
     """End an account's lockout (its failed logins are forgotten)."""
-    try:
-        get_accounts(request).unlock(name)
-    except AccountError as exc:
-        audit(request, principal, "user_unlock", outcome="invalid")
-        return _admin_page(request, problem=str(exc), status=422)
-    audit(request, principal, "user_unlock", cohort={"user": name})
-    return see_other(request, "/admin?done=unlocked")
+    return _act(
+        request, principal, "user_unlock", lambda: get_accounts(request).unlock(name),
+        {"user": name}, "unlocked",
+    )  # fmt: skip
 
 
 @router.post("/admin/password", dependencies=[Depends(verify_csrf)])
@@ -193,13 +189,29 @@ def revoke_token(
     request: Request, name: str, principal: Annotated[Principal, Depends(ADMIN)]
 ) -> Response:
     """Revoke an API token: it stops working at once."""
+    return _act(
+        request, principal, "token_revoke", lambda: get_accounts(request).revoke_token(name),
+        {"token": name}, "changed",
+    )  # fmt: skip
+
+
+def _act(
+    request: Request,
+    principal: Principal,
+    action: str,
+    change: Callable[[], None],
+    subject: dict[str, str],
+    done: str,
+) -> Response:
+    """Make a one-button change (disable, enable, unlock, revoke) and audit it: back to the
+    admin page saying it is `done`, or the page again with the refusal."""
     try:
-        get_accounts(request).revoke_token(name)
+        change()
     except AccountError as exc:
-        audit(request, principal, "token_revoke", outcome="invalid")
+        audit(request, principal, action, outcome="invalid")
         return _admin_page(request, problem=str(exc), status=422)
-    audit(request, principal, "token_revoke", cohort={"token": name})
-    return see_other(request, "/admin?done=changed")
+    audit(request, principal, action, cohort=subject)
+    return see_other(request, f"/admin?done={done}")
 
 
 def _utc_day_start(day: dt.date) -> dt.datetime:
