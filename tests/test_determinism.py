@@ -141,6 +141,10 @@ def commands(db: str) -> dict[str, list[str]]:
             *("simulate", "--patients", "15", "--seed", "3", "--end", AS_OF),
             *("--db", "sqlite:///{out}/s.db", "--json"),
         ],
+        "simulate-text": [
+            *("simulate", "--patients", "15", "--seed", "3", "--end", AS_OF),
+            *("--db", "sqlite:///{out}/s.db"),
+        ],
         "diff-defs-json": [
             "diff-defs",
             "definitions/trd-1.0.0.yaml",
@@ -211,8 +215,9 @@ def test_a_pdf_is_the_same_bytes_in_utc_and_elsewhere(tmp_path: Path) -> None:
     assert pdfs[0] == pdfs[1]
 
 
-def test_simulate_json_has_no_timing(tmp_path: Path) -> None:
-    args = ["simulate", "--patients", "5", "--seed", "1", "--end", AS_OF, "--json"]
+@pytest.mark.parametrize("fmt", [["--json"], []], ids=["json", "text"])
+def test_simulate_prints_no_timing_on_stdout(tmp_path: Path, fmt: list[str]) -> None:
+    args = ["simulate", "--patients", "5", "--seed", "1", "--end", AS_OF, *fmt]
     first, second = (
         run(
             [*args, "--db", f"sqlite:///{tmp_path / n}.db"],
@@ -223,6 +228,7 @@ def test_simulate_json_has_no_timing(tmp_path: Path) -> None:
         for n in ("a", "b")
     )
     assert b'"seconds"' not in first["stdout"] and b"per_second" not in first["stdout"]
+    assert b"events/s" not in first["stdout"]
     assert first == second
 
 

@@ -104,13 +104,14 @@ def run_demo(
 
     from engine.cli import board as board_view
     from engine.cli import worklist as worklist_view
-    from engine.cli.common import out
+    from engine.cli.common import err, out
     from engine.clock import FixedClock, SystemClock
     from engine.errors import FutureDate
     from engine.queries.board import board
     from engine.queries.worklist import worklist
     from engine.services import Services
     from engine.simulator import SimParams, describe, simulate
+    from engine.simulator.describe import throughput
     from engine.store.db import init_db, make_engine, redact
     from engine.store.uow import SqlUnitOfWork
 
@@ -132,6 +133,8 @@ def run_demo(
         con.rule(f"Simulating {patients} patients (seed {seed}) into {redact(url)}")
         report = simulate(svc, SimParams(patients=patients, seed=seed, end=day), progress=progress)
         con.print(describe(report), markup=False)
+        if console is None:  # the run's own figure: not in what people diff
+            err.print(throughput(report), markup=False)
         migration = migrate_legacy(svc, patients=max(1, patients // 4), seed=seed, end=day)
         render_migration(migration, con)
         result_board = board(svc, as_of=day)

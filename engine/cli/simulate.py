@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Simulate a synthetic cohort through the pathway and persist it."""
         from engine.cli.patients import parse_date
-        from engine.simulator.describe import describe
+        from engine.simulator.describe import describe, throughput
         from engine.simulator.persistence import simulate_to
         from pathway.errors import Issue, RecordError
 
@@ -53,5 +53,6 @@ def register(app: typer.Typer) -> None:
             dump_json(report.model_dump(mode="json", exclude={"seconds"}))
         else:
             common.out.print(describe(report, preset=preset), markup=False)
+            common.err.print(throughput(report), markup=False)
 
     app.command("simulate")(handle_errors(simulate_command))
