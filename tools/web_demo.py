@@ -49,7 +49,7 @@ def main() -> None:
             name = f"demo-{role}"
             if name in live or any(u["name"] == name for u in store.list_users()):
                 name = f"demo-{role}-{secrets.token_hex(2)}"  # its password is not ours to print
-            known[name] = {"role": role, "password": secrets.token_urlsafe(9)}
+            known[name] = {"role": role, "password": secrets.token_urlsafe(12)}
             store.add_user(name, role=role, password=known[name]["password"])
     finally:
         engine.dispose()

@@ -200,7 +200,8 @@ def user_add(
     password_stdin: PasswordStdinOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create an account (argon2id password hash; 12 to 128 characters, not the name)."""
+    """Create an account (argon2id password hash; 12 to 128 characters, not the name, not easy
+    to guess)."""
     from engine.web.accounts import check_name, check_role
 
     check_name(name)

@@ -3,8 +3,8 @@
 Passwords are argon2id hashes (argon2-cffi); tokens and session cookies are random and stored as
 their SHA-256 only, so a copy of the database gives no way in. Five failed logins in a row lock
 an account for 15 minutes. A session ends 12 hours after login, or sooner after `idle` (30
-minutes by default) without a request. A new password has 12 to 128 characters and is not the
-user name. Nothing here logs a password, a token or a patient id.
+minutes by default) without a request. A new password has 12 to 128 characters, is not the
+user name and is not easy to guess. Nothing here logs a password, a token or a patient id.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from engine.store.tables import (
     web_session_table,
     web_user_table,
 )
+from engine.web.password_strength import too_guessable
 from pathway.errors import PathwayError, printable
 
 MAX_FAILED_LOGINS = 5
@@ -40,7 +41,7 @@ MAX_IDLE_MINUTES = 12 * 60  # longer than the absolute lifetime would mean nothi
 # the idle timeout may therefore end a session up to this much early, never late
 SEEN_EVERY = dt.timedelta(minutes=1)
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
-# new passwords (ASVS 2.1.1 and 2.1.2); accounts made with shorter ones still log in
+# new passwords (ASVS 2.1.1, 2.1.2, 2.1.7); accounts made with older rules still log in
 MIN_PASSWORD = 12
 MAX_PASSWORD = 128
 # a hash to verify against when the user does not exist, so that an unknown name costs as much
@@ -109,14 +110,18 @@ def check_role(role: str) -> Role:
 
 
 def check_new_password(password: str, *, name: str, field: str = "password") -> str:
-    """A new password if the policy allows it: 12 to 128 characters (any, spaces included) and
-    not the user name in any case; else AccountError naming `field` and the rule."""
+    """A new password if the policy allows it: 12 to 128 characters (any, spaces included), not
+    the user name in any case, not easy to guess (`password_strength`); else AccountError naming
+    `field` and the rule (never the password)."""
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"{field}: at least {MIN_PASSWORD} characters are needed", field=field)
     if len(password) > MAX_PASSWORD:
         raise AccountError(f"{field}: at most {MAX_PASSWORD} characters are allowed", field=field)
     if password.casefold() == name.casefold():
         raise AccountError(f"{field}: it must not be the user name", field=field)
+    why = too_guessable(password, user_name=name)
+    if why is not None:
+        raise AccountError(f"{field}: too easy to guess. {why}", field=field)
     return password
 
 

@@ -145,10 +145,11 @@ def test_a_wrong_current_password_counts_toward_the_lockout(clinic: Clinic) -> N
         ("eleven char", "eleven char", "account-new", "New password: at least 12 characters"),
         ("x" * 129, "x" * 129, "account-new", "New password: at most 128 characters"),
         ("User-Coordinator", "User-Coordinator", "account-new", "must not be the user name"),
+        ("Password1234!", "Password1234!", "account-new", "New password: too easy to guess"),
         (NEW, NEW + "!", "account-confirm", "Repeat the new password: it is not the same"),
         (NEW, NEW, "account-current", "Current password: type the password"),
     ],
-    ids=["short", "long", "name", "mismatch", "no-current"],
+    ids=["short", "long", "name", "common", "mismatch", "no-current"],
 )
 def test_a_refused_change_names_the_field_and_writes_nothing(
     clinic: Clinic, new: str, confirm: str, field: str, says: str
@@ -191,6 +192,9 @@ def test_the_change_needs_the_forms_csrf_token(clinic: Clinic) -> None:
         ("newbie", "only-11-chr", "Initial password: at least 12 characters are needed"),
         ("newbie", "y" * 129, "Initial password: at most 128 characters are allowed"),
         ("twelve-chars", "TWELVE-chars", "Initial password: it must not be the user name"),
+        ("newbie", "password1234", "Initial password: too easy to guess"),
+        ("newbie", "newbie-newbie-newbie", "Initial password: too easy to guess"),
+        ("newbie", "newbie.newbie.1", "Initial password: too easy to guess"),
     ],
 )
 def test_a_new_account_needs_a_password_by_the_policy(
@@ -212,8 +216,8 @@ def test_a_new_account_needs_a_password_by_the_policy(
 def test_twelve_characters_are_enough_and_an_older_shorter_password_still_works(
     clinic: Clinic,
 ) -> None:
-    clinic.accounts.add_user("twelve", role="quality", password="exactly-12ch")
-    assert _login(clinic, "twelve", "exactly-12ch") == 303
+    clinic.accounts.add_user("twelve", role="quality", password="kettle-moss7")
+    assert _login(clinic, "twelve", "kettle-moss7") == 303
     u = clinic.accounts.users
     with clinic.accounts.engine.begin() as conn:  # set before the policy: 8 characters then
         conn.execute(
@@ -254,11 +258,12 @@ def test_an_admin_sets_a_new_password_and_the_users_sessions_end(clinic: Clinic)
     [
         (COORD, "short-pw", "short-pw", "p-password", "New password: at least 12 characters"),
         (COORD, COORD.upper(), COORD.upper(), "p-password", "New password: it must not be"),
+        (COORD, "qwertyuiop12", "qwertyuiop12", "p-password", "New password: too easy to"),
         (COORD, NEW, NEW + "?", "p-confirm", "Repeat the password: it is not the same"),
         ("nobody", NEW, NEW, "p-name", "User: no user 'nobody'"),
         ("user-admin", NEW, NEW, "p-name", "User: your own password is changed under Change"),
     ],
-    ids=["short", "name", "mismatch", "unknown", "own"],
+    ids=["short", "name", "common", "mismatch", "unknown", "own"],
 )
 def test_a_refused_reset_names_the_field_and_writes_nothing(
     clinic: Clinic, name: str, password: str, confirm: str, field: str, says: str

@@ -100,8 +100,9 @@ def _add(url: str, name: str, password: str = "long enough password") -> None:
         ("eleven char", "password: at least 12 characters are needed"),
         ("z" * 129, "password: at most 128 characters are allowed"),
         ("CAROL-NURSE1", "password: it must not be the user name"),
+        ("iloveyou1234", "password: too easy to guess. This is similar to a commonly used"),
     ],
-    ids=["short", "long", "name"],
+    ids=["short", "long", "name", "common"],
 )
 def test_user_add_refuses_a_password_the_policy_does_not_allow(
     sqlite_url: str, password: str, says: str
