@@ -125,13 +125,23 @@ def serve(
             "redirect and cookie carries it.",
         ),
     ] = "",
+    max_body_mb: Annotated[
+        int,
+        typer.Option(
+            "--max-body-mb",
+            min=1,
+            max=100,
+            help="Refuse request bodies larger than this many MiB with 413 (a patient record "
+            "is a few kB).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the web app and the REST API (uvicorn)."""
     import uvicorn
 
     from engine import database_url, make_engine
     from engine.store.db import check_revision, redact
-    from engine.web.app import ENV_IDLE, ENV_ROOT, ENV_SECURE
+    from engine.web.app import ENV_IDLE, ENV_MAX_BODY, ENV_ROOT, ENV_SECURE
 
     url = database_url(db)
     engine = make_engine(url, create=False)
@@ -148,6 +158,7 @@ def serve(
     os.environ["PATHWAY_DATABASE_URL"] = url
     os.environ[ENV_SECURE] = "1" if secure_cookies else "0"
     os.environ[ENV_IDLE] = str(idle_minutes)
+    os.environ[ENV_MAX_BODY] = str(max_body_mb)
     os.environ[ENV_ROOT] = root_path  # the app sets each request's ASGI root_path from it
     under = f"; published under {root_path}/" if root_path else ""
     common.out.print(

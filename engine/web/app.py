@@ -47,6 +47,7 @@ log = logging.getLogger("engine.web")
 STATIC = Path(__file__).resolve().parent / "static"
 ENV_SECURE = "PATHWAY_SECURE_COOKIES"
 ENV_IDLE = "PATHWAY_IDLE_MINUTES"  # `pathway serve --idle-minutes` hands it to the workers
+ENV_MAX_BODY = "PATHWAY_MAX_BODY_MB"  # and `--max-body-mb`
 ENV_ROOT = "PATHWAY_ROOT_PATH"  # `pathway serve --root-path` hands it to the workers
 ENV_BENCH = "PATHWAY_WEB_BENCH"  # "1" registers the bare benchmark endpoint (benchmarks/web.py)
 # Requests run in at most this many threads per process (set at start-up, in the lifespan), each
@@ -156,6 +157,7 @@ def create_app(
     bench: bool | None = None,
     idle_minutes: int | None = None,
     root_path: str = "",
+    max_body_mb: int | None = None,
 ) -> FastAPI:
     """The application on a database URL (default $PATHWAY_DATABASE_URL, else ./pathway.db).
 
@@ -163,10 +165,13 @@ def create_app(
     cookies Secure (behind HTTPS); `clock` is for tests; `bench` (or PATHWAY_WEB_BENCH=1) adds
     the bare endpoint the benchmark compares against; `idle_minutes` ends a session unused
     that long (default 30; 1 to 720); `root_path` is the path prefix a reverse proxy publishes
-    the app under and strips (`/pathway`; default none, or the server's ASGI root_path)."""
+    the app under and strips (`/pathway`; default none, or the server's ASGI root_path);
+    `max_body_mb` is the largest request body taken (default 1; 1 to 100)."""
     from engine.store.db import check_revision
+    from engine.web.body_limit import BodyLimit, max_body
 
     root = check_root_path(root_path)
+    body_limit = max_body(max_body_mb)
     idle = IDLE_TIMEOUT if idle_minutes is None else idle_timeout(idle_minutes)
     db = database_url(url)
     engine = make_engine(db, create=False, **_pool(db, THREADS, -1))
@@ -228,6 +233,7 @@ def create_app(
 
         app.include_router(account.router)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+    app.add_middleware(BodyLimit, limit=body_limit)  # inside: a refusal gets the headers too
     app.add_middleware(SecurityHeaders, secure_cookies=secure_cookies)
     if root:  # outermost: everything inside sees the prefix in the scope
         app.add_middleware(RootPath, root=root)
@@ -271,11 +277,13 @@ def create_app_from_env() -> FastAPI:
     """The factory `pathway serve` hands uvicorn: URL, cookie flag, idle timeout and path prefix
     from the environment."""
     idle = os.environ.get(ENV_IDLE, "").strip()
+    body = os.environ.get(ENV_MAX_BODY, "").strip()
     return create_app(
         None,
         secure_cookies=os.environ.get(ENV_SECURE) == "1",
         idle_minutes=int(idle) if idle else None,
         root_path=os.environ.get(ENV_ROOT, ""),
+        max_body_mb=int(body) if body else None,
     )
 
 

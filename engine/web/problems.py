@@ -39,6 +39,7 @@ TITLES = {
     405: "Method not allowed",
     409: "Conflict",
     412: "Precondition failed",
+    413: "Content too large",
     422: "Invalid input",
     428: "Precondition required",
     500: "Internal error",

@@ -90,3 +90,17 @@ def test_serve_never_prints_the_password(captured: dict[str, Any], pg_url: str) 
     r = runner.invoke(app, ["serve", "--db", url])
     assert r.exit_code == 0, r.output
     assert "s3cret-pw" not in r.output and "***" in r.output
+
+
+def test_serve_hands_the_body_limit_to_its_workers(
+    captured: dict[str, Any], sqlite_url: str
+) -> None:
+    import os
+
+    r = runner.invoke(app, ["serve", "--db", sqlite_url, "--max-body-mb", "8"])
+    assert r.exit_code == 0, r.output
+    assert os.environ["PATHWAY_MAX_BODY_MB"] == "8"
+    r = runner.invoke(app, ["serve", "--db", sqlite_url])
+    assert r.exit_code == 0 and os.environ["PATHWAY_MAX_BODY_MB"] == "1"  # the default
+    r = runner.invoke(app, ["serve", "--db", sqlite_url, "--max-body-mb", "101"])
+    assert r.exit_code == 2 and "--max-body-mb" in r.output
