@@ -36,6 +36,7 @@ from engine.web.deps import (
     SessionEnded,
     WebContext,
     app_path,
+    cookie_prefix,
     is_api,
     root_path,
     session_idle,
@@ -103,7 +104,8 @@ class SecurityHeaders:
                     flags = f"; HttpOnly; SameSite=Strict; Path={cookie_path}" + (
                         "; Secure" if self.secure else ""
                     )
-                    headers.append((b"set-cookie", f"{CSRF_COOKIE}={new_csrf}{flags}".encode()))
+                    name = cookie_prefix(self.secure, root_path(scope)) + CSRF_COOKIE
+                    headers.append((b"set-cookie", f"{name}={new_csrf}{flags}".encode()))
                 message["headers"] = headers
             await send(message)
 

@@ -20,13 +20,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from engine.web.accounts import SESSION_LIFETIME
 from engine.web.deps import (
     CSRF_FIELD,
-    SESSION_COOKIE,
     audit,
     context,
     csrf_token,
     get_accounts,
     optional_principal,
     root_path,
+    session_cookie,
     verify_csrf,
 )
 
@@ -121,7 +121,7 @@ def set_session_cookie(request: Request, response: Response, cookie: str) -> Non
     """Give the browser its session cookie (HttpOnly, SameSite=Lax, Secure behind HTTPS, sent to
     the app's paths only; it lasts as long as the session can)."""
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie(request),
         cookie,
         max_age=int(SESSION_LIFETIME.total_seconds()),
         httponly=True,
@@ -148,7 +148,7 @@ def login(
             request, error=LOGIN_FAILED, next_url=_safe_next(request, next), status=401
         )
     cookie, principal = found
-    earlier = request.cookies.get(SESSION_COOKIE)
+    earlier = request.cookies.get(session_cookie(request))
     if earlier:  # logging in again (or as someone else) ends the session this browser had
         accounts.logout(earlier)
     audit(request, principal, "login")
@@ -161,14 +161,14 @@ def login(
 def logout(request: Request) -> Response:
     """End the session and go to the login page."""
     principal = optional_principal(request)
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = request.cookies.get(session_cookie(request))
     if cookie:
         get_accounts(request).logout(cookie)
     if principal is not None:
         audit(request, principal, "logout")
     response = RedirectResponse(root_path(request) + "/login", status_code=303)
     response.delete_cookie(
-        SESSION_COOKIE,
+        session_cookie(request),
         path=root_path(request) or "/",
         httponly=True,
         samesite="lax",

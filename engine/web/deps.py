@@ -35,6 +35,8 @@ __all__ = [
     "WebContext",
     "app_path",
     "audit",
+    "cookie_prefix",
+    "csrf_cookie",
     "csrf_token",
     "current_principal",
     "get_accounts",
@@ -44,6 +46,7 @@ __all__ = [
     "require",
     "root_path",
     "same_site_writes",
+    "session_cookie",
     "session_idle",
     "verify_csrf",
 ]
@@ -127,6 +130,26 @@ def app_path(scope: Mapping[str, Any]) -> str:
     return path
 
 
+def cookie_prefix(secure: bool, root: str) -> str:
+    """The prefix of the app's cookie names (RFC 6265bis): `__Host-` behind HTTPS at the root of
+    the host name, so only this host, on Secure connections, can set them (OWASP ASVS 3.4.4);
+    `__Secure-` under a path prefix (`__Host-` needs `Path=/`); none over plain HTTP, where a
+    browser refuses both."""
+    if not secure:
+        return ""
+    return "__Secure-" if root else "__Host-"
+
+
+def session_cookie(request: Request) -> str:
+    """The session cookie's name for this app: `pathway_session` with `cookie_prefix`."""
+    return cookie_prefix(context(request).secure_cookies, root_path(request)) + SESSION_COOKIE
+
+
+def csrf_cookie(request: Request) -> str:
+    """The pre-login CSRF cookie's name for this app: `pathway_csrf` with `cookie_prefix`."""
+    return cookie_prefix(context(request).secure_cookies, root_path(request)) + CSRF_COOKIE
+
+
 def is_api(request: Request) -> bool:
     """An API request (answers JSON and problem+json, never redirects)."""
     return app_path(request).startswith("/api/")
@@ -148,7 +171,7 @@ def optional_principal(request: Request) -> Principal | None:
         if scheme.lower() == "bearer" and token.strip():
             principal = accounts.token(token.strip())
     else:
-        cookie = request.cookies.get(SESSION_COOKIE)
+        cookie = request.cookies.get(session_cookie(request))
         if cookie:
             checked = accounts.check_session(cookie)
             principal, request.state.session_csrf = checked.principal, checked.csrf
@@ -198,7 +221,7 @@ def csrf_token(request: Request) -> str:
     token: str | None = request.state.session_csrf
     if token is not None:
         return token
-    token = request.cookies.get(CSRF_COOKIE)
+    token = request.cookies.get(csrf_cookie(request))
     if not token:
         token = getattr(request.state, "new_csrf", None) or secrets.token_urlsafe(32)
         request.state.new_csrf = token
@@ -208,7 +231,7 @@ def csrf_token(request: Request) -> str:
 async def verify_csrf(request: Request) -> None:
     """Refuse (403) a form post whose CSRF token is missing or wrong."""
     optional_principal(request)
-    expected: str | None = request.state.session_csrf or request.cookies.get(CSRF_COOKIE)
+    expected: str | None = request.state.session_csrf or request.cookies.get(csrf_cookie(request))
     given = request.headers.get(CSRF_HEADER)
     if given is None:
         form = await request.form()
@@ -231,19 +254,26 @@ CROSS_SITE_REFUSED = (
     "a write signed in with a browser session must come from this site's own pages "
     "(an app sends Authorization: Bearer <token>)"
 )
+SESSION_TOKEN_MISSING = (
+    "a write signed in with a browser session must send the session's CSRF token in the "
+    f"{CSRF_HEADER} header, as the app's own forms carry it "
+    "(an app sends Authorization: Bearer <token>)"
+)
 
 
 def same_site_writes(request: Request) -> None:
-    """Refuse (403) an API write that rides on a browser session cookie and that the browser
-    says came from another site (`Sec-Fetch-Site`) or another origin (`Origin`).
+    """Refuse (403) an API write that rides on a browser session cookie unless it carries the
+    session's CSRF token in `X-CSRF-Token`, and one that the browser says came from another
+    site (`Sec-Fetch-Site`) or another origin (`Origin`) whatever it carries.
 
-    The API takes no CSRF token; a bearer token cannot be sent by another site, but a session
-    cookie can be (SameSite=Lax keeps it off cross-site POSTs, not off those from a sibling
-    subdomain, which is the same site), so a write authenticated by the cookie must be one the
-    browser made for this origin's own pages."""
+    A bearer token cannot be sent by another site, but a session cookie can be (SameSite=Lax
+    keeps it off cross-site POSTs, not off those from a sibling subdomain, which is the same
+    site), so a write authenticated by the cookie must prove it was made by this origin's own
+    pages: the token (synchronizer pattern, ASVS 4.2.2), and where the browser says where the
+    request came from, that too (not every client says)."""
     if request.method in ("GET", "HEAD", "OPTIONS") or "authorization" in request.headers:
         return
-    if not request.cookies.get(SESSION_COOKIE):
+    if not request.cookies.get(session_cookie(request)):
         return
     from urllib.parse import urlsplit
 
@@ -255,12 +285,21 @@ def same_site_writes(request: Request) -> None:
         foreign = site not in ("same-origin", "none")
     else:
         foreign = origin is not None and urlsplit(origin).netloc != request.headers.get("host")
-    if foreign:
+    refused = CROSS_SITE_REFUSED if foreign else None
+    if refused is None:
+        optional_principal(request)
+        expected: str | None = request.state.session_csrf
+        given = request.headers.get(CSRF_HEADER)
+        if expected is None:  # no live session behind the cookie: the route answers 401
+            return
+        if not given or not hmac.compare_digest(expected, given):
+            refused = SESSION_TOKEN_MISSING
+    if refused is not None:
         route = request.scope.get("route")
         action = f"{request.method} {getattr(route, 'path', request.url.path)}"
         pid = request.path_params.get("patient_id")
         audit(request, optional_principal(request), action, patient_id=pid, outcome="refused")
-        raise HTTPException(status_code=403, detail=CROSS_SITE_REFUSED)
+        raise HTTPException(status_code=403, detail=refused)
 
 
 def audit(

@@ -171,11 +171,36 @@ def test_an_api_write_from_another_site_on_the_session_cookie_is_refused(
     app: FastAPI, headers: dict[str, str]
 ) -> None:
     clinician = _browser(app, "clin")
+    headers = {**headers, "X-CSRF-Token": _session_token(app, clinician)}  # even with it
     r = clinician.post("/api/v1/patients", json={"patient_id": "CSRF-1"}, headers=headers)
     assert r.status_code == 403, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
+    assert "another site" not in r.text and "this site's own pages" in r.json()["detail"]
     status = clinician.get("/api/v1/patients/CSRF-1")
     assert status.status_code == 404  # nothing was written
+    refused = _accounts(app).audit_log(action="POST /api/v1/patients")
+    assert refused and refused[0]["outcome"] == "refused"
+
+
+def _session_token(app: FastAPI, client: TestClient) -> str:
+    found = _accounts(app).session(client.cookies["pathway_session"])
+    assert found is not None
+    return found[1]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-CSRF-Token": "forged"}, {"Origin": "http://testserver"}],
+    ids=["no-token", "wrong-token", "same-origin-but-no-token"],
+)
+def test_an_api_write_on_the_session_cookie_needs_the_sessions_csrf_token(
+    app: FastAPI, headers: dict[str, str]
+) -> None:
+    clinician = _browser(app, "clin")
+    r = clinician.post("/api/v1/patients", json={"patient_id": "CSRF-2"}, headers=headers)
+    assert r.status_code == 403, r.text
+    assert "X-CSRF-Token" in r.json()["detail"]
+    assert clinician.get("/api/v1/patients/CSRF-2").status_code == 404  # nothing was written
     refused = _accounts(app).audit_log(action="POST /api/v1/patients")
     assert refused and refused[0]["outcome"] == "refused"
 
@@ -183,6 +208,7 @@ def test_an_api_write_from_another_site_on_the_session_cookie_is_refused(
 def test_api_writes_from_the_apps_own_pages_and_apps_go_on(app: FastAPI) -> None:
     clinician = _browser(app, "clin")
     same = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    same["X-CSRF-Token"] = _session_token(app, clinician)
     r = clinician.post("/api/v1/patients", json={"patient_id": "OWN-1"}, headers=same)
     assert r.status_code == 201, r.text
     token = _accounts(app).create_token("lab-app", role="clinician")

@@ -41,18 +41,51 @@ def test_login_sets_a_safe_session_cookie(clinic: Clinic) -> None:
     assert r.status_code == 200
 
 
-def test_cookie_flags(make_clinic: object, sqlite_url: str) -> None:
+@pytest.mark.parametrize(
+    ("root", "prefix"), [("", "__Host-"), ("/pathway", "__Secure-")], ids=["root", "under-prefix"]
+)
+def test_cookie_flags_and_prefixes_behind_https(
+    make_clinic: object, sqlite_url: str, root: str, prefix: str
+) -> None:
+    # ASVS 3.4.4: behind HTTPS the cookies are `__Host-` (only this host may set them, Secure,
+    # Path=/); under a path prefix `__Secure-`, since `__Host-` needs Path=/
     clinic = make_clinic(sqlite_url, secure_cookies=True)  # type: ignore[operator]
-    client = TestClient(clinic.app, follow_redirects=False, base_url="https://testserver")
-    client.get("/login")
-    csrf = client.cookies.get("pathway_csrf")
+    client = TestClient(
+        clinic.app, follow_redirects=False, base_url="https://testserver", root_path=root
+    )
+    page = client.get(f"{root}/login")
+    [pre] = [h for h in page.headers.get_list("set-cookie") if "_csrf=" in h]
+    assert pre.startswith(f"{prefix}pathway_csrf=") and "; Secure" in pre
+    csrf = client.cookies.get(f"{prefix}pathway_csrf")
     r = client.post(
-        "/login", data={"username": "user-clinician", "password": PASSWORD, "csrf_token": csrf}
+        f"{root}/login",
+        data={"username": "user-clinician", "password": PASSWORD, "csrf_token": csrf},
     )
     assert r.status_code == 303
-    header = next(h for h in r.headers.get_list("set-cookie") if h.startswith("pathway_session="))
+    header = next(
+        h for h in r.headers.get_list("set-cookie") if h.startswith(f"{prefix}pathway_session=")
+    )
     flags = {f.strip().lower() for f in header.split(";")[1:]}
-    assert {"httponly", "secure", "samesite=lax", "path=/"} <= flags
+    assert {"httponly", "secure", "samesite=lax", f"path={root or '/'}"} <= flags
+    assert "domain" not in header.lower()
+    assert client.get(f"{root}/api/v1/patients/{PATIENT}").status_code == 200
+    # the same session under the name without the prefix (as a sibling host or a plain-HTTP
+    # page could set it) is not taken
+    cookie = client.cookies.get(f"{prefix}pathway_session")
+    plain = TestClient(clinic.app, base_url="https://testserver", root_path=root)
+    plain.cookies.set("pathway_session", cookie)
+    assert plain.get(f"{root}/api/v1/patients/{PATIENT}").status_code == 401
+    r = client.post(f"{root}/logout", data={"csrf_token": _session_csrf(client, root)})
+    assert r.status_code == 303
+    assert f"{prefix}pathway_session" not in client.cookies
+
+
+def _session_csrf(client: TestClient, root: str) -> str:
+    import re
+
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(f"{root}/caseload").text)
+    assert found is not None
+    return found[1]
 
 
 def test_a_login_without_the_csrf_token_is_refused(clinic: Clinic) -> None:
