@@ -84,10 +84,15 @@ _PROBLEMS = {
     for code, what in (
         (400, "the body is not UTF-8 text"),
         (401, "not authenticated"),
-        (403, "the role may not do this"),
+        (
+            403,
+            "the role may not do this (or a write on a browser session came without its CSRF "
+            "token or from another site)",
+        ),
         (404, "unknown patient"),
         (409, "the guard is not true (reasons)"),
         (412, "stale If-Match (both versions named)"),
+        (413, "the body is larger than the server takes (`serve --max-body-mb`)"),
         (422, "invalid input: each field and value named"),
         (428, "If-Match missing"),
     )
@@ -104,7 +109,7 @@ def _errors(*codes: int, media: tuple[str, ...] = ()) -> dict[int | str, dict[st
 
 _ERRORS = _errors(422)  # lists and aggregates
 _PATIENT_ERRORS = _errors(404, 422)
-_WRITE_ERRORS = _errors(400, 404, 409, 412, 422, 428)
+_WRITE_ERRORS = _errors(400, 404, 409, 412, 413, 422, 428)
 _DRAWINGS = ("image/svg+xml", "text/vnd.graphviz", "text/plain", "application/json")
 
 
@@ -252,7 +257,7 @@ def get_assessment(
 
 
 @router.post(
-    "/patients", response_model=Enrolled, status_code=201, responses=_errors(400, 409, 422)
+    "/patients", response_model=Enrolled, status_code=201, responses=_errors(400, 409, 413, 422)
 )
 def enroll(request: Request, body: EnrollBody, principal: Clinical) -> Response:
     """`pathway enroll`: a new patient at the pathway's first state."""

@@ -211,6 +211,7 @@ def test_a_body_that_is_not_utf8_is_a_documented_400_and_writes_nothing(clinic: 
     paths = c.get("/api/v1/openapi.json").json()["paths"]
     for path in ("/api/v1/patients", "/api/v1/patients/{patient_id}/advance"):
         assert "400" in paths[path]["post"]["responses"], path
+        assert "413" in paths[path]["post"]["responses"], path
 
 
 @pytest.mark.parametrize(
