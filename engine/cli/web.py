@@ -326,22 +326,41 @@ def user_unlock(
 def token_create(
     name: Annotated[str, typer.Argument(help="The app the token is for.")],
     role: RoleOpt,
+    days: Annotated[
+        int | None,
+        typer.Option("--days", help="Days it works, 1 to 1095 (default 365).", show_default=False),
+    ] = None,
+    no_expiry: Annotated[
+        bool, typer.Option("--no-expiry", help="It works until revoked (not with --days).")
+    ] = False,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a bearer token and print it once (only its SHA-256 is stored)."""
-    from engine.web.accounts import check_name, check_role
+    from engine.web.accounts import DEFAULT_TOKEN_DAYS, AccountError, check_name, check_role
 
     check_name(name)
     check_role(role)
+    if days is not None and no_expiry:
+        raise AccountError("--days, --no-expiry: give one or the other, not both", field="days")
     with accounts(db) as store:
-        token = store.create_token(name, role=role)
+        lifetime = DEFAULT_TOKEN_DAYS if days is None else days
+        token = store.create_token(name, role=role, days=None if no_expiry else lifetime)
         _audited(store, "token_create", token=name)
+        expires = next(t["expires_at"] for t in store.list_tokens() if t["name"] == name)
     if json_out:
-        dump_json({"name": name, "role": role, "token": token})
+        dump_json({"name": name, "role": role, "token": token, "expires_at": _iso(expires)})
     else:
         sys.stdout.write(token + "\n")
-        common.err.print(f"token {name} ({role}) created: it is shown only this once", markup=False)
+        until = "never expires" if expires is None else f"expires {expires:%Y-%m-%d}"
+        common.err.print(
+            f"token {name} ({role}) created, {until}: it is shown only this once", markup=False
+        )
+
+
+def _iso(at: dt.datetime | None) -> str | None:
+    """An instant as ISO 8601 (UTC offset included), or None."""
+    return None if at is None else at.isoformat()
 
 
 @token_app.command("revoke")
@@ -364,15 +383,29 @@ def token_revoke(
 @token_app.command("list")
 @handle_errors
 def token_list(db: DbOpt = None, json_out: JsonOpt = False) -> None:
-    """The tokens (names, roles, when created and revoked; never the tokens)."""
+    """The tokens (names, roles, state, when they expire and were last used, UTC; never the
+    tokens)."""
     with accounts(db) as store:
-        rows = store.list_tokens()
+        rows, now = store.list_tokens(), store.now()
     if json_out:
-        dump_json(rows)
+        iso = [
+            {k: _iso(v) if isinstance(v, dt.datetime) else v for k, v in r.items()} for r in rows
+        ]
+        dump_json(iso)
         return
     for r in rows:
-        state = f"revoked {r['revoked_at']:%Y-%m-%d}" if r["revoked_at"] else "live"
-        common.out.print(f"{r['name']}  {r['role']}  {state}", markup=False)
+        revoked, expires, used = r["revoked_at"], r["expires_at"], r["last_used_at"]
+        if revoked is not None:
+            state = f"revoked {revoked:%Y-%m-%d}"
+        elif expires is not None and expires <= now:
+            state = f"expired {expires:%Y-%m-%d}"
+        else:
+            state = "live"
+        until = "never" if expires is None else f"{expires:%Y-%m-%d}"
+        last = "never" if used is None else f"{used:%Y-%m-%d %H:%M} UTC"
+        common.out.print(
+            f"{r['name']}  {r['role']}  {state}  expires {until}  last used {last}", markup=False
+        )
 
 
 def audit_command(

@@ -35,7 +35,7 @@ SQLITE_WAL_AUTOCHECKPOINT = 4000  # pages
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The schema revision this code reads and writes (the newest migration; a test checks it). Every
 # command but `init-db` refuses a database at another revision.
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 # init-db's lock on PostgreSQL (pg_advisory_xact_lock key): concurrent runs wait for each other
 _INIT_LOCK = 0x70617468
 

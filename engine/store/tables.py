@@ -199,7 +199,9 @@ class WebUser(SQLModel, table=True):
 
 
 class ApiToken(SQLModel, table=True):
-    """A bearer token for another app, scoped to a role; only its SHA-256 is stored."""
+    """A bearer token for another app, scoped to a role; only its SHA-256 is stored. It works
+    until `expires_at` (none: never, as every token made before migration 0011); `last_used_at`
+    is written at most once a minute."""
 
     __tablename__ = "api_token"
 
@@ -208,6 +210,8 @@ class ApiToken(SQLModel, table=True):
     sha256: str = Field(max_length=64, unique=True)
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
     revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class WebSession(SQLModel, table=True):

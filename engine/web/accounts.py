@@ -40,6 +40,9 @@ MAX_IDLE_MINUTES = 12 * 60  # longer than the absolute lifetime would mean nothi
 # a session's last-seen instant is written at most this often, so a page load is not a write;
 # the idle timeout may therefore end a session up to this much early, never late
 SEEN_EVERY = dt.timedelta(minutes=1)
+# an API token works this many days unless made for longer, shorter or for ever (`days=None`)
+DEFAULT_TOKEN_DAYS = 365
+MAX_TOKEN_DAYS = 3 * 365
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
 # new passwords (ASVS 2.1.1, 2.1.2, 2.1.7); accounts made with older rules still log in
 MIN_PASSWORD = 12
@@ -455,11 +458,17 @@ class Accounts:
 
     # -- tokens ---------------------------------------------------------------------------
 
-    def create_token(self, name: str, *, role: str) -> str:
-        """A new bearer token for an app (printed once; only its hash is kept)."""
+    def create_token(self, name: str, *, role: str, days: int | None = DEFAULT_TOKEN_DAYS) -> str:
+        """A new bearer token for an app (printed once; only its hash is kept), working for
+        `days` (1 to 1095) from now, or for ever if None."""
         check_name(name)
         r = check_role(role)
-        token = "pw_" + secrets.token_urlsafe(32)
+        if days is not None and not 1 <= days <= MAX_TOKEN_DAYS:
+            raise AccountError(
+                f"--days: {days} is out of range (1 to {MAX_TOKEN_DAYS})", field="days"
+            )
+        token, now = "pw_" + secrets.token_urlsafe(32), self.now()
+        expires = None if days is None else now + dt.timedelta(days=days)
         with self.engine.begin() as conn:
             taken = conn.execute(
                 sa.select(self.tokens.c.name).where(self.tokens.c.name == name)
@@ -468,7 +477,11 @@ class Accounts:
                 raise AccountError(f"NAME: a token {name!r} exists already")
             conn.execute(
                 self.tokens.insert().values(
-                    name=name, role=r.value, sha256=sha256(token), created_at=self.now()
+                    name=name,
+                    role=r.value,
+                    sha256=sha256(token),
+                    created_at=now,
+                    expires_at=expires,
                 )
             )
         return token
@@ -486,23 +499,35 @@ class Accounts:
             raise AccountError(f"NAME: no live token {name!r}")
 
     def list_tokens(self) -> list[dict[str, Any]]:
-        """Every token (no hashes), by name."""
+        """Every token (no hashes), by name, with when it expires and was last used (or None)."""
         t = self.tokens
+        columns = (t.c.name, t.c.role, t.c.created_at, t.c.revoked_at)
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(t.c.name, t.c.role, t.c.created_at, t.c.revoked_at).order_by(t.c.name)
+                sa.select(*columns, t.c.expires_at, t.c.last_used_at).order_by(t.c.name)
             ).all()
         return [dict(r._mapping) for r in rows]
 
     def token(self, token: str) -> Principal | None:
-        """The principal of a live bearer token (None if unknown or revoked)."""
-        t = self.tokens
-        stmt = sa.select(t.c.name, t.c.role).where(
-            t.c.sha256 == sha256(token), t.c.revoked_at.is_(None)
+        """The principal of a live bearer token (None if unknown, revoked or expired), and count
+        this as its use: the last-used instant is written only when the stored one is
+        `SEEN_EVERY` old, as a session's last-seen one."""
+        t, now = self.tokens, self.now()
+        key = sha256(token)
+        live = sa.or_(t.c.expires_at.is_(None), t.c.expires_at > now)
+        stmt = sa.select(t.c.name, t.c.role, t.c.last_used_at).where(
+            t.c.sha256 == key, t.c.revoked_at.is_(None), live
         )
         with self.engine.connect() as conn:
             row = conn.execute(stmt).first()
-        return None if row is None else Principal(row[0], Role(row[1]))
+        if row is None:
+            return None
+        if row[2] is None or now - row[2] >= SEEN_EVERY:
+            # only if no parallel request with the same token wrote it meanwhile
+            stale = sa.or_(t.c.last_used_at.is_(None), t.c.last_used_at <= now - SEEN_EVERY)
+            with self.engine.begin() as conn:
+                conn.execute(t.update().where(t.c.sha256 == key, stale).values(last_used_at=now))
+        return Principal(row[0], Role(row[1]))
 
     # -- audit ----------------------------------------------------------------------------
 

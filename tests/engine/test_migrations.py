@@ -24,7 +24,7 @@ def migrated(request: pytest.FixtureRequest) -> sa.Engine:
 
 
 def test_init_db_reaches_the_single_head(migrated: sa.Engine) -> None:
-    assert head_revision() == "0010"
+    assert head_revision() == "0011"
     assert current_revision(migrated) == head_revision()
     assert init_db(migrated) == head_revision()  # idempotent
 
@@ -258,3 +258,33 @@ def test_0010_counts_an_open_session_as_last_seen_at_its_creation(migrated: sa.E
         assert conn.execute(seen).scalar_one() == created
     late = Accounts(migrated, now=lambda: created + dt.timedelta(minutes=30))
     assert late.check_session("cookie-1").idle  # 30 minutes after its creation
+
+
+def test_0011_leaves_older_tokens_without_expiry(migrated: sa.Engine) -> None:
+    """A token made before 0011 has no expiry and no recorded use: it keeps working years later,
+    and its first use is written; the downgrade drops both columns again."""
+    from engine.store.tables import UTCDateTime
+    from engine.web.accounts import Accounts, sha256
+
+    with migrated.begin() as conn:
+        command.downgrade(alembic_config(conn), "0010")
+    columns = {c["name"] for c in sa.inspect(migrated).get_columns("api_token")}
+    assert columns == {"name", "role", "sha256", "created_at", "revoked_at"}
+    created = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+    token = sa.table(
+        "api_token", *(sa.column(c) for c in ("name", "role", "sha256")),
+        sa.column("created_at", UTCDateTime),
+    )  # fmt: skip
+    with migrated.begin() as conn:
+        conn.execute(
+            sa.insert(token).values(
+                name="lab-app", role="quality", sha256=sha256("pw_old"), created_at=created
+            )
+        )
+    assert init_db(migrated) == head_revision()
+    later = created + dt.timedelta(days=5 * 365)
+    accounts = Accounts(migrated, now=lambda: later)
+    [row] = accounts.list_tokens()
+    assert row["expires_at"] is None and row["last_used_at"] is None
+    assert accounts.token("pw_old") is not None
+    assert accounts.list_tokens()[0]["last_used_at"] == later

@@ -52,7 +52,7 @@ def test_probes_need_no_login_and_write_no_audit_row(probed: Clinic) -> None:
     assert live.status_code == 200 and live.json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json() == {"status": "ok", "database": "ok", "schema": "0010"}
+    assert ready.json() == {"status": "ok", "database": "ok", "schema": "0011"}
     assert "set-cookie" not in ready.headers and ready.headers["cache-control"] == "no-store"
     assert _audit_rows(probed.url) == before
 
@@ -80,7 +80,7 @@ def test_readyz_says_schema_mismatch(probed: Clinic) -> None:
         "status": "unavailable",
         "database": "ok",
         "schema": "0009",
-        "expected": "0010",
+        "expected": "0011",
     }
 
 

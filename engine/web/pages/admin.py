@@ -13,7 +13,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from engine.web.accounts import (
+    DEFAULT_TOKEN_DAYS,
     MAX_PASSWORD,
+    MAX_TOKEN_DAYS,
     MIN_PASSWORD,
     AccountError,
     Principal,
@@ -33,7 +35,7 @@ AUDIT_PAGE = 100
 # each form's field labels (a refusal names the field by its label)
 LABELS = {
     "user": {"name": "Name", "role": "Role", "password": "Initial password"},
-    "token": {"name": "Token name", "role": "Role"},
+    "token": {"name": "Token name", "role": "Role", "days": "Valid for (days)"},
     "password": {"name": "User", "password": "New password", "confirm": "Repeat the password"},
 }
 DONE = {
@@ -52,6 +54,7 @@ def _refused(form: str, exc: AccountError, fields: Fields) -> dict[str, str]:
         "message": f"{label}: {exc.reason}",
         "name": fields.get("name", ""),
         "role": fields.get("role", ""),
+        "days": fields.get("days", ""),
     }
 
 
@@ -64,26 +67,37 @@ def _admin_page(
     status: int = 200,
     refused: dict[str, str] | None = None,
 ) -> Response:
-    """The admin page; `refused`: the form that was refused ("user" or "token"), the field at
-    fault, the message, and what was typed (never the password)."""
+    """The admin page; `token`: the name and secret of the token just made; `refused`: the
+    form that was refused ("user" or "token"), the field at fault, the message, and what was
+    typed (never the password)."""
     accounts = get_accounts(request)
     now = accounts.now()
     users = [
         u | {"locked": u["locked_until"] is not None and u["locked_until"] > now}
         for u in accounts.list_users()
     ]
+    tokens = [
+        t | {"expired": t["expires_at"] is not None and t["expires_at"] <= now}
+        for t in accounts.list_tokens()
+    ]
+    new_token = None
+    if token is not None:
+        expires = next((t["expires_at"] for t in tokens if t["name"] == token[0]), None)
+        new_token = {"name": token[0], "secret": token[1], "expires_at": expires}
     return render(
         request,
         "admin.html",
         {
             "title": "Users and tokens",
             "users": users,
-            "tokens": accounts.list_tokens(),
+            "tokens": tokens,
             "roles": [r.value for r in Role],
             "min_password": MIN_PASSWORD,
             "max_password": MAX_PASSWORD,
+            "default_days": DEFAULT_TOKEN_DAYS,
+            "max_days": MAX_TOKEN_DAYS,
             "problem": problem,
-            "new_token": token,
+            "new_token": new_token,
             "done": done,
             "refused": refused or {},
         },
@@ -173,15 +187,28 @@ def set_password(
 def create_token(
     request: Request, principal: Annotated[Principal, Depends(ADMIN)], fields: Fields
 ) -> Response:
-    """Create an API token; it is shown once, on this answer, and stored hashed."""
+    """Create an API token working for `days` (365 when not sent); it is shown once, on this
+    answer, and stored hashed."""
     name = fields.get("name", "").strip()
     try:
-        secret = get_accounts(request).create_token(name, role=fields.get("role", ""))
+        days = _token_days(fields.get("days"))
+        secret = get_accounts(request).create_token(name, role=fields.get("role", ""), days=days)
     except AccountError as exc:
         audit(request, principal, "token_create", outcome="invalid")
         return _admin_page(request, refused=_refused("token", exc, fields), status=422)
     audit(request, principal, "token_create", cohort={"token": name})
     return _admin_page(request, token=(name, secret))
+
+
+def _token_days(value: str | None) -> int:
+    """The token form's `days` as a number (not sent: the default); the range is checked by
+    `create_token`."""
+    if value is None:
+        return DEFAULT_TOKEN_DAYS
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise AccountError(f"days: {value[:20]!r} is not a whole number", field="days") from None
 
 
 @router.post("/admin/tokens/{name}/revoke", dependencies=[Depends(verify_csrf)])
