@@ -1,4 +1,4 @@
-"""The enrollment page (`/patients/new`): a coordinator enrolls a newly referred patient with
+"""The enrollment page (`/enroll`): a coordinator enrolls a newly referred patient with
 what is known at referral. Success is a 303 to the new patient's page; a refusal writes nothing
 and shows the form again with what was typed, each problem named (field, value) in the summary
 and next to its field; writers only, CSRF like every form; audited; linked from the caseload."""
@@ -91,9 +91,9 @@ def csrf(page: str) -> str:
 
 def enroll(c: TestClient, data: dict[str, str]) -> tuple[int, str, str]:
     """Open the form and post it: the status, the page (or ''), and where it sends (or '')."""
-    page = c.get("/patients/new")
+    page = c.get("/enroll")
     assert page.status_code == 200, page.text
-    r = c.post("/patients/new", data={**data, "csrf_token": csrf(page.text)})
+    r = c.post("/enroll", data={**data, "csrf_token": csrf(page.text)})
     return r.status_code, r.text, r.headers.get("location", "")
 
 
@@ -152,10 +152,10 @@ def kept(page: str, name: str, value: str) -> bool:
 # -- the form -----------------------------------------------------------------------------------
 
 
-def test_the_form_is_its_own_page_not_a_patient_called_new(clinic: tuple[str, FastAPI]) -> None:
+def test_the_form_is_its_own_page_outside_the_patients_pages(clinic: tuple[str, FastAPI]) -> None:
     _, app = clinic
     c = client(app, Role.coordinator)
-    r = c.get("/patients/new")
+    r = c.get("/enroll")
     assert r.status_code == 200
     assert "<h1>Enroll a patient</h1>" in r.text and "<title>Enroll a patient · pathway" in r.text
     # the enrollment date defaults to today by the app's clock, and cannot be in the future
@@ -168,19 +168,30 @@ def test_the_form_is_its_own_page_not_a_patient_called_new(clinic: tuple[str, Fa
     assert "aripiprazole" not in drugs[1]  # an augmentation agent is not a first trial
     assert 'list="trial-drugs"' in r.text
     assert '<option value="PHQ-9">PHQ-9 (0–27)</option>' in r.text
-    assert 'name="csrf_token"' in r.text and 'action="/patients/new"' in r.text
+    assert 'name="csrf_token"' in r.text and 'action="/enroll"' in r.text
     # the optional parts ask for nothing until something is typed in them
     for element in ("trial-drug", "trial-start", "trial-mg_per_day", "baseline-score"):
         tag = re.search(rf'<input[^>]*id="{element}"[^>]*>', r.text)
         assert tag is not None and " required" not in tag[0], element
-    # the enrollment routes come before the patient's, which still answer for a patient's id
     patient = c.get(f"/patients/{FRESH}")
     assert patient.status_code == 200 and f"<h1>Patient {FRESH}</h1>" in patient.text
 
 
+@pytest.mark.parametrize("pid", ["new", "enroll"])
+def test_any_id_the_engine_takes_has_its_own_page(clinic: tuple[str, FastAPI], pid: str) -> None:
+    # the form lived at /patients/new: a patient called "new" had no page of its own
+    _, app = clinic
+    c = client(app, Role.coordinator)
+    page = c.get("/enroll")
+    r = c.post("/enroll", data={**BASE, "id": pid, "csrf_token": csrf(page.text)})
+    assert r.status_code == 303 and r.headers["location"] == f"/patients/{pid}?done=enrolled"
+    patient = c.get(f"/patients/{pid}")
+    assert patient.status_code == 200 and f"<h1>Patient {pid}</h1>" in patient.text
+
+
 def test_the_route_table_lists_the_page_for_writers_only() -> None:
-    assert PAGE_ROLES["GET /patients/new"] == WRITERS
-    assert PAGE_ROLES["POST /patients/new"] == WRITERS
+    assert PAGE_ROLES["GET /enroll"] == WRITERS
+    assert PAGE_ROLES["POST /enroll"] == WRITERS
 
 
 # -- success ------------------------------------------------------------------------------------
@@ -303,12 +314,6 @@ SCORE = {"instrument": "PHQ-9", "score": "12", "date": "2026-05-01"}
             "patient-id",
             f"Patient id: {'x' * 40}… (65 characters) is not a pseudonymous id",
             id="id-too-long",
-        ),
-        pytest.param(
-            {**BASE, "id": "new"},
-            "patient-id",
-            "Patient id: new cannot be used here",
-            id="id-of-this-page",
         ),
         pytest.param(
             {**BASE, "id": " "}, "patient-id", "Patient id: this field is needed", id="no-id"
@@ -493,13 +498,13 @@ def test_a_role_that_may_not_write_patients_is_refused(
 ) -> None:
     url, app = clinic
     c = client(app, role)
-    r = c.get("/patients/new")
+    r = c.get("/enroll")
     assert r.status_code == 403 and "Not for your role" in r.text
     assert '<main id="main"' in r.text and 'name="id"' not in r.text
     # the session's own CSRF token: the refusal is the role's, not the form's
     token = (app.state.web.accounts.session(c.cookies["pathway_session"]) or ("", ""))[1]
     assert token
-    r = c.post("/patients/new", data={"csrf_token": token, "id": "ROLE-1", **BASE})
+    r = c.post("/enroll", data={"csrf_token": token, "id": "ROLE-1", **BASE})
     assert r.status_code == 403 and "Not for your role" in r.text
     assert not enrolled(url, "ROLE-1")
     rows = app.state.web.accounts.audit_log(action="page_refused", limit=1)
@@ -507,8 +512,8 @@ def test_a_role_that_may_not_write_patients_is_refused(
 
 
 def test_nobody_is_sent_to_log_in(clinic: tuple[str, FastAPI]) -> None:
-    r = client(clinic[1], None).get("/patients/new")
-    assert r.status_code == 303 and r.headers["location"] == "/login?next=/patients/new"
+    r = client(clinic[1], None).get("/enroll")
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/enroll"
 
 
 @pytest.mark.parametrize("token", ["", "not-the-token"], ids=["missing", "wrong"])
@@ -518,7 +523,7 @@ def test_a_post_without_the_forms_csrf_token_is_refused(
     url, app = clinic
     c = client(app, Role.coordinator)
     data = {"id": "CSRF-1", **BASE}
-    r = c.post("/patients/new", data={**data, "csrf_token": token} if token else data)
+    r = c.post("/enroll", data={**data, "csrf_token": token} if token else data)
     assert r.status_code == 403 and "Form refused" in r.text
     assert not enrolled(url, "CSRF-1")
 
@@ -529,8 +534,8 @@ def test_the_caseload_links_to_the_form_for_writers_only(
 ) -> None:
     _, app = clinic
     r = client(app, role).get("/caseload")
-    link = '<a class="button" href="/patients/new">Enroll a patient</a>'
+    link = '<a class="button" href="/enroll">Enroll a patient</a>'
     assert (link in r.text) == (role in WRITERS), (role, r.status_code)
     assert may_enroll(Principal(name="someone", role=role)) == (role in WRITERS)
     if role in WRITERS:  # the link leads to the form
-        assert client(app, role).get("/patients/new").status_code == 200
+        assert client(app, role).get("/enroll").status_code == 200

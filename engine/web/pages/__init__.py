@@ -24,7 +24,6 @@ from engine.web.pages import (
 PAGE_ROLES = common.PAGE_ROLES | enroll.PAGE_ROLES
 
 router = APIRouter(include_in_schema=False)
-# `enroll` before `patient`: /patients/new is the enrollment form, not a patient called "new"
 for _module in (home, board, caseload, worklist, enroll, patient, quality, review, admin):
     router.include_router(_module.router)
 

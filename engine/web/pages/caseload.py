@@ -107,7 +107,7 @@ def caseload_page(
     labels = dict(states)
     context = {
         "title": "Caseload",
-        "can_enroll": may_enroll(principal),  # the link to /patients/new
+        "can_enroll": may_enroll(principal),  # the link to /enroll
         "as_of": base.get("as_of"),  # the filter form keeps the date too
         "result": result,
         "states": states,

@@ -1,4 +1,4 @@
-"""The enrollment page (`/patients/new`): a coordinator puts a newly referred patient on the
+"""The enrollment page (`/enroll`): a coordinator puts a newly referred patient on the
 pathway, with what is known at referral (the current antidepressant trial, a baseline score).
 
 The fields are read by the record forms' own parsing (`facts_form`), made into a patient record
@@ -41,17 +41,14 @@ from pathway.record import Sex
 router = APIRouter(route_class=PageRoute)
 # who may open this page: those who may write patient data (the patient page's forms)
 PAGE_ROLES: dict[str, tuple[Role, ...]] = {
-    "GET /patients/new": CLINICAL,
-    "POST /patients/new": CLINICAL,
+    "GET /enroll": CLINICAL,
+    "POST /enroll": CLINICAL,
 }
-# ids whose page address is not theirs: /patients/new is this page ('.' and '..', path steps,
-# are refused by the engine's own PATIENT_ID)
-UNREACHABLE_IDS = frozenset({"new"})
 
 
 def may_enroll(principal: Principal) -> bool:
     """Whether someone may open this page (the caseload links to it for them only)."""
-    return principal.role in PAGE_ROLES["GET /patients/new"]
+    return principal.role in PAGE_ROLES["GET /enroll"]
 
 
 def _fields(form: str, *names: str) -> tuple[Field, ...]:
@@ -165,7 +162,7 @@ def _page(
     return render(request, "enroll.html", context, status_code=status)
 
 
-@router.get("/patients/new", response_class=HTMLResponse)
+@router.get("/enroll", response_class=HTMLResponse)
 @page_errors
 def enroll_page(
     request: Request,
@@ -228,12 +225,6 @@ def _check_id(text: str) -> Problem | None:
             "(no spaces; never a name or record number)",
             "id",
         )
-    if text in UNREACHABLE_IDS:
-        return Problem(
-            f"Patient id: {shown} cannot be used here: /patients/{shown} is not a patient's "
-            "page; choose another id",
-            "id",
-        )
     return None
 
 
@@ -281,7 +272,7 @@ def _future(exc: FutureDate) -> Problem:
     return Problem(f"{exc.what.capitalize()} {when}")
 
 
-@router.post("/patients/new", dependencies=[Depends(verify_csrf)])
+@router.post("/enroll", dependencies=[Depends(verify_csrf)])
 @page_errors
 def enroll(
     request: Request,

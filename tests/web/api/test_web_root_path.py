@@ -101,7 +101,7 @@ def test_every_url_on_the_pages_a_role_reaches_carries_the_prefix(
     # the walk reached the role's pages (and, for the clinic roles, a patient and its diagram)
     expected = {
         Role.coordinator: {"/caseload", "/worklist", "/patients/*", "/patients/*/path.svg"},
-        Role.clinician: {"/caseload", "/quality/measures", "/patients/*", "/patients/new"},
+        Role.clinician: {"/caseload", "/quality/measures", "/patients/*", "/enroll"},
         Role.quality: {"/board", "/quality/deviations", "/quality/definition"},
         Role.admin: {"/admin/audit", "/account"},
     }[role]
@@ -275,7 +275,7 @@ def test_forms_post_redirect_get_under_the_prefix(clinic: Clinic) -> None:
     assert r.headers["location"].startswith(f"{ROOT}/patients/{PATIENT}?done=")
     assert "PHQ-9" in c.get(r.headers["location"]).text
     r = c.post(
-        f"{ROOT}/patients/new",
+        f"{ROOT}/enroll",
         data={"csrf_token": csrf(page), "id": "NEW-0001", "effective": "2026-06-01"},
     )
     assert (

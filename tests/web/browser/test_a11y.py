@@ -103,7 +103,7 @@ STATES = {
         "/quality/measures?start=2026-05-01&end=2025-01-01",  # a period refused (422)
         "/caseload?page=99",  # past the last page (404)
         "/caseload?as_of=2020-01-01",  # a date refused (422)
-        "/patients/new",  # the enrollment form
+        "/enroll",  # the enrollment form
     ],
     "qual": ["/quality/measures", "/quality/deviations", "/quality/definition", "/account"],
     "admin": ["/admin/audit?user=nobody", "/admin/audit?since=2026-01-01&until=2026-12-31"],
@@ -154,7 +154,7 @@ def test_titles_name_each_page(login: Login) -> None:
             "/caseload",
             "/worklist",
             f"/patients/{FRESH}",
-            "/patients/new",
+            "/enroll",
             "/quality",
         ],
         "qual": ["/quality/measures", "/quality/deviations", "/quality/definition", "/account"],
@@ -391,7 +391,7 @@ def test_refused_enrollment_has_focus_on_the_summary_and_marks_the_field(login: 
     page = login("coord1", bypass_csp=True)
     page.goto("/caseload")
     page.get_by_role("link", name="Enroll a patient").click()
-    page.wait_for_url(re.compile(r"/patients/new$"))
+    page.wait_for_url(re.compile(r"/enroll$"))
     _axe_clean(page)
     page.get_by_label("Patient id").fill("A11Y-0001")
     page.locator("#baseline-instrument").select_option("PHQ-9")
@@ -416,7 +416,7 @@ def test_every_field_description_is_on_the_page(login: Login) -> None:
     """aria-describedby names elements that are there and say something (a checkbox's hint too:
     "Corrects an end already recorded" keeps the end first recorded)."""
     page = login("clin")
-    for path in ("/patients/new", f"/patients/{FRESH}"):
+    for path in ("/enroll", f"/patients/{FRESH}"):
         page.goto(path)
         missing = page.evaluate(
             """() => Array.from(document.querySelectorAll("[aria-describedby]")).flatMap(e =>
@@ -515,7 +515,7 @@ def test_patient_page_reflows_at_320_pixels(login: Login) -> None:
     for path in (
         f"/patients/{FRESH}",
         "/patients/EX-01",
-        "/patients/new",
+        "/enroll",
         "/board",
         "/caseload",
         "/quality",
