@@ -5,6 +5,7 @@ clinical data beyond the audit rows."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -205,10 +206,13 @@ def _token_days(value: str | None) -> int:
     `create_token`."""
     if value is None:
         return DEFAULT_TOKEN_DAYS
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise AccountError(f"days: {value[:20]!r} is not a whole number", field="days") from None
+    text = value.strip()
+    if not _DAYS.fullmatch(text):  # ASCII digits: int() also takes "3_65" and other scripts'
+        raise AccountError(f"days: {value[:20]!r} is not a whole number", field="days")
+    return int(text)
+
+
+_DAYS = re.compile(r"[+-]?[0-9]{1,6}")
 
 
 @router.post("/admin/tokens/{name}/revoke", dependencies=[Depends(verify_csrf)])

@@ -282,6 +282,8 @@ def _create(admin: TestClient, clinic: Clinic, **fields: str) -> Any:
         ("0", "Valid for (days): 0 is out of range (1 to 1095)"),
         ("1096", "Valid for (days): 1096 is out of range (1 to 1095)"),
         ("a year", "Valid for (days): 'a year' is not a whole number"),
+        ("3_65", "Valid for (days): '3_65' is not a whole number"),
+        ("٣٦٥", "Valid for (days): '٣٦٥' is not a whole number"),
     ],
 )
 def test_the_admin_form_refuses_days_out_of_range(clinic: Clinic, days: str, says: str) -> None:
