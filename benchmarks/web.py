@@ -46,7 +46,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
+import httpx2 as httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from engine import Services, SqlUnitOfWork, make_engine  # noqa: E402

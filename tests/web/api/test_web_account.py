@@ -12,7 +12,7 @@ import re
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 
 from engine.web.accounts import Role, hash_password
 from tests.web.api.conftest import PASSWORD, Clinic

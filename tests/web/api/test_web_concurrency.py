@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
+import httpx2 as httpx
 
 from engine.web.accounts import Role
 from tests.web.api.conftest import PATIENT, Clinic
