@@ -28,7 +28,6 @@ from engine.store.tables import (
 from engine.web.access_audit import AccessAudit, relaxed_commits
 from engine.web.api_tokens import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS, ApiTokens
 from engine.web.identity import (
-    _HASHER,
     IDLE_TIMEOUT,
     MAX_PASSWORD,
     MIN_PASSWORD,
@@ -37,14 +36,15 @@ from engine.web.identity import (
     Principal,
     Role,
     SessionCheck,
-    _dummy_hash,
-    _verify,
     check_name,
     check_new_password,
     check_role,
+    dummy_hash,
     hash_password,
     idle_timeout,
+    needs_rehash,
     sha256,
+    verify_password,
 )
 
 # and what other modules import from here, though defined in identity, api_tokens, access_audit
@@ -258,7 +258,7 @@ class Accounts(ApiTokens, AccessAudit):
                 )
             ).first()
         if row is None or row[3] or (row[2] is not None and row[2] > now):
-            _verify(_dummy_hash(), password)
+            verify_password(dummy_hash(), password)
             return None
         role, stored = row[0], row[1]
         open_now = sa.or_(u.c.locked_until.is_(None), u.c.locked_until <= now)
@@ -278,9 +278,9 @@ class Accounts(ApiTokens, AccessAudit):
                     .values(failed_count=0, locked_until=now + LOCKOUT)
                 )
         if not counted or attempt > MAX_FAILED_LOGINS:  # locked or disabled meanwhile
-            _verify(_dummy_hash(), password)
+            verify_password(dummy_hash(), password)
             return None
-        if not _verify(stored, password):
+        if not verify_password(stored, password):
             if attempt >= MAX_FAILED_LOGINS:
                 with self.engine.begin() as conn:
                     conn.execute(
@@ -290,7 +290,7 @@ class Accounts(ApiTokens, AccessAudit):
                     )
             return None
         values: dict[str, Any] = {"failed_count": 0, "locked_until": None}
-        if _HASHER.check_needs_rehash(stored):
+        if needs_rehash(stored):
             values["password_hash"] = hash_password(password)
         with self.engine.begin() as conn:
             conn.execute(u.update().where(u.c.name == name).values(**values))

@@ -79,6 +79,11 @@ def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
 
+def needs_rehash(stored: str) -> bool:
+    """Whether a stored hash was made with older parameters than the library's current ones."""
+    return _HASHER.check_needs_rehash(stored)
+
+
 def check_role(role: str) -> Role:
     """The Role named, or AccountError naming the value and the allowed ones."""
     try:
@@ -127,14 +132,15 @@ def check_name(name: str, what: str = "NAME") -> str:
     return name
 
 
-def _dummy_hash() -> str:
+def dummy_hash() -> str:
     """The hash an unknown, disabled or locked name's password is checked against."""
     if not _DUMMY:
         _DUMMY.append(_HASHER.hash("not a password of anyone"))
     return _DUMMY[0]
 
 
-def _verify(stored: str, password: str) -> bool:
+def verify_password(stored: str, password: str) -> bool:
+    """Whether `password` matches the stored argon2 hash (False for a malformed hash too)."""
     try:
         return _HASHER.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -80,17 +80,17 @@ def test_at_most_five_guesses_are_checked_before_the_lock(
 ) -> None:
     accounts = _accounts(app)
     checked: list[str] = []
-    real = accounts_mod._verify
+    real = accounts_mod.verify_password
 
     def counting(stored: str, password: str) -> bool:
         checked.append(stored)
         return real(stored, password)
 
-    monkeypatch.setattr(accounts_mod, "_verify", counting)
+    monkeypatch.setattr(accounts_mod, "verify_password", counting)
     with ThreadPoolExecutor(12) as pool:
         list(pool.map(lambda i: accounts.login("coord1", f"guess-{i}"), range(12)))
     assert accounts.is_locked("coord1")
-    dummy = accounts_mod._dummy_hash()
+    dummy = accounts_mod.dummy_hash()
     against_the_real_hash = [s for s in checked if s != dummy]
     assert len(against_the_real_hash) <= MAX_FAILED_LOGINS
     assert len(checked) == 12  # every attempt costs one check all the same
@@ -108,13 +108,13 @@ def test_a_locked_or_disabled_name_costs_a_password_check_like_any_other(
     accounts.set_disabled("coord2", True)
     assert accounts.is_locked("clin")
     checks: list[str] = []
-    real = accounts_mod._verify
+    real = accounts_mod.verify_password
 
     def counting(stored: str, password: str) -> bool:
         checks.append(stored)
         return real(stored, password)
 
-    monkeypatch.setattr(accounts_mod, "_verify", counting)
+    monkeypatch.setattr(accounts_mod, "verify_password", counting)
     for name in ("nobody-here", "coord1", "coord2", "clin"):
         checks.clear()
         assert accounts.login(name, "wrong password") is None
